@@ -1,0 +1,88 @@
+"""The dataset's shard index and ``sizes.json`` files, rebuilt from the per-shard sidecars.
+
+``index/shards.json`` is what loaders read to prune before opening anything::
+
+    {"version": 1, "contract": "1.0", "num_samples": N,
+     "counts": {discipline: {modality: n}},
+     "shards": [{"path": "wds/physics/train-00000.tar", "format": "wds", "discipline": "physics",
+                 "num_samples": n, "bytes": b, "sha256": "...",
+                 "modalities": {...}, "sources": {...}, "licenses": {...},
+                 "sample_index": "index/wds/physics/train-00000.tar.idx.parquet",
+                 "row_groups": [{"num_rows": n, "modalities": {...}}]   # Parquet shards only
+                }, ...]}
+
+``sizes.json`` at the root maps every shard path to its sample count; ``wds/<d>/sizes.json``
+maps every tar basename of the dataset to its count (open_clip reads the one beside the
+first shard and looks the others up by basename, so each holds them all).
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+from pathlib import Path
+
+import s1mmalign_dataset as contract
+from s1mmalign.builder.atomic import write_text_atomic
+from s1mmalign.builder.shards import read_sidecar
+
+INDEX_VERSION = 1
+
+
+def _count(values) -> dict[str, int]:
+    return dict(sorted(collections.Counter(values).items()))
+
+
+def collect_shards(out: Path) -> list[dict]:
+    """Shard entries from every sidecar whose shard exists; orphan sidecars are removed."""
+    entries = []
+    for sc in sorted((out / contract.INDEX_DIR).rglob("*.idx.parquet")):
+        facts, table = read_sidecar(sc)
+        if not (out / facts["path"]).is_file():  # writer died between sidecar and rename
+            sc.unlink()
+            continue
+        cols = table.to_pydict()
+        entry = dict(facts)
+        entry["modalities"] = _count(cols["modality"])
+        entry["sources"] = _count(cols["source"])
+        entry["licenses"] = _count(cols["license"])
+        entry["sample_index"] = sc.relative_to(out).as_posix()
+        if facts["format"] == "parquet":
+            groups: dict[int, list] = collections.defaultdict(list)
+            for rg, m in zip(cols["row_group"], cols["modality"]):
+                groups[rg].append(m)
+            entry["row_groups"] = [{"num_rows": len(groups[g]), "modalities": _count(groups[g])} for g in sorted(groups)]
+        entries.append(entry)
+    return entries
+
+
+def write_index(out: str | Path) -> dict:
+    """Rebuild ``index/shards.json`` and the ``sizes.json`` files; returns the index."""
+    out = Path(out)
+    shards = collect_shards(out)
+    # Counts come from one format (Parquet when written) so samples are not counted twice.
+    formats = {s["format"] for s in shards}
+    primary = "parquet" if "parquet" in formats else "wds"
+    counts: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+    for s in shards:
+        if s["format"] == primary:
+            counts[s["discipline"]].update(s["modalities"])
+    index = {
+        "version": INDEX_VERSION,
+        "contract": contract.CONTRACT_VERSION,
+        "num_samples": sum(s["num_samples"] for s in shards if s["format"] == primary),
+        "formats": sorted(formats),
+        "counts": {d: dict(sorted(c.items())) for d, c in sorted(counts.items())},
+        "shards": shards,
+    }
+    write_text_atomic(out / contract.SHARD_INDEX_FILE, json.dumps(index, indent=1))
+    write_text_atomic(out / contract.SIZES_FILE, json.dumps({s["path"]: s["num_samples"] for s in shards}, indent=1))
+    tars = {Path(s["path"]).name: s["num_samples"] for s in shards if s["format"] == "wds"}
+    for folder in {str(Path(s["path"]).parent) for s in shards if s["format"] == "wds"}:
+        write_text_atomic(out / folder / "sizes.json", json.dumps(tars, indent=1))
+    return index
+
+
+def read_index(out: str | Path) -> dict:
+    with open(Path(out) / contract.SHARD_INDEX_FILE, encoding="utf-8") as f:
+        return json.load(f)

@@ -1,0 +1,335 @@
+"""Shard writers: one stream of validated records -> WebDataset tars and Parquet files.
+
+Layout (relative to the dataset folder)::
+
+    data/<discipline>/<prefix>-NNNNN.parquet     rows clustered by modality (one modality per row group)
+    wds/<discipline>/<prefix>-NNNNN.tar          <key>.png|jpg, <key>.json, <key>.txt
+    index/<shard path>.idx.parquet               per-sample index of that shard (+ shard facts in its metadata)
+
+Shard numbers run across disciplines, so every basename is unique in the whole dataset
+(open_clip looks shards up by basename in the ``sizes.json`` of the first shard's folder).
+
+Memory is bounded whatever the dataset size: a tar sample is streamed to disk at once;
+Parquet rows wait in per-(discipline, modality) buffers that are flushed as a row group
+when they reach ``row_group_bytes``, and the largest buffer is flushed early whenever all
+buffers together pass ``buffer_bytes``. The per-sample index of the open shards is the only
+other state (a few dozen bytes per sample of one shard).
+
+Each shard is written under a temporary name; its index sidecar is written next, and the
+shard is renamed into place last. A killed writer leaves no file under a final shard name.
+"""
+
+from __future__ import annotations
+
+import collections
+import io
+import json
+import os
+import tarfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+import s1mmalign_dataset as contract
+from s1mmalign.builder.atomic import HashingWriter, atomic_file, temporary_name
+
+MiB = 1 << 20
+
+#: Columns of the per-sample index sidecar.
+SAMPLE_INDEX_SCHEMA = pa.schema(
+    [
+        ("key", pa.string()),
+        ("modality", pa.string()),
+        ("source", pa.string()),
+        ("license", pa.string()),
+        ("paper_id", pa.string()),
+        ("caption_chars", pa.int32()),
+        ("recaption_chars", pa.int32()),  # -1 without a recaption
+        ("clip_score_caption", pa.float32()),
+        ("clip_score_recaption", pa.float32()),
+        ("offset", pa.int64()),  # tar: byte offset of the sample's first header; parquet: row in shard
+        ("size", pa.int64()),  # tar: bytes of the sample's members; parquet: 1
+        ("row_group", pa.int32()),  # parquet: row group of the row; tar: -1
+    ]
+)
+
+
+@dataclass
+class ShardOptions:
+    """Where and how big. Defaults suit the Hub (~500 MB Parquet, ~1 GB tar shards)."""
+
+    formats: tuple[str, ...] = ("parquet", "wds")
+    parquet_shard_bytes: int = 500 * MiB
+    tar_shard_bytes: int = 1000 * MiB
+    row_group_bytes: int = 32 * MiB  # the Hub viewer needs row groups well under 286 MiB
+    buffer_bytes: int = 256 * MiB  # all Parquet buffers together
+    prefix: str = "train"
+    compression: str = "zstd"  # metadata columns; image bytes are stored uncompressed
+
+    def __post_init__(self):
+        bad = set(self.formats) - {"parquet", "wds"}
+        if bad or not self.formats:
+            raise ValueError(f"formats must be a non-empty subset of ('parquet', 'wds'), got {self.formats}")
+        if not all(c.isalnum() or c in "-_" for c in self.prefix):
+            raise ValueError(f"shard prefix must be [A-Za-z0-9_-], got {self.prefix!r}")
+        if self.row_group_bytes > 200 * MiB:
+            raise ValueError("row_group_bytes above 200 MiB breaks the Hub viewer (limit ~286 MiB)")
+
+
+def parquet_schema() -> pa.Schema:
+    """The contract schema with the ``huggingface`` features metadata that ``datasets`` reads."""
+    meta = {"huggingface": json.dumps({"info": {"features": contract.FEATURES.to_dict()}})}
+    return contract.SCHEMA.with_metadata(meta)
+
+
+def sidecar_path(out: Path, shard_rel: str) -> Path:
+    return out / contract.INDEX_DIR / f"{shard_rel}.idx.parquet"
+
+
+class _Shard:
+    """State common to both formats: temp file, hashing, per-sample index rows."""
+
+    def __init__(self, out: Path, rel: str, fmt: str, discipline: str):
+        self.out, self.rel, self.format, self.discipline = out, rel, fmt, discipline
+        self.final = out / rel
+        self.final.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = temporary_name(self.final)
+        self.file = open(self.tmp, "wb")
+        self.hw = HashingWriter(self.file)
+        self.index: dict[str, list] = {n: [] for n in SAMPLE_INDEX_SCHEMA.names}
+
+    def note(self, rec: dict, offset: int, size: int, row_group: int) -> None:
+        ix = self.index
+        ix["key"].append(rec["key"])
+        ix["modality"].append(rec["modality"])
+        ix["source"].append(rec["source"])
+        ix["license"].append(rec["license"])
+        ix["paper_id"].append(rec["paper_id"])
+        ix["caption_chars"].append(len(rec["caption"]))
+        ix["recaption_chars"].append(len(rec["recaption"]) if rec.get("recaption") is not None else -1)
+        ix["clip_score_caption"].append(rec.get("clip_score_caption"))
+        ix["clip_score_recaption"].append(rec.get("clip_score_recaption"))
+        ix["offset"].append(offset)
+        ix["size"].append(size)
+        ix["row_group"].append(row_group)
+
+    @property
+    def num_samples(self) -> int:
+        return len(self.index["key"])
+
+    def commit(self) -> dict:
+        """Close the temp file, write the sidecar, rename the shard into place."""
+        self.file.flush()
+        os.fsync(self.file.fileno())
+        self.file.close()
+        facts = {
+            "path": self.rel,
+            "format": self.format,
+            "discipline": self.discipline,
+            "num_samples": self.num_samples,
+            "bytes": self.hw.bytes,
+            "sha256": self.hw.sha256.hexdigest(),
+        }
+        table = pa.table(self.index, schema=SAMPLE_INDEX_SCHEMA).replace_schema_metadata(
+            {"s1mmalign_shard": json.dumps(facts)}
+        )
+        with atomic_file(sidecar_path(self.out, self.rel)) as f:
+            pq.write_table(table, f, compression="zstd")
+        os.replace(self.tmp, self.final)
+        return facts
+
+    def abort(self) -> None:
+        self.file.close()
+        if self.tmp.exists():
+            self.tmp.unlink()
+
+
+class _TarShard(_Shard):
+    def __init__(self, out: Path, rel: str, discipline: str):
+        super().__init__(out, rel, "wds", discipline)
+        self.tar = tarfile.open(fileobj=self.hw, mode="w", format=tarfile.USTAR_FORMAT)
+
+    def add(self, rec: dict, image: bytes, ext: str) -> None:
+        start = self.tar.offset
+        key = rec["key"]
+        for name, payload in (
+            (f"{key}.{ext}", image),
+            (f"{key}.json", contract.metadata_json(rec)),
+            (f"{key}.txt", contract.training_text(rec).encode("utf-8")),
+        ):
+            info = tarfile.TarInfo(name)
+            info.size = len(payload)
+            info.mode = 0o444
+            info.mtime = 0  # deterministic bytes: the same records give the same shard
+            self.tar.addfile(info, io.BytesIO(payload))
+        self.note(rec, start, self.tar.offset - start, -1)
+
+    @property
+    def size(self) -> int:
+        return self.tar.offset
+
+    def commit(self) -> dict:
+        self.tar.close()
+        return super().commit()
+
+    def abort(self) -> None:
+        try:
+            self.tar.close()
+        finally:
+            super().abort()
+
+
+class _ParquetShard(_Shard):
+    def __init__(self, out: Path, rel: str, discipline: str, opts: ShardOptions):
+        super().__init__(out, rel, "parquet", discipline)
+        self.row_groups = 0
+        schema = parquet_schema()
+        compression = {n: ("none" if n == "image" else opts.compression) for n in schema.names}
+        self.writer = pq.ParquetWriter(
+            self.hw,
+            schema,
+            compression=compression,
+            write_page_index=True,
+            use_dictionary=["discipline", "modality", "source", "license", "recaption_model"],
+            write_statistics=True,
+            store_schema=True,
+        )
+
+    def add_row_group(self, rows: list[dict]) -> None:
+        table = pa.Table.from_pylist(rows, schema=self.writer.schema)
+        self.writer.write_table(table, row_group_size=len(rows))
+        base = self.num_samples
+        for i, rec in enumerate(rows):
+            self.note(rec, base + i, 1, self.row_groups)
+        self.row_groups += 1
+
+    @property
+    def size(self) -> int:
+        return self.hw.bytes
+
+    def commit(self) -> dict:
+        self.writer.close()
+        return super().commit()
+
+    def abort(self) -> None:
+        try:
+            self.writer.close()
+        except Exception:
+            pass
+        super().abort()
+
+
+@dataclass
+class _Buffer:
+    rows: list = field(default_factory=list)
+    nbytes: int = 0
+
+
+class ShardWriter:
+    """Route records to per-discipline shards in both formats; rotate shards by size.
+
+    ``add(record, image_bytes, ext)`` takes a record that already passed
+    ``contract.validate_record`` (image bytes are passed apart so they are not copied).
+    ``close()`` flushes everything and returns the facts of every shard written.
+    Use as a context manager: on an exception, open shards are removed, never renamed.
+    """
+
+    def __init__(self, out: str | os.PathLike, options: Optional[ShardOptions] = None):
+        self.out = Path(out)
+        self.opts = options or ShardOptions()
+        self._tars: dict[str, _TarShard] = {}
+        self._parquets: dict[str, _ParquetShard] = {}
+        self._buffers: dict[tuple[str, str], _Buffer] = collections.defaultdict(_Buffer)
+        self._buffered = 0
+        self._next = {"wds": self._first_free_number("wds"), "parquet": self._first_free_number("parquet")}
+        self.shards: list[dict] = []
+
+    # -- naming ---------------------------------------------------------------------------
+    def _first_free_number(self, fmt: str) -> int:
+        """Continue numbering after shards already present with this prefix (e.g. a rerun)."""
+        folder, ext = (contract.WDS_DIR, "tar") if fmt == "wds" else (contract.PARQUET_DIR, "parquet")
+        n = 0
+        for p in (self.out / folder).glob(f"*/{self.opts.prefix}-[0-9]*.{ext}"):
+            stem = p.name[len(self.opts.prefix) + 1 : -len(ext) - 1]
+            if stem.isdigit():
+                n = max(n, int(stem) + 1)
+        return n
+
+    def _new_name(self, fmt: str, discipline: str) -> str:
+        n = self._next[fmt]
+        self._next[fmt] += 1
+        if fmt == "wds":
+            return f"{contract.WDS_DIR}/{discipline}/{self.opts.prefix}-{n:05d}.tar"
+        return f"{contract.PARQUET_DIR}/{discipline}/{self.opts.prefix}-{n:05d}.parquet"
+
+    # -- writing --------------------------------------------------------------------------
+    def add(self, rec: dict, image: bytes, ext: str) -> None:
+        d = rec["discipline"]
+        if "wds" in self.opts.formats:
+            shard = self._tars.get(d)
+            if shard is None:
+                shard = self._tars[d] = _TarShard(self.out, self._new_name("wds", d), d)
+            shard.add(rec, image, ext)
+            if shard.size >= self.opts.tar_shard_bytes:
+                self.shards.append(self._tars.pop(d).commit())
+        if "parquet" in self.opts.formats:
+            row = dict(rec)
+            row["image"] = {"bytes": image, "path": f"{rec['key']}.{ext}"}
+            nbytes = len(image) + sum(len(v) for v in (rec["caption"], rec.get("recaption") or "", rec["abstract"]))
+            buf = self._buffers[(d, rec["modality"])]
+            buf.rows.append(row)
+            buf.nbytes += nbytes
+            self._buffered += nbytes
+            if buf.nbytes >= self.opts.row_group_bytes:
+                self._flush((d, rec["modality"]))
+            while self._buffered > self.opts.buffer_bytes:
+                self._flush(max(self._buffers, key=lambda k: self._buffers[k].nbytes))
+
+    def _flush(self, bkey: tuple[str, str]) -> None:
+        buf = self._buffers.pop(bkey)
+        self._buffered -= buf.nbytes
+        if not buf.rows:
+            return
+        d = bkey[0]
+        shard = self._parquets.get(d)
+        if shard is None:
+            shard = self._parquets[d] = _ParquetShard(self.out, self._new_name("parquet", d), d, self.opts)
+        shard.add_row_group(buf.rows)
+        if shard.size >= self.opts.parquet_shard_bytes:
+            self.shards.append(self._parquets.pop(d).commit())
+
+    def close(self) -> list[dict]:
+        # Flush by (discipline, modality) so each shard's remaining row groups come out grouped.
+        for bkey in sorted(self._buffers):
+            self._flush(bkey)
+        for d in sorted(self._tars):
+            self.shards.append(self._tars.pop(d).commit())
+        for d in sorted(self._parquets):
+            self.shards.append(self._parquets.pop(d).commit())
+        return self.shards
+
+    def abort(self) -> None:
+        for shard in [*self._tars.values(), *self._parquets.values()]:
+            shard.abort()
+        self._tars.clear()
+        self._parquets.clear()
+        self._buffers.clear()
+
+    def __enter__(self) -> "ShardWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def read_sidecar(path: Path) -> tuple[dict, pa.Table]:
+    """(shard facts, per-sample index table) of one sidecar."""
+    table = pq.read_table(path)
+    facts = json.loads(table.schema.metadata[b"s1mmalign_shard"])
+    return facts, table.replace_schema_metadata(None)
