@@ -330,6 +330,7 @@ FIELDS: tuple[tuple[str, pa.DataType, bool, str], ...] = (
     ("title", pa.string(), False, "paper title"),
     ("abstract", pa.string(), False, "paper abstract"),
     ("citation_contexts", pa.list_(pa.string()), False, "sentences of the paper that cite the figure"),
+    ("citation_count", pa.int32(), True, "how many sentences of the paper cite the figure (before de-duplication and capping)"),
     ("paper_id", pa.string(), False, "arXiv id or DOI"),
     ("figure_label", pa.string(), False, "figure label in the paper (e.g. 'fig:setup' or 'Figure 3')"),
     ("source", pa.string(), False, "arxiv, biorxiv, medrxiv, chemrxiv, psyarxiv, nature_communications, pmc, ..."),
