@@ -44,7 +44,9 @@ def _open_checked(data: bytes, max_pixels: int) -> Image.Image:
     if not data:
         raise ImageRejected("empty", "no bytes")
     try:
-        img = Image.open(io.BytesIO(data))
+        with warnings.catch_warnings():  # the size is checked against max_pixels just below
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
     except Image.DecompressionBombError as e:
         raise ImageRejected("decompression_bomb", str(e)) from None
     except Exception as e:  # UnidentifiedImageError and friends

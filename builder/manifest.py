@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import posixpath
+import re
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Optional
 
@@ -19,14 +21,23 @@ from s1mmalign.builder.rejects import Rejects
 MANIFEST_NAME = "manifest.jsonl"
 
 
-def safe_join(root: Path, rel: str) -> Optional[Path]:
-    """``root / rel`` if it stays inside ``root`` (after resolving links), else None."""
-    if not rel or "\x00" in rel:
+def safe_join(root: Path, rel: str, *, resolve_links: bool = False) -> Optional[Path]:
+    """``root / rel`` if ``rel`` is a relative path that stays inside ``root``, else None.
+
+    The check is lexical (absolute paths, drive letters and ``..`` escapes are refused), so a
+    user may symlink an images folder into a manifest's folder. With ``resolve_links`` the
+    resolved target must stay inside the resolved root too (for trees built from archives).
+    """
+    if not rel or "\x00" in rel or "\\" in rel:
         return None
-    root = root.resolve()
-    candidate = (root / rel).resolve()
-    if candidate == root or root not in candidate.parents:
+    norm = posixpath.normpath(rel)
+    if posixpath.isabs(norm) or norm == "." or norm == ".." or norm.startswith("../") or re.match(r"^[A-Za-z]:", norm):
         return None
+    candidate = Path(root) / norm
+    if resolve_links:
+        real_root = Path(root).resolve()
+        if real_root not in candidate.resolve().parents:
+            return None
     return candidate
 
 

@@ -1,0 +1,59 @@
+"""The console script: help for every subcommand, `write` from a manifest, and the demo."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import datasets
+
+from s1mmalign.builder.cli import build_parser
+from s1mmalign.builder.demo import SAMPLE_DIR
+
+S1 = [sys.executable, "-m", "s1mmalign.builder.cli"]
+
+
+def run(*args, check=True):
+    p = subprocess.run([*S1, *args], capture_output=True, text=True, timeout=600)
+    if check:
+        assert p.returncode == 0, p.stderr
+    return p
+
+
+def test_help_for_every_subcommand():
+    parser = build_parser()
+    names = list(parser._subparsers._group_actions[0].choices)
+    assert {"write", "demo"} <= set(names)
+    assert "usage" in run("--help").stdout
+    for name in names:
+        out = run(name, "--help").stdout
+        assert out.startswith("usage: s1mmalign " + name), name
+
+
+def test_write_command_from_manifest(tmp_path):
+    manifest = tmp_path / "manifest.jsonl"
+    lines = (SAMPLE_DIR / "manifest.jsonl").read_text().splitlines()
+    bad = json.loads(lines[0])
+    bad["key"], bad["discipline"] = "bad_one", "alchemy"
+    escape = json.loads(lines[1])
+    escape["key"], escape["image"] = "escape", "../../etc/passwd"
+    manifest.write_text("\n".join(lines + [json.dumps(bad), json.dumps(escape), "{not json"]) + "\n")
+    (tmp_path / "images").symlink_to(SAMPLE_DIR / "images")
+    out = tmp_path / "out"
+    p = run("write", str(manifest), str(out), "--no-progress")
+    assert f"wrote {len(lines)} records" in p.stdout and "rejected 3" in p.stdout
+    rejects = [json.loads(x) for x in (out / "reports/rejects.jsonl").read_text().splitlines()]
+    assert {r["reason"] for r in rejects} == {"unknown_discipline", "image_outside_root", "malformed_json"}
+    ds = datasets.load_dataset(str(out), split="train")
+    assert ds.num_rows == len(lines)
+
+
+def test_errors_are_one_clear_line(tmp_path):
+    p = run("write", str(tmp_path / "missing.jsonl"), str(tmp_path / "out"), check=False)
+    assert p.returncode == 1 and "error" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_demo_runs_end_to_end(tmp_path):
+    p = run("demo", str(tmp_path / "demo"))
+    assert "[demo] done" in p.stdout
+    assert "load_dataset(" in p.stdout

@@ -1,0 +1,91 @@
+"""A written dataset folder is what `load_dataset` and the `S1MMAlign` builder read."""
+
+import datasets
+import pytest
+from PIL import Image
+
+import s1mmalign_dataset as c
+from conftest import make_records
+from s1mmalign.builder.shards import ShardOptions
+from s1mmalign.builder.write import write_dataset
+
+RECORDS = make_records(45, disciplines=("physics", "biology", "medicine"), modalities=("plot", "heatmap", "diagram"))
+
+
+@pytest.fixture(scope="module")
+def out(tmp_path_factory):
+    out = tmp_path_factory.mktemp("dataset")
+    write_dataset(RECORDS, out, options=ShardOptions(parquet_shard_bytes=20_000, tar_shard_bytes=20_000, row_group_bytes=5_000))
+    return str(out)
+
+
+def keys(where):
+    return sorted(r["key"] for r in RECORDS if where(r))
+
+
+def check_rows(ds, where):
+    rows = list(ds)
+    assert sorted(r["key"] for r in rows) == keys(where)
+    first = rows[0]
+    assert isinstance(first["image"], Image.Image) and first["image"].size == (96, 72)
+    assert set(first) == set(c.FIELD_NAMES)
+    return rows
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+def test_load_dataset_all_and_per_discipline(out, streaming):
+    check_rows(datasets.load_dataset(out, split="train", streaming=streaming), lambda r: True)
+    rows = check_rows(datasets.load_dataset(out, "physics", split="train", streaming=streaming),
+                      lambda r: r["discipline"] == "physics")
+    by_key = {r["key"]: r for r in RECORDS}
+    for row in rows:
+        src = by_key[row["key"]]
+        assert row["caption"] == src["caption"] and row["recaption"] == src["recaption"]
+        assert row["citation_contexts"] == src["citation_contexts"] and row["categories"] == src["categories"]
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+def test_load_dataset_with_filters_and_modality_config(out, streaming):
+    check_rows(datasets.load_dataset(out, split="train", streaming=streaming, filters=[("modality", "==", "heatmap")]),
+               lambda r: r["modality"] == "heatmap")
+    check_rows(datasets.load_dataset(out, "modality-diagram", split="train", streaming=streaming),
+               lambda r: r["modality"] == "diagram")
+
+
+def test_builder_class_configs(out, tmp_path):
+    for config, where in [
+        ("all", lambda r: True),
+        ("biology", lambda r: r["discipline"] == "biology"),
+        ("modality-heatmap", lambda r: r["modality"] == "heatmap"),
+    ]:
+        b = c.S1MMAlign(config_name=config, data_dir=out, cache_dir=str(tmp_path / "cache"))
+        check_rows(b.as_streaming_dataset(split="train"), where)
+    b = c.S1MMAlign(config_name="medicine", data_dir=out, cache_dir=str(tmp_path / "cache"))
+    b.download_and_prepare()
+    check_rows(b.as_dataset(split="train"), lambda r: r["discipline"] == "medicine")
+    b = c.S1MMAlign(config_name="all", data_dir=out, filters=[("modality", "==", "plot"), ("discipline", "==", "physics")],
+                    cache_dir=str(tmp_path / "cache"))
+    check_rows(b.as_streaming_dataset(split="train"), lambda r: r["modality"] == "plot" and r["discipline"] == "physics")
+
+
+def test_modality_slices_prune_row_groups(out):
+    """Row-group statistics let a modality filter skip the other modalities' row groups."""
+    import pyarrow.dataset as pads
+    import pyarrow.parquet as pq
+    from pathlib import Path
+
+    files = sorted(Path(out, "data").rglob("*.parquet"))
+    expr = pads.field("modality").isin(["heatmap"])
+    kept = total = 0
+    for f in files:
+        frag = next(pads.dataset(str(f), format="parquet").get_fragments())
+        total += pq.ParquetFile(f).num_row_groups
+        kept += len(frag.split_by_row_group(filter=expr))
+    assert 0 < kept <= total / 2
+
+
+def test_builder_errors_are_clear(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no Parquet shards"):
+        c.S1MMAlign(config_name="physics", data_dir=str(tmp_path), cache_dir=str(tmp_path / "c")).as_streaming_dataset(split="train")
+    with pytest.raises(ValueError, match="data_dir"):
+        c.S1MMAlign(config_name="all", cache_dir=str(tmp_path / "c")).as_streaming_dataset(split="train")
