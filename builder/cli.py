@@ -18,6 +18,7 @@ from typing import Optional, Sequence
 COMMAND_MODULES: tuple[str, ...] = (
     "s1mmalign.builder.demo",
     "s1mmalign.builder.write",
+    "s1mmalign.builder.convert",
 )
 
 

@@ -57,7 +57,9 @@ def step_load(ctx: DemoContext) -> None:
 
 
 #: The demo, in order. Later issues insert their steps (e.g. convert before write).
-STEPS: list[Callable[[DemoContext], None]] = [step_write, step_load]
+from s1mmalign.builder.convert import step_convert  # noqa: E402  (release layout -> convert)
+
+STEPS: list[Callable[[DemoContext], None]] = [step_convert, step_write, step_load]
 
 
 def run_demo(out: Optional[str] = None) -> DemoContext:

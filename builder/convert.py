@@ -1,0 +1,258 @@
+"""``s1mmalign convert RELEASE OUT``: the published release into this project's dataset folder.
+
+The work is cut into units (one archive with its jsonl partition, see
+:func:`s1mmalign.builder.release.discover_units`). Each unit is written with its own shard
+prefix (``train-<unit>-NNNNN``) and ``finalize=False``; its rejects and then a completion
+marker (``OUT/.convert/convert/<unit>.done.json`` through :class:`~s1mmalign.builder.resume.WorkDir`,
+written last, carrying the options and the unit's input files) close it. A rerun after a
+crash deletes the shards and sidecars of units without a marker, redoes only those, and ends
+with :func:`~s1mmalign.builder.write.finalize_dataset` (index, ``sizes.json``, card). Shards
+are deterministic, so a resumed run gives the same keys and bytes as an uninterrupted one.
+
+Report: ``reports/convert.json`` (counts per source and per reason) and
+``reports/rejects.jsonl`` (one row per record or file that did not come out).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import itertools
+import json
+import os
+import re
+import time
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import s1mmalign_dataset as contract
+from s1mmalign.builder.atomic import remove_stale_temporaries, write_text_atomic
+from s1mmalign.builder.images import DEFAULT_MAX_PIXELS
+from s1mmalign.builder.rejects import Rejects
+from s1mmalign.builder.resume import WorkDir
+from s1mmalign.builder.shards import ShardOptions
+from s1mmalign.builder.write import REPORTS_DIR, add_shard_arguments, finalize_dataset, shard_options_from_args, write_dataset
+
+WORK_DIR = ".convert"  # resume state (builder.resume.WorkDir), beside the build's ".build"
+STAGE = "convert"
+REPORT_FILE = f"{REPORTS_DIR}/convert.json"
+
+
+def remove_unit_outputs(out: Path, unit_id: str) -> int:
+    """Delete the shards and sidecars of one unit (a partial unit before it is redone)."""
+    pattern = re.compile(rf"^train-{re.escape(unit_id)}-\d+\.(parquet|tar)(\.idx\.parquet)?$")
+    n = 0
+    for folder in (out / contract.PARQUET_DIR, out / contract.WDS_DIR, out / contract.INDEX_DIR):
+        if not folder.is_dir():
+            continue
+        for p in folder.rglob("train-*"):
+            if p.is_file() and pattern.match(p.name):
+                p.unlink()
+                n += 1
+    return n
+
+
+def _digest(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def convert_release(
+    release: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    sources: Optional[Sequence[str]] = None,
+    disciplines: Optional[Sequence[str]] = None,
+    limit: Optional[int] = None,
+    options: Optional[ShardOptions] = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Convert (or resume converting) ``release`` into the dataset folder ``out``; returns the report.
+
+    ``limit`` stops after that many joined records (over all units, in unit order).
+    """
+    from s1mmalign.builder.release import discover_units, prefetch
+
+    if disciplines:
+        bad = sorted(set(disciplines) - set(contract.DISCIPLINES))
+        if bad:
+            raise ValueError(f"unknown discipline(s) {bad}; valid: {', '.join(contract.DISCIPLINES)}")
+    if limit is not None and limit < 0:
+        raise ValueError("--limit must be >= 0")
+    out = Path(out)
+    options = options or ShardOptions()
+    rel = discover_units(release, sources)
+    out.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(out)
+    work = WorkDir(out / WORK_DIR)
+    # A unit is done when its marker carries these options and the files it was read from;
+    # any other unit is redone from scratch (its partial shards removed first).
+    fingerprint = _digest({
+        "sources": sorted(sources) if sources else None, "disciplines": sorted(disciplines) if disciplines else None,
+        "limit": limit, "shards": {k: v for k, v in dataclasses.asdict(options).items() if k != "prefix"},
+        "max_pixels": max_pixels,
+    })
+    started = time.perf_counter()
+    done: dict[str, dict] = {}
+    for unit in rel.units:
+        if work.is_done(STAGE, unit.id, fingerprint, unit.digest()):
+            done[unit.id] = work.marker(STAGE, unit.id)
+        else:
+            remove_unit_outputs(out, unit.id)
+
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=sum(u.nbytes for u in rel.units), initial=sum(u.nbytes for u in rel.units if u.id in done),
+                   unit="B", unit_scale=True, unit_divisor=1024, desc="convert", mininterval=1.0)
+    read_bytes = 0
+    try:
+        for unit in rel.units:
+            if unit.id in done:
+                continue
+            remaining = None if limit is None else limit - sum(d["joined"] for d in done.values())
+            if remaining is not None and remaining <= 0:
+                break
+            rejects, stats = Rejects(), {}
+            unit_started = time.perf_counter()
+
+            def on_bytes(n: int) -> None:
+                nonlocal read_bytes
+                read_bytes += n
+                if bar is not None:
+                    bar.update(n)
+
+            if bar is not None:
+                bar.set_postfix_str(unit.id)
+            records = unit.read(rejects, disciplines=disciplines, on_bytes=on_bytes, stats=stats)
+            if remaining is not None:
+                records = itertools.islice(records, remaining)
+            rep = write_dataset(
+                prefetch(records), out, options=dataclasses.replace(options, prefix=f"train-{unit.id}"),
+                rejects=rejects, max_pixels=max_pixels, finalize=False,
+            )
+            info = {
+                "source": unit.source, "archive": unit.archive.name if unit.archive else None,
+                "jsonl": [unit.rel(j) for j in unit.jsonl], "archive_bytes": unit.nbytes,
+                "joined": stats.get("joined", 0), "written": rep["written"], "filtered": stats.get("filtered", 0),
+                "rejects_by_reason": rejects.by_reason(), "shards": rep["shards"],
+                "limited": remaining is not None and stats.get("joined", 0) >= remaining,
+                "seconds": round(time.perf_counter() - unit_started, 3),
+            }
+            marker = work.commit(STAGE, unit.id, records=None, rejects=rejects, fingerprint=fingerprint,
+                                 input_digest=unit.digest(), info=info)  # the marker is written last
+            done[unit.id] = marker
+    finally:
+        if bar is not None:
+            bar.close()
+
+    all_rejects = Rejects()
+    all_rejects.extend(rel.problems)
+    for unit in rel.units:
+        if unit.id in done:
+            all_rejects.extend(work.read_rejects(STAGE, unit.id))
+    seconds = time.perf_counter() - started
+    report = build_report(rel, done, all_rejects, seconds=seconds, read_bytes=read_bytes, out=out)
+    finalize_dataset(out, rejects=all_rejects)
+    write_text_atomic(out / REPORT_FILE, json.dumps(report, indent=1))
+    return report
+
+
+def build_report(rel, done: dict[str, dict], rejects: Rejects, *, seconds: float, read_bytes: int, out: Path) -> dict:
+    per_source: dict[str, dict] = {}
+    for unit in rel.units:
+        s = per_source.setdefault(unit.source, {"units": 0, "units_done": 0, "written": 0, "filtered": 0, "rejected": {}})
+        s["units"] += 1
+        if unit.id in done:
+            s["units_done"] += 1
+            s["written"] += done[unit.id]["written"]
+            s["filtered"] += done[unit.id]["filtered"]
+    for source, reasons in rejects.by_source_and_reason().items():
+        per_source.setdefault(source, {"units": 0, "units_done": 0, "written": 0, "filtered": 0, "rejected": {}})
+        per_source[source]["rejected"] = reasons
+    return {
+        "release": rel.root,
+        "out": str(out),
+        "written": sum(d["written"] for d in done.values()),
+        "filtered": sum(d["filtered"] for d in done.values()),
+        "rejected": len(rejects),
+        "rejects_by_reason": rejects.by_reason(),
+        "sources": per_source,
+        "units": len(rel.units),
+        "units_done": len(done),
+        "limited": any(d.get("limited") for d in done.values()),
+        "seconds": round(seconds, 3),
+        "archive_bytes_read_this_run": read_bytes,
+        "mb_per_s_this_run": round(read_bytes / 1e6 / seconds, 2) if seconds > 0 else None,
+    }
+
+
+def format_summary(report: dict) -> str:
+    """One readable summary: totals, then one line per source with its reasons."""
+    lines = [
+        f"converted {report['written']} records into {report['out']} "
+        f"({report['units_done']}/{report['units']} units, {report['seconds']} s"
+        + (f", {report['mb_per_s_this_run']} MB/s of archives" if report.get("mb_per_s_this_run") else "") + ")"
+    ]
+    if report["filtered"]:
+        lines.append(f"skipped {report['filtered']} records outside --disciplines")
+    if report["limited"]:
+        lines.append("stopped at --limit")
+    width = max([len(s) for s in report["sources"]] + [6])
+    lines.append(f"  {'source':<{width}}  {'written':>8}  {'rejected':>8}  reasons")
+    for source, s in sorted(report["sources"].items()):
+        reasons = ", ".join(f"{r}: {n}" for r, n in s["rejected"].items()) or "-"
+        lines.append(f"  {source:<{width}}  {s['written']:>8}  {sum(s['rejected'].values()):>8}  {reasons}")
+    if report["rejected"]:
+        lines.append(f"rejects: {Path(report['out']) / REPORTS_DIR / 'rejects.jsonl'}; report: {Path(report['out']) / REPORT_FILE}")
+    return "\n".join(lines)
+
+
+# -- CLI ------------------------------------------------------------------------------------
+
+
+def _csv(value: Optional[str]) -> Optional[list[str]]:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+def add_cli(sub) -> None:
+    p = sub.add_parser(
+        "convert",
+        help="the published release (jsonl + split tar.gz archives) into a dataset folder",
+        description="Join the published S1-MMAlign release (a local folder or hf://datasets/ScienceOne-AI/S1-MMAlign) "
+        "and write Parquet + WebDataset shards, the index and the card. Rerun the same command to resume.",
+    )
+    p.add_argument("release", help="release root: a folder or an fsspec URL such as hf://datasets/ScienceOne-AI/S1-MMAlign")
+    p.add_argument("out", help="output dataset folder")
+    p.add_argument("--sources", help="comma-separated sources to convert (e.g. arxiv,biorxiv; default: all)")
+    p.add_argument("--disciplines", help=f"comma-separated disciplines to keep ({', '.join(contract.DISCIPLINES)})")
+    p.add_argument("--limit", type=int, help="stop after this many joined records (a quick slice)")
+    add_shard_arguments(p)
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cli_convert)
+
+
+def _cli_convert(args) -> int:
+    report = convert_release(
+        args.release, args.out, sources=_csv(args.sources), disciplines=_csv(args.disciplines), limit=args.limit,
+        options=shard_options_from_args(args), max_pixels=args.max_pixels, progress=not args.no_progress,
+    )
+    print(format_summary(report))
+    return 0
+
+
+# -- demo -----------------------------------------------------------------------------------
+
+
+def step_convert(ctx) -> None:
+    """Demo: the sample in the release layout (split parts included), then ``convert``."""
+    from s1mmalign.builder.sample_release import sample_release
+
+    release = sample_release(ctx.out / "release", ctx.manifest)
+    converted = ctx.out / "converted"
+    report = convert_release(release, converted, progress=False,
+                             options=ShardOptions(parquet_shard_bytes=1 << 20, tar_shard_bytes=1 << 20))
+    ctx.notes["converted"] = converted
+    ctx.say(f"convert: release in {release} -> {report['written']} records in {converted} "
+            f"(rejected {report['rejected']}, sources {sorted(report['sources'])})")
