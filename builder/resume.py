@@ -123,7 +123,7 @@ class WorkDir:
             digest = hashlib.sha256(json.dumps(info, sort_keys=True, default=str).encode()).hexdigest()
         rejects.write_jsonl(self.path(stage, unit, ".rejects.jsonl"))
         marker = {"stage": stage, "unit": unit, "fingerprint": fingerprint, "input_digest": input_digest,
-                  "output_digest": digest, "rejected": len(rejects), **info}
+                  "output_digest": digest, "rejected": len(rejects), **info, "committed_at": time.time()}
         write_text_atomic(self.path(stage, unit, ".done.json"), json.dumps(marker, sort_keys=True))
         with contextlib.suppress(FileNotFoundError):
             self.path(stage, unit, ".failed.json").unlink()

@@ -1,0 +1,175 @@
+"""Resume: SIGKILL the build at random points in every stage, rerun, compare with a clean build.
+
+Real subprocesses, real SIGKILL. The stages are those of this installation that need no model
+download (ingest, and filter/dedup/classify-rules/recaption-context where their modules exist),
+then write and card.
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import importlib.util
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import make_records
+from s1mmalign.builder.manifest import write_manifest
+
+OPTIONAL = [("filter", "s1mmalign.builder.filters"), ("dedup", "s1mmalign.builder.dedup"),
+            ("classify", "s1mmalign.builder.modality"), ("recaption", "s1mmalign.builder.recaption")]
+
+
+def _has(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ImportError:
+        return False
+
+
+def available_stages() -> list[str]:
+    return ["ingest", *[s for s, m in OPTIONAL if _has(m)], "write"]
+
+
+def make_source(tmp: Path, n: int = 42) -> Path:
+    recs = make_records(n)
+    for r in recs:
+        r["recaption"] = None
+    path = tmp / "src" / "manifest.jsonl"
+    path.parent.mkdir(parents=True)
+    write_manifest(recs, path)
+    return path
+
+
+def make_config(tmp: Path, src: Path, out: str, stages: list[str], **extra) -> Path:
+    cfg = {"sources": [str(src)], "out": str(tmp / out), "unit_size": 2, "batch_size": 4,
+           "stages": [*stages, "card"], "shards": {"parquet_shard_mb": 0.05, "tar_shard_mb": 0.05}}
+    if "recaption" in stages:
+        cfg["recaption"] = {"backend": "context"}
+    cfg.update(extra)
+    path = tmp / f"{out}.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def build_cmd(cfg: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "s1mmalign.builder.cli", "build", str(cfg), "--no-progress", "--report-json", *args]
+
+
+def run_build(cfg: Path, *args: str) -> dict:
+    p = subprocess.run(build_cmd(cfg, *args), capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-3000:]
+    return json.loads(p.stdout)
+
+
+def tree_digest(out: Path) -> dict[str, str]:
+    """sha256 of every file of the dataset (not the resume state, not the timing report)."""
+    return {p.relative_to(out).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(out.rglob("*")) if p.is_file()
+            and not p.relative_to(out).as_posix().startswith((".build/", "reports/build.json"))}
+
+
+def events(work: Path) -> list[dict]:
+    p = work / "executions.jsonl"
+    return [json.loads(l) for l in p.read_text().splitlines()] if p.exists() else []
+
+
+def kill_during(cfg: Path, work: Path, stage: str, rng: random.Random, n_units: int) -> bool:
+    """Start the build, SIGKILL it once ``stage`` has started k more units (random k) plus a
+    random delay. Returns whether it was killed (False: it finished first)."""
+    before = sum(1 for e in events(work) if e["stage"] == stage and e["event"] == "start")
+    remaining = n_units - len(list((work / stage).glob("*.done.json")))
+    if remaining < 1:
+        return False
+    k = rng.randint(1, remaining)
+    proc = subprocess.Popen(build_cmd(cfg), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and time.monotonic() < deadline:
+        started = sum(1 for e in events(work) if e["stage"] == stage and e["event"] == "start")
+        if started >= before + k:
+            time.sleep(rng.uniform(0, 0.08))
+            break
+        time.sleep(0.005)
+    if proc.poll() is not None:
+        return False
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    return True
+
+
+def test_sigkill_in_every_stage_then_rerun_equals_clean_build(tmp_path):
+    stages = available_stages()
+    src = make_source(tmp_path)
+    clean = run_build(make_config(tmp_path, src, "clean", stages))
+    assert clean["complete"] and clean["stages"]["write"]["records_out"] > 0
+
+    cfg = make_config(tmp_path, src, "killed", stages)
+    out, work = tmp_path / "killed", tmp_path / "killed" / ".build"
+    rng = random.Random(7)
+    kills = collections.Counter()
+    for stage in stages:
+        for _ in range(2):
+            kills[stage] += kill_during(cfg, work, stage, rng, clean["stages"]["ingest"]["units"])
+    assert all(kills[s] >= 1 for s in stages), kills  # every stage really was killed at least once
+
+    done_before = {s: len(list((work / s).glob("*.done.json"))) for s in stages}
+    final = run_build(cfg)
+    assert final["complete"]
+    # Same records, same bytes as the uninterrupted build.
+    assert tree_digest(out) == tree_digest(tmp_path / "clean")
+    # The final run skipped every unit that had finished before it, and ran only the rest.
+    n_units = final["stages"]["ingest"]["units"]
+    for s in stages:
+        assert final["stages"][s]["units_skipped"] == done_before[s]
+        assert final["stages"][s]["units_run"] == n_units - done_before[s]
+    # No (stage, unit) was ever started again after its marker was committed.
+    for s in stages:
+        for marker in (work / s).glob("*.done.json"):
+            m = json.loads(marker.read_text())
+            late = [e for e in events(work) if e["stage"] == s and e["unit"] == m["unit"]
+                    and e["event"] == "start" and e["time"] > m["committed_at"]]
+            assert not late, (s, m["unit"], late)
+    # Each (stage, unit) finished exactly once across all the runs.
+    finished = collections.Counter((e["stage"], e["unit"]) for e in events(work) if e["event"] == "done")
+    assert set(finished.values()) == {1}, finished
+
+
+def test_rerun_skips_everything_and_option_change_invalidates_only_later_stages(tmp_path):
+    stages = available_stages()
+    src = make_source(tmp_path, 12)
+    cfg = make_config(tmp_path, src, "o", stages)
+    first = run_build(cfg)
+    n = first["stages"]["ingest"]["units"]
+    again = run_build(cfg)
+    assert all(again["stages"][s]["units_run"] == 0 and again["stages"][s]["units_skipped"] == n for s in stages)
+    digest = tree_digest(tmp_path / "o")
+
+    # Changing the shard options (the write stage's options) reruns write only.
+    cfg.write_text(cfg.read_text().replace("tar_shard_mb: 0.05", "tar_shard_mb: 0.06"))
+    changed = run_build(cfg)
+    for s in stages:
+        assert changed["stages"][s]["units_run"] == (n if s == "write" else 0), (s, changed["stages"][s])
+    assert tree_digest(tmp_path / "o").keys() == digest.keys()
+
+
+def test_sample_manifest_units_group_whole_papers(tmp_path):
+    from s1mmalign.builder.config import make_config as mk
+    from s1mmalign.builder.units import discover
+
+    sample = Path(__file__).resolve().parents[1] / "builder" / "sample" / "manifest.jsonl"
+    cfg = mk({"sources": [str(sample)], "out": str(tmp_path / "o"), "unit_size": 2, "stages": ["ingest", "write"]})
+    units = discover(cfg)
+    papers = [{json.loads(l)["paper_id"] for l in sample.read_text().splitlines() if json.loads(l)["key"] in u.keys}
+              for u in units]
+    assert all(1 <= len(p) <= 2 for p in papers)
+    assert sum(len(p) for p in papers) == len(set().union(*papers))  # no paper split across units
+    assert sum(len(u.keys) for u in units) == 10
