@@ -89,3 +89,16 @@ def test_builder_errors_are_clear(tmp_path):
         c.S1MMAlign(config_name="physics", data_dir=str(tmp_path), cache_dir=str(tmp_path / "c")).as_streaming_dataset(split="train")
     with pytest.raises(ValueError, match="data_dir"):
         c.S1MMAlign(config_name="all", cache_dir=str(tmp_path / "c")).as_streaming_dataset(split="train")
+
+
+def test_builder_class_reads_a_remote_fsspec_folder(out, tmp_path):
+    """`data_dir` may be any fsspec URL (hf://datasets/... on the Hub); memory:// stands in here."""
+    import fsspec
+    from pathlib import Path
+
+    fs = fsspec.filesystem("memory")
+    for p in Path(out).rglob("*.parquet"):
+        if "data" in p.relative_to(out).parts[:1]:
+            fs.pipe(f"/remote-ds/{p.relative_to(out).as_posix()}", p.read_bytes())
+    b = c.S1MMAlign(config_name="physics", data_dir="memory://remote-ds", cache_dir=str(tmp_path / "cache"))
+    check_rows(b.as_streaming_dataset(split="train"), lambda r: r["discipline"] == "physics")
