@@ -91,7 +91,8 @@ def _text(el: Element, *, marks: bool = False) -> str:
         if name in _SKIP_IN_TEXT:
             return
         if name in ("inline-formula", "disp-formula"):
-            parts.append(" " + _formula_text(node) + " ")
+            pad = " " if name == "disp-formula" else ""
+            parts.append(pad + _formula_text(node) + pad)
             return
         if marks and name == "xref" and node.get("ref-type") == "fig":
             for rid in (node.get("rid") or "").split():
