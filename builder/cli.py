@@ -17,6 +17,7 @@ from typing import Optional, Sequence
 #: Subcommand modules, in the order ``--help`` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
     "s1mmalign.builder.demo",
+    "s1mmalign.builder.ingest",
     "s1mmalign.builder.write",
     "s1mmalign.builder.convert",
 )
