@@ -1,0 +1,51 @@
+"""``make_dataloader``: torchdata's ``StatefulDataLoader`` over a stream, with an exact length."""
+
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+from torchdata.stateful_dataloader import StatefulDataLoader
+
+from s1mmalign.loaders.collate import collate_samples
+
+
+class S1MMAlignLoader(StatefulDataLoader):
+    """A ``StatefulDataLoader`` whose ``len()`` is the exact number of batches of this rank."""
+
+    def __len__(self) -> int:
+        return self.dataset.batches_per_rank(self.batch_size, self.num_workers, self.drop_last)
+
+
+def make_dataloader(
+    stream,
+    *,
+    batch_size: int,
+    num_workers: int = 0,
+    collate_fn: Optional[Callable] = None,
+    drop_last: bool = False,
+    prefetch_factor: Optional[int] = None,
+    pin_memory: bool = False,
+    **kwargs,
+) -> S1MMAlignLoader:
+    """The loader for ``stream``; ``state_dict()``/``load_state_dict()`` resume mid-epoch exactly.
+
+    ``collate_fn`` defaults to :func:`collate_samples` (lists per field; PIL images stay PIL);
+    use :class:`~s1mmalign.loaders.collate.CLIPCollate` for model-ready tensors. Workers are
+    not persistent, so :meth:`S1MMAlignStream.set_epoch` reaches them every epoch. Resume
+    with the same ``batch_size``, ``num_workers`` and world size as the saved run.
+    """
+    if batch_size < 1:
+        raise ValueError("batch_size must be >= 1")
+    if kwargs.get("persistent_workers"):
+        raise ValueError("persistent_workers=True would keep workers on the old epoch; leave it off")
+    if num_workers > 0 and prefetch_factor is not None:
+        kwargs["prefetch_factor"] = prefetch_factor
+    return S1MMAlignLoader(
+        stream,
+        batch_size=batch_size,
+        num_workers=num_workers,
+        collate_fn=collate_fn or collate_samples,
+        drop_last=drop_last,
+        pin_memory=pin_memory,
+        **kwargs,
+    )

@@ -1,0 +1,216 @@
+"""Tar and Parquet readers: selected samples of a shard in, one raw sample dict shape out.
+
+:func:`read_segment` yields exactly ``hi - lo`` items for selected samples ``lo..hi-1`` of a
+shard pick: a :class:`Raw` (undecoded) or a :class:`Failed` (why it could not be read). A
+truncated or corrupt shard costs only the samples from the damage on; the stream keeps its
+promised sample count whatever fails. :func:`decode` turns a :class:`Raw` into the sample
+dict (metadata fields of the contract + ``image`` as RGB PIL).
+
+Safety: member bytes are only ever decoded as an image by PIL (through
+``builder.images.decode_image``, with the decompression-bomb limit), as JSON, or as UTF-8
+text; any other member (``.pyd``, ``.pth``, ``.pickle`` ...) is ignored, never unpickled.
+"""
+
+from __future__ import annotations
+
+import json
+import tarfile
+from dataclasses import dataclass
+from typing import Iterator, Optional, Union
+
+import numpy as np
+import pyarrow.parquet as pq
+
+import s1mmalign_dataset as contract
+from s1mmalign.builder.images import DEFAULT_MAX_PIXELS, ImageRejected, decode_image
+from s1mmalign.loaders.source import TRANSIENT, member_key
+
+IMAGE_EXTS = ("png", "jpg", "jpeg", "webp", "tif", "tiff", "bmp", "gif")
+COALESCE_GAP = 64 << 10  # read across gaps up to 64 KiB between selected tar samples
+
+
+@dataclass
+class Raw:
+    key: str
+    meta: dict  # contract metadata fields (tar: the .json member; Parquet: the row)
+    image: Optional[bytes]
+    shard: str
+
+
+@dataclass
+class Failed:
+    key: Optional[str]
+    reason: str
+    detail: str
+    shard: str
+
+
+Item = Union[Raw, Failed]
+
+
+class SampleError(ValueError):
+    def __init__(self, key, reason: str, detail: str = ""):
+        self.key, self.reason, self.detail = key, reason, detail
+        super().__init__(f"sample {key!r}: {reason}: {detail}")
+
+
+class _Window:
+    """A file view limited to ``length`` bytes from its current position (None: unbounded)."""
+
+    def __init__(self, f, length: Optional[int]):
+        self.f, self.left = f, length
+
+    def read(self, n: int = -1) -> bytes:
+        if self.left is not None:
+            n = self.left if n is None or n < 0 else min(n, self.left)
+            if n <= 0:
+                return b""
+        data = self.f.read(n)
+        if self.left is not None:
+            self.left -= len(data)
+        return data
+
+
+def _tar_samples(f, length: Optional[int]) -> Iterator[tuple[int, str, dict[str, bytes]]]:
+    """(offset from ``f``'s position, key, {extension: bytes}) of consecutive samples of a tar stream."""
+    with tarfile.open(fileobj=_Window(f, length), mode="r|") as tar:
+        key, start, members = None, 0, {}
+        for m in tar:
+            if not m.isfile():
+                continue
+            k = member_key(m.name)
+            if k != key:
+                if key is not None:
+                    yield start, key, members
+                key, start, members = k, m.offset, {}
+            base = m.name.rpartition("/")[2]
+            members[base.split(".", 1)[1].lower() if "." in base else ""] = tar.extractfile(m).read()
+        if key is not None:
+            yield start, key, members
+
+
+def _raw_from_members(key: str, members: dict[str, bytes], shard: str) -> Item:
+    image = next((members[e] for e in IMAGE_EXTS if e in members), None)
+    meta = {}
+    if "json" in members:
+        try:
+            meta = json.loads(members["json"])
+        except ValueError as e:
+            return Failed(key, "bad_json", str(e), shard)
+        if not isinstance(meta, dict):
+            return Failed(key, "bad_json", "not a JSON object", shard)
+    if "txt" in members and not meta.get("caption") and not meta.get("recaption"):
+        meta["caption"] = members["txt"].decode("utf-8", "replace")
+    meta.setdefault("key", key)
+    if image is None:
+        return Failed(key, "no_image", f"members: {sorted(members)}", shard)
+    return Raw(key, meta, image, shard)
+
+
+def _runs(offsets: np.ndarray, sizes: np.ndarray) -> list[tuple[int, int, int]]:
+    """Group consecutive selected samples into contiguous reads: (first index, count, byte offset)."""
+    runs = []
+    i, n = 0, len(offsets)
+    while i < n:
+        j = i + 1
+        end = offsets[i] + sizes[i]
+        while j < n and offsets[j] >= end and offsets[j] - end <= COALESCE_GAP:
+            end = offsets[j] + sizes[j]
+            j += 1
+        runs.append((i, j - i, int(offsets[i])))
+        i = j
+    return runs
+
+
+def _read_tar(source, pick, lo: int, hi: int, offsets, sizes) -> Iterator[Item]:
+    """Samples lo..hi-1 of a tar pick; ``offsets``/``sizes`` of the selected samples (or None)."""
+    if offsets is None:  # whole shard from its first sample: one sequential read
+        runs = [(lo, hi - lo, 0)]
+        lengths = [None]
+    else:
+        sel_off, sel_size = offsets[lo:hi], sizes[lo:hi]
+        runs = [(lo + i, c, off) for i, c, off in _runs(sel_off, sel_size)]
+        lengths = [int(sel_off[i - lo + c - 1] + sel_size[i - lo + c - 1] - off) for i, c, off in runs]
+    with source.open(pick.path) as f:
+        for (first, count, offset), length in zip(runs, lengths):
+            # coalesced runs may span unselected samples: keep only the selected starts
+            wanted = None if offsets is None else {int(x) - offset for x in offsets[first : first + count]}
+            got = 0
+            try:
+                f.seek(offset)
+                for start, key, members in _tar_samples(f, length):
+                    if wanted is not None and start not in wanted:
+                        continue
+                    yield _raw_from_members(key, members, pick.path)
+                    got += 1
+                    if got == count:
+                        break
+            except (tarfile.TarError, EOFError, *TRANSIENT) as e:
+                reason = "truncated_shard" if isinstance(e, (tarfile.ReadError, EOFError)) else "read_error"
+                detail = f"{type(e).__name__}: {e}"
+            else:
+                reason, detail = "truncated_shard", "the shard ended before the samples the index lists"
+            for _ in range(count - got):
+                yield Failed(None, reason, detail, pick.path)
+
+
+def _read_parquet(source, pick, lo: int, hi: int) -> Iterator[Item]:
+    positions = pick.positions(lo, hi)
+    bounds = np.cumsum([0, *pick.row_groups]) if pick.row_groups else None
+    with source.open(pick.path) as f:
+        try:
+            pf = pq.ParquetFile(f)
+            if bounds is None or bounds[-1] != pf.metadata.num_rows:
+                bounds = np.cumsum([0] + [pf.metadata.row_group(g).num_rows for g in range(pf.num_row_groups)])
+        except Exception as e:  # unreadable footer: the whole shard is lost
+            for _ in range(len(positions)):
+                yield Failed(None, "unreadable_shard", f"{type(e).__name__}: {e}", pick.path)
+            return
+        groups = np.searchsorted(bounds, positions, side="right") - 1
+        i = 0
+        while i < len(positions):
+            g = int(groups[i])
+            j = i
+            while j < len(positions) and groups[j] == g:
+                j += 1
+            try:
+                table = pf.read_row_group(g)
+                rows = table.take(positions[i:j] - bounds[g]).to_pylist()
+            except Exception as e:
+                for _ in range(j - i):
+                    yield Failed(None, "bad_row_group", f"row group {g}: {type(e).__name__}: {e}", pick.path)
+            else:
+                for row in rows:
+                    img = row.pop("image", None) or {}
+                    yield Raw(row["key"], row, img.get("bytes"), pick.path)
+            i = j
+
+
+def read_segment(source, pick, lo: int, hi: int) -> Iterator[Item]:
+    """Exactly ``hi - lo`` items for selected samples ``lo..hi-1`` of ``pick``."""
+    if pick.format == "parquet":
+        yield from _read_parquet(source, pick, lo, hi)
+        return
+    if pick.rows is None and lo == 0:
+        yield from _read_tar(source, pick, lo, hi, None, None)
+        return
+    offsets, sizes = pick.offsets, pick.sizes
+    if offsets is None:  # a whole shard entered mid-way (rank/worker split or resume): ranges from its sidecar
+        table = source.sidecar({"path": pick.path, "sample_index": pick.sample_index})
+        offsets, sizes = table["offset"].to_numpy(), table["size"].to_numpy()
+    yield from _read_tar(source, pick, lo, hi, offsets, sizes)
+
+
+def decode(raw: Raw, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> dict:
+    """The sample dict: every contract metadata field, plus ``image`` (RGB PIL)."""
+    if not raw.image:
+        raise SampleError(raw.key, "no_image", "empty image bytes")
+    try:
+        image = decode_image(raw.image, max_pixels=max_pixels)
+    except ImageRejected as e:
+        raise SampleError(raw.key, e.reason, e.detail) from None
+    sample = {name: raw.meta.get(name) for name in contract.METADATA_FIELDS}
+    sample["key"] = raw.meta.get("key") or raw.key
+    sample["image"] = image
+    sample["__shard__"] = raw.shard
+    return sample

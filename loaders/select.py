@@ -1,0 +1,181 @@
+"""Which samples a stream reads, decided from the index before any shard is opened.
+
+Shards whose index counts rule out every match are dropped; shards that match only in part
+get their per-sample sidecar read (in the process that builds the stream, concurrently), and
+keep the positions of their matching samples — for tar the byte ranges of those samples, for
+Parquet the row numbers (hence the row groups). Reading a 5 % slice then costs about 5 % of
+the bytes. The result is exact: the number of samples of every shard is known up front,
+which is what lets every rank yield the same number of batches.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Optional
+
+import numpy as np
+import pyarrow.compute as pc
+
+import s1mmalign_dataset as contract
+
+CAPTION_MODES = ("recaption", "caption", "both", "mix")
+
+
+@dataclass
+class ShardPick:
+    """One shard and the samples of it that the stream reads."""
+
+    path: str
+    format: str  # "wds" | "parquet"
+    discipline: str
+    num_samples: int  # in the shard
+    bytes: int
+    sample_index: Optional[str]  # sidecar path (None when the index was built by reading)
+    count: int  # selected samples
+    rows: Optional[np.ndarray] = None  # positions of the selected samples; None = all of them
+    offsets: Optional[np.ndarray] = None  # tar: byte offset of each selected sample
+    sizes: Optional[np.ndarray] = None  # tar: byte size of each selected sample
+    row_groups: list[int] = field(default_factory=list)  # parquet: rows per row group
+
+    def positions(self, lo: int, hi: int) -> np.ndarray:
+        """Shard positions of selected samples ``lo..hi-1``."""
+        return np.arange(lo, hi) if self.rows is None else self.rows[lo:hi]
+
+
+@dataclass
+class Selection:
+    picks: list[ShardPick]
+    format: str
+    by_discipline: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        return sum(p.count for p in self.picks)
+
+    @property
+    def bytes(self) -> int:
+        """Upper bound of the bytes a full pass reads (whole row groups / exact tar ranges)."""
+        out = 0
+        for p in self.picks:
+            if p.rows is None:
+                out += p.bytes
+            elif p.sizes is not None:
+                out += int(p.sizes.sum())
+            else:
+                out += int(p.bytes * p.count / max(p.num_samples, 1))
+        return out
+
+
+def _as_set(name: str, values, valid: Optional[Iterable[str]] = None) -> Optional[set[str]]:
+    if values is None:
+        return None
+    if isinstance(values, str):
+        values = [values]
+    values = set(values)
+    if not values:
+        raise ValueError(f"{name}= is empty; pass None to keep all")
+    if valid is not None:
+        bad = sorted(values - set(valid))
+        if bad:
+            raise ValueError(f"unknown {name} {', '.join(map(repr, bad))}; valid: {', '.join(valid)}")
+    return values
+
+
+def choose_format(index: dict, format: str) -> str:
+    have = {s["format"] for s in index["shards"]}
+    if format == "auto":
+        # Tar: whole samples in one contiguous byte range (exact pruning, cheap sequential reads).
+        return "wds" if "wds" in have else "parquet"
+    if format in ("tar", "webdataset"):
+        format = "wds"
+    if format not in ("wds", "parquet"):
+        raise ValueError(f"format must be 'auto', 'wds' (tar) or 'parquet', got {format!r}")
+    if format not in have:
+        raise ValueError(f"the dataset has no {format} shards (it has: {', '.join(sorted(have)) or 'none'})")
+    return format
+
+
+def score_column(caption: str) -> str:
+    return "clip_score_caption" if caption == "caption" else "clip_score_recaption"
+
+
+def select(
+    source,
+    *,
+    format: str = "auto",
+    disciplines=None,
+    modalities=None,
+    sources=None,
+    licenses=None,
+    min_clip_score: Optional[float] = None,
+    caption: str = "recaption",
+) -> Selection:
+    """The shards and samples matching the filters (see the module docstring).
+
+    ``min_clip_score`` applies to the score of the caption trained on: the original
+    caption's for ``caption="caption"``, else the recaption's (the caption's when a sample
+    has no recaption); samples without a score do not pass.
+    """
+    index = source.index
+    fmt = choose_format(index, format)
+    want_d = _as_set("discipline", disciplines, contract.DISCIPLINES)
+    want_m = _as_set("modality", modalities, contract.MODALITIES)
+    want_s = _as_set("source", sources)
+    want_l = _as_set("license", licenses)
+    shards = [s for s in index["shards"] if s["format"] == fmt]
+
+    candidates, partial = [], []
+    for s in shards:
+        if want_d is not None and s["discipline"] not in want_d:
+            continue
+        full = True
+        for want, counts in ((want_m, s.get("modalities")), (want_s, s.get("sources")), (want_l, s.get("licenses"))):
+            if want is None:
+                continue
+            hit = sum(n for v, n in (counts or {}).items() if v in want)
+            if hit == 0:
+                break
+            full &= hit == s["num_samples"]
+        else:
+            pick = ShardPick(
+                path=s["path"], format=fmt, discipline=s["discipline"], num_samples=s["num_samples"],
+                bytes=s["bytes"], sample_index=s.get("sample_index"), count=s["num_samples"],
+                row_groups=[g["num_rows"] for g in s.get("row_groups", [])],
+            )
+            candidates.append(pick)
+            if not full or min_clip_score is not None:
+                partial.append((pick, s))
+
+    tables = source.sidecars([s for _, s in partial])
+    for (pick, _), table in zip(partial, tables):
+        mask = np.ones(table.num_rows, dtype=bool)
+        for want, col in ((want_m, "modality"), (want_s, "source"), (want_l, "license")):
+            if want is not None:
+                mask &= np.isin(np.asarray(table[col].to_pylist(), dtype=object), list(want))
+        if min_clip_score is not None:
+            score = table[score_column(caption)]
+            if caption != "caption":
+                score = pc.coalesce(score, table["clip_score_caption"])
+            vals = score.to_numpy(zero_copy_only=False).astype("float64")
+            mask &= np.nan_to_num(vals, nan=-np.inf) >= float(min_clip_score)
+        rows = np.flatnonzero(mask)
+        pick.count = len(rows)
+        if pick.count < pick.num_samples:
+            pick.rows = rows
+        if fmt == "wds":
+            pick.offsets = table["offset"].to_numpy()[rows]
+            pick.sizes = table["size"].to_numpy()[rows]
+    picks = [p for p in candidates if p.count > 0]
+    by_d: dict[str, int] = {}
+    for p in picks:
+        by_d[p.discipline] = by_d.get(p.discipline, 0) + p.count
+    if not picks:
+        have = index.get("counts") or {}
+        summary = "; ".join(f"{d}: {sum(m.values())} ({', '.join(f'{k} {v}' for k, v in m.items())})" for d, m in have.items())
+        asked = {k: v for k, v in (("disciplines", want_d), ("modalities", want_m), ("sources", want_s),
+                                   ("licenses", want_l), ("min_clip_score", min_clip_score)) if v is not None}
+        raise ValueError(
+            f"no sample of {source.url} matches {asked} in the {fmt} shards. The dataset holds: "
+            f"{summary or f'{len(shards)} shards'}. Loosen the filters."
+        )
+    return Selection(picks, fmt, dict(sorted(by_d.items())))

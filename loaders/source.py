@@ -1,0 +1,308 @@
+"""Where the shards are: a dataset folder, an ``hf://`` URL or any fsspec URL.
+
+:class:`Source` resolves the file system, reads ``index/shards.json`` and lists the shard
+files **once**, in the process that builds the stream (the Hub rate limits: workers never
+list or read the index again; they get the resolved source by pickling). It checks that the
+shards on storage are the shards the index describes, and falls back to reading the shards
+(with a warning) when there is no index.
+
+Reads go through :class:`RetryingFile`: transient remote errors are retried by reopening at
+the same byte position, and every byte read is counted (``Source.bytes_read``).
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import os
+import tarfile
+import time
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Optional
+
+import fsspec
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+import s1mmalign_dataset as contract
+from s1mmalign.builder.shards import SAMPLE_INDEX_SCHEMA
+
+log = logging.getLogger(__name__)
+
+#: Errors worth retrying: connection resets, timeouts, 5xx surfaced as OSError by fsspec.
+TRANSIENT = (ConnectionError, TimeoutError, OSError)
+SHARD_SUFFIXES = {".tar": "wds", ".parquet": "parquet"}
+
+
+class IndexMismatchError(RuntimeError):
+    """The shards on storage differ from those ``index/shards.json`` describes."""
+
+
+class RetryingFile:
+    """A read-only, seekable file over fsspec that reopens and resumes on transient errors.
+
+    ``counter`` is a one-element list that accumulates the bytes returned (shared by all
+    files of a source in one process).
+    """
+
+    def __init__(self, fs, path: str, counter: list, retries: int = 4, backoff: float = 0.2):
+        self.fs, self.path, self.counter = fs, path, counter
+        self.retries, self.backoff = retries, backoff
+        self.pos = 0
+        self._f = None
+        self.closed = False
+
+    def _file(self):
+        if self._f is None:
+            self._f = self.fs.open(self.path, "rb")
+            if self.pos:
+                self._f.seek(self.pos)
+        return self._f
+
+    def _retry(self, fn):
+        for attempt in range(self.retries + 1):
+            try:
+                return fn(self._file())
+            except (FileNotFoundError, PermissionError, IsADirectoryError):
+                raise
+            except TRANSIENT as e:
+                if attempt == self.retries:
+                    raise
+                log.warning("read of %s failed (%s: %s); retry %d/%d", self.path, type(e).__name__, e, attempt + 1, self.retries)
+                self._drop()
+                time.sleep(self.backoff * 2**attempt)
+
+    def _drop(self):
+        if self._f is not None:
+            try:
+                self._f.close()
+            except Exception:
+                pass
+            self._f = None
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._retry(lambda f: f.read(n))
+        self.pos += len(data)
+        self.counter[0] += len(data)
+        return data
+
+    def readinto(self, b) -> int:
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        if whence == 1:
+            pos = self.pos + pos
+        elif whence == 2:
+            pos = self.size() + pos
+        self.pos = pos
+        if self._f is not None:
+            self._retry(lambda f: f.seek(pos))
+        return pos
+
+    def tell(self) -> int:
+        return self.pos
+
+    def size(self) -> int:
+        return self.fs.size(self.path)
+
+    def seekable(self) -> bool:
+        return True
+
+    def readable(self) -> bool:
+        return True
+
+    def writable(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        self._drop()
+        self.closed = True
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _resolve(url: str | os.PathLike, storage_options: Optional[dict]) -> tuple[Any, str]:
+    url = os.fspath(url)
+    if "://" not in url:
+        url = str(Path(url).expanduser().resolve())
+    fs, root = fsspec.core.url_to_fs(url, **(storage_options or {}))
+    return fs, root.rstrip("/")
+
+
+class Source:
+    """A dataset location with its shard index, resolved once (see the module docstring)."""
+
+    def __init__(
+        self,
+        url: str | os.PathLike,
+        *,
+        storage_options: Optional[dict] = None,
+        check_index: bool = True,
+        progress: bool = True,
+    ):
+        self.url = os.fspath(url)
+        self.fs, self.root = _resolve(url, storage_options)
+        self.bytes_read = [0]
+        self._sidecars: dict[str, pa.Table] = {}  # built by reading when there is no index
+        listing = self._list_shards()
+        try:
+            with self.fs.open(self._abs(contract.SHARD_INDEX_FILE), "rb") as f:
+                self.index = json.load(f)
+            self.from_index = True
+        except FileNotFoundError:
+            if not listing:
+                raise FileNotFoundError(
+                    f"{self.url}: no index/shards.json and no shards under {contract.PARQUET_DIR}/ or "
+                    f"{contract.WDS_DIR}/: is this an s1mmalign dataset folder?"
+                ) from None
+            warnings.warn(
+                f"{self.url}: index/shards.json is missing; reading every shard's metadata to build it "
+                f"(slow on big datasets: run `s1mmalign write`/`finalize_dataset` to write the index)",
+                stacklevel=3,
+            )
+            self.index = self._index_by_reading(listing, progress)
+            self.from_index = False
+        if check_index and self.from_index:
+            self._check(listing)
+
+    # -- files ------------------------------------------------------------------------------
+    def _abs(self, rel: str) -> str:
+        return f"{self.root}/{rel}"
+
+    def open(self, rel: str) -> RetryingFile:
+        return RetryingFile(self.fs, self._abs(rel), self.bytes_read)
+
+    def _list_shards(self) -> dict[str, int]:
+        """shard path (relative) -> size in bytes, for every tar and Parquet shard present."""
+        out = {}
+        for folder in (contract.PARQUET_DIR, contract.WDS_DIR):
+            try:
+                found = self.fs.find(self._abs(folder), detail=True)
+            except FileNotFoundError:
+                continue
+            for path, info in found.items():
+                rel = path[len(self.root) + 1 :] if path.startswith(self.root) else path
+                name = rel.rsplit("/", 1)[-1]
+                if name.startswith(".") or Path(name).suffix not in SHARD_SUFFIXES:
+                    continue  # temporaries (.<name>.tmp) and other files
+                out[rel] = int(info.get("size") or 0)
+        return out
+
+    def _check(self, listing: dict[str, int]) -> None:
+        """Raise :class:`IndexMismatchError` when shards were added, removed or rewritten."""
+        indexed = {s["path"]: s["bytes"] for s in self.index["shards"]}
+        formats = {s["format"] for s in self.index["shards"]}
+        listed = {p: b for p, b in listing.items() if SHARD_SUFFIXES[Path(p).suffix] in formats}
+        missing = sorted(set(indexed) - set(listed))
+        extra = sorted(set(listed) - set(indexed))
+        changed = sorted(p for p in set(indexed) & set(listed) if listed[p] and listed[p] != indexed[p])
+        if missing or extra or changed:
+            parts = []
+            for what, paths in (("missing", missing), ("not in the index", extra), ("changed size", changed)):
+                if paths:
+                    parts.append(f"{len(paths)} {what} (e.g. {', '.join(paths[:3])})")
+            raise IndexMismatchError(
+                f"{self.url}: the shards differ from index/shards.json: {'; '.join(parts)}. The index is stale: "
+                f"rebuild it with s1mmalign.builder.write.finalize_dataset(folder) (or re-download a consistent "
+                f"revision); pass check_index=False to read anyway"
+            )
+
+    # -- per-sample index ---------------------------------------------------------------------
+    def sidecar(self, entry: dict) -> pa.Table:
+        """The per-sample index of one shard (``builder/shards.SAMPLE_INDEX_SCHEMA``)."""
+        table = self._sidecars.get(entry["path"])
+        if table is None:
+            with self.open(entry["sample_index"]) as f:
+                table = pq.read_table(f).replace_schema_metadata(None)
+        return table
+
+    def sidecars(self, entries: list[dict]) -> list[pa.Table]:
+        """Several sidecars, read concurrently (remote latency, not bandwidth, dominates)."""
+        if len(entries) <= 1:
+            return [self.sidecar(e) for e in entries]
+        with ThreadPoolExecutor(max_workers=min(16, len(entries))) as pool:
+            return list(pool.map(self.sidecar, entries))
+
+    # -- fallback: no index -----------------------------------------------------------------------
+    def _index_by_reading(self, listing: dict[str, int], progress: bool) -> dict:
+        from tqdm.auto import tqdm
+
+        shards = []
+        for rel in tqdm(sorted(listing), desc="indexing shards", unit=" shard", disable=not progress):
+            fmt = SHARD_SUFFIXES[Path(rel).suffix]
+            discipline = rel.split("/")[1] if rel.count("/") >= 2 else "other"
+            cols: dict[str, list] = collections.defaultdict(list)
+            if fmt == "parquet":
+                self._scan_parquet(rel, cols)
+            else:
+                self._scan_tar(rel, cols)
+            table = pa.table({n: cols[n] for n in SAMPLE_INDEX_SCHEMA.names}, schema=SAMPLE_INDEX_SCHEMA)
+            self._sidecars[rel] = table
+            entry = {"path": rel, "format": fmt, "discipline": discipline, "num_samples": table.num_rows,
+                     "bytes": listing[rel], "sample_index": None}
+            for field, col in (("modalities", "modality"), ("sources", "source"), ("licenses", "license")):
+                entry[field] = dict(collections.Counter(cols[col]))
+            if fmt == "parquet":
+                per_group = collections.Counter(cols["row_group"])
+                entry["row_groups"] = [{"num_rows": per_group[g]} for g in sorted(per_group)]
+            shards.append(entry)
+        return {"version": 1, "shards": shards, "formats": sorted({s["format"] for s in shards})}
+
+    def _scan_parquet(self, rel: str, cols: dict) -> None:
+        names = ["key", "modality", "source", "license", "paper_id", "caption", "recaption",
+                 "clip_score_caption", "clip_score_recaption"]
+        with self.open(rel) as f:
+            pf = pq.ParquetFile(f)
+            row = 0
+            for g in range(pf.num_row_groups):
+                part = pf.read_row_group(g, columns=names).to_pydict()
+                n = len(part["key"])
+                for i in range(n):
+                    rec = {k: part[k][i] for k in names}
+                    _note(cols, rec, row, 1, g)
+                    row += 1
+
+    def _scan_tar(self, rel: str, cols: dict) -> None:
+        with self.open(rel) as f, tarfile.open(fileobj=f, mode="r|") as tar:
+            current, start, meta = None, 0, None
+            for m in tar:
+                key = member_key(m.name)
+                if key != current:
+                    if current is not None:
+                        _note(cols, meta or {"key": current}, start, m.offset - start, -1)
+                    current, start, meta = key, m.offset, None
+                if m.isfile() and m.name.endswith(".json"):
+                    meta = json.loads(tar.extractfile(m).read())
+            if current is not None:
+                _note(cols, meta or {"key": current}, start, tar.offset - start, -1)
+
+
+def member_key(name: str) -> str:
+    """webdataset's convention: the key is the member path up to the first dot of its basename."""
+    folder, _, base = name.rpartition("/")
+    stem = base.split(".", 1)[0]
+    return f"{folder}/{stem}" if folder else stem
+
+
+def _note(cols: dict, rec: dict, offset: int, size: int, row_group: int) -> None:
+    cols["key"].append(rec.get("key"))
+    cols["modality"].append(rec.get("modality") or "other")
+    cols["source"].append(rec.get("source") or "")
+    cols["license"].append(rec.get("license") or "")
+    cols["paper_id"].append(rec.get("paper_id") or "")
+    cols["caption_chars"].append(len(rec.get("caption") or ""))
+    cols["recaption_chars"].append(len(rec["recaption"]) if rec.get("recaption") is not None else -1)
+    cols["clip_score_caption"].append(rec.get("clip_score_caption"))
+    cols["clip_score_recaption"].append(rec.get("clip_score_recaption"))
+    cols["offset"].append(offset)
+    cols["size"].append(size)
+    cols["row_group"].append(row_group)

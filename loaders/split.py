@@ -1,0 +1,104 @@
+"""Cutting one epoch into ranks and DataLoader workers, with counts known up front.
+
+An epoch is a sequence of *segments* ``(pick, lo, hi)`` — selected samples ``lo..hi-1`` of one
+shard pick — in a shard order shuffled from ``(seed, epoch)``. Rank ``r`` of ``W`` takes
+samples ``[r*n, (r+1)*n)`` of that sequence with ``n = total // W`` (the fewer than ``W``
+samples left over are dropped, different ones each epoch), and worker ``k`` of ``K`` takes
+a contiguous part of its rank's range; part sizes depend only on ``n`` and ``K``, so every
+rank yields exactly the same number of batches — no DDP hang on uneven shards or filters.
+No sample appears twice within an epoch (without ``weights`` that upsample).
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Optional
+
+Segment = tuple[int, int, int]  # (pick index, lo, hi)
+
+
+def epoch_rng(seed: int, epoch: int, *parts) -> random.Random:
+    """A generator that depends only on its arguments (string seeds hash with SHA-512)."""
+    return random.Random("/".join(str(p) for p in ("s1mmalign", seed, epoch, *parts)))
+
+
+def discipline_quotas(by_discipline: dict[str, int], weights: Optional[dict[str, float]]) -> dict[str, int]:
+    """Samples per discipline in one epoch: the selection as it is, or rebalanced by ``weights``.
+
+    With weights the epoch keeps the selection's size; discipline ``d`` gets
+    ``total * w_d / sum(w)`` samples (cycling its shards when it has fewer, a random part of
+    them when more). Disciplines absent from ``weights`` get weight 0.
+    """
+    if not weights:
+        return dict(by_discipline)
+    bad = sorted(set(weights) - set(by_discipline))
+    if bad:
+        raise ValueError(f"weights= names disciplines with no selected sample: {bad}; selected: {sorted(by_discipline)}")
+    if any(w < 0 for w in weights.values()) or not sum(weights.values()):
+        raise ValueError(f"weights must be >= 0 with a positive sum, got {weights}")
+    total = sum(by_discipline.values())
+    wsum = float(sum(weights.values()))
+    quotas = {d: int(round(total * weights.get(d, 0.0) / wsum)) for d in by_discipline}
+    return {d: q for d, q in quotas.items() if q > 0}
+
+
+def epoch_segments(
+    counts: list[int],
+    disciplines: list[str],
+    *,
+    seed: int,
+    epoch: int,
+    shuffle: bool,
+    quotas: Optional[dict[str, int]] = None,
+) -> list[Segment]:
+    """The epoch's sample order at shard granularity (see the module docstring)."""
+    order = list(range(len(counts)))
+    if shuffle:
+        epoch_rng(seed, epoch, "shards").shuffle(order)
+    if quotas is None:
+        return [(i, 0, counts[i]) for i in order if counts[i]]
+    segments: list[Segment] = []
+    for d, quota in sorted(quotas.items()):
+        mine = [i for i in order if disciplines[i] == d and counts[i]]
+        k = 0
+        while quota > 0 and mine:
+            i = mine[k % len(mine)]
+            take = min(quota, counts[i])
+            segments.append((i, 0, take))
+            quota -= take
+            k += 1
+    if shuffle:
+        epoch_rng(seed, epoch, "mix").shuffle(segments)
+    return segments
+
+
+def part(n: int, parts: int, k: int) -> tuple[int, int]:
+    """``[start, stop)`` of part ``k`` when ``n`` items are cut into ``parts`` near-equal parts."""
+    base, extra = divmod(n, parts)
+    start = k * base + min(k, extra)
+    return start, start + base + (1 if k < extra else 0)
+
+
+def slice_segments(segments: list[Segment], start: int, stop: int) -> list[Segment]:
+    """The segments covering samples ``[start, stop)`` of the concatenated sequence."""
+    out, pos = [], 0
+    for i, lo, hi in segments:
+        n = hi - lo
+        a, b = max(start, pos), min(stop, pos + n)
+        if a < b:
+            out.append((i, lo + a - pos, lo + b - pos))
+        pos += n
+        if pos >= stop:
+            break
+    return out
+
+
+def per_rank(total: int, world_size: int) -> int:
+    n = total // world_size
+    if n == 0:
+        raise ValueError(f"the selection has {total} samples, fewer than the {world_size} ranks: widen the filters")
+    return n
+
+
+def worker_counts(n_rank: int, num_workers: int) -> list[int]:
+    return [b - a for a, b in (part(n_rank, max(num_workers, 1), k) for k in range(max(num_workers, 1)))]

@@ -1,0 +1,101 @@
+"""Small offline stand-ins for tests, the demo, the example and benchmarks (no downloads).
+
+:func:`synthetic_records` makes contract records with small drawn figures spread over
+disciplines and modalities; :func:`char_clip_tokenizer` builds a real ``CLIPTokenizer`` from
+a character vocabulary (deterministic, no merges); :func:`tiny_clip` a random-init
+``CLIPModel`` and ``CLIPProcessor`` from a small config.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+from pathlib import Path
+from typing import Iterator, Optional
+
+import s1mmalign_dataset as contract
+
+SENTENCES = (
+    "The measured signal rises with temperature.",
+    "Error bars show one standard deviation over five runs.",
+    "Insets magnify the region near the transition.",
+    "Colours encode the density of states.",
+    "The dashed line is a fit to the model of Section 3.",
+    "Scale bar, 10 um.",
+    "Panel (b) repeats the experiment at higher field.",
+)
+
+
+def figure_bytes(i: int, size: int = 48, fmt: str = "PNG") -> bytes:
+    """A small drawn figure (axes, a curve, some bars), different for every ``i``."""
+    from PIL import Image, ImageDraw
+
+    rnd = random.Random(i)
+    img = Image.new("RGB", (size + i % 7, size), (255, 255, 255))
+    d = ImageDraw.Draw(img)
+    d.line([(4, size - 4), (size - 2, size - 4)], fill=(0, 0, 0))
+    d.line([(4, 2), (4, size - 4)], fill=(0, 0, 0))
+    pts = [(x, int(size / 2 + rnd.uniform(-1, 1) * size / 3)) for x in range(6, size - 2, 4)]
+    d.line(pts, fill=(rnd.randrange(200), rnd.randrange(200), 255), width=2)
+    for x in range(8, size - 4, 9):
+        d.rectangle([x, size - 4 - rnd.randrange(size // 2), x + 4, size - 4], fill=(200, rnd.randrange(255), 80))
+    buf = io.BytesIO()
+    img.save(buf, format=fmt, **({"quality": 90} if fmt == "JPEG" else {}))
+    return buf.getvalue()
+
+
+def synthetic_records(n: int, *, disciplines=("physics", "biology", "computer_science", "astronomy"),
+                      modalities=("plot", "diagram", "microscopy"), seed: int = 0, long_every: int = 3,
+                      image_size: int = 48) -> Iterator[dict]:
+    """``n`` contract records, round-robin over ``disciplines`` and ``modalities``."""
+    rnd = random.Random(seed)
+    for i in range(n):
+        d = disciplines[i % len(disciplines)]
+        m = modalities[(i // len(disciplines)) % len(modalities)]
+        sents = [SENTENCES[(i + k) % len(SENTENCES)] for k in range(12 if i % long_every == 0 else 2)]
+        yield {
+            "key": f"s{seed}_{i:06d}",
+            "image": {"bytes": figure_bytes(i + seed * 1_000_003, image_size, "JPEG" if i % 5 == 0 else "PNG"), "path": None},
+            "caption": f"Figure {i}. {SENTENCES[i % len(SENTENCES)]}",
+            "recaption": " ".join(sents) if i % 11 else None,
+            "title": f"Paper {i // 3}", "abstract": "An abstract.", "citation_contexts": [],
+            "paper_id": f"p{i // 3}", "figure_label": f"fig{i % 3}", "source": ("arxiv", "biorxiv")[i % 2],
+            "categories": [], "discipline": d, "modality": m, "license": ("cc-by-4.0", "cc-by-nc-4.0")[i % 3 == 0],
+            "clip_score_caption": round(rnd.uniform(0.1, 0.9), 3), "clip_score_recaption": round(rnd.uniform(0.1, 0.9), 3),
+        }
+
+
+def char_clip_tokenizer(folder: str | Path, model_max_length: int = 77):
+    """A ``CLIPTokenizer`` over printable ASCII characters (one token per character)."""
+    from transformers import CLIPTokenizer
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    chars = [chr(c) for c in range(33, 127)]
+    vocab = {c: i for i, c in enumerate(chars)}
+    vocab.update({c + "</w>": len(chars) + i for i, c in enumerate(chars)})
+    vocab["<|startoftext|>"], vocab["<|endoftext|>"] = len(vocab), len(vocab) + 1
+    (folder / "vocab.json").write_text(json.dumps(vocab))
+    (folder / "merges.txt").write_text("#version: 0.2\n")
+    return CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"), model_max_length=model_max_length)
+
+
+def tiny_clip(folder: str | Path, *, image_size: int = 32, context_length: int = 77, seed: int = 0):
+    """(CLIPModel with random weights from a small config, CLIPProcessor) — offline, seconds."""
+    import torch
+    from transformers import CLIPConfig, CLIPImageProcessorPil, CLIPModel, CLIPProcessor
+
+    tok = char_clip_tokenizer(folder, context_length)
+    cfg = CLIPConfig(
+        text_config=dict(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=4, max_position_embeddings=context_length,
+                         bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id),
+        vision_config=dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                           image_size=image_size, patch_size=8),
+        projection_dim=32,
+    )
+    torch.manual_seed(seed)
+    model = CLIPModel(cfg)
+    ip = CLIPImageProcessorPil(size={"shortest_edge": image_size}, crop_size={"height": image_size, "width": image_size})
+    return model, CLIPProcessor(image_processor=ip, tokenizer=tok)
