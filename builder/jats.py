@@ -191,8 +191,7 @@ def _license(root: Element) -> str:
                 return el.text.strip()
             if name in ("ext-link", "uri") and el.get(XLINK_HREF):
                 return el.get(XLINK_HREF).strip()
-    perms = _first(meta, "permissions")
-    prose = _text(perms) if perms is not None else ""
+    prose = " ".join(_text(el) for el in meta.iter() if _local(el.tag) in ("license", "copyright-statement"))
     m = _URL_RE.search(prose)
     if m:
         return m.group(0).rstrip(".,;")

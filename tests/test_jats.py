@@ -1,0 +1,196 @@
+"""JATS reader: bad input becomes a reasoned reject and the run goes on; safe parsing and paths."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from s1mmalign.builder.jats import is_jats_source, iter_oa_package, read_jats_article, resolve_media
+from s1mmalign.builder.rejects import Rejects
+from s1mmalign.builder.write import prepare_record
+
+HEAD = '<?xml version="1.0" encoding="UTF-8"?>\n'
+
+
+def article(figs: str, body: str = "") -> str:
+    return HEAD + f"""<article xmlns:xlink="http://www.w3.org/1999/xlink"><front><article-meta>
+<article-id pub-id-type="doi">10.5555/t.1</article-id>
+<article-categories><subj-group><subject>Physics</subject></subj-group></article-categories>
+<title-group><article-title>T</article-title></title-group><abstract><p>A.</p></abstract>
+</article-meta></front><body>{body}{figs}</body></article>"""
+
+
+def fig(fid: str, href: str | None, caption: str | None = "A plot of x.") -> str:
+    cap = f"<caption><p>{caption}</p></caption>" if caption is not None else ""
+    g = f'<graphic xlink:href="{href}"/>' if href is not None else ""
+    return f'<fig id="{fid}"><label>Figure {fid[-1]}</label>{cap}{g}</fig>'
+
+
+def png(path: Path, size=(64, 48), seed=0) -> bytes:
+    rng = np.random.default_rng(seed)
+    img = Image.fromarray((rng.random((size[1], size[0], 3)) * 255).astype("uint8"))
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(buf.getvalue())
+    return buf.getvalue()
+
+
+def reasons(rejects: Rejects) -> list[str]:
+    return [r.reason for r in rejects]
+
+
+def test_bad_figures_are_rejects_and_good_ones_come_out(tmp_path):
+    paper = tmp_path / "paper"
+    png(paper / "ok.png")
+    png(tmp_path / "secret.png", seed=9)  # outside the paper: must never be read
+    figs = "".join([
+        fig("f1", "ok"),  # no extension in the href: resolved to ok.png
+        fig("f2", "../secret.png"),
+        fig("f3", str(tmp_path / "secret.png")),
+        fig("f4", "missing"),
+        fig("f5", "ok.png", caption=None),
+        fig("f6", "ok.png", caption="   "),
+        fig("f7", None),
+        fig("f8", "http://example.org/x.png"),
+    ])
+    (paper / "paper.nxml").write_text(article(figs), encoding="utf-8")
+    rejects = Rejects()
+    recs = list(read_jats_article(paper, rejects))
+    assert [r["figure_label"] for r in recs] == ["Figure 1"]
+    assert recs[0]["image"]["path"] == "ok.png"
+    assert reasons(rejects) == ["unsafe_href", "unsafe_href", "missing_media", "no_caption", "no_caption",
+                                "no_graphic", "unsafe_href"]
+    assert all(r.stage == "jats" and r.key for r in rejects)
+    assert "not followed" in list(rejects)[0].detail
+    # the one record passes the contract
+    rec, _ = prepare_record(recs[0])
+    assert rec["discipline"] == "physics" and rec["modality"] == "other"
+
+
+def test_malformed_xml_is_a_reject_and_next_article_is_read(tmp_path):
+    bad, good = tmp_path / "bad", tmp_path / "good"
+    bad.mkdir()
+    (bad / "bad.nxml").write_text(article(fig("f1", "a.png"))[:-40], encoding="utf-8")  # truncated
+    png(good / "a.png")
+    (good / "good.nxml").write_text(article(fig("f1", "a.png")), encoding="utf-8")
+    rejects = Rejects()
+    recs = [r for folder in (bad, good) for r in read_jats_article(folder, rejects)]
+    assert len(recs) == 1 and reasons(rejects) == ["malformed_xml"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert list(read_jats_article(empty, rejects)) == [] and reasons(rejects)[-1] == "no_article_xml"
+
+
+@pytest.mark.parametrize("doctype", [
+    # billion laughs
+    '<!DOCTYPE article [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>',
+    # external entity naming a local file
+    '<!DOCTYPE article [<!ENTITY x SYSTEM "file:///etc/passwd">]>',
+])
+def test_entities_are_refused(tmp_path, doctype):
+    paper = tmp_path / "p"
+    png(paper / "a.png")
+    xml = article(fig("f1", "a.png", caption="&b; &x;")).replace(HEAD, HEAD + doctype + "\n")
+    (paper / "p.nxml").write_text(xml, encoding="utf-8")
+    rejects = Rejects()
+    assert list(read_jats_article(paper, rejects)) == []
+    assert reasons(rejects) == ["malformed_xml"]
+    assert "root:" not in list(rejects)[0].detail
+
+
+def test_best_media_and_tiff_to_png(tmp_path):
+    paper = tmp_path / "p"
+    paper.mkdir()
+    rng = np.random.default_rng(0)
+    big = Image.fromarray((rng.random((300, 400)) * 255).astype("uint8"), "L")
+    big.save(paper / "g1.tif", "TIFF")
+    big.resize((200, 150)).convert("RGB").save(paper / "g1.jpg", "JPEG")
+    big.resize((100, 75)).save(paper / "g1.gif", "GIF")
+    same = big.resize((200, 150)).convert("RGB")
+    same.save(paper / "g2.jpg", "JPEG")
+    same.save(paper / "g2.png", "PNG")  # same size: lossless wins
+    assert [p.name for p in resolve_media(paper, "g1.tif")] == ["g1.tif", "g1.jpg", "g1.gif"]
+    assert [p.name for p in resolve_media(paper, "g1.gif")][0] == "g1.tif"  # href names a thumbnail
+    assert resolve_media(paper, "../p/g1") == []
+    (paper / "a.nxml").write_text(article(fig("f1", "g1") + fig("f2", "g2.jpg")), encoding="utf-8")
+    rejects = Rejects()
+    recs = list(read_jats_article(paper, rejects))
+    assert [r["image"]["path"] for r in recs] == ["g1.tif", "g2.png"]
+    assert recs[0]["image"]["bytes"][:8] == b"\x89PNG\r\n\x1a\n" and (recs[0]["width"], recs[0]["height"]) == (400, 300)
+
+
+def test_symlinked_media_leaving_the_paper_is_not_followed(tmp_path):
+    paper = tmp_path / "p"
+    paper.mkdir()
+    png(tmp_path / "outside.png")
+    (paper / "link.png").symlink_to(tmp_path / "outside.png")
+    (paper / "a.nxml").write_text(article(fig("f1", "link.png")), encoding="utf-8")
+    rejects = Rejects()
+    assert list(read_jats_article(paper, rejects)) == [] and reasons(rejects) == ["missing_media"]
+
+
+def _tar_gz(path: Path, members: dict[str, bytes], links: dict[str, str] | None = None) -> None:
+    with tarfile.open(path, "w:gz") as tf:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+        for name, target in (links or {}).items():
+            info = tarfile.TarInfo(name)
+            info.type, info.linkname = tarfile.SYMTYPE, target
+            tf.addfile(info)
+
+
+def test_oa_package_good_corrupt_and_hostile(tmp_path):
+    img = png(tmp_path / "x.png")
+    xml = article(fig("f1", "g1")).encode()
+    good = tmp_path / "PMC1.tar.gz"
+    _tar_gz(good, {"PMC1/a.nxml": xml, "PMC1/g1.png": img})
+    truncated = tmp_path / "PMC2.tar.gz"
+    truncated.write_bytes(good.read_bytes()[: len(good.read_bytes()) // 2])
+    not_gzip = tmp_path / "PMC3.tar.gz"
+    not_gzip.write_bytes(b"this is not an archive at all" * 10)
+    hostile = tmp_path / "PMC4.tar.gz"
+    _tar_gz(hostile, {"PMC4/a.nxml": xml, "PMC4/g1.png": img, "../escaped.txt": b"x", "/abs.txt": b"y"},
+            links={"PMC4/evil.png": "/etc/passwd"})
+    tmp_root = tmp_path / "tmp"
+    tmp_root.mkdir()
+    rejects = Rejects()
+    recs = [r for p in (good, truncated, not_gzip, hostile) for r in iter_oa_package(p, rejects, tmp_dir=tmp_root)]
+    assert len(recs) == 2
+    assert reasons(rejects) == ["corrupt_archive", "corrupt_archive", "unsafe_member", "unsafe_member", "unsafe_member"]
+    assert not (tmp_path / "escaped.txt").exists() and not Path("/abs.txt").exists()
+    assert list(tmp_root.iterdir()) == []  # the temporary folders are gone
+    assert is_jats_source(good) and not is_jats_source(not_gzip)
+
+
+def test_is_jats_source(tmp_path):
+    paper = tmp_path / "p"
+    paper.mkdir()
+    (paper / "a.xml").write_text(article(""), encoding="utf-8")
+    (tmp_path / "notes.xml").write_text(HEAD + "<notes><n/></notes>", encoding="utf-8")
+    plain = tmp_path / "latex.tar.gz"
+    _tar_gz(plain, {"main.tex": b"\\documentclass{article}"})
+    assert is_jats_source(paper) and is_jats_source(paper / "a.xml")
+    assert not is_jats_source(tmp_path / "notes.xml") and not is_jats_source(plain)
+
+
+def test_fig_inside_paragraph_formulas_and_marks(tmp_path):
+    paper = tmp_path / "p"
+    png(paper / "a.png")
+    png(paper / "b.png", seed=1)
+    body = ('<p>We fit <inline-formula><tex-math>y = ax^2</tex-math></inline-formula> (<xref ref-type="fig" rid="f1">Fig. 1</xref>).'
+            + fig("f1", "a.png", caption="Fit of <italic>y</italic> vs <italic>x</italic><sup>2</sup>.")
+            + ' Panel 2a is not cited by marker (see Fig. 2a).</p>')
+    (paper / "a.nxml").write_text(article(fig("f2", "b.png"), body), encoding="utf-8")
+    recs = {r["figure_label"]: r for r in read_jats_article(paper, Rejects())}
+    assert recs["Figure 1"]["caption"] == "Fit of y vs x2."
+    assert recs["Figure 1"]["citation_contexts"] == ["We fit $y = ax^2$ (Fig. 1)."]
+    assert recs["Figure 2"]["citation_contexts"] == ["Panel 2a is not cited by marker (see Fig. 2a)."]
+    assert recs["Figure 1"]["citation_count"] == 1
