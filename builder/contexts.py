@@ -70,9 +70,11 @@ def split_sentences(text: str) -> list[str]:
     out, start = [], 0
     for m in _BOUNDARY.finditer(text):
         if m.group(1)[0] == ".":
-            w = _WORD_BEFORE.search(strip_marks(text[start:m.start()]))
+            before = strip_marks(text[start:m.start()])
+            w = _WORD_BEFORE.search(before)
             word = w.group(1).rstrip(".") if w else ""
-            if word.lower() in _ABBREVIATIONS or (len(word) == 1 and word.isupper()):
+            initial = len(word) == 1 and word.isupper() and (w.start() == 0 or before[w.start() - 1] in " (")
+            if word.lower() in _ABBREVIATIONS or initial:
                 continue  # "Fig. 2", "et al. Smith", "J. Smith", "e.g. X"
         out.append(text[start:m.end(1)].strip())
         start = m.end()

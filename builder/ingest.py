@@ -157,24 +157,14 @@ def _jats_unit(path: Path, kind: str) -> Unit:
             jats = importlib.import_module("s1mmalign.builder.jats")
         except ImportError as e:
             rejects.add(None, "paper", "jats_reader_unavailable",
-                        f"{path}: the JATS reader (s1mmalign.builder.jats) is not installed: {e}", stage="ingest", source="jats")
+                        f"{path}: the JATS reader (s1mmalign.builder.jats) cannot be imported: {e}", stage="ingest", source="jats")
             return
-        reader = _jats_reader(jats)
-        if reader is None:
-            rejects.add(None, "paper", "jats_reader_unavailable",
-                        f"{path}: s1mmalign.builder.jats exposes no known reader function", stage="ingest", source="jats")
-            return
-        yield from reader(path, rejects)
+        if kind == "jats-package":
+            yield from jats.iter_oa_package(path, rejects)
+        else:
+            yield from jats.read_jats_article(path, rejects)
 
     return Unit(f"{kind}:{path.name}", kind, path, read)
-
-
-def _jats_reader(module) -> Optional[Callable[[Path, Rejects], Iterable[dict]]]:
-    for name in ("read_jats", "read_source", "read_article", "article_records", "read_package", "records_from_path"):
-        fn = getattr(module, name, None)
-        if callable(fn):
-            return fn
-    return None
 
 
 def discover_units(
@@ -205,7 +195,7 @@ def discover_units(
                     continue
                 ck = detect_kind(child)
                 if ck in ("unknown", "folder"):
-                    if child.is_file() and child.suffix.lower() in (".json", ".jsonl", ".md", ".txt"):
+                    if child.is_file() and child.suffix.lower() in (".json", ".jsonl", ".md", ".txt", ".py"):
                         continue  # metadata and notes beside the papers
                     log.warning("ingest: skipping %s (not a paper, archive or article)", child)
                     continue

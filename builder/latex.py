@@ -257,7 +257,7 @@ _SYMBOLS = {
     "nabla": "∇", "sum": "Σ", "prod": "Π", "int": "∫", "oint": "∮", "sqrt": "√", "circ": "°", "degree": "°",
     "rightarrow": "→", "to": "→", "leftarrow": "←", "Rightarrow": "⇒", "leftrightarrow": "↔",
     "langle": "⟨", "rangle": "⟩", "in": "∈", "subset": "⊂", "cup": "∪", "cap": "∩", "hbar": "ħ", "ell": "ℓ",
-    "prime": "′", "perp": "⊥", "parallel": "∥", "star": "*", "ast": "*", "dagger": "†", "AA": "Å", "angstrom": "Å",
+    "prime": "′", "odot": "⊙", "sun": "☉", "oplus": "⊕", "earth": "⊕", "micro": "µ", "deg": "°", "perp": "⊥", "parallel": "∥", "star": "*", "ast": "*", "dagger": "†", "AA": "Å", "angstrom": "Å",
     "log": "log", "ln": "ln", "exp": "exp", "sin": "sin", "cos": "cos", "tan": "tan", "max": "max", "min": "min",
     "lim": "lim", "det": "det",
     # text
