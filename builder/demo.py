@@ -58,8 +58,9 @@ def step_load(ctx: DemoContext) -> None:
 
 #: The demo, in order. Later issues insert their steps (e.g. convert before write).
 from s1mmalign.builder.convert import step_convert  # noqa: E402  (release layout -> convert)
+from s1mmalign.builder.ingest import step_ingest  # noqa: E402  (sample papers -> ingest)
 
-STEPS: list[Callable[[DemoContext], None]] = [step_convert, step_write, step_load]
+STEPS: list[Callable[[DemoContext], None]] = [step_convert, step_ingest, step_write, step_load]
 
 
 def run_demo(out: Optional[str] = None) -> DemoContext:

@@ -335,3 +335,26 @@ def _cli_ingest(args) -> int:
         reasons = ", ".join(f"{r}: {n}" for r, n in report["rejects_by_reason"].items())
         print(f"rejected {report['rejected']} ({reasons}); see {out / REPORTS_DIR / 'rejects.jsonl'}")
     return 0
+
+
+# -- demo -------------------------------------------------------------------------------------
+
+def step_ingest(ctx) -> None:
+    """Demo: the sample papers (arXiv LaTeX, and JATS when its sample is there) through ``ingest``;
+    the next steps read the bundled sample's records plus the ingested ones."""
+    from s1mmalign.builder.manifest import MANIFEST_NAME, read_manifest, write_manifest
+
+    papers = ctx.sample / "papers"
+    sources = [papers] + [p for p in (ctx.sample / "jats",) if p.is_dir()]
+    out = ctx.out / "ingested"
+    report = ingest(sources, out, arxiv_metadata=papers / "arxiv-metadata.jsonl", progress=False)
+    ctx.say(f"ingest: {report['units']} papers -> {report['records_written']} figure records in {out / MANIFEST_NAME} "
+            f"(rejected {report['rejected']}: {report['rejects_by_reason']}; stages: {', '.join(report['stages']) or 'none'})")
+    # One manifest for the next steps: the bundled sample's records, then the ingested ones.
+    # Its images are written beside it; the ingested ones are there already.
+    combined = out / "with_sample.jsonl"
+    scratch = Rejects()
+    n = write_manifest(itertools.chain(read_manifest(ctx.manifest, scratch), read_manifest(out / MANIFEST_NAME, scratch)), combined)
+    ctx.manifest = combined
+    ctx.notes["ingested"] = out
+    ctx.say(f"ingest: {n} records (bundled sample + ingested papers) -> {combined}")
