@@ -1,0 +1,70 @@
+"""Citation contexts: sentence splitting and the sentences citing each figure."""
+
+from s1mmalign.builder.contexts import cap, find_citations, mark, split_sentences, strip_marks
+
+NUMBERS = {"f1": "1", "f2": "2", "f3": "3", "f4": "4", "s1": "S1"}
+
+
+def test_split_sentences_keeps_abbreviations_initials_and_decimals():
+    text = ("The gap is 3.5 meV at Fig. 2. J. Smith et al. measured it, e.g. in Ref. 4. "
+            "Is it robust? Yes! The fit (Eq. 3) holds. (A bracketed sentence.) Done")
+    assert split_sentences(text) == [
+        "The gap is 3.5 meV at Fig. 2.",
+        "J. Smith et al. measured it, e.g. in Ref. 4.",
+        "Is it robust?",
+        "Yes!",
+        "The fit (Eq. 3) holds.",
+        "(A bracketed sentence.)",
+        "Done",
+    ]
+
+
+def test_split_after_unit_and_panel_letters():
+    assert split_sentences("A ratio of 0.6 M/L. The colour in Fig. 2b. Next one.") == [
+        "A ratio of 0.6 M/L.", "The colour in Fig. 2b.", "Next one."]
+
+
+def test_marked_references_ranges_and_order():
+    paras = [f"As {mark('f1')}Fig. 1 shows, the gap closes. Figs. {mark('f2')}2\u2013{mark('f4')}4 compare the fits.",
+             f"Nothing cites here. Again {mark('f3')}Fig. 3 and {mark('f1')}Fig. 1."]
+    c = find_citations(paras, NUMBERS)
+    assert c["f1"].sentences == ["As Fig. 1 shows, the gap closes.", "Again Fig. 3 and Fig. 1."]
+    assert c["f3"].sentences == ["Figs. 2\u20134 compare the fits.", "Again Fig. 3 and Fig. 1."]  # range expanded
+    assert c["f2"].sentences == c["f4"].sentences == ["Figs. 2\u20134 compare the fits."]
+    assert c["s1"].sentences == [] and c["s1"].count == 0
+    assert all("\ue000" not in s for ctx in c.values() for s in ctx.sentences)
+
+
+def test_printed_references_ranges_panels_and_lists():
+    paras = ["Figures 2 to 3 show it. In Fig. 3b the peak moves. See Fig. 4(c). Figs. 1, 2 and 4 agree.",
+             "Supplementary Fig. S1 has more. FIG. 1. Table 3 and Eq. 4 are not figures. Figure 12 does not exist."]
+    c = find_citations(paras, NUMBERS)
+    assert c["f1"].sentences == ["Figs. 1, 2 and 4 agree.", "FIG. 1."]
+    assert c["f2"].sentences == ["Figures 2 to 3 show it.", "Figs. 1, 2 and 4 agree."]
+    assert c["f3"].sentences == ["Figures 2 to 3 show it.", "In Fig. 3b the peak moves."]
+    assert c["f4"].sentences == ["See Fig. 4(c).", "Figs. 1, 2 and 4 agree."]
+    assert c["s1"].sentences == ["Supplementary Fig. S1 has more."]
+
+
+def test_dedup_count_cap_and_limit():
+    sentence = "The spectrum in Fig. 1 is flat."
+    long = "Fig. 1 shows " + "a very long description " * 40 + "end."
+    paras = [sentence, "  The spectrum in  Fig. 1 is flat. ", long] + [f"Fig. 1 case {i}." for i in range(20)]
+    c = find_citations(paras, {"f1": "1"}, max_chars=120, max_sentences=5)["f1"]
+    assert c.count == 23  # every citing sentence is counted
+    assert c.sentences[0] == sentence and c.sentences.count(sentence) == 1
+    assert len(c.sentences) == 5 and all(len(s) <= 120 for s in c.sentences)
+    assert c.sentences[1].endswith("\u2026") and c.sentences[1].startswith("Fig. 1 shows a very long")
+
+
+def test_figure_ids_restrict_and_marks_without_numbers():
+    paras = [f"See {mark('fig:a')}Fig. 1 and {mark('tab:x')}Table 1."]
+    c = find_citations(paras, figure_ids=["fig:a", "fig:b"])
+    assert set(c) == {"fig:a", "fig:b"}
+    assert c["fig:a"].sentences == ["See Fig. 1 and Table 1."] and c["fig:b"].count == 0
+
+
+def test_cap_and_strip_marks():
+    assert cap("short", 10) == "short"
+    assert cap("one two three four five six", 15) == "one two three\u2026"
+    assert strip_marks(f"a{mark('x')}b") == "ab"
