@@ -19,6 +19,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "s1mmalign.builder.demo",
     "s1mmalign.builder.ingest",
     "s1mmalign.builder.write",
+    "s1mmalign.builder.recaption.cli",
+    "s1mmalign.builder.evaluate",
     "s1mmalign.builder.convert",
 )
 

@@ -91,7 +91,7 @@ class ClipScorer:
         return torch.cat(outs) if outs else torch.empty(0)
 
     def n_tokens(self, text: str) -> int:
-        return len(self.tokenizer(text, truncation=False)["input_ids"])
+        return len(self.tokenizer(text, truncation=False, verbose=False)["input_ids"])
 
     def text_embeddings(self, texts: Sequence[str]):
         """Normalised embeddings of ``texts``, each cut to the model's context (end token kept)."""
