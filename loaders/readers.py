@@ -25,8 +25,9 @@ import s1mmalign_dataset as contract
 from s1mmalign.builder.images import DEFAULT_MAX_PIXELS, ImageRejected, decode_image
 from s1mmalign.loaders.source import TRANSIENT, member_key
 
+FLOAT32_FIELDS = tuple(n for n, t, _, _ in contract.FIELDS if str(t) == "float")
 IMAGE_EXTS = ("png", "jpg", "jpeg", "webp", "tif", "tiff", "bmp", "gif")
-COALESCE_GAP = 64 << 10  # read across gaps up to 64 KiB between selected tar samples
+COALESCE_GAP = 256 << 10  # remote: one request across gaps up to 256 KiB (latency beats bandwidth)
 
 
 @dataclass
@@ -107,14 +108,14 @@ def _raw_from_members(key: str, members: dict[str, bytes], shard: str) -> Item:
     return Raw(key, meta, image, shard)
 
 
-def _runs(offsets: np.ndarray, sizes: np.ndarray) -> list[tuple[int, int, int]]:
+def _runs(offsets: np.ndarray, sizes: np.ndarray, gap: int) -> list[tuple[int, int, int]]:
     """Group consecutive selected samples into contiguous reads: (first index, count, byte offset)."""
     runs = []
     i, n = 0, len(offsets)
     while i < n:
         j = i + 1
         end = offsets[i] + sizes[i]
-        while j < n and offsets[j] >= end and offsets[j] - end <= COALESCE_GAP:
+        while j < n and offsets[j] >= end and offsets[j] - end <= gap:
             end = offsets[j] + sizes[j]
             j += 1
         runs.append((i, j - i, int(offsets[i])))
@@ -129,7 +130,7 @@ def _read_tar(source, pick, lo: int, hi: int, offsets, sizes) -> Iterator[Item]:
         lengths = [None]
     else:
         sel_off, sel_size = offsets[lo:hi], sizes[lo:hi]
-        runs = [(lo + i, c, off) for i, c, off in _runs(sel_off, sel_size)]
+        runs = [(lo + i, c, off) for i, c, off in _runs(sel_off, sel_size, 0 if source.is_local else COALESCE_GAP)]
         lengths = [int(sel_off[i - lo + c - 1] + sel_size[i - lo + c - 1] - off) for i, c, off in runs]
     with source.open(pick.path) as f:
         for (first, count, offset), length in zip(runs, lengths):
@@ -210,6 +211,9 @@ def decode(raw: Raw, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> dict:
     except ImageRejected as e:
         raise SampleError(raw.key, e.reason, e.detail) from None
     sample = {name: raw.meta.get(name) for name in contract.METADATA_FIELDS}
+    for name in FLOAT32_FIELDS:  # stored as float32: the same value from JSON (tar) and Parquet
+        if isinstance(sample.get(name), float):
+            sample[name] = float(str(np.float32(sample[name])))
     sample["key"] = raw.meta.get("key") or raw.key
     sample["image"] = image
     sample["__shard__"] = raw.shard

@@ -151,7 +151,10 @@ class Source:
     ):
         self.url = os.fspath(url)
         self.fs, self.root = _resolve(url, storage_options)
-        self.bytes_read = [0]
+        protocols = self.fs.protocol if isinstance(self.fs.protocol, (tuple, list)) else (self.fs.protocol,)
+        self.is_local = "file" in protocols or "local" in protocols
+        self.bytes_read = [0]  # shard bytes read in this process
+        self.index_bytes_read = [0]  # sidecar bytes read in this process
         self._sidecars: dict[str, pa.Table] = {}  # built by reading when there is no index
         listing = self._list_shards()
         try:
@@ -221,7 +224,7 @@ class Source:
         """The per-sample index of one shard (``builder/shards.SAMPLE_INDEX_SCHEMA``)."""
         table = self._sidecars.get(entry["path"])
         if table is None:
-            with self.open(entry["sample_index"]) as f:
+            with RetryingFile(self.fs, self._abs(entry["sample_index"]), self.index_bytes_read) as f:
                 table = pq.read_table(f).replace_schema_metadata(None)
         return table
 
