@@ -652,7 +652,7 @@ def _join_member(unit, rejects, index, lines, tar, member, wanted, stats) -> Opt
                         f"{unit.archive.name}: {name!r:.200} has no record in the jsonl", stage=STAGE, source=unit.source)
         return None
     pos, rec = hit
-    index.used[pos] = True
+    index.used[pos] = True  # joined: whatever happens next is counted once, here or by the writer
     try:
         categories = contract.parse_categories(rec.get("categories"))
     except TypeError as e:
@@ -664,9 +664,13 @@ def _join_member(unit, rejects, index, lines, tar, member, wanted, stats) -> Opt
             stats["filtered"] += 1
             return None
     f = tar.extractfile(member)
-    data = f.read() if f is not None else b""
-    if len(data) != member.size:
-        raise tarfile.ReadError(f"member {name!r} cut short ({len(data)} of {member.size} bytes)")
+    try:
+        data = f.read() if f is not None else b""
+        if len(data) != member.size:
+            raise tarfile.ReadError(f"member {name!r} cut short ({len(data)} of {member.size} bytes)")
+    except _STREAM_END_ERRORS:
+        index.used[pos] = False  # the stream broke inside this image: its record is reported as lost
+        raise
     return to_record(unit.source, rec, data, name)
 
 

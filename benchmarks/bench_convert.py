@@ -1,0 +1,185 @@
+"""Convert a generated release vs a bare pass over the same archives; peak RSS at two sizes.
+
+    .venv/bin/python benchmarks/bench_convert.py [--records 50000] [--mb 1100] [--workdir /tmp/bench-convert]
+
+Generates a release in the published layout (arXiv year archives split into parts, one
+jsonl partition per year, figure-like PNG and JPEG images, ~760-character recaptions), then
+runs, each in its own process so that peak RSS is its own:
+
+* bare: ``tarfile`` over the concatenated parts (decompress + list every member, read its
+  bytes) -- the floor for any reader of the release;
+* convert: ``s1mmalign convert`` writing Parquet + WebDataset (images decoded and checked,
+  index, card), on a fifth of the release and on all of it (peak RSS must not grow).
+
+Prints MB/s of compressed archive bytes, the ratio convert/bare, and peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from s1mmalign.builder.sample_release import write_archive, write_jsonl
+
+PART_SIZE = 256 << 20  # split like the release (its parts are 30 GiB)
+WORDS = ("field", "spectrum", "phase", "transition", "lattice", "energy", "density", "galaxy", "protein", "network",
+         "temperature", "coupling", "model", "sample", "measured", "simulation", "shows", "the", "of", "and", "with")
+
+
+def _figure(rng: np.random.Generator, target: int, i: int) -> tuple[bytes, str]:
+    """A figure-like image (white page, axes, curves, a noisy panel) of about ``target`` bytes."""
+    w, h = int(rng.integers(360, 640)), int(rng.integers(260, 480))
+    arr = np.full((h, w, 3), 255, np.uint8)
+    arr[h - 30, 20:] = 0
+    arr[:, 30] = 0
+    x = np.arange(40, w)
+    for k in range(3):
+        y = (h / 2 + (h / 3) * np.sin(x / rng.uniform(15, 60) + k)).astype(int).clip(0, h - 1)
+        arr[y, x] = (rng.integers(0, 200, 3)).astype(np.uint8)
+    # a noisy panel (microscopy / heatmap) sized so the encoded file is near the target
+    side = int(min(h - 40, w - 60, max(8, (target / 3 / 0.9) ** 0.5)))
+    arr[5 : 5 + side, 40 : 40 + side] = rng.integers(0, 255, (side, side, 3), dtype=np.uint8)
+    img = Image.fromarray(arr)
+    buf = io.BytesIO()
+    if i % 4 == 3:
+        img.save(buf, format="JPEG", quality=90)
+        return buf.getvalue(), "jpg"
+    img.save(buf, format="PNG", compress_level=1)
+    return buf.getvalue(), "png"
+
+
+def generate(root: Path, records: int, mb: float, seed: int = 0) -> dict:
+    """A release of ``records`` figures (about ``mb`` MB of images) in 2 arXiv years + bioRxiv."""
+    rng = np.random.default_rng(seed)
+    pyrng = random.Random(seed)
+    target = int(mb * 1e6 / records)
+    plan = [("arxiv", 2018, records * 2 // 5), ("arxiv", 2019, records * 2 // 5), ("biorxiv", None, 0)]
+    plan[2] = ("biorxiv", None, records - plan[0][2] - plan[1][2])
+    image_bytes = 0
+    n = 0
+    for source, year, count in plan:
+        recs = []
+
+        def members():
+            nonlocal image_bytes, n
+            for j in range(count):
+                data, ext = _figure(rng, target, n)
+                n += 1
+                image_bytes += len(data)
+                if source == "arxiv":
+                    paper = f"{year % 100:02d}{(j % 12) + 1:02d}.{j // 4:05d}"
+                    member = f"{paper[:4]}/{paper}.tar.gz/fig{j % 4:03d}.{ext}"
+                    rec = {"arxiv_id": paper, "image_path": f"images/{member}", "categories": "cond-mat.str-el hep-th"}
+                else:
+                    member = f"10.1101_{j // 3:07d}/Figure_{j % 3}.{ext}"
+                    rec = {"doi": f"10.1101/{j // 3:07d}", "image_path": member, "categories": ["Cell Biology"]}
+                rec.update(
+                    title=" ".join(pyrng.choices(WORDS, k=10)),
+                    caption=" ".join(pyrng.choices(WORDS, k=40)),
+                    recaption=" ".join(pyrng.choices(WORDS, k=110)),
+                )
+                recs.append(rec)
+                yield member, data
+
+        if source == "arxiv":
+            write_archive(root / "arxiv" / f"images_{year}.tar.gz", members(), part_size=PART_SIZE)
+            write_jsonl(root / "arxiv" / "jsonl" / f"{year % 100:02d}_recaption.jsonl", recs)
+        else:
+            write_archive(root / "biorxiv" / "images.tar.gz", members(), part_size=PART_SIZE)
+            write_jsonl(root / "biorxiv" / "jsonl" / "biorxiv_recaption_updated.jsonl", recs)
+    archive_bytes = sum(p.stat().st_size for p in root.rglob("*.tar.gz*"))
+    return {"records": records, "image_bytes": image_bytes, "archive_bytes": archive_bytes}
+
+
+BARE = r"""
+import resource, sys, tarfile, time, glob, io, os
+class Chain(io.RawIOBase):
+    def __init__(self, paths): self.paths, self.f = list(paths), None
+    def readable(self): return True
+    def readinto(self, b):
+        while True:
+            if self.f is None:
+                if not self.paths: return 0
+                self.f = open(self.paths.pop(0), "rb", buffering=0)
+            n = self.f.readinto(b)
+            if n: return n
+            self.f.close(); self.f = None
+root = sys.argv[1]
+t = time.perf_counter(); members = 0; total = 0
+groups = {}
+for p in sorted(glob.glob(root + "/*/*.tar.gz*")):
+    groups.setdefault(p.split(".tar.gz")[0], []).append(p)
+for parts in groups.values():
+    with tarfile.open(fileobj=io.BufferedReader(Chain(parts), 1 << 20), mode="r|gz") as tar:
+        for m in tar:
+            if m.isfile():
+                tar.extractfile(m).read(); members += 1
+                total += m.size
+print(time.perf_counter() - t, members, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+CONVERT = r"""
+import resource, sys, time
+from s1mmalign.builder.convert import convert_release
+t = time.perf_counter()
+rep = convert_release(sys.argv[1], sys.argv[2], progress=False)
+print(time.perf_counter() - t, rep["written"], resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, rep["rejected"])
+"""
+
+
+def run(code: str, *args: str) -> list[float]:
+    out = subprocess.run([sys.executable, "-c", code, *args], check=True, capture_output=True, text=True).stdout
+    return [float(x) for x in out.split()]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--records", type=int, default=50_000)
+    ap.add_argument("--mb", type=float, default=1100, help="MB of images in the full release")
+    ap.add_argument("--workdir", default="/tmp/s1mmalign-bench-convert")
+    ap.add_argument("--keep", action="store_true", help="keep the generated releases and outputs")
+    args = ap.parse_args()
+    work = Path(args.workdir)
+    shutil.rmtree(work, ignore_errors=True)
+    sizes = {}
+    for name, n, mb in (("small", args.records // 5, args.mb / 5), ("full", args.records, args.mb)):
+        t = time.perf_counter()
+        sizes[name] = generate(work / f"release-{name}", n, mb, seed=1 if name == "small" else 0)
+        print(f"generated {name}: {sizes[name]['records']} records, {sizes[name]['image_bytes'] / 1e6:.0f} MB of images, "
+              f"{sizes[name]['archive_bytes'] / 1e6:.0f} MB of archives in {time.perf_counter() - t:.0f} s", flush=True)
+    results = {}
+    for name in ("small", "full"):
+        rel = str(work / f"release-{name}")
+        bare_s, members, bare_rss = run(BARE, rel)
+        conv_s, written, conv_rss, rejected = run(CONVERT, rel, str(work / f"out-{name}"))
+        mb = sizes[name]["archive_bytes"] / 1e6
+        results[name] = dict(bare_s=bare_s, conv_s=conv_s, conv_rss=conv_rss, bare_rss=bare_rss)
+        print(f"[{name}] {int(members)} members, {mb:.0f} MB of archives")
+        print(f"  bare tarfile pass : {bare_s:7.1f} s  {mb / bare_s:7.1f} MB/s  peak RSS {bare_rss / 1024:6.0f} MB")
+        print(f"  convert (pq + wds): {conv_s:7.1f} s  {mb / conv_s:7.1f} MB/s  peak RSS {conv_rss / 1024:6.0f} MB  "
+              f"({int(written)} written, {int(rejected)} rejected)")
+        print(f"  ratio convert/bare: {bare_s / conv_s:.2f}x (target >= 0.6x)", flush=True)
+        if not args.keep:
+            shutil.rmtree(work / f"out-{name}", ignore_errors=True)
+    s, f = results["small"], results["full"]
+    print(f"peak RSS of convert: {s['conv_rss'] / 1024:.0f} MB at {sizes['small']['records']} records, "
+          f"{f['conv_rss'] / 1024:.0f} MB at {sizes['full']['records']} records "
+          f"({f['conv_rss'] / s['conv_rss']:.2f}x for {sizes['full']['archive_bytes'] / sizes['small']['archive_bytes']:.1f}x the archive bytes)")
+    print(json.dumps({"sizes": sizes, "results": results}))
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
