@@ -29,7 +29,7 @@ from s1mmalign.builder.contexts import mark
 
 MAX_INPUT_DEPTH = 20
 GRAPHIC_EXTS = (".pdf", ".png", ".jpg", ".jpeg", ".eps", ".ps", ".gif", ".tif", ".tiff", ".eps.gz", ".svg")
-FIGURE_ENVS = ("figure", "figure*", "wrapfigure", "wrapfigure*", "SCfigure", "SCfigure*", "sidewaysfigure", "sidewaysfigure*")
+FIGURE_ENVS = ("figure", "figure*", "teaserfigure", "wrapfigure", "wrapfigure*", "SCfigure", "SCfigure*", "sidewaysfigure", "sidewaysfigure*")
 TABLE_ENVS = ("table", "table*", "wraptable", "sidewaystable", "sidewaystable*")
 
 
@@ -257,7 +257,7 @@ _SYMBOLS = {
     "nabla": "∇", "sum": "Σ", "prod": "Π", "int": "∫", "oint": "∮", "sqrt": "√", "circ": "°", "degree": "°",
     "rightarrow": "→", "to": "→", "leftarrow": "←", "Rightarrow": "⇒", "leftrightarrow": "↔",
     "langle": "⟨", "rangle": "⟩", "in": "∈", "subset": "⊂", "cup": "∪", "cap": "∩", "hbar": "ħ", "ell": "ℓ",
-    "prime": "′", "odot": "⊙", "sun": "☉", "oplus": "⊕", "earth": "⊕", "micro": "µ", "deg": "°", "perp": "⊥", "parallel": "∥", "star": "*", "ast": "*", "dagger": "†", "AA": "Å", "angstrom": "Å",
+    "prime": "′", "odot": "⊙", "sun": "☉", "oplus": "⊕", "earth": "⊕", "micro": "µ", "deg": "°", "perp": "⊥", "parallel": "∥", "star": "⋆", "ast": "*", "dagger": "†", "AA": "Å", "angstrom": "Å",
     "log": "log", "ln": "ln", "exp": "exp", "sin": "sin", "cos": "cos", "tan": "tan", "max": "max", "min": "min",
     "lim": "lim", "det": "det",
     # text
@@ -283,6 +283,7 @@ _DROP = {
     "noindent": 0, "indent": 0, "bigskip": 0, "medskip": 0, "smallskip": 0, "hfill": 0, "vfill": 0, "clearpage": 0,
     "newpage": 0, "left": 0, "right": 0, "big": 0, "Big": 0, "bigg": 0, "Bigg": 0, "bigl": 0, "bigr": 0,
     "Bigl": 0, "Bigr": 0, "displaystyle": 0, "textstyle": 0, "scriptstyle": 0, "nonumber": 0, "notag": 0,
+    "Description": 1, "setcounter": 2, "addtocounter": 2, "gridline": -1,
     "url": -1, "ensuremath": -1, "caption": -1,
 }
 _TEXTCOLOR = {"textcolor": 1, "colorbox": 1, "fcolorbox": 2, "href": 1}  # leading args dropped, last kept
@@ -378,6 +379,16 @@ class _Converter:
             if base:
                 out.append(unicodedata.normalize("NFC", base[0] + _ACCENTS[name]) + base[1:])
             return k
+        if bare == "string" and j < len(s):  # \string\cmd prints the command itself
+            m2 = re.match(r"\\[A-Za-z@]+|.", s[j:], re.S)
+            out.append(m2.group(0))
+            return j + m2.end()
+        if bare == "verb" and j < len(s):  # \verb+text+ prints text as is
+            end = s.find(s[j], j + 1)
+            if end > j:
+                out.append(s[j + 1:end])
+                return end + 1
+            return j
         if bare in self.macros and depth < 8:
             out.append(self.convert(self.macros[bare], depth + 1))
             return j
@@ -479,14 +490,18 @@ class _Converter:
                     "crefrange": "Figs.\u00a0", "Crefrange": "Figures\u00a0"}.get(name, "")
             if idx > 0:
                 word = ""
-            parts.append((mark(fid) if self.marks else "") + word + number)
+            if not fid:  # a table: printed, never marked
+                word = "Table\u00a0" if word else ""
+            parts.append((mark(fid) if self.marks and fid else "") + word + number)
         sep = "\u2013" if name.endswith("range") else ", "
         out.append(sep.join(parts))
         return k
 
 
 def _clean(text: str) -> str:
-    return " ".join(text.replace("\u00a0", " ").split())
+    """Whitespace collapsed; no space left before punctuation by a dropped command (``\\cite``)."""
+    text = " ".join(text.replace("\u00a0", " ").split())
+    return re.sub(r"(?<=\w) ([.,;:!?])(?=\s|$)", r"\1", text)
 
 
 def latex_to_text(s: str, macros: Optional[dict] = None) -> str:
@@ -532,27 +547,49 @@ class Paper:
         return {f.id: str(f.index) for f in self.figures if not f.is_table}
 
 
-_GRAPHICS = re.compile(r"\\(includegraphics|epsfig|psfig|epsfbox|epsffile|plotone|plottwo|includepdf)(?![A-Za-z@])\*?")
+#: Commands that show an image file: name -> (mandatory arguments, which one is the file).
+#: ``\fig``/``\rotatefig``/``\plotone``/``\plottwo`` are AASTeX's, ``\incfig`` AIAA's.
+GRAPHICS_COMMANDS: dict[str, tuple[int, tuple[int, ...]]] = {
+    "includegraphics": (1, (0,)), "epsfig": (1, (0,)), "psfig": (1, (0,)), "epsfbox": (1, (0,)),
+    "epsffile": (1, (0,)), "plotone": (1, (0,)), "plottwo": (2, (0, 1)), "includepdf": (1, (0,)),
+    "fig": (3, (0,)), "rotatefig": (4, (1,)), "incfig": (1, (0,)), "includesvg": (1, (0,)),
+}
 
 
-def _graphics_in(body: str) -> list[str]:
+def _graphics_in(body: str, commands: dict = GRAPHICS_COMMANDS) -> list[str]:
     names = []
-    for m in _GRAPHICS.finditer(body):
+    pattern = re.compile(r"\\(" + "|".join(sorted(map(re.escape, commands), key=len, reverse=True)) + r")(?![A-Za-z@])\*?")
+    for m in pattern.finditer(body):
         cmd = m.group(1)
+        n, which = commands[cmd]
         try:
-            _, args, _ = read_args(body, m.end(), 2 if cmd == "plottwo" else 1)
+            _, args, _ = read_args(body, m.end(), n)
         except Unbalanced:
             continue
-        for a in args:
+        for a in (args[k] for k in which):
             a = a.strip()
             if cmd in ("epsfig", "psfig"):
                 kv = re.search(r"(?:file|figure)\s*=\s*([^,}\s]+)", a)
                 if not kv:
                     continue
                 a = kv.group(1)
-            if a:
+            if a and "#" not in a:
                 names.append(a)
     return names
+
+
+def _graphics_macros(tex: str) -> dict[str, tuple[int, tuple[int, ...]]]:
+    """User macros that wrap a graphics command, e.g. ``\newcommand{\fig}[2]{...\includegraphics{#1}...}``."""
+    out = {}
+    for m in re.finditer(r"\\(?:re)?newcommand\*?\s*\{?\\([A-Za-z@]+)\}?\s*\[(\d)\](?:\[[^\]]*\])?\s*(?=\{)", tex):
+        try:
+            body, _ = read_group(tex, m.end())
+        except Unbalanced:
+            continue
+        hit = re.search(r"\\(?:includegraphics|epsfig|plotone|epsfbox)\*?\s*(?:\[[^\]]*\])?\s*\{[^{}]*#(\d)", body)
+        if hit:
+            out[m.group(1)] = (int(m.group(2)), (int(hit.group(1)) - 1,))
+    return out
 
 
 def _graphicspath(tex: str) -> list[str]:
@@ -702,6 +739,7 @@ def parse_paper(files: PaperFiles, main: Optional[str] = None) -> Paper:
         paper.problems.append(("unbalanced_braces", f"{tex.count('{')} '{{' vs {tex.count('}')} '}}' in {main} and its inputs"))
     macros = _macros(tex[: tex.find("\\begin{document}")] if "\\begin{document}" in tex else tex)
     search = _graphicspath(tex)
+    graphics_commands = {**GRAPHICS_COMMANDS, **_graphics_macros(tex)}
     base = posixpath.dirname(main)
     body_start = tex.find("\\begin{document}")
     body = tex[body_start + len("\\begin{document}"):] if body_start >= 0 else tex
@@ -710,7 +748,8 @@ def parse_paper(files: PaperFiles, main: Optional[str] = None) -> Paper:
 
     # figures and tables, in order; their spans are cut out of the running text
     spans: list[tuple[int, int]] = []
-    pos, number = 0, 0
+    pos, number, tables = 0, 0, 0
+    table_labels: dict[str, tuple[str, str]] = {}
     raw_captions: list[tuple[Figure, Optional[str], list[str]]] = []
     label_of: dict[str, tuple[str, str]] = {}
     while True:
@@ -729,9 +768,11 @@ def parse_paper(files: PaperFiles, main: Optional[str] = None) -> Paper:
         inner = body[m.end():stop]
         inner = inner[: inner.rfind("\\end")]
         is_table = env.rstrip("*") in ("table", "wraptable", "sidewaystable") or bool(re.search(r"\\captionof\*?\s*\{table\}", inner))
-        if not is_table:
+        if is_table:
+            tables += 1
+        else:
             number += 1
-        fig = Figure(index=number, env=env, is_table=is_table)
+        fig = Figure(index=tables if is_table else number, env=env, is_table=is_table)
         if env.startswith("wrapfigure"):  # skip {placement}{width}
             try:
                 _, _, k = read_args(inner, 0, 2, 1)
@@ -748,15 +789,18 @@ def parse_paper(files: PaperFiles, main: Optional[str] = None) -> Paper:
         fig.label = labels[0] if labels else None
         for sub_text, sub_cap in subs:
             fig.sublabels += _labels(sub_text) + _labels(sub_cap)
-        fig.graphics = _graphics_in(inner)
+        fig.graphics = _graphics_in(inner, graphics_commands)
         fig.files = [resolve_graphic(files, g, base, search) for g in fig.graphics]
-        if not is_table:
+        if is_table:
+            table_labels.update({l: ("", str(tables)) for l in labels})
+        else:
             for l in ([fig.label] if fig.label else []):
                 label_of[l] = (fig.id, str(number))
             for k, l in enumerate(fig.sublabels):
                 label_of.setdefault(l, (fig.id, f"{number}{chr(ord('a') + k) if k < 26 else ''}"))
         paper.figures.append(fig)
 
+    label_of = {**table_labels, **label_of}
     plain = _Converter(label_of, macros)
     for fig, cap, sub_caps in raw_captions:
         fig.subcaptions = [_clean(plain.convert(c)) for c in sub_caps]
@@ -773,7 +817,7 @@ def parse_paper(files: PaperFiles, main: Optional[str] = None) -> Paper:
     text_parts, last = [], 0
     for a, b in spans:
         text_parts.append(body[last:a])
-        text_parts.append("\n\n")
+        text_parts.append(" ")  # a float inside a paragraph does not end it
         last = b
     text_parts.append(body[last:])
     running = "".join(text_parts)
