@@ -68,3 +68,23 @@ def _cli_build(args) -> int:
     if out:
         print(f"report: {out / BUILD_REPORT}", file=sys.stderr)
     return 0 if report["complete"] else 1
+
+
+def main(argv=None) -> int:
+    """``python -m s1mmalign.builder.build ...``: the build command alone (same as ``s1mmalign build``)."""
+    import argparse
+    import logging
+
+    parser = argparse.ArgumentParser(prog="s1mmalign")
+    add_cli(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["build", *(sys.argv[1:] if argv is None else argv)])
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except (FileNotFoundError, ValueError, RuntimeError) as e:
+        print(f"s1mmalign build: error: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -164,11 +164,18 @@ def remove_unit_shards(out: Path, unit: str) -> int:
 class Build:
     """One build: config, units, resume state; runs a stage on a unit."""
 
-    def __init__(self, cfg: BuildConfig, units: Optional[list] = None, *, retry_failed: bool = False):
+    def __init__(self, cfg: BuildConfig, units: Optional[list] = None, *, retry_failed: bool = False,
+                 driver: bool = True):
+        """``driver``: this process owns the build (cleans temporaries a killed run left);
+        runner workers pass False, as they run side by side."""
+        from s1mmalign.builder.atomic import remove_stale_temporaries
+
         self.cfg = cfg
         self.units = units if units is not None else discover(cfg)
         self.unit_by_id = {u.id: u for u in self.units}
-        self.work = WorkDir(cfg.work)
+        self.work = WorkDir(cfg.work, clean=driver)
+        if driver and cfg.out.is_dir():
+            remove_stale_temporaries(cfg.out)
         self.retry_failed = retry_failed
         self.unit_stages = [s for s in cfg.stages if s != "card"]
         self.fingerprints: dict[str, str] = {}

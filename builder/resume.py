@@ -71,10 +71,12 @@ def table_bytes(table: pa.Table) -> bytes:
 class WorkDir:
     """The resume state of one build (see the module docstring)."""
 
-    def __init__(self, root: str | os.PathLike):
+    def __init__(self, root: str | os.PathLike, *, clean: bool = True):
+        """``clean``: remove temporaries a killed run left (the driver only; workers run side by side)."""
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
-        remove_stale_temporaries(self.root)
+        if clean:
+            remove_stale_temporaries(self.root)
 
     # -- paths ---------------------------------------------------------------------------
     def path(self, stage: str, unit: str, suffix: str) -> Path:

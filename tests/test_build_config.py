@@ -14,7 +14,7 @@ SAMPLE = Path(__file__).resolve().parents[1] / "builder" / "sample" / "manifest.
 
 
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "s1mmalign.builder.cli", "build", *args, "--no-progress"],
+    return subprocess.run([sys.executable, "-m", "s1mmalign.builder.build", *args, "--no-progress"],
                           capture_output=True, text=True, cwd=cwd, timeout=120)
 
 

@@ -62,7 +62,7 @@ def make_config(tmp: Path, src: Path, out: str, stages: list[str], **extra) -> P
 
 
 def build_cmd(cfg: Path, *args: str) -> list[str]:
-    return [sys.executable, "-m", "s1mmalign.builder.cli", "build", str(cfg), "--no-progress", "--report-json", *args]
+    return [sys.executable, "-m", "s1mmalign.builder.build", str(cfg), "--no-progress", "--report-json", *args]
 
 
 def run_build(cfg: Path, *args: str) -> dict:
