@@ -96,7 +96,8 @@ def write_dataset(
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(out)
+    if finalize:  # per-unit writers (finalize=False) may run side by side: their caller cleans once
+        remove_stale_temporaries(out)
     rejects = rejects if rejects is not None else Rejects()
     seen: set[bytes] = set()
     written = 0
