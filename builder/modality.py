@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Iterator, Optional, Sequence
 
 import numpy as np
 
@@ -120,35 +120,51 @@ def _long_runs(mask: np.ndarray, min_len: int) -> np.ndarray:
     return out
 
 
-def _has_gutter(ink: np.ndarray, min_part: float, min_gutter: float, line: float) -> bool:
-    """A gutter between columns of ``ink`` (see :func:`layout_is_multi_panel`)."""
-    n_rows, n = ink.shape
-    crossed = _long_runs(ink, max(3, int(line * n))).any(axis=0)
-    frac = ink.mean(axis=0)
-    filled = ink.any(axis=0) & (crossed | (frac >= 0.25))
+def _gutters(filled: np.ndarray, min_gutter: float) -> Iterator[tuple[int, int]]:
+    """(start, end) of each interior run of unfilled columns at least ``min_gutter`` wide."""
+    n = filled.size
     idx = np.flatnonzero(filled)
     if idx.size == 0:
-        return False
-    inner = filled[idx[0]:idx[-1] + 1]
+        return
     run, start = 0, 0
-    for i, f in enumerate(inner):
-        if not f:
+    for i in range(idx[0], idx[-1] + 1):
+        if not filled[i]:
             start = i if run == 0 else start
             run += 1
             continue
         if run >= max(2, min_gutter * n):
-            if inner[:start].sum() >= min_part * n and inner[start + run:].sum() >= min_part * n:
-                return True
+            yield start, start + run
         run = 0
+
+
+def _has_gutter(ink: np.ndarray, min_part: float, min_gutter: float, line: float) -> bool:
+    """A gutter between columns of ``ink`` (see :func:`layout_is_multi_panel`)."""
+    n = ink.shape[1]
+    need = min_part * n
+    any_ink = ink.any(axis=0)
+    for a, b in _gutters(any_ink, min_gutter):  # a blank gutter
+        if any_ink[:a].sum() >= need and any_ink[b:].sum() >= need:
+            return True
+    # Line art (plots): the gutter may hold sparse tick labels but no long line crosses it, and
+    # a line interrupted by it (the frames of two axes, in the same rows) continues on both sides.
+    long = _long_runs(ink, max(3, int(line * n)))
+    crossed = long.any(axis=0)
+    filled = any_ink & (crossed | (ink.mean(axis=0) >= 0.5))
+    for a, b in _gutters(filled, min_gutter):
+        if crossed[:a].sum() >= need and crossed[b:].sum() >= need:
+            rows_left, rows_right = long[:, :a].any(axis=1), long[:, b:].any(axis=1)
+            near_right = rows_right | np.roll(rows_right, 1) | np.roll(rows_right, -1)
+            if (rows_left & near_right).any():
+                return True
     return False
 
 
-def layout_is_multi_panel(img, *, side: int = 160, min_part: float = 0.15, min_gutter: float = 0.015,
+def layout_is_multi_panel(img, *, side: int = 256, min_part: float = 0.15, min_gutter: float = 0.015,
                           line: float = 0.08) -> bool:
     """True when the image splits along a gutter (vertical or horizontal) into parts.
 
-    The image is reduced to ``side`` px; background is the median colour of the border; "ink"
-    differs from it. A gutter is a run of columns (rows), at least ``min_gutter`` of the side,
+    The image is reduced to ``side`` px; background is the median colour of the border (a
+    light one: page-white gutters; dark images are never split); "ink" differs from it. A gutter is a run of columns (rows), at least ``min_gutter`` of the side,
     that are blank or hold only sparse ink (tick labels) crossed by no long line, with at least
     ``min_part`` of the side filled on both sides. One plot has no gutter (its frame or x axis
     crosses every interior column); two plots side by side do, even with tick labels between.
@@ -158,8 +174,10 @@ def layout_is_multi_panel(img, *, side: int = 160, min_part: float = 0.15, min_g
     a = np.asarray(g, dtype=np.int16)
     if a.shape[0] < 8 or a.shape[1] < 8:
         return False
-    border = np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]])
-    ink = np.abs(a - int(np.median(border))) > 24
+    bg = int(np.median(np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]])))
+    if bg < 160:  # a dark image (fluorescence, astronomy): dark gaps between objects are no gutters
+        return False
+    ink = np.abs(a - bg) > 24
     return _has_gutter(ink, min_part, min_gutter, line) or _has_gutter(ink.T, min_part, min_gutter, line)
 
 

@@ -79,14 +79,14 @@ def _png(img: Image.Image) -> bytes:
     return buf.getvalue()
 
 
-def _plot(ncols: int) -> Image.Image:
+def _plot(ncols: int, nrows: int = 1) -> Image.Image:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, ncols, figsize=(3 * ncols, 2.5), dpi=60)
-    for k, ax in enumerate(np.atleast_1d(axes)):
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3 * ncols, 2.5 * nrows), dpi=60)
+    for k, ax in enumerate(np.atleast_1d(axes).ravel()):
         x = np.linspace(0, 5, 50)
         ax.plot(x, np.sin(x * (k + 1)))
         ax.bar(x[::10], np.cos(x[::10]) + 1, width=0.3)
@@ -108,7 +108,8 @@ def test_layout_multi_panel():
         for j in range(2):
             grid.paste(_micrograph(i * 2 + j), (10 + i * 130, 10 + j * 110))
     assert layout_is_multi_panel(grid)
-    assert layout_is_multi_panel(_plot(2))
+    assert layout_is_multi_panel(_plot(2)) and layout_is_multi_panel(_plot(3))
+    assert layout_is_multi_panel(_plot(1, 2)) and layout_is_multi_panel(_plot(2, 2))
     assert not layout_is_multi_panel(_plot(1))
     assert not layout_is_multi_panel(_micrograph(5, (300, 200)))
     scheme = Image.new("RGB", (300, 120), "white")
@@ -117,6 +118,14 @@ def test_layout_multi_panel():
     d.rectangle([180, 30, 280, 90], outline="black", width=3)
     d.line([120, 60, 180, 60], fill="black", width=3)  # connected boxes: one diagram
     assert not layout_is_multi_panel(scheme)
+    # the demo's sample figures are all single-panel (dark micrograph, plot, heatmap, schematic, map, CT, molecule)
+    from s1mmalign.builder.jats import iter_oa_package, read_jats_article
+
+    sample = Path(__file__).parents[1] / "builder" / "sample" / "jats"
+    recs = [*read_jats_article(sample / "PMC9000001", Rejects()), *read_jats_article(sample / "biorxiv-2024-000002", Rejects()),
+            *iter_oa_package(sample / "PMC9000003.tar.gz", Rejects())]
+    assert len(recs) == 7
+    assert not any(layout_is_multi_panel(Image.open(io.BytesIO(r["image"]["bytes"]))) for r in recs)
 
 
 def _record(caption: str, img: Image.Image, key: str = "k1") -> dict:
