@@ -125,6 +125,7 @@ def convert_release(
 
             if bar is not None:
                 bar.set_postfix_str(unit.id)
+            work.log(STAGE, unit.id, "started")
             records = unit.read(rejects, disciplines=disciplines, on_bytes=on_bytes, stats=stats)
             if remaining is not None:
                 records = itertools.islice(records, remaining)
@@ -142,6 +143,7 @@ def convert_release(
             }
             marker = work.commit(STAGE, unit.id, records=None, rejects=rejects, fingerprint=fingerprint,
                                  input_digest=unit.digest(), info=info)  # the marker is written last
+            work.log(STAGE, unit.id, "finished", written=rep["written"])
             done[unit.id] = marker
     finally:
         if bar is not None:

@@ -1,0 +1,156 @@
+"""``s1mmalign convert``: the CLI, slices, the report, loading the result, and resume after a real kill."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import datasets
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import draw_figure
+from s1mmalign.builder.convert import WORK_DIR, convert_release, format_summary
+from s1mmalign.builder.sample_release import sample_release, write_archive, write_jsonl
+
+CLI = [sys.executable, "-m", "s1mmalign.builder.cli"]
+
+
+def _files(out: Path) -> dict[str, str]:
+    """sha256 of every shard and sidecar (what a resumed run must reproduce byte for byte)."""
+    return {
+        p.relative_to(out).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for d in ("data", "wds", "index")
+        for p in sorted((out / d).rglob("train-*"))
+        if p.is_file()
+    }
+
+
+def _keys(out: Path) -> set[str]:
+    return {k for f in (out / "data").rglob("*.parquet") for k in pq.read_table(f, columns=["key"]).column("key").to_pylist()}
+
+
+def test_cli_convert_slice_and_report(tmp_path):
+    rel = sample_release(tmp_path / "rel", part_size=8192)
+    out = tmp_path / "out"
+    p = subprocess.run(CLI + ["convert", str(rel), str(out), "--sources", "arxiv,biorxiv", "--disciplines",
+                              "physics,biology", "--no-progress"], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    assert "converted 3 records" in p.stdout and "arxiv" in p.stdout and "biorxiv" in p.stdout, p.stdout
+    report = json.loads((out / "reports" / "convert.json").read_text())
+    assert report["written"] == 3 and report["filtered"] == 4
+    assert report["sources"]["arxiv"]["written"] == 2 and report["sources"]["biorxiv"]["written"] == 1
+    assert set(report["sources"]) == {"arxiv", "biorxiv"}
+    index = json.loads((out / "index" / "shards.json").read_text())
+    assert index["num_samples"] == 3 and set(index["counts"]) == {"physics", "biology"}
+    assert index["formats"] == ["parquet", "wds"]
+    # the result is a dataset folder: load_dataset reads it, captions joined
+    ds = datasets.load_dataset(str(out), split="train")
+    assert ds.num_rows == 3 and all(r["caption"] and r["image_path"] for r in ds)
+    # bad arguments: clear errors, exit code 1
+    bad = subprocess.run(CLI + ["convert", str(rel), str(tmp_path / "o2"), "--disciplines", "alchemy"],
+                         capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 1 and "unknown discipline" in bad.stderr
+    bad = subprocess.run(CLI + ["convert", str(tmp_path / "nope"), str(tmp_path / "o3")], capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 1 and "not a folder" in bad.stderr
+
+
+def test_limit_and_rerun_is_a_noop(tmp_path):
+    rel = sample_release(tmp_path / "rel", part_size=8192)
+    out = tmp_path / "out"
+    report = convert_release(rel, out, limit=4, progress=False)
+    assert report["written"] == 4 and report["limited"]
+    assert "stopped at --limit" in format_summary(report)
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("train-*")}
+    again = convert_release(rel, out, limit=4, progress=False)
+    assert again["written"] == 4 and {p: p.stat().st_mtime_ns for p in out.rglob("train-*")} == before
+    # other options: the units are redone, not mixed with the old slice
+    full = convert_release(rel, out, progress=False)
+    assert full["written"] == 10 and len(_keys(out)) == 10
+
+
+def _big_release(root: Path, units: int = 3, per_unit: int = 40) -> Path:
+    for u in range(units):
+        year = 10 + u
+        members = [(f"{year}01/{year}01.{i:04d}.tar.gz/f.png", draw_figure(u * 1000 + i, size=(260, 200)))
+                   for i in range(per_unit)]
+        recs = [{"arxiv_id": f"{year}01.{i:04d}", "title": "t", "image_path": f"images/{m}", "caption": f"c {i}",
+                 "recaption": f"r {i}", "categories": "hep-th" if i % 2 else "q-bio.GN"} for i, (m, _) in enumerate(members)]
+        write_jsonl(root / "arxiv" / "jsonl" / f"{year}_recaption.jsonl", recs)
+        write_archive(root / "arxiv" / f"images_20{year}.tar.gz", members, part_size=200_000)
+    return root
+
+
+def _convert_cmd(rel: Path, out: Path) -> list[str]:
+    return CLI + ["convert", str(rel), str(out), "--no-progress", "--tar-shard-mb", "0.3", "--parquet-shard-mb", "0.3",
+                  "--row-group-mb", "0.1"]
+
+
+def _run_and_kill(cmd: list[str], out: Path, when) -> bool:
+    """Start the conversion, SIGKILL it as soon as ``when(out)`` holds; True when it was killed."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 240
+        while proc.poll() is None and time.monotonic() < deadline:
+            if when(out):
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait()
+                return True
+            time.sleep(0.005)
+        proc.wait(timeout=240)
+        return False
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def _markers(out: Path) -> list[Path]:
+    return sorted((out / WORK_DIR).rglob("*.done.json"))
+
+
+def _started(out: Path) -> list[str]:
+    lines = (out / WORK_DIR / "executions.jsonl").read_text().splitlines()
+    return [e["unit"] for e in map(json.loads, lines) if e["event"] == "started"]
+
+
+def _temporaries(out: Path) -> bool:
+    return any(p.name.endswith(".tmp") for p in out.rglob(".*"))
+
+
+def test_resume_after_real_kills_gives_the_same_bytes(tmp_path):
+    rel = _big_release(tmp_path / "rel")
+    ref = tmp_path / "ref"
+    p = subprocess.run(_convert_cmd(rel, ref), capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    expected = _files(ref)
+    assert len(expected) > 12  # several shards per unit, both formats, with sidecars
+
+    out = tmp_path / "out"
+    cmd = _convert_cmd(rel, out)
+    # 1) killed in the middle of the first unit (a shard half written under a temporary name)
+    killed = _run_and_kill(cmd, out, lambda o: _temporaries(o) and any((o / "data").rglob("train-*")))
+    assert killed
+    assert not _markers(out)
+    # 2) killed after the first unit finished, inside the second
+    assert _run_and_kill(cmd, out, lambda o: len(_markers(o)) >= 1 and _temporaries(o))
+    done_unit = json.loads(_markers(out)[0].read_text())["unit"]
+    finished = {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in out.rglob(f"train-{done_unit}-*")}
+    assert finished
+    # 3) the rerun completes; finished shards are not rewritten
+    n_before = len(_started(out))
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    assert {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in out.rglob(f"train-{done_unit}-*")} == finished
+    assert _files(out) == expected
+    assert _keys(out) == _keys(ref) and len(_keys(out)) == 120
+    assert not _temporaries(out)
+    assert json.loads((out / "index" / "shards.json").read_text())["num_samples"] == 120
+    assert done_unit not in _started(out)[n_before:]  # the final run did not redo the finished unit
+    assert _started(out)[n_before:] == ["arxiv-images_2011", "arxiv-images_2012"]
