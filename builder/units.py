@@ -117,7 +117,7 @@ def discover(cfg: BuildConfig) -> list:
             units.extend(WrappedUnit(safe_unit_id(u.id), u) for u in discover_units([src["path"]], arxiv_metadata=meta))
         else:
             release_units = require("s1mmalign.builder.release", "discover_units", f"source {src['path']} (release)")
-            units.extend(WrappedUnit(safe_unit_id(u.id), u) for u in release_units([src["path"]]))
+            units.extend(WrappedUnit(safe_unit_id(u.id), u) for u in release_units(src["path"]).units)
     seen: dict[str, int] = {}
     for u in units:
         seen[u.id] = seen.get(u.id, 0) + 1

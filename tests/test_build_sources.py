@@ -1,0 +1,38 @@
+"""Every source kind through the build: paper folders/archives (ingest), a release, a manifest."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import yaml
+
+from s1mmalign.builder.build import run_build
+
+SAMPLE = Path(__file__).resolve().parents[1] / "builder" / "sample"
+
+
+def keys_of(out: Path) -> set[str]:
+    return {k for p in out.glob("data/*/*.parquet") for k in pq.read_table(p, columns=["key"]).column("key").to_pylist()}
+
+
+def test_papers_and_release_sources(tmp_path):
+    from s1mmalign.builder.sample_release import sample_release
+    from test_build_resume import available_stages
+
+    release = sample_release(tmp_path / "release")
+    cfg = tmp_path / "build.yaml"
+    cfg.write_text(yaml.safe_dump({"sources": [str(SAMPLE / "papers"), str(SAMPLE / "jats"), str(release)],
+                                   "out": "out", "stages": [*available_stages(), "card"],
+                                   "recaption": {"backend": "context"}}))
+    report = run_build(str(cfg), progress=False)
+    assert report["complete"], report
+    written = keys_of(tmp_path / "out")
+    n_manifest = len((SAMPLE / "manifest.jsonl").read_text().splitlines())
+    assert len(written) > n_manifest  # the release holds the sample's figures, the papers add theirs
+    assert report["stages"]["ingest"]["units"] >= 6
+    index = json.loads((tmp_path / "out" / "index" / "shards.json").read_text())
+    assert index["num_samples"] == len(written) == report["stages"]["write"]["records_out"]
+    assert "configs:" in (tmp_path / "out" / "README.md").read_text()
+    assert json.loads((tmp_path / "out" / "reports" / "build.json").read_text())["complete"]
