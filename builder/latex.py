@@ -471,6 +471,11 @@ class _Converter:
                 break
         return k
 
+    _WORDS = {  # (cref, Cref/autoref) words per kind of label
+        "figure": ("Fig.", "Figure"), "subfigure": ("Fig.", "Figure"), "table": ("Table", "Table"),
+        "section": ("Section", "Section"), "appendix": ("Appendix", "Appendix"), "equation": ("Eq.", "Equation"),
+    }
+
     def _ref(self, s: str, i: int, j: int, name: str, out: list) -> int:
         n_args = 2 if name.endswith("range") else 1
         try:
@@ -485,17 +490,86 @@ class _Converter:
             if hit is None:
                 parts.append("?" if name != "eqref" else "(?)")
                 continue
-            fid, number = hit
-            word = {"cref": "Fig.\u00a0", "Cref": "Figure\u00a0", "autoref": "Figure\u00a0",
-                    "crefrange": "Figs.\u00a0", "Crefrange": "Figures\u00a0"}.get(name, "")
-            if idx > 0:
-                word = ""
-            if not fid:  # a table: printed, never marked
-                word = "Table\u00a0" if word else ""
+            fid, number, kind = hit
+            if kind == "equation" and name in ("eqref", "cref", "Cref", "autoref", "crefrange", "Crefrange"):
+                number = f"({number})"
+            if name == "subref" and kind == "subfigure":
+                number = f"({number.lstrip('0123456789S')})"
+            word = ""
+            if name in ("cref", "Cref", "autoref", "crefrange", "Crefrange") and idx == 0:
+                short, long_ = self._WORDS.get(kind, ("", ""))
+                word = (long_ if name in ("Cref", "autoref", "Crefrange") else short)
+                if name.endswith("range") or len(labels) > 1:
+                    word = {"Fig.": "Figs.", "Figure": "Figures", "Eq.": "Eqs.", "Equation": "Equations"}.get(word, word + "s")
+                word += "\u00a0"
             parts.append((mark(fid) if self.marks and fid else "") + word + number)
         sep = "\u2013" if name.endswith("range") else ", "
         out.append(sep.join(parts))
         return k
+
+
+_NUMBERED = re.compile(
+    r"\\(?P<sec>section|subsection|subsubsection)(?P<star>\*?)(?![A-Za-z@])|\\(?P<app>appendix)(?![A-Za-z@])"
+    r"|\\begin\s*\{(?P<env>equation|align|eqnarray|gather|multline|flalign)(?P<estar>\*?)\}"
+    r"|\\end\s*\{(?P<endenv>equation|align|eqnarray|gather|multline|flalign)\*?\}"
+    r"|(?P<nl>\\\\)|\\(?P<nonum>nonumber|notag)(?![A-Za-z@])|\\label\s*\{(?P<label>[^{}]*)\}")
+
+
+def _numbered_labels(text: str) -> dict[str, tuple[str, str, str]]:
+    """Labels of sections and equations -> ("", printed number, kind), counted as LaTeX does
+    (``\\section`` 1, 2, ... and A, B after ``\\appendix``; one number per equation / per line
+    of a multi-line display unless ``\\nonumber``). Floats must already be cut out of ``text``."""
+    out: dict[str, tuple[str, str, str]] = {}
+    sec, sub, subsub, eq, appendix = 0, 0, 0, 0, False
+    current: Optional[tuple[str, str]] = None  # (number, kind) a label would name now
+    env: Optional[str] = None
+    line_numbered = True
+    line_label: Optional[str] = None
+
+    def close_line() -> None:
+        nonlocal eq, line_label
+        if env and line_numbered:
+            eq += 1
+            if line_label:
+                out[line_label] = ("", str(eq), "equation")
+        line_label = None
+
+    for m in _NUMBERED.finditer(text):
+        if m.group("sec"):
+            if m.group("star"):
+                continue
+            level = m.group("sec")
+            if level == "section":
+                sec, sub, subsub = sec + 1, 0, 0
+            elif level == "subsection":
+                sub, subsub = sub + 1, 0
+            else:
+                subsub += 1
+            head = chr(ord("A") + sec - 1) if appendix and 0 < sec <= 26 else str(sec)
+            number = head + (f".{sub}" if level != "section" else "") + (f".{subsub}" if level == "subsubsection" else "")
+            current = (number, "appendix" if appendix and level == "section" else "section")
+        elif m.group("app"):
+            appendix, sec = True, 0
+        elif m.group("env"):
+            if not m.group("estar"):
+                env, line_numbered, line_label = m.group("env"), True, None
+        elif m.group("endenv"):
+            if env:
+                close_line()
+            env = None
+        elif m.group("nl"):
+            if env and env != "equation":
+                close_line()
+                line_numbered = True
+        elif m.group("nonum"):
+            line_numbered = False
+        elif m.group("label") is not None:
+            label = m.group("label").strip()
+            if env:
+                line_label = label
+            elif current:
+                out[label] = ("", current[0], current[1])
+    return out
 
 
 def _clean(text: str) -> str:
@@ -792,15 +866,22 @@ def parse_paper(files: PaperFiles, main: Optional[str] = None) -> Paper:
         fig.graphics = _graphics_in(inner, graphics_commands)
         fig.files = [resolve_graphic(files, g, base, search) for g in fig.graphics]
         if is_table:
-            table_labels.update({l: ("", str(tables)) for l in labels})
+            table_labels.update({l: ("", str(tables), "table") for l in labels})
         else:
             for l in ([fig.label] if fig.label else []):
-                label_of[l] = (fig.id, str(number))
+                label_of[l] = (fig.id, str(number), "figure")
             for k, l in enumerate(fig.sublabels):
-                label_of.setdefault(l, (fig.id, f"{number}{chr(ord('a') + k) if k < 26 else ''}"))
+                label_of.setdefault(l, (fig.id, f"{number}{chr(ord('a') + k) if k < 26 else ''}", "subfigure"))
         paper.figures.append(fig)
 
-    label_of = {**table_labels, **label_of}
+    text_parts, last = [], 0
+    for a, b in spans:
+        text_parts.append(body[last:a])
+        text_parts.append(" ")  # a float inside a paragraph does not end it
+        last = b
+    text_parts.append(body[last:])
+    running = "".join(text_parts)
+    label_of = {**_numbered_labels(running), **table_labels, **label_of}
     plain = _Converter(label_of, macros)
     for fig, cap, sub_caps in raw_captions:
         fig.subcaptions = [_clean(plain.convert(c)) for c in sub_caps]
@@ -814,13 +895,6 @@ def parse_paper(files: PaperFiles, main: Optional[str] = None) -> Paper:
             fig.problem = ("empty_caption", f"{fig.env} {fig.display_label}: the caption has no text")
     conv = _Converter(label_of, macros, marks=True)
     paper.title, paper.abstract = _title_abstract(tex, plain)
-    text_parts, last = [], 0
-    for a, b in spans:
-        text_parts.append(body[last:a])
-        text_parts.append(" ")  # a float inside a paragraph does not end it
-        last = b
-    text_parts.append(body[last:])
-    running = "".join(text_parts)
     running = re.sub(r"\\begin\{abstract\}.*?\\end\{abstract\}", "\n\n", running, flags=re.S)
     running = re.sub(r"\\(?:sub)*section\*?\s*(\[[^\]]*\])?\s*\{[^{}]*\}|\\(?:paragraph|chapter)\*?\s*\{[^{}]*\}", "\n\n", running)
     running = re.sub(r"\\begin\{(equation|align|eqnarray|gather|multline)\*?\}.*?\\end\{\1\*?\}", " [equation] ", running, flags=re.S)

@@ -21,7 +21,7 @@ OWN = Path(__file__).parents[1] / "builder" / "sample" / "papers"
 
 
 def _norm(text: str) -> str:
-    return " ".join(text.split()).casefold()
+    return "".join(text.split()).casefold()  # math spacing differs between TeX output and source
 
 
 def _score(corpus: dict[str, tuple[PaperFiles, list[dict]]]) -> dict:
