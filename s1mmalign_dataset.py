@@ -516,6 +516,9 @@ class S1MMAlignConfig(datasets.BuilderConfig):
     filters: Optional[Any] = None
     columns: Optional[Sequence[str]] = None
     batch_size: int = 256
+    #: "parquet" (this project's dataset folder), "release" (the published jsonl + tar.gz
+    #: archives, joined on the fly) or None: the release when data_dir has no data/ folder.
+    layout: Optional[str] = None
 
 
 def _configs() -> list[S1MMAlignConfig]:
@@ -530,7 +533,8 @@ def _configs() -> list[S1MMAlignConfig]:
 
 
 class S1MMAlign(datasets.ArrowBasedBuilder):
-    """S1-MMAlign figure-text pairs from a dataset folder of this project (local or ``hf://``).
+    """S1-MMAlign figure-text pairs from a dataset folder of this project or from the published
+    release itself (jsonl + split tar.gz archives, joined on the fly), local or ``hf://``.
 
     Configs: ``all``; one per discipline (``physics``...); one per modality (``modality-heatmap``...);
     one per source (``source-arxiv``...). Discipline configs read only ``data/<discipline>/``;
@@ -603,10 +607,46 @@ class S1MMAlign(datasets.ArrowBasedBuilder):
         protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
         return [f if protocol == "file" else f"{protocol}://{f}" for f in files]
 
+    def _is_release(self) -> bool:
+        layout = self.config.layout
+        if layout not in (None, "parquet", "release"):
+            raise ValueError(f"layout must be 'parquet', 'release' or None, got {layout!r}")
+        if layout is not None:
+            return layout == "release"
+        if self.config.data_files or not self.config.data_dir:
+            return False
+        from s1mmalign.builder.release import is_release_root
+
+        return is_release_root(self.config.data_dir)
+
     def _split_generators(self, dl_manager):
+        if self._is_release():
+            # The published release: one generator shard per archive (jsonl partition + parts).
+            from s1mmalign.builder.release import discover_units
+
+            units = discover_units(self.config.data_dir, self.config.sources).units
+            return [datasets.SplitGenerator(name=datasets.Split.TRAIN, gen_kwargs={"units": units})]
         return [datasets.SplitGenerator(name=datasets.Split.TRAIN, gen_kwargs={"files": self._data_files(dl_manager)})]
 
-    def _generate_tables(self, files: list[str]) -> Iterator[tuple[Any, pa.Table]]:
+    def _generate_release_tables(self, units) -> Iterator[tuple[Any, pa.Table]]:
+        from s1mmalign.builder.release import release_tables
+
+        expr = self._filter_expression()
+        columns = list(self.config.columns) if self.config.columns else list(FIELD_NAMES)
+        key_cls = getattr(datasets.builder, "Key", None)
+        for unit_idx, unit in enumerate(units):
+            tables = release_tables([unit], disciplines=self.config.disciplines, batch_size=self.config.batch_size)
+            for batch_idx, table in enumerate(tables):
+                if expr is not None:
+                    table = table.filter(expr)
+                if table.num_rows:
+                    key = key_cls(unit_idx, batch_idx) if key_cls else f"{unit_idx}_{batch_idx}"
+                    yield key, table.select(columns)
+
+    def _generate_tables(self, files: Optional[list[str]] = None, units=None) -> Iterator[tuple[Any, pa.Table]]:
+        if units:
+            yield from self._generate_release_tables(units)
+            return
         import fsspec
 
         # A Parquet fragment scanned with a filter skips row groups whose statistics cannot

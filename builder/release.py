@@ -736,3 +736,48 @@ def iter_release(
     rejects.extend(release.problems)
     for unit in release.units:
         yield from unit.read(rejects, disciplines=disciplines)
+
+
+# --------------------------------------------------------------------------------------------
+# The datasets builder's release path (``S1MMAlign`` imports these lazily)
+# --------------------------------------------------------------------------------------------
+
+
+def is_release_root(root: str) -> bool:
+    """True when ``root`` looks like the published release rather than a dataset folder."""
+    fs, base, _ = _fs_and_root(root)
+    if fs.exists(posixpath.join(base, contract.PARQUET_DIR)) or fs.exists(posixpath.join(base, contract.SHARD_INDEX_FILE)):
+        return False
+    return any(posixpath.basename(e.rstrip("/")) in SOURCE_FOLDERS for e in fs.ls(base, detail=False))
+
+
+def release_tables(
+    units: Sequence[ReleaseUnit],
+    *,
+    disciplines: Optional[Sequence[str]] = None,
+    batch_size: int = 256,
+    max_pixels: Optional[int] = None,
+    rejects: Optional[Rejects] = None,
+) -> Iterator[Any]:
+    """Joined records of ``units`` as pyarrow tables in the contract's schema, images checked
+    and normalised by the writer's ``prepare_record`` (bad ones go to ``rejects``)."""
+    import pyarrow as pa
+
+    from s1mmalign.builder.images import DEFAULT_MAX_PIXELS
+    from s1mmalign.builder.write import _reason_of, prepare_record
+
+    rejects = rejects if rejects is not None else Rejects()
+    rows: list[dict] = []
+    for unit in units:
+        for rec in prefetch(unit.read(rejects, disciplines=disciplines)):
+            try:
+                clean, _ = prepare_record(rec, max_pixels=max_pixels or DEFAULT_MAX_PIXELS)
+            except contract.RecordError as e:
+                rejects.add(e.key, e.field, _reason_of(e), e.reason, stage="builder", source=unit.source)
+                continue
+            rows.append(clean)
+            if len(rows) >= batch_size:
+                yield pa.Table.from_pylist(rows, schema=contract.SCHEMA)
+                rows = []
+    if rows:
+        yield pa.Table.from_pylist(rows, schema=contract.SCHEMA)
