@@ -22,6 +22,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "s1mmalign.builder.recaption.cli",
     "s1mmalign.builder.evaluate",
     "s1mmalign.builder.convert",
+    "s1mmalign.builder.build",
+    "s1mmalign.builder.publish",
 )
 
 
