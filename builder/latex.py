@@ -377,7 +377,8 @@ class _Converter:
                 content, k = (s[k] if k < len(s) else ""), k + 1
             base = self.convert(content, depth + 1)
             if base:
-                out.append(unicodedata.normalize("NFC", base[0] + _ACCENTS[name]) + base[1:])
+                first = {"ı": "i", "ȷ": "j"}.get(base[0], base[0])  # \"{\i}: the dot goes
+                out.append(unicodedata.normalize("NFC", first + _ACCENTS[name]) + base[1:])
             return k
         if bare == "string" and j < len(s):  # \string\cmd prints the command itself
             m2 = re.match(r"\\[A-Za-z@]+|.", s[j:], re.S)
@@ -861,8 +862,12 @@ def parse_paper(files: PaperFiles, main: Optional[str] = None) -> Paper:
         raw_captions.append((fig, cap, [c for _, c in subs if c]))
         labels = _labels(main_body)
         fig.label = labels[0] if labels else None
-        for sub_text, sub_cap in subs:
-            fig.sublabels += _labels(sub_text) + _labels(sub_cap)
+        panel_of: dict[str, int] = {}  # sub-figure label -> panel index (a = 0)
+        for panel, (sub_text, sub_cap) in enumerate(subs):
+            for l in _labels(sub_text) + _labels(sub_cap):
+                if l not in fig.sublabels:
+                    fig.sublabels.append(l)
+                    panel_of[l] = panel
         fig.graphics = _graphics_in(inner, graphics_commands)
         fig.files = [resolve_graphic(files, g, base, search) for g in fig.graphics]
         if is_table:
@@ -870,7 +875,8 @@ def parse_paper(files: PaperFiles, main: Optional[str] = None) -> Paper:
         else:
             for l in ([fig.label] if fig.label else []):
                 label_of[l] = (fig.id, str(number), "figure")
-            for k, l in enumerate(fig.sublabels):
+            for l in fig.sublabels:
+                k = panel_of[l]
                 label_of.setdefault(l, (fig.id, f"{number}{chr(ord('a') + k) if k < 26 else ''}", "subfigure"))
         paper.figures.append(fig)
 
