@@ -60,7 +60,9 @@ def step_load(ctx: DemoContext) -> None:
 from s1mmalign.builder.convert import step_convert  # noqa: E402  (release layout -> convert)
 from s1mmalign.builder.ingest import step_ingest  # noqa: E402  (sample papers -> ingest)
 
-STEPS: list[Callable[[DemoContext], None]] = [step_convert, step_ingest, step_write, step_load]
+from s1mmalign.loaders.demo import step_stream  # noqa: E402  (the dataset -> training batches)
+
+STEPS: list[Callable[[DemoContext], None]] = [step_convert, step_ingest, step_write, step_load, step_stream]
 
 
 def run_demo(out: Optional[str] = None) -> DemoContext:
