@@ -2,7 +2,8 @@
 
 The work is cut into units (one archive with its jsonl partition, see
 :func:`s1mmalign.builder.release.discover_units`). Each unit is written with its own shard
-prefix (``train-<unit>-NNNNN``) and ``finalize=False``; its rejects and then a completion
+prefix (``train-<unit>-NNNNN``) and ``finalize=False`` into a staging folder, moved into place
+when complete; its rejects and then a completion
 marker (``OUT/.convert/convert/<unit>.done.json`` through :class:`~s1mmalign.builder.resume.WorkDir`,
 written last, carrying the options and the unit's input files) close it. A rerun after a
 crash deletes the shards and sidecars of units without a marker, redoes only those, and ends
@@ -21,6 +22,7 @@ import itertools
 import json
 import os
 import re
+import shutil
 import time
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -66,12 +68,14 @@ def convert_release(
     options: Optional[ShardOptions] = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     progress: bool = True,
+    workers: int = 1,
 ) -> dict[str, Any]:
     """Convert (or resume converting) ``release`` into the dataset folder ``out``; returns the report.
 
-    ``limit`` stops after that many joined records (over all units, in unit order).
+    ``limit`` stops after that many joined records (over all units, in unit order; it implies
+    one worker). ``workers`` > 1 converts that many units at once, each in its own process.
     """
-    from s1mmalign.builder.release import discover_units, prefetch
+    from s1mmalign.builder.release import discover_units
 
     if disciplines:
         bad = sorted(set(disciplines) - set(contract.DISCIPLINES))
@@ -99,6 +103,7 @@ def convert_release(
             done[unit.id] = work.marker(STAGE, unit.id)
         else:
             remove_unit_outputs(out, unit.id)
+            shutil.rmtree(_staging(out, unit.id), ignore_errors=True)
 
     bar = None
     if progress:
@@ -107,44 +112,26 @@ def convert_release(
         bar = tqdm(total=sum(u.nbytes for u in rel.units), initial=sum(u.nbytes for u in rel.units if u.id in done),
                    unit="B", unit_scale=True, unit_divisor=1024, desc="convert", mininterval=1.0)
     read_bytes = 0
+
+    def on_bytes(n: int) -> None:
+        nonlocal read_bytes
+        read_bytes += n
+        if bar is not None:
+            bar.update(n)
+
+    job = dict(out=out, work=work, options=options, disciplines=disciplines, max_pixels=max_pixels, fingerprint=fingerprint)
+    todo = [u for u in rel.units if u.id not in done]
     try:
-        for unit in rel.units:
-            if unit.id in done:
-                continue
-            remaining = None if limit is None else limit - sum(d["joined"] for d in done.values())
-            if remaining is not None and remaining <= 0:
-                break
-            rejects, stats = Rejects(), {}
-            unit_started = time.perf_counter()
-
-            def on_bytes(n: int) -> None:
-                nonlocal read_bytes
-                read_bytes += n
+        if workers > 1 and limit is None and len(todo) > 1:
+            done.update(_convert_parallel(todo, job, workers, on_bytes))
+        else:
+            for unit in todo:
+                remaining = None if limit is None else limit - sum(d["joined"] for d in done.values())
+                if remaining is not None and remaining <= 0:
+                    break
                 if bar is not None:
-                    bar.update(n)
-
-            if bar is not None:
-                bar.set_postfix_str(unit.id)
-            work.log(STAGE, unit.id, "started")
-            records = unit.read(rejects, disciplines=disciplines, on_bytes=on_bytes, stats=stats)
-            if remaining is not None:
-                records = itertools.islice(records, remaining)
-            rep = write_dataset(
-                prefetch(records), out, options=dataclasses.replace(options, prefix=f"train-{unit.id}"),
-                rejects=rejects, max_pixels=max_pixels, finalize=False,
-            )
-            info = {
-                "source": unit.source, "archive": unit.archive.name if unit.archive else None,
-                "jsonl": [unit.rel(j) for j in unit.jsonl], "archive_bytes": unit.nbytes,
-                "joined": stats.get("joined", 0), "written": rep["written"], "filtered": stats.get("filtered", 0),
-                "rejects_by_reason": rejects.by_reason(), "shards": rep["shards"],
-                "limited": remaining is not None and stats.get("joined", 0) >= remaining,
-                "seconds": round(time.perf_counter() - unit_started, 3),
-            }
-            marker = work.commit(STAGE, unit.id, records=None, rejects=rejects, fingerprint=fingerprint,
-                                 input_digest=unit.digest(), info=info)  # the marker is written last
-            work.log(STAGE, unit.id, "finished", written=rep["written"])
-            done[unit.id] = marker
+                    bar.set_postfix_str(unit.id)
+                done[unit.id] = convert_unit(unit, remaining=remaining, on_bytes=on_bytes, **job)
     finally:
         if bar is not None:
             bar.close()
@@ -159,6 +146,83 @@ def convert_release(
     finalize_dataset(out, rejects=all_rejects)
     write_text_atomic(out / REPORT_FILE, json.dumps(report, indent=1))
     return report
+
+
+def _staging(out: Path, unit_id: str) -> Path:
+    return out / WORK_DIR / "staging" / unit_id
+
+
+def _move_into_place(staging: Path, out: Path) -> None:
+    """Sidecars first, then shards: a kill in between leaves sidecars that finalize drops."""
+    files = sorted((p for p in staging.rglob("*") if p.is_file() and not p.name.startswith(".")),
+                   key=lambda p: (not p.name.endswith(".idx.parquet"), p.as_posix()))
+    for p in files:
+        target = out / p.relative_to(staging)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(p, target)
+
+
+def convert_unit(unit, *, out: Path, work: WorkDir, options: ShardOptions, disciplines, max_pixels: int,
+                 fingerprint: str, remaining: Optional[int] = None, on_bytes=None) -> dict:
+    """Read, join and write one unit, then commit its rejects and (last) its marker; returns the marker.
+
+    Shards are written into the unit's own staging folder and renamed into ``out`` when the
+    unit is complete, so units can run in parallel (the writer cleans temporaries of its folder).
+    """
+    from s1mmalign.builder.release import prefetch
+
+    rejects, stats = Rejects(), {}
+    started = time.perf_counter()
+    work.log(STAGE, unit.id, "started")
+    staging = _staging(out, unit.id)
+    shutil.rmtree(staging, ignore_errors=True)
+    records = unit.read(rejects, disciplines=disciplines, on_bytes=on_bytes, stats=stats)
+    if remaining is not None:
+        records = itertools.islice(records, remaining)
+    rep = write_dataset(prefetch(records), staging, options=dataclasses.replace(options, prefix=f"train-{unit.id}"),
+                        rejects=rejects, max_pixels=max_pixels, finalize=False)
+    _move_into_place(staging, out)
+    shutil.rmtree(staging, ignore_errors=True)
+    info = {
+        "source": unit.source, "archive": unit.archive.name if unit.archive else None,
+        "jsonl": [unit.rel(j) for j in unit.jsonl], "archive_bytes": unit.nbytes,
+        "joined": stats.get("joined", 0), "written": rep["written"], "filtered": stats.get("filtered", 0),
+        "rejects_by_reason": rejects.by_reason(), "shards": rep["shards"],
+        "limited": remaining is not None and stats.get("joined", 0) >= remaining,
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    marker = work.commit(STAGE, unit.id, records=None, rejects=rejects, fingerprint=fingerprint,
+                         input_digest=unit.digest(), info=info)  # the marker is written last
+    work.log(STAGE, unit.id, "finished", written=rep["written"])
+    return marker
+
+
+def _worker_unit(unit, job: dict, progress_queue) -> dict:
+    return convert_unit(unit, on_bytes=progress_queue.put, **job)
+
+
+def _convert_parallel(units, job: dict, workers: int, on_bytes) -> dict[str, dict]:
+    """Units in ``workers`` processes (spawned: no inherited threads or file handles)."""
+    import concurrent.futures as cf
+    import multiprocessing as mp
+    import queue as queue_mod
+
+    ctx = mp.get_context("spawn")
+    done: dict[str, dict] = {}
+    with ctx.Manager() as manager, cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        q = manager.Queue()
+        futures = {pool.submit(_worker_unit, u, job, q): u for u in units}
+        pending = set(futures)
+        while pending:
+            finished, pending = cf.wait(pending, timeout=0.5)
+            while True:
+                try:
+                    on_bytes(q.get_nowait())
+                except queue_mod.Empty:
+                    break
+            for f in finished:
+                done[futures[f].id] = f.result()  # a failed unit raises here; finished ones keep their markers
+    return done
 
 
 def build_report(rel, done: dict[str, dict], rejects: Rejects, *, seconds: float, read_bytes: int, out: Path) -> dict:
@@ -229,7 +293,8 @@ def add_cli(sub) -> None:
     p.add_argument("out", help="output dataset folder")
     p.add_argument("--sources", help="comma-separated sources to convert (e.g. arxiv,biorxiv; default: all)")
     p.add_argument("--disciplines", help=f"comma-separated disciplines to keep ({', '.join(contract.DISCIPLINES)})")
-    p.add_argument("--limit", type=int, help="stop after this many joined records (a quick slice)")
+    p.add_argument("--limit", type=int, help="stop after this many joined records (a quick slice; one worker)")
+    p.add_argument("--workers", type=int, default=1, help="units (archives) converted at once, one process each (default 1)")
     add_shard_arguments(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cli_convert)
@@ -239,6 +304,7 @@ def _cli_convert(args) -> int:
     report = convert_release(
         args.release, args.out, sources=_csv(args.sources), disciplines=_csv(args.disciplines), limit=args.limit,
         options=shard_options_from_args(args), max_pixels=args.max_pixels, progress=not args.no_progress,
+        workers=args.workers,
     )
     print(format_summary(report))
     return 0

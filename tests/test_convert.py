@@ -135,7 +135,7 @@ def test_resume_after_real_kills_gives_the_same_bytes(tmp_path):
     out = tmp_path / "out"
     cmd = _convert_cmd(rel, out)
     # 1) killed in the middle of the first unit (a shard half written under a temporary name)
-    killed = _run_and_kill(cmd, out, lambda o: _temporaries(o) and any((o / "data").rglob("train-*")))
+    killed = _run_and_kill(cmd, out, lambda o: _temporaries(o) and any((o / WORK_DIR).rglob("train-*.parquet")))
     assert killed
     assert not _markers(out)
     # 2) killed after the first unit finished, inside the second
@@ -154,3 +154,16 @@ def test_resume_after_real_kills_gives_the_same_bytes(tmp_path):
     assert json.loads((out / "index" / "shards.json").read_text())["num_samples"] == 120
     assert done_unit not in _started(out)[n_before:]  # the final run did not redo the finished unit
     assert _started(out)[n_before:] == ["arxiv-images_2011", "arxiv-images_2012"]
+
+
+def test_parallel_units_give_the_same_shards(tmp_path):
+    rel = _big_release(tmp_path / "rel", units=3, per_unit=8)
+    opts = dict(progress=False)
+    from s1mmalign.builder.shards import ShardOptions
+
+    small = ShardOptions(tar_shard_bytes=300_000, parquet_shard_bytes=300_000, row_group_bytes=100_000)
+    serial = convert_release(rel, tmp_path / "serial", options=small, **opts)
+    parallel = convert_release(rel, tmp_path / "parallel", options=small, workers=2, **opts)
+    assert serial["written"] == parallel["written"] == 24
+    assert _files(tmp_path / "serial") == _files(tmp_path / "parallel")
+    assert not (tmp_path / "parallel" / WORK_DIR / "staging").exists() or not any((tmp_path / "parallel" / WORK_DIR / "staging").iterdir())
