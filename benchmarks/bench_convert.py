@@ -48,7 +48,7 @@ def _figure(rng: np.random.Generator, target: int, i: int) -> tuple[bytes, str]:
         y = (h / 2 + (h / 3) * np.sin(x / rng.uniform(15, 60) + k)).astype(int).clip(0, h - 1)
         arr[y, x] = (rng.integers(0, 200, 3)).astype(np.uint8)
     # a noisy panel (microscopy / heatmap) sized so the encoded file is near the target
-    side = int(min(h - 40, w - 60, max(8, (target / 3 / 0.9) ** 0.5)))
+    side = int(min(h - 40, w - 60, max(8, (target / 3 / 1.45) ** 0.5)))
     arr[5 : 5 + side, 40 : 40 + side] = rng.integers(0, 255, (side, side, 3), dtype=np.uint8)
     img = Image.fromarray(arr)
     buf = io.BytesIO()
@@ -133,8 +133,9 @@ CONVERT = r"""
 import resource, sys, time
 from s1mmalign.builder.convert import convert_release
 t = time.perf_counter()
-rep = convert_release(sys.argv[1], sys.argv[2], progress=False)
-print(time.perf_counter() - t, rep["written"], resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, rep["rejected"])
+rep = convert_release(sys.argv[1], sys.argv[2], progress=False, workers=int(sys.argv[3]))
+rss = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+print(time.perf_counter() - t, rep["written"], rss, rep["rejected"])
 """
 
 
@@ -148,6 +149,8 @@ def main() -> None:
     ap.add_argument("--records", type=int, default=50_000)
     ap.add_argument("--mb", type=float, default=1100, help="MB of images in the full release")
     ap.add_argument("--workdir", default="/tmp/s1mmalign-bench-convert")
+    ap.add_argument("--workers", type=lambda v: [int(x) for x in v.split(",")], default=[1, 2],
+                    help="comma-separated worker counts to run convert with (default 1,2)")
     ap.add_argument("--keep", action="store_true", help="keep the generated releases and outputs")
     args = ap.parse_args()
     work = Path(args.workdir)
@@ -162,16 +165,19 @@ def main() -> None:
     for name in ("small", "full"):
         rel = str(work / f"release-{name}")
         bare_s, members, bare_rss = run(BARE, rel)
-        conv_s, written, conv_rss, rejected = run(CONVERT, rel, str(work / f"out-{name}"))
         mb = sizes[name]["archive_bytes"] / 1e6
-        results[name] = dict(bare_s=bare_s, conv_s=conv_s, conv_rss=conv_rss, bare_rss=bare_rss)
         print(f"[{name}] {int(members)} members, {mb:.0f} MB of archives")
-        print(f"  bare tarfile pass : {bare_s:7.1f} s  {mb / bare_s:7.1f} MB/s  peak RSS {bare_rss / 1024:6.0f} MB")
-        print(f"  convert (pq + wds): {conv_s:7.1f} s  {mb / conv_s:7.1f} MB/s  peak RSS {conv_rss / 1024:6.0f} MB  "
-              f"({int(written)} written, {int(rejected)} rejected)")
-        print(f"  ratio convert/bare: {bare_s / conv_s:.2f}x (target >= 0.6x)", flush=True)
-        if not args.keep:
-            shutil.rmtree(work / f"out-{name}", ignore_errors=True)
+        print(f"  bare tarfile pass      : {bare_s:7.1f} s  {mb / bare_s:7.1f} MB/s  peak RSS {bare_rss / 1024:6.0f} MB")
+        results[name] = dict(bare_s=bare_s, bare_rss=bare_rss)
+        for workers in args.workers:
+            conv_s, written, conv_rss, rejected = run(CONVERT, rel, str(work / f"out-{name}-{workers}"), str(workers))
+            results[name][f"conv_s_w{workers}"] = conv_s
+            results[name].setdefault("conv_rss", conv_rss)
+            print(f"  convert, {workers} worker(s)  : {conv_s:7.1f} s  {mb / conv_s:7.1f} MB/s  peak RSS "
+                  f"{conv_rss / 1024:6.0f} MB (largest process)  ({int(written)} written, {int(rejected)} rejected)")
+            print(f"    ratio convert/bare: {bare_s / conv_s:.2f}x (target >= 0.6x)", flush=True)
+            if not args.keep:
+                shutil.rmtree(work / f"out-{name}-{workers}", ignore_errors=True)
     s, f = results["small"], results["full"]
     print(f"peak RSS of convert: {s['conv_rss'] / 1024:.0f} MB at {sizes['small']['records']} records, "
           f"{f['conv_rss'] / 1024:.0f} MB at {sizes['full']['records']} records "
