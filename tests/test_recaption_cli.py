@@ -1,0 +1,69 @@
+"""``s1mmalign recaption`` end to end (real subprocesses): manifest in/out, dataset folder in/out,
+rerun from the cache, and the error for a model that cannot be loaded."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pyarrow.parquet as pq
+
+from conftest import make_records
+from s1mmalign.builder.manifest import read_manifest, write_manifest
+from s1mmalign.builder.write import write_dataset
+
+CLI = [sys.executable, "-m", "s1mmalign.builder.cli"]
+
+
+def run(*args, env=None):
+    return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, timeout=240,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})})
+
+
+def test_manifest_in_manifest_out_then_dataset_in_dataset_out(tmp_path):
+    records = make_records(6)
+    for r in records:
+        r["recaption"] = None
+    write_manifest(records, tmp_path / "in" / "manifest.jsonl")
+    out = tmp_path / "out" / "manifest.jsonl"
+    p = run("recaption", tmp_path / "in" / "manifest.jsonl", out, "--backend", "context", "--cache", tmp_path / "c", "--no-progress")
+    assert p.returncode == 0, p.stderr
+    got = list(read_manifest(out))
+    assert len(got) == 6 and all(r["recaption"].startswith(r["caption"]) for r in got)
+    assert all(r["recaption_model"] == "context:extractive-fusion@1/prompt-none" for r in got)
+    assert json.loads(p.stdout.strip().splitlines()[-1])["recaptioned"] == 6
+
+    write_dataset(records, tmp_path / "ds")
+    p = run("recaption", tmp_path / "ds", tmp_path / "ds2", "--backend", "context", "--cache", tmp_path / "c", "--no-progress")
+    assert p.returncode == 0, p.stderr
+    stats = json.loads(p.stdout.strip().splitlines()[-1])
+    assert stats["cached"] == 6 and stats["recaptioned"] == 0  # the same inputs: nothing recomputed
+    rows = [r for f in sorted((tmp_path / "ds2").glob("data/*/*.parquet"))
+            for r in pq.read_table(f, columns=["key", "recaption", "recaption_model"]).to_pylist()]
+    assert len(rows) == 6 and all(r["recaption"] and r["recaption_model"].startswith("context:") for r in rows)
+    assert (tmp_path / "ds2" / "README.md").exists() and (tmp_path / "ds2" / "index" / "shards.json").exists()
+
+
+def test_unloadable_model_is_a_clear_error_not_a_fallback(tmp_path):
+    records = make_records(1)
+    write_manifest(records, tmp_path / "m.jsonl")
+    p = run("recaption", tmp_path / "m.jsonl", tmp_path / "o.jsonl", "--backend", "transformers",
+            "--model", "Qwen/No-Such-Model-For-Tests", "--no-cache", "--device", "cpu")
+    assert p.returncode == 1
+    assert "could not load recaption model 'Qwen/No-Such-Model-For-Tests'" in p.stderr
+    assert "--model DIR" in p.stderr and "--backend context" in p.stderr
+    assert not (tmp_path / "o.jsonl").exists()
+
+
+def test_bad_input_paths_are_clear_errors(tmp_path, capsys):
+    from s1mmalign.builder.cli import main
+
+    assert main(["recaption", str(tmp_path / "missing.jsonl"), str(tmp_path / "o.jsonl"), "--backend", "context"]) == 1
+    assert "does not exist" in capsys.readouterr().err
+    (tmp_path / "folder").mkdir()
+    assert main(["recaption", str(tmp_path / "folder"), str(tmp_path / "o"), "--backend", "context"]) == 1
+    assert "not a dataset folder" in capsys.readouterr().err
+    assert main(["recaption", str(tmp_path / "folder"), str(tmp_path / "folder"), "--backend", "context"]) == 1
+    assert "must differ" in capsys.readouterr().err
