@@ -2,7 +2,7 @@
 
 Validates everything first (config, sources, stages, backends), then runs the stages unit by
 unit with resume (see docs/build.md). Rerunning the same command after a crash finishes the
-job; ``--retry-failed`` also reruns the items model stages dropped.
+job; ``--retry-failed`` also reruns the items model stages failed (dropped or rejected).
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def add_cli(sub) -> None:
     p.add_argument("--work", help="resume state folder (default OUT/.build)")
     p.add_argument("--recaptioner", help="recaption backend (context, transformers, vllm, openai)")
     p.add_argument("--runner", choices=("local", "ray"), help="where stages run (default local)")
-    p.add_argument("--retry-failed", action="store_true", help="rerun items that model stages dropped in finished units")
+    p.add_argument("--retry-failed", action="store_true", help="rerun the items model stages (classify, recaption, score) failed in finished units, only those")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--report-json", action="store_true", help="print the report as JSON instead of the summary")
     p.set_defaults(func=_cli_build)

@@ -35,7 +35,7 @@ class StageDef:
     symbol: str
     model: bool = False  # holds a model: an actor pool on Ray, watchdog applies
     stateful: bool = False  # state across units (dedup): runs in unit order in one process
-    retryable: bool = False  # --retry-failed reruns the items it dropped
+    retryable: bool = False  # --retry-failed reruns the items it failed (dropped or rejected)
 
 
 STAGES: dict[str, StageDef] = {
@@ -203,7 +203,7 @@ class Build:
         if not (self.retry_failed and STAGES[stage].retryable):
             return False
         m = self.work.marker(stage, unit)
-        return bool(m) and m.get("dropped", 0) > 0
+        return bool(m) and m.get("failed", 0) > 0
 
     def plan(self, stage: str) -> tuple[list[str], list[str]]:
         """(units to run, units already finished) for ``stage``; units whose input failed are in neither."""
@@ -257,27 +257,33 @@ class Build:
             out_records = records
             info["records_out"] = len(records)
         elif retry:
-            old = {r["key"]: r for r in self.work.read_records(stage, unit)}
-            failed_keys = {r.get("key") for r in records} - set(old)
+            old_out = self.work.read_records(stage, unit)
             old_rejects = self.work.read_rejects(stage, unit)
+            failed_keys = self._failed_keys(records, old_out, old_rejects)
+            old = {r["key"]: r for r in old_out if r.get("key") not in failed_keys}
             for r in old_rejects:
                 if r.key not in failed_keys:
                     rejects.add(r.key, r.field, r.reason, r.detail, stage=r.stage, source=r.source)
             new = {r["key"]: r for r in self._apply(stage, fn, [r for r in records if r.get("key") in failed_keys], rejects)}
             out_records = [old.get(r.get("key")) or new[r.get("key")] for r in records
                            if r.get("key") in old or r.get("key") in new]
-            info.update(records_out=len(out_records), retried=len(failed_keys), recovered=len(new))
+            info.update(records_out=len(out_records), retried=len(failed_keys))
         else:
             out_records = self._apply(stage, fn, records, rejects)
             info["records_out"] = len(out_records)
         if STAGES[stage].retryable and out_records is not None:
-            info["dropped"] = n_in - len(out_records)
+            info["failed"] = len(self._failed_keys(records, out_records, rejects))
         info["seconds"] = round(time.perf_counter() - started, 3)
         marker = self.work.commit(stage, unit, records=out_records, rejects=rejects,
                                   fingerprint=self.fingerprints[stage], input_digest=self.input_digest(stage, unit),
                                   info=info)
         self.work.log(stage, unit, "done", records_in=n_in, records_out=info["records_out"])
         return marker
+
+    @staticmethod
+    def _failed_keys(records: list[dict], out: list[dict], rejects: Rejects) -> set:
+        """Items a stage failed: dropped, or kept with a reject (a recaption that errored)."""
+        return ({r.get("key") for r in records} - {r.get("key") for r in out}) | {r.key for r in rejects if r.key}
 
     def replay(self, stage: str, unit: str, fn: Callable) -> None:
         """Feed a finished unit's output back through a stateful stage (dedup) so that the units
