@@ -60,7 +60,8 @@ class ClipScorer:
     """CLIP score stage (see the module docstring)."""
 
     def __init__(self, model: str = DEFAULT_CLIP_MODEL, *, revision: Optional[str] = None, device: str = "auto",
-                 batch_size: int = 64, long_text: bool = False, fields: Sequence[str] = TEXT_FIELDS):
+                 batch_size: int = 64, long_text: bool = False, fields: Sequence[str] = TEXT_FIELDS,
+                 dtype: str = "float32"):
         import torch
         from transformers import AutoTokenizer, CLIPModel
 
@@ -68,7 +69,7 @@ class ClipScorer:
         self.long_text, self.fields = long_text, tuple(fields)
         path = _path(model)
         try:
-            self.model = CLIPModel.from_pretrained(path, revision=revision, dtype=torch.float32).to(self.device).eval()
+            self.model = CLIPModel.from_pretrained(path, revision=revision, dtype=getattr(torch, dtype)).to(self.device).eval()
             self.tokenizer = AutoTokenizer.from_pretrained(path, revision=revision)
             self.image_processor = _clip_image_processor(path, revision)
         except (OSError, ValueError) as e:
@@ -85,6 +86,7 @@ class ClipScorer:
         outs = []
         for i in range(0, len(images), self.batch_size):
             pix = self.image_processor(images=list(images[i:i + self.batch_size]), return_tensors="pt")["pixel_values"]
+            pix = pix.to(self.model.dtype)
             with torch.inference_mode():
                 e = _features(self.model.get_image_features(pixel_values=pix.to(self.device)))
             outs.append(torch.nn.functional.normalize(e.float(), dim=-1))
@@ -203,14 +205,15 @@ class PseudoPerplexityScorer:
     """Masked-LM pseudo-perplexity stage (see the module docstring)."""
 
     def __init__(self, model: str = DEFAULT_MLM_MODEL, *, revision: Optional[str] = None, device: str = "auto",
-                 batch_size: int = 64, max_length: Optional[int] = None, fields: Sequence[str] = TEXT_FIELDS):
+                 batch_size: int = 64, max_length: Optional[int] = None, fields: Sequence[str] = TEXT_FIELDS,
+                 dtype: str = "float32"):
         import torch
         from transformers import AutoModelForMaskedLM, AutoTokenizer
 
         self.model_name, self.device, self.batch_size, self.fields = model, _device(device), batch_size, tuple(fields)
         path = _path(model)
         try:
-            self.model = AutoModelForMaskedLM.from_pretrained(path, revision=revision, dtype=torch.float32).to(self.device).eval()
+            self.model = AutoModelForMaskedLM.from_pretrained(path, revision=revision, dtype=getattr(torch, dtype)).to(self.device).eval()
             self.tokenizer = AutoTokenizer.from_pretrained(path, revision=revision)
         except (OSError, ValueError) as e:
             raise _load_error("masked-LM", model, e) from e
@@ -277,7 +280,7 @@ class PseudoPerplexityScorer:
                     logits = head(hidden)
                 else:
                     logits = self.model(**kw).logits[rows, pos.to(self.device)]
-                lp = torch.log_softmax(logits.float(), dim=-1)[rows, target.to(self.device)]
+                lp = torch.log_softmax(logits.double(), dim=-1)[rows, target.to(self.device)]
             for (t, _, _, _), v in zip(chunk, lp.tolist()):
                 results[t][0] += v
         return [tuple(r) if r is not None else None for r in results]
