@@ -9,8 +9,9 @@ kept, every later one becomes a reject naming the key it duplicates::
 
 Near duplicates (the same figure re-encoded, resized, slightly cropped) are found with a
 63-bit DCT perceptual hash (pHash: 32x32 grey, 8x8 lowest frequencies without DC, median
-threshold), looked up by multi-index hashing (8 bands of 8 bits: any hash within 7 bits shares
-at least one band exactly), then confirmed with a finer 255-bit pHash (64x64, 16x16
+threshold), looked up by multi-index hashing (4 bands of 16 bits, each probed at its value and its 16
+one-bit neighbours: any hash within 7 bits differs by at most one bit in some band, so none is
+missed; a lookup touches about ``68 * n / 65536`` of the ``n`` stored hashes), then confirmed with a finer 255-bit pHash (64x64, 16x16
 frequencies). Both distances must be within their limits.
 
 Guard against degenerate hashes: a near-blank image (an empty or almost empty plot, a white
@@ -20,8 +21,9 @@ collide with other near-blank images. Images whose 32x32 grey standard deviation
 ``min_ink`` of the area are checked for exact duplicates only (counted as ``degenerate``).
 
 State is bounded: at most ``max_entries`` images are remembered for each kind (oldest forgotten
-first, FIFO), about 250 bytes per image for both kinds together in CPython (sha256 digest, two
-hashes, key, index entries): the default 2,000,000 is about 0.5 GB. An image whose first
+first, FIFO), about 700 bytes per image for both kinds together in CPython (sha256 digest, two
+hashes, key, index entries; measured by ``benchmarks/bench_dedup.py``): the default 1,000,000
+is about 0.7 GB. An image whose first
 occurrence was forgotten is kept again. For a corpus larger than that, run dedup per shard of
 a hash-partitioned stream, or raise ``max_entries``.
 """
@@ -38,7 +40,8 @@ from s1mmalign.builder.images import ImageRejected, decode_image
 from s1mmalign.builder.rejects import Rejects
 
 STAGE = "dedup"
-_BANDS = 8  # 64-bit hash -> 8 bands of 8 bits
+_BANDS, _BAND_BITS = 4, 16  # 63-bit hash -> 4 bands of 16 bits
+_PROBES = [0] + [1 << b for b in range(_BAND_BITS)]  # each band value and its 16 one-bit neighbours
 
 
 def _dct_matrix(n: int) -> np.ndarray:
@@ -71,10 +74,6 @@ def image_hashes(img) -> tuple[int, bytes, tuple[float, float]]:
     return h64, fine, (a32.std(), ink)
 
 
-def _popcount(x: int) -> int:
-    return bin(x).count("1")
-
-
 def _fine_distance(a: bytes, b: bytes) -> int:
     return int(np.unpackbits(np.frombuffer(a, np.uint8) ^ np.frombuffer(b, np.uint8)).sum())
 
@@ -86,19 +85,19 @@ class Deduplicator:
         self,
         *,
         near: bool = True,
-        max_distance: int = 4,
+        max_distance: int = 5,
         max_fine_distance: int = 40,
         min_std: float = 4.0,
         min_ink: float = 0.02,
-        max_entries: int = 2_000_000,
+        max_entries: int = 1_000_000,
     ):
-        if not 0 <= max_distance <= _BANDS - 1:
-            raise ValueError(f"max_distance must be 0..{_BANDS - 1} (multi-index lookup), got {max_distance}")
+        if not 0 <= max_distance <= 2 * _BANDS - 1:
+            raise ValueError(f"max_distance must be 0..{2 * _BANDS - 1} (multi-index lookup), got {max_distance}")
         self.near, self.max_distance, self.max_fine_distance = near, max_distance, max_fine_distance
         self.min_std, self.min_ink, self.max_entries = min_std, min_ink, max_entries
         self._exact: "collections.OrderedDict[bytes, str]" = collections.OrderedDict()
         self._entries: "collections.OrderedDict[int, tuple[int, bytes, str]]" = collections.OrderedDict()
-        self._bands: list[dict[int, set[int]]] = [dict() for _ in range(_BANDS)]
+        self._bands: list[dict[int, list[int]]] = [dict() for _ in range(_BANDS)]
         self._next_id = 0
         self.stats = collections.Counter()
 
@@ -126,18 +125,18 @@ class Deduplicator:
 
     @staticmethod
     def _band_values(h: int) -> list[int]:
-        return [(h >> (8 * i)) & 0xFF for i in range(_BANDS)]
+        return [(h >> (_BAND_BITS * i)) & 0xFFFF for i in range(_BANDS)]
 
     def _find_near(self, h: int, fine: bytes) -> Optional[str]:
         seen: set[int] = set()
         best: Optional[tuple[int, int, str]] = None
         for band, value in zip(self._bands, self._band_values(h)):
-            for eid in band.get(value, ()):
+            for eid in (e for flip in _PROBES for e in band.get(value ^ flip, ())):
                 if eid in seen:
                     continue
                 seen.add(eid)
                 h2, fine2, key2 = self._entries[eid]
-                d = _popcount(h ^ h2)
+                d = (h ^ h2).bit_count()
                 if d <= self.max_distance and _fine_distance(fine, fine2) <= self.max_fine_distance:
                     if best is None or (d, eid) < best[:2]:
                         best = (d, eid, key2)
@@ -148,13 +147,13 @@ class Deduplicator:
         self._next_id += 1
         self._entries[eid] = (h, fine, key)
         for band, value in zip(self._bands, self._band_values(h)):
-            band.setdefault(value, set()).add(eid)
+            band.setdefault(value, []).append(eid)
         if len(self._entries) > self.max_entries:
             old, (h_old, _, _) = self._entries.popitem(last=False)
             for band, value in zip(self._bands, self._band_values(h_old)):
                 ids = band.get(value)
                 if ids is not None:
-                    ids.discard(old)
+                    ids.remove(old)  # FIFO: the oldest id is first in its list
                     if not ids:
                         del band[value]
             self.stats["forgotten_near"] += 1

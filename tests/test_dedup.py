@@ -117,4 +117,20 @@ def test_bounded_state_and_bad_input(plots):
     out = dedup([_rec("broken", b"\x89PNG\r\n\x1a\nbroken"), {"key": "none", "image": None}], rejects)
     assert out == [] and [r.reason for r in rejects][-2:] == ["undecodable", "no_image"]
     with pytest.raises(ValueError, match="max_distance"):
-        Deduplicator(max_distance=9)
+        Deduplicator(max_distance=8)
+
+
+def test_multi_index_lookup_misses_nothing_within_seven_bits():
+    rng = np.random.default_rng(0)
+    dedup = Deduplicator(max_distance=7, max_fine_distance=255)
+    stored = [int(x) for x in rng.integers(0, 1 << 63, size=3000, dtype=np.uint64)]
+    fine = bytes(32)
+    for i, h in enumerate(stored):
+        dedup._remember_near(h, fine, f"s{i}")
+    for i in range(300):
+        h = stored[i]
+        for b in rng.choice(63, size=int(rng.integers(0, 8)), replace=False):
+            h ^= 1 << int(b)
+        assert dedup._find_near(h, fine) == f"s{i}"  # random 63-bit hashes are > 7 bits apart
+    far = stored[0] ^ int("1" * 12, 2)
+    assert dedup._find_near(far, fine) is None
