@@ -165,7 +165,8 @@ def write_plots(rows: list[dict], out_dir: Path) -> list[str]:
     ax.set_xlabel("CLIP score (2.5 max(cos, 0))")
     ax.set_ylabel("figures")
     ax.set_title("CLIP score distribution")
-    ax.legend()
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend()
     buf = io.BytesIO()
     fig.tight_layout()
     fig.savefig(buf, format="png", dpi=120)
@@ -181,7 +182,8 @@ def write_plots(rows: list[dict], out_dir: Path) -> list[str]:
     ax.set_xlabel("log10 pseudo-perplexity")
     ax.set_ylabel("cumulative fraction")
     ax.set_title("Empirical CDF of pseudo-perplexity")
-    ax.legend()
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend()
     buf = io.BytesIO()
     fig.tight_layout()
     fig.savefig(buf, format="png", dpi=120)
