@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import make_records
+from conftest import draw_figure, make_records
 from s1mmalign.builder.manifest import write_manifest
 
 OPTIONAL = [("filter", "s1mmalign.builder.filters"), ("dedup", "s1mmalign.builder.dedup"),
@@ -44,6 +44,8 @@ def make_source(tmp: Path, n: int = 42) -> Path:
     recs = make_records(n)
     for r in recs:
         r["recaption"] = None
+    recs[-1]["image"]["bytes"] = draw_figure(n, size=(20, 20))  # filtered (too_small) where filters exist
+    recs[-2]["image"]["bytes"] = recs[0]["image"]["bytes"]  # an exact duplicate, first and last unit
     path = tmp / "src" / "manifest.jsonl"
     path.parent.mkdir(parents=True)
     write_manifest(recs, path)
@@ -55,6 +57,8 @@ def make_config(tmp: Path, src: Path, out: str, stages: list[str], **extra) -> P
            "stages": [*stages, "card"], "shards": {"parquet_shard_mb": 0.05, "tar_shard_mb": 0.05}}
     if "recaption" in stages:
         cfg["recaption"] = {"backend": "context"}
+    if "filter" in stages:
+        cfg["filter"] = {"min_bytes": 0, "min_side": 32}  # the test figures are small PNGs
     cfg.update(extra)
     path = tmp / f"{out}.yaml"
     path.write_text(yaml.safe_dump(cfg))
@@ -173,3 +177,22 @@ def test_sample_manifest_units_group_whole_papers(tmp_path):
     assert all(1 <= len(p) <= 2 for p in papers)
     assert sum(len(p) for p in papers) == len(set().union(*papers))  # no paper split across units
     assert sum(len(u.keys) for u in units) == 10
+
+
+@pytest.mark.skipif("dedup" not in available_stages(), reason="builder/dedup.py is not in this installation")
+def test_dedup_state_survives_a_crash_between_units(tmp_path):
+    """The last unit's duplicate of a first-unit figure is still caught when dedup resumes
+    after a crash (a crash before a unit's marker = the marker absent): finished units are
+    replayed into the Deduplicator's state, not redone."""
+    stages = available_stages()
+    src = make_source(tmp_path, 12)
+    cfg = make_config(tmp_path, src, "d", stages)
+    first = run_build(cfg)
+    assert first["stages"]["dedup"]["rejects_by_reason"] == {"exact_duplicate": 1}
+    work = tmp_path / "d" / ".build"
+    last = sorted((work / "dedup").glob("*.done.json"))[-1]
+    last.unlink()  # exactly what SIGKILL during the last unit's dedup leaves
+    again = run_build(cfg)
+    assert again["stages"]["dedup"]["units_run"] == 1
+    assert again["stages"]["dedup"]["rejects_by_reason"] == {"exact_duplicate": 1}
+    assert again["stages"]["write"]["records_out"] == first["stages"]["write"]["records_out"]
