@@ -33,7 +33,7 @@ from typing import Iterator, Optional
 
 import s1mmalign_dataset as contract
 from s1mmalign.builder.contexts import find_citations
-from s1mmalign.builder.images import ImageRejected, normalize_image
+from s1mmalign.builder.images import ImageRejected, StoredImage, normalize_image
 from s1mmalign.builder.latex import PaperFiles, _norm, parse_paper
 from s1mmalign.builder.rasterize import RasterizeError, needs_rasterizing, rasterize
 from s1mmalign.builder.rejects import Rejects
@@ -275,7 +275,7 @@ def _montage(pngs: list[bytes]) -> bytes:
     return buf.getvalue()
 
 
-def _figure_png(files: PaperFiles, name: str, options: ReaderOptions) -> bytes:
+def _figure_image(files: PaperFiles, name: str, options: ReaderOptions) -> StoredImage:
     data = files.read(name)
     if len(data) < options.min_file_bytes:
         raise ImageRejected("file_too_small", f"{name}: {len(data)} bytes < {options.min_file_bytes}")
@@ -284,8 +284,7 @@ def _figure_png(files: PaperFiles, name: str, options: ReaderOptions) -> bytes:
             data = rasterize(name, data, dpi=options.dpi)
         except RasterizeError as e:
             raise ImageRejected(e.reason, f"{name}: {e.detail}") from None
-    stored = normalize_image(data)  # raises ImageRejected (undecodable, truncated, bomb, ...)
-    return stored.data
+    return normalize_image(data)  # raises ImageRejected (undecodable, truncated, bomb, ...)
 
 
 _TABLE_CAPTION = re.compile(r"^\s*(table|tab\.)\s*[\dIVX]*\s*[:.]", re.I)
@@ -342,9 +341,8 @@ def paper_records(
             rej("image", "missing_figure_file", f"not in the source: {', '.join(missing)}")
             continue
         try:
-            pngs = [_figure_png(files, f, options) for f in fig.files]
-            image = pngs[0] if len(pngs) == 1 else _montage(pngs)
-            stored = normalize_image(image)
+            panels = [_figure_image(files, f, options) for f in fig.files]
+            stored = panels[0] if len(panels) == 1 else normalize_image(_montage([p.data for p in panels]))
         except ImageRejected as e:
             rej("image", e.reason, e.detail)
             continue
