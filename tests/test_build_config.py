@@ -39,12 +39,20 @@ def write(tmp: Path, name: str, text: str) -> Path:
     ("sources: [{src}]\nout: o\nrunner: spark\n", "runner: 'spark' unknown"),
 ])
 def test_bad_config_is_a_clear_error_before_work(tmp_path, text, message):
+    from s1mmalign.builder.build import prepare
+
     cfg = write(tmp_path, "c.yaml", text.format(src=SAMPLE))
-    p = cli(str(cfg), cwd=tmp_path)
-    assert p.returncode == 1, p.stdout + p.stderr
-    assert message in p.stderr, p.stderr
-    assert "Traceback" not in p.stderr
+    with pytest.raises(ConfigError) as e:
+        prepare(str(cfg))
+    assert message in str(e.value)
     assert not (tmp_path / "o").exists()  # no work started
+
+
+def test_bad_config_through_the_command(tmp_path):
+    cfg = write(tmp_path, "c.yaml", f"sources: [{SAMPLE}]\nout: o\nstages: [ingest, write]\nrecaptoin: {{}}\n")
+    p = cli(str(cfg), cwd=tmp_path)
+    assert p.returncode == 1 and "unknown key(s) 'recaptoin'" in p.stderr and "Traceback" not in p.stderr
+    assert not (tmp_path / "o").exists()
 
 
 def test_toml_config_and_unknown_key_in_toml(tmp_path):
