@@ -412,9 +412,8 @@ def _read_one(xml: Path, root: Path, rejects: Rejects, source: Optional[str], pa
         return
     numbers = {f.fid: _printed_number(f.label) for f in figures}
     cites = find_citations(_paragraphs(root_el), numbers, figure_ids=[f.fid for f in figures])
-    discipline = contract.discipline_for_tags(subjects, default="biology" if src in ("pmc", "biorxiv") else "other")
-    if src == "medrxiv" and discipline == "other":
-        discipline = "medicine"
+    # bioRxiv is all biology and medRxiv all medicine; PMC spans every field: "other" when no subject maps
+    discipline = contract.discipline_for_tags(subjects, default={"biorxiv": "biology", "medrxiv": "medicine"}.get(src, "other"))
     for fig in figures:
         key = contract.make_key(src, pid, fig.fid)
 
