@@ -19,7 +19,6 @@ that cannot become a record is a reject with a reason, and the run goes on.
 
 from __future__ import annotations
 
-import gzip
 import io
 import json
 import logging

@@ -94,7 +94,9 @@ def detect_kind(path: Path) -> str:
         return "arxiv-bulk"
     if name.endswith((".tar.gz", ".tgz", ".tar")):
         names = _peek_tar_names(path)
-        if any(n.lower().endswith((".nxml",)) or n.lower().endswith(".xml") and "/" in n for n in names):
+        lower = [n.lower() for n in names]
+        if any(n.endswith(".nxml") for n in lower) or (any(n.endswith(".xml") for n in lower)
+                                                       and not any(n.endswith(".tex") for n in lower)):
             return "jats-package"
         if name.endswith(".tar") and names and all(n.endswith((".gz", ".pdf")) or n.count("/") == 0 for n in names) \
                 and any(n.count("/") == 1 and n.endswith(".gz") for n in names):

@@ -126,11 +126,8 @@ def read_group(s: str, i: int, open_: str = "{", close: str = "}") -> tuple[str,
             depth -= 1
             if depth == 0:
                 return s[i + 1:j], j + 1
-        elif open_ == "[" and c == "{":  # braces inside an optional argument
-            try:
-                _, j = read_group(s, j)
-            except Unbalanced:
-                raise
+        elif open_ == "[" and c == "{":  # braces inside an optional argument may hold "]"
+            _, j = read_group(s, j)
             continue
         j += 1
     raise Unbalanced(f"no closing {close!r} for the {open_!r} at offset {i}: {s[i:i + 60]!r}")
@@ -165,7 +162,6 @@ def read_args(s: str, i: int, n_mandatory: int, max_optional: int = 2) -> tuple[
         else:
             content, j = s[j], j + 1
         args.append(content)
-        # optional arguments between mandatory ones (\subfigure[...]{...} has them first only)
     return opts, args, j
 
 
@@ -458,9 +454,6 @@ class _Converter:
             return k
         if name in _SYMBOLS or bare in _SYMBOLS:
             out.append(_SYMBOLS.get(name, _SYMBOLS.get(bare, "")))
-            if re.match(r"[A-Za-z]", name) and j < len(s) and s[j] == " " and _SYMBOLS.get(bare, "") not in ("",):
-                # "\alpha x" keeps its space; "\ldots " too
-                pass
             return j
         # Unknown command: skip optional arguments, keep the content of a following group
         # (\textbf{x}, \emph{x}, \mathrm{x}, user macros with arguments).
