@@ -53,7 +53,7 @@ MEDIA_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".gif", ".bmp", ".we
 _FORMAT_RANK = {".png": 0, ".tif": 0, ".tiff": 0, ".bmp": 1, ".webp": 2, ".jpg": 2, ".jpeg": 2, ".gif": 3}
 # Elements whose text is not part of the surrounding paragraph.
 _SKIP_IN_TEXT = {"fig", "fig-group", "table-wrap", "table-wrap-group", "supplementary-material", "fn",
-                 "object-id", "graphic", "media", "alternatives-skip"}
+                 "object-id", "graphic", "media"}
 
 #: oa_package limits: members and total unpacked bytes (a guard against archive bombs).
 MAX_PACKAGE_MEMBERS = 10_000
