@@ -33,7 +33,7 @@ from typing import Iterator, Optional
 import s1mmalign_dataset as contract
 from s1mmalign.builder.contexts import find_citations
 from s1mmalign.builder.images import ImageRejected, StoredImage, normalize_image
-from s1mmalign.builder.latex import PaperFiles, _norm, parse_paper
+from s1mmalign.builder.latex import PaperFiles, parse_paper, relative_name
 from s1mmalign.builder.rasterize import RasterizeError, needs_rasterizing, rasterize
 from s1mmalign.builder.rejects import Rejects
 
@@ -150,7 +150,7 @@ def _tar_files(data: bytes, limit: int) -> dict[str, bytes]:
             for m in tf:
                 if not m.isfile():
                     continue  # links, devices and folders are never followed
-                name = _norm(m.name)
+                name = relative_name(m.name)
                 if name is None:
                     continue  # absolute or '..' member names stay out
                 total += m.size

@@ -58,7 +58,7 @@ class PaperFiles:
 
     def lookup(self, name: str) -> Optional[str]:
         """The stored name for ``name`` (exact, then case-insensitive), or None."""
-        name = _norm(name)
+        name = relative_name(name)
         if name is None:
             return None
         if name in self._set:
@@ -83,7 +83,7 @@ class PaperFiles:
             return data.decode("latin-1")
 
 
-def _norm(name: str) -> Optional[str]:
+def relative_name(name: str) -> Optional[str]:
     """A relative POSIX name without ``.``/``..`` components, or None when it leaves the root."""
     name = name.strip().strip('"').replace("\\", "/")
     if not name or name.startswith("/") or re.match(r"^[A-Za-z]:", name):
