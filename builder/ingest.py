@@ -67,11 +67,11 @@ def _is_jats_xml(path: Path) -> bool:
 
 
 def _has_main_tex(folder: Path) -> bool:
-    from s1mmalign.builder.latex import _DOCCLASS
+    from s1mmalign.builder.latex import has_documentclass
 
     for p in folder.glob("*.tex"):
         try:
-            if _DOCCLASS.search(p.read_text("utf-8", errors="replace")):
+            if has_documentclass(p.read_text("utf-8", errors="replace")):
                 return True
         except OSError:
             continue

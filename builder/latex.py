@@ -215,6 +215,11 @@ def expand_inputs(files: PaperFiles, main: str, problems: list, *, _stack: tuple
 _DOCCLASS = re.compile(r"^[^%\n]*\\document(class|style)\b", re.M)
 
 
+def has_documentclass(tex: str) -> bool:
+    """True when ``tex`` has an uncommented ``\\documentclass`` (or ``\\documentstyle``): a main file."""
+    return bool(_DOCCLASS.search(tex))
+
+
 def find_main_tex(files: PaperFiles) -> Optional[str]:
     """The main ``.tex``: has ``\\documentclass``; ties broken by ``\\begin{document}``, a
     conventional name (main, ms, paper, article), then size."""
