@@ -34,7 +34,7 @@ def _is_hf_tokenizer(tok) -> bool:
 def token_counter(tokenizer) -> Optional[Callable[[list[str]], list[int]]]:
     """``texts -> token counts with special tokens`` for HF tokenizers and open_clip's ``SimpleTokenizer``."""
     if _is_hf_tokenizer(tokenizer):
-        return lambda texts: [len(ids) for ids in tokenizer(texts, add_special_tokens=True, truncation=False)["input_ids"]]
+        return lambda texts: [len(ids) for ids in tokenizer(texts, add_special_tokens=True, truncation=False, verbose=False)["input_ids"]]
     inner = getattr(tokenizer, "tokenizer", None)  # open_clip's HFTokenizer wraps an HF tokenizer
     if inner is not None and _is_hf_tokenizer(inner):
         return token_counter(inner)

@@ -27,12 +27,20 @@ SENTENCES = (
 )
 
 
+COLOURS = {"red": (220, 40, 40), "green": (40, 180, 60), "blue": (40, 70, 220), "yellow": (235, 210, 40),
+           "purple": (140, 50, 170), "grey": (128, 128, 128), "orange": (240, 140, 20), "black": (20, 20, 20)}
+
+
+def colour_of(i: int) -> str:
+    return list(COLOURS)[i % len(COLOURS)]
+
+
 def figure_bytes(i: int, size: int = 48, fmt: str = "PNG") -> bytes:
-    """A small drawn figure (axes, a curve, some bars), different for every ``i``."""
+    """A small drawn figure (axes, a curve, some bars) on the background ``colour_of(i)``."""
     from PIL import Image, ImageDraw
 
     rnd = random.Random(i)
-    img = Image.new("RGB", (size + i % 7, size), (255, 255, 255))
+    img = Image.new("RGB", (size + i % 7, size), COLOURS[colour_of(i)])
     d = ImageDraw.Draw(img)
     d.line([(4, size - 4), (size - 2, size - 4)], fill=(0, 0, 0))
     d.line([(4, 2), (4, size - 4)], fill=(0, 0, 0))
@@ -48,7 +56,10 @@ def figure_bytes(i: int, size: int = 48, fmt: str = "PNG") -> bytes:
 def synthetic_records(n: int, *, disciplines=("physics", "biology", "computer_science", "astronomy"),
                       modalities=("plot", "diagram", "microscopy"), seed: int = 0, long_every: int = 3,
                       image_size: int = 48) -> Iterator[dict]:
-    """``n`` contract records, round-robin over ``disciplines`` and ``modalities``."""
+    """``n`` contract records, round-robin over ``disciplines`` and ``modalities``.
+
+    Captions name the figure's background colour first, so a small CLIP can learn something.
+    """
     rnd = random.Random(seed)
     for i in range(n):
         d = disciplines[i % len(disciplines)]
@@ -57,8 +68,8 @@ def synthetic_records(n: int, *, disciplines=("physics", "biology", "computer_sc
         yield {
             "key": f"s{seed}_{i:06d}",
             "image": {"bytes": figure_bytes(i + seed * 1_000_003, image_size, "JPEG" if i % 5 == 0 else "PNG"), "path": None},
-            "caption": f"Figure {i}. {SENTENCES[i % len(SENTENCES)]}",
-            "recaption": " ".join(sents) if i % 11 else None,
+            "caption": f"A {colour_of(i + seed * 1_000_003)} figure. {SENTENCES[i % len(SENTENCES)]}",
+            "recaption": " ".join([f"The figure is {colour_of(i + seed * 1_000_003)}.", *sents]) if i % 11 else None,
             "title": f"Paper {i // 3}", "abstract": "An abstract.", "citation_contexts": [],
             "paper_id": f"p{i // 3}", "figure_label": f"fig{i % 3}", "source": ("arxiv", "biorxiv")[i % 2],
             "categories": [], "discipline": d, "modality": m, "license": ("cc-by-4.0", "cc-by-nc-4.0")[i % 3 == 0],
