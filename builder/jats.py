@@ -389,9 +389,38 @@ def read_jats_article(
         yield from _read_one(path, Path(media_root) if media_root else path.parent, rejects, source, paper_id)
 
 
+_XML_ENTITIES = {"amp", "lt", "gt", "quot", "apos"}
+_NAMED_ENTITY = re.compile(rb"&([A-Za-z][A-Za-z0-9]{1,31});")
+
+
+def _numeric_entities(data: bytes) -> bytes:
+    """HTML named entities (``&nbsp;``, ``&mdash;``: defined by the JATS DTD, which is never
+    loaded) as numeric character references; unknown names are left for the parser to refuse."""
+    from html.entities import name2codepoint
+
+    def sub(m: re.Match) -> bytes:
+        name = m.group(1).decode("ascii")
+        if name in _XML_ENTITIES or name not in name2codepoint:
+            return m.group(0)
+        return f"&#{name2codepoint[name]};".encode("ascii")
+
+    return _NAMED_ENTITY.sub(sub, data)
+
+
+def parse_article(xml: Path) -> Element:
+    """The root element of a JATS file, parsed safely (no entity declarations, nothing fetched)."""
+    data = xml.read_bytes()
+    try:
+        return SafeET.fromstring(data, forbid_dtd=False, forbid_entities=True, forbid_external=True)
+    except ParseError as e:
+        if "undefined entity" not in str(e):
+            raise
+    return SafeET.fromstring(_numeric_entities(data), forbid_dtd=False, forbid_entities=True, forbid_external=True)
+
+
 def _read_one(xml: Path, root: Path, rejects: Rejects, source: Optional[str], paper_id: Optional[str]) -> Iterator[dict]:
     try:
-        tree = SafeET.parse(str(xml), forbid_dtd=False, forbid_entities=True, forbid_external=True)
+        root_el = parse_article(xml)
     except (ParseError, DefusedXmlException, UnicodeDecodeError, ValueError) as e:
         rejects.add(paper_id or xml.stem, "article", "malformed_xml", f"{xml.name}: {type(e).__name__}: {e}",
                     stage=STAGE, source=source or "")
@@ -399,7 +428,6 @@ def _read_one(xml: Path, root: Path, rejects: Rejects, source: Optional[str], pa
     except OSError as e:
         rejects.add(paper_id or xml.stem, "article", "unreadable", f"{xml.name}: {e}", stage=STAGE, source=source or "")
         return
-    root_el = tree.getroot()
     meta = _meta(root_el)
     ids = _article_ids(meta)
     doi = ids.get("doi", "")

@@ -194,3 +194,27 @@ def test_fig_inside_paragraph_formulas_and_marks(tmp_path):
     assert recs["Figure 1"]["citation_contexts"] == ["We fit $y = ax^2$ (Fig. 1)."]
     assert recs["Figure 2"]["citation_contexts"] == ["Panel 2a is not cited by marker (see Fig. 2a)."]
     assert recs["Figure 1"]["citation_count"] == 1
+
+
+def test_html_named_entities_fig_group_alternatives_and_namespaces(tmp_path):
+    paper = tmp_path / "p"
+    png(paper / "a.png")
+    png(paper / "b.png", seed=1)
+    png(paper / "c.png", seed=2)
+    figs = ('<fig-group id="g1"><caption><p>Group caption.</p></caption>'
+            '<fig id="f1"><label>Figure 1</label><caption><p>Left&nbsp;side &mdash; a plot.</p></caption>'
+            '<alternatives><graphic xlink:href="a"/><graphic xlink:href="a-thumb"/></alternatives></fig>'
+            '<fig id="f2"><label>Figure 2</label><caption><p>Right side.</p></caption><graphic xlink:href="b"/></fig></fig-group>'
+            '<fig id="f3"><label>Figure 3</label><caption><p>Third.</p></caption><inline-graphic xlink:href="x"/>'
+            '<graphic xlink:href="c.png"/></fig>')
+    xml = article(figs).replace("<article ", '<article xmlns="http://jats.nlm.nih.gov/ns/archiving/1.3/" ')
+    (paper / "a.nxml").write_text(xml, encoding="utf-8")
+    rejects = Rejects()
+    recs = list(read_jats_article(paper, rejects))
+    assert [(r["figure_label"], r["image"]["path"]) for r in recs] == [
+        ("Figure 1", "a.png"), ("Figure 2", "b.png"), ("Figure 3", "c.png")]
+    assert recs[0]["caption"] == "Left side \u2014 a plot." and len(rejects) == 0  # nbsp is whitespace
+    assert recs[0]["title"] == "T" and recs[0]["categories"] == ["Physics"]
+    # an entity no DTD names is still malformed
+    (paper / "a.nxml").write_text(article(fig("f1", "a.png", caption="&madeup;")), encoding="utf-8")
+    assert list(read_jats_article(paper, rejects)) == [] and reasons(rejects) == ["malformed_xml"]
