@@ -13,7 +13,6 @@ from pathlib import Path
 
 import datasets
 import pyarrow.parquet as pq
-import pytest
 
 from conftest import draw_figure
 from s1mmalign.builder.convert import WORK_DIR, convert_release, format_summary
@@ -38,6 +37,7 @@ def _keys(out: Path) -> set[str]:
 
 def test_cli_convert_slice_and_report(tmp_path):
     rel = sample_release(tmp_path / "rel", part_size=8192)
+    write_jsonl(rel / "zenodo" / "jsonl" / "zenodo_recaption.jsonl", [{"image_path": "a.png", "caption": "c"}])
     out = tmp_path / "out"
     p = subprocess.run(CLI + ["convert", str(rel), str(out), "--sources", "arxiv,biorxiv", "--disciplines",
                               "physics,biology", "--no-progress"], capture_output=True, text=True, timeout=300)
@@ -46,7 +46,9 @@ def test_cli_convert_slice_and_report(tmp_path):
     report = json.loads((out / "reports" / "convert.json").read_text())
     assert report["written"] == 3 and report["filtered"] == 4
     assert report["sources"]["arxiv"]["written"] == 2 and report["sources"]["biorxiv"]["written"] == 1
-    assert set(report["sources"]) == {"arxiv", "biorxiv"}
+    assert report["rejects_by_reason"] == {"unknown_source": 1} and "unknown_source: 1" in p.stdout
+    assert set(report["sources"]) == {"arxiv", "biorxiv", "zenodo"}
+    assert report["sources"]["zenodo"]["written"] == 0
     index = json.loads((out / "index" / "shards.json").read_text())
     assert index["num_samples"] == 3 and set(index["counts"]) == {"physics", "biology"}
     assert index["formats"] == ["parquet", "wds"]
