@@ -32,8 +32,27 @@ from s1mmalign.builder.shards import SAMPLE_INDEX_SCHEMA
 
 log = logging.getLogger(__name__)
 
-#: Errors worth retrying: connection resets, timeouts, 5xx surfaced as OSError by fsspec.
-TRANSIENT = (ConnectionError, TimeoutError, OSError)
+
+
+def _transient_errors() -> tuple[type, ...]:
+    """Errors worth retrying: connection resets, timeouts, and what HTTP clients raise for 5xx."""
+    errors: list[type] = [ConnectionError, TimeoutError, OSError]
+    try:  # fsspec's http(s):// file system
+        import aiohttp
+
+        errors.append(aiohttp.ClientError)
+    except ImportError:
+        pass
+    try:  # hf://
+        from huggingface_hub.errors import HfHubHTTPError
+
+        errors.append(HfHubHTTPError)
+    except ImportError:
+        pass
+    return tuple(errors)
+
+
+TRANSIENT = _transient_errors()
 SHARD_SUFFIXES = {".tar": "wds", ".parquet": "parquet"}
 
 
