@@ -331,8 +331,8 @@ class Build:
         if "card" in self.cfg.stages and stages.get("write", {}).get("units_done"):
             t = time.perf_counter()
             index = finalize_dataset(self.cfg.out, rejects=all_rejects)
-            stages["card"] = {"units": 1, "records_out": index["num_samples"], "seconds": round(time.perf_counter() - t, 3),
-                              "shards": len(index["shards"])}
+            stages["card"] = {"units": 1, "units_done": 1, "units_run": 1, "records_out": index["num_samples"],
+                              "seconds": round(time.perf_counter() - t, 3), "shards": len(index["shards"])}
         report["complete"] = complete
         write_text_atomic(self.cfg.out / BUILD_REPORT, json.dumps(report, indent=1, sort_keys=True))
         return report
