@@ -59,10 +59,12 @@ def step_load(ctx: DemoContext) -> None:
 #: The demo, in order. Later issues insert their steps (e.g. convert before write).
 from s1mmalign.builder.convert import step_convert  # noqa: E402  (release layout -> convert)
 from s1mmalign.builder.ingest import step_ingest  # noqa: E402  (sample papers -> ingest)
+from s1mmalign.builder.recaption.demo import step_evaluate, step_recaption  # noqa: E402  (context backend; tiny-model scores)
 
 from s1mmalign.loaders.demo import step_stream  # noqa: E402  (the dataset -> training batches)
 
-STEPS: list[Callable[[DemoContext], None]] = [step_convert, step_ingest, step_write, step_load, step_stream]
+STEPS: list[Callable[[DemoContext], None]] = [step_convert, step_ingest, step_recaption, step_write, step_evaluate,
+                                              step_load, step_stream]
 
 
 def run_demo(out: Optional[str] = None) -> DemoContext:

@@ -238,8 +238,8 @@ class PseudoPerplexityScorer:
         import torch
 
         W = self.max_length - 2
-        offset = 1  # content starts after [CLS]
-        instances = []  # (text index, input ids with one mask, masked position, true token)
+        windows: list[list[int]] = []  # [CLS] piece [SEP], one per (text, window)
+        inst: list[tuple[int, int, int, int]] = []  # (text, window, masked position, true token)
         results: list[Optional[list]] = [None] * len(texts)
         for t, text in enumerate(texts):
             if not isinstance(text, str) or not text.strip():
@@ -252,27 +252,27 @@ class PseudoPerplexityScorer:
             if len(plan) > 1:
                 self.windowed[field] += 1
             for start, positions in plan:
-                piece = self._wrap(ids[start:start + W])
-                for i in positions:
-                    masked = list(piece)
-                    pos = i - start + offset
-                    masked[pos] = self.tokenizer.mask_token_id
-                    instances.append((t, masked, pos, ids[i]))
-        instances.sort(key=lambda x: len(x[1]))  # similar lengths per batch: little padding
+                windows.append(self._wrap(ids[start:start + W]))
+                inst += [(t, len(windows) - 1, i - start + 1, ids[i]) for i in positions]
+        if not inst:
+            return [None] * len(texts)
+        lens = torch.tensor([len(w) for w in windows])
+        table = torch.full((len(windows), int(lens.max())), self.tokenizer.pad_token_id or 0, dtype=torch.long)
+        for j, w in enumerate(windows):
+            table[j, :len(w)] = torch.tensor(w)
+        inst.sort(key=lambda x: len(windows[x[1]]))  # similar lengths per batch: little padding
         head = getattr(self.model, "cls", None) or getattr(self.model, "lm_head", None)
         base = getattr(self.model, self.model.base_model_prefix, None) if head is not None else None
-        pad = self.tokenizer.pad_token_id or 0
-        for b in range(0, len(instances), self.batch_size):
-            chunk = instances[b:b + self.batch_size]
-            L = max(len(x[1]) for x in chunk)
-            input_ids = torch.full((len(chunk), L), pad, dtype=torch.long)
-            attn = torch.zeros((len(chunk), L), dtype=torch.long)
-            for r, (_, ids, _, _) in enumerate(chunk):
-                input_ids[r, :len(ids)] = torch.tensor(ids)
-                attn[r, :len(ids)] = 1
+        for b in range(0, len(inst), self.batch_size):
+            chunk = inst[b:b + self.batch_size]
+            win = torch.tensor([x[1] for x in chunk])
             pos = torch.tensor([x[2] for x in chunk])
             target = torch.tensor([x[3] for x in chunk])
             rows = torch.arange(len(chunk))
+            L = int(lens[win].max())
+            input_ids = table[win, :L].clone()
+            input_ids[rows, pos] = self.tokenizer.mask_token_id
+            attn = (torch.arange(L)[None, :] < lens[win][:, None]).long()
             with torch.inference_mode():
                 kw = {"input_ids": input_ids.to(self.device), "attention_mask": attn.to(self.device)}
                 if base is not None:  # the LM head on the masked positions only (not B x L x vocab)
