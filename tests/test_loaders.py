@@ -400,3 +400,29 @@ def test_http_source_with_transient_errors(ds, fmt):
         server.server_close()
     assert got == sorted(expected_keys(discipline={"biology"}, modality={"plot"}))
     assert state["failed"] > 0  # the errors happened and were retried
+
+
+def test_workers_never_reread_the_index(ds, tmp_path):
+    """The file list and index are resolved once, in the main process (the Hub rate limits)."""
+    copy = tmp_path / "once"
+    shutil.copytree(ds, copy)
+    s = S1MMAlignStream(copy, disciplines="astronomy", seed=3)
+    (copy / "index" / "shards.json").unlink()  # gone before any worker starts
+    keys = [k for b in make_dataloader(s, batch_size=8, num_workers=2) for k in b["key"]]
+    assert sorted(keys) == sorted(expected_keys(discipline={"astronomy"}))
+
+
+def test_train_clip_example_resumes_exactly(ds, tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("train_clip", Path(__file__).parents[1] / "examples" / "train_clip.py")
+    train_clip = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(train_clip)
+    common = ["--data", str(ds), "--steps", "6", "--batch-size", "16", "--save-every", "3"]
+    straight = train_clip.main([*common, "--ckpt", str(tmp_path / "a")])
+    train_clip.main([*common, "--ckpt", str(tmp_path / "b"), "--stop-after", "3"])
+    resumed = train_clip.main([*common, "--ckpt", str(tmp_path / "b"), "--resume"])
+    assert straight["steps"] == resumed["steps"] == 6
+    a = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=True)["losses"]
+    b = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)["losses"]
+    assert a == pytest.approx(b, rel=1e-4, abs=1e-5)
