@@ -14,6 +14,7 @@ raise.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from typing import Any, Iterator, Optional
@@ -119,8 +120,10 @@ class S1MMAlignStream(IterableDataset):
         self.epoch = int(epoch)
 
     def _fingerprint(self) -> dict:
+        picks = "\n".join(f"{p.path}:{p.count}" for p in self.selection.picks)
         return {"total": self.epoch_size, "seed": self.seed, "world_size": self.world_size,
-                "rank": self.rank, "shuffle_buffer": self.shuffle_buffer}
+                "rank": self.rank, "shuffle_buffer": self.shuffle_buffer, "caption": self.caption,
+                "selection": hashlib.blake2b(picks.encode(), digest_size=8).hexdigest()}
 
     def state_dict(self) -> dict:
         """Dataset-level state (the epoch); the position in the epoch is the iterator's state."""

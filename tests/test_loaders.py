@@ -426,3 +426,11 @@ def test_train_clip_example_resumes_exactly(ds, tmp_path):
     a = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=True)["losses"]
     b = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)["losses"]
     assert a == pytest.approx(b, rel=1e-4, abs=1e-5)
+
+
+def test_resume_with_other_filters_is_refused(ds):
+    a = S1MMAlignStream(ds, disciplines="physics", modalities="plot")
+    b = S1MMAlignStream(ds, disciplines="biology", modalities="plot")
+    assert len(a) == len(b)
+    with pytest.raises(ValueError, match="selection: saved"):
+        b.load_state_dict(a.state_dict())
