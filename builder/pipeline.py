@@ -222,7 +222,7 @@ class Build:
         prev = self.previous(stage)
         if prev is None:
             return list(self.unit_by_id[unit].read(rejects))
-        return self.work.read_records(prev, unit)
+        return self.work.read_records(prev, unit, base=self.unit_stages[0])
 
     def _apply(self, stage: str, fn: Callable, records: list[dict], rejects: Rejects) -> list[dict]:
         timeout = float(self.cfg.ray.get("watchdog_s") or 0) if is_model_stage(stage, self.cfg) else None
@@ -257,7 +257,7 @@ class Build:
             out_records = records
             info["records_out"] = len(records)
         elif retry:
-            old_out = self.work.read_records(stage, unit)
+            old_out = self.work.read_records(stage, unit, base=self.unit_stages[0])
             old_rejects = self.work.read_rejects(stage, unit)
             failed_keys = self._failed_keys(records, old_out, old_rejects)
             old = {r["key"]: r for r in old_out if r.get("key") not in failed_keys}
@@ -274,9 +274,12 @@ class Build:
         if STAGES[stage].retryable and out_records is not None:
             info["failed"] = len(self._failed_keys(records, out_records, rejects))
         info["seconds"] = round(time.perf_counter() - started, 3)
+        images_of = None
+        if stage != self.unit_stages[0] and out_records is not None:
+            images_of = self.work.base_images(self.unit_stages[0], unit)
         marker = self.work.commit(stage, unit, records=out_records, rejects=rejects,
                                   fingerprint=self.fingerprints[stage], input_digest=self.input_digest(stage, unit),
-                                  info=info)
+                                  info=info, images_of=images_of)
         self.work.log(stage, unit, "done", records_in=n_in, records_out=info["records_out"])
         return marker
 
@@ -288,7 +291,7 @@ class Build:
     def replay(self, stage: str, unit: str, fn: Callable) -> None:
         """Feed a finished unit's output back through a stateful stage (dedup) so that the units
         after it see the same state as in an uninterrupted build; nothing is written."""
-        records = self.work.read_records(stage, unit)
+        records = self.work.read_records(stage, unit, base=self.unit_stages[0])
         bs = self.cfg.batch_size
         for i in range(0, len(records), bs):
             fn(records[i:i + bs], Rejects())

@@ -13,9 +13,11 @@ fingerprint (its options chained with the upstream stage's) and names the digest
 it was computed from. Everything goes through :mod:`builder.atomic`, so a SIGKILL leaves
 either the old state or the new, never half a file under a final name.
 
-Records are stored as three columns: ``key``, ``image`` (struct bytes/path, as in the
-contract) and ``record`` (every other field as JSON). That keeps any field a stage adds
-without a schema to agree on, and round-trips floats exactly.
+Records are stored as columns ``key``, ``image`` (struct bytes/path, as in the contract),
+``image_ref`` and ``record`` (every other field as JSON): that keeps any field a stage adds
+without a schema to agree on, and round-trips floats exactly. Stages after the first store an
+image they did not change as a reference to the first stage's copy (``image_ref``), so the
+state holds each image once rather than once per stage.
 """
 
 from __future__ import annotations
@@ -30,33 +32,50 @@ from pathlib import Path
 from typing import Any, Iterable, Optional
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 import s1mmalign_dataset as contract
 from s1mmalign.builder.atomic import remove_stale_temporaries, write_bytes_atomic, write_text_atomic
 from s1mmalign.builder.rejects import Rejects
 
-RECORD_SCHEMA = pa.schema([("key", pa.string()), ("image", contract.IMAGE_STRUCT), ("record", pa.string())])
+RECORD_SCHEMA = pa.schema([("key", pa.string()), ("image", contract.IMAGE_STRUCT), ("image_ref", pa.bool_()),
+                           ("record", pa.string())])
 
 
-def records_to_table(records: list[dict]) -> pa.Table:
-    keys, images, rest = [], [], []
+def records_to_table(records: list[dict], images_of: Optional[dict] = None) -> pa.Table:
+    """``images_of`` (key -> bytes of the first stage's image): an image equal to it is stored
+    as a reference (``image_ref``), so the state holds each image once, not once per stage."""
+    keys, images, refs, rest = [], [], [], []
     for rec in records:
         rec = dict(rec)
         img = rec.pop("image", None)
         if isinstance(img, (bytes, bytearray)):
             img = {"bytes": bytes(img), "path": None}
-        keys.append(rec.get("key") if isinstance(rec.get("key"), str) else None)
+        key = rec.get("key") if isinstance(rec.get("key"), str) else None
+        ref = False
+        if images_of is not None and isinstance(img, dict) and key in images_of:
+            data = img.get("bytes")
+            ref = data is images_of[key] or (data is not None and data == images_of[key])
+            if ref:
+                img = {"bytes": None, "path": img.get("path")}
+        keys.append(key)
         images.append(img if isinstance(img, dict) else None)
+        refs.append(ref)
         rest.append(json.dumps(rec, ensure_ascii=False, sort_keys=True))
-    return pa.Table.from_pydict({"key": keys, "image": images, "record": rest}, schema=RECORD_SCHEMA)
+    return pa.Table.from_pydict({"key": keys, "image": images, "image_ref": refs, "record": rest}, schema=RECORD_SCHEMA)
 
 
-def table_to_records(table: pa.Table) -> list[dict]:
+def table_to_records(table: pa.Table, images_of: Optional[dict] = None) -> list[dict]:
     out = []
-    for key, img, rest in zip(table.column("key").to_pylist(), table.column("image").to_pylist(),
-                              table.column("record").to_pylist()):
+    for key, img, ref, rest in zip(table.column("key").to_pylist(), table.column("image").to_pylist(),
+                                   table.column("image_ref").to_pylist(), table.column("record").to_pylist()):
         rec = json.loads(rest)
+        if ref:
+            if images_of is None or key not in images_of:
+                raise RuntimeError(f"resume state: the image of {key!r} refers to the first stage's output, which is gone; "
+                                   "delete the work folder to rebuild")
+            img = {"bytes": images_of[key], "path": img.get("path") if img else None}
         rec["image"] = img
         out.append(rec)
     return out
@@ -106,19 +125,34 @@ class WorkDir:
             return None
 
     # -- reading and writing a unit's stage output ------------------------------------------
-    def read_records(self, stage: str, unit: str) -> list[dict]:
-        return table_to_records(pq.read_table(self.path(stage, unit, ".parquet")))
+    def read_records(self, stage: str, unit: str, base: Optional[str] = None) -> list[dict]:
+        """A unit's output of ``stage``; images stored as references come from ``base``'s output."""
+        table = pq.read_table(self.path(stage, unit, ".parquet"))
+        images_of = None
+        if base and base != stage and pc.any(table.column("image_ref")).as_py():
+            images_of = self.base_images(base, unit)
+        return table_to_records(table, images_of)
+
+    def base_images(self, base: str, unit: str) -> dict:
+        """key -> image bytes of ``base``'s output for ``unit`` (the last one asked is cached)."""
+        cached = getattr(self, "_base_cache", None)
+        if cached and cached[0] == (base, unit):
+            return cached[1]
+        bt = pq.read_table(self.path(base, unit, ".parquet"), columns=["key", "image"])
+        images = {k: (i or {}).get("bytes") for k, i in zip(bt.column("key").to_pylist(), bt.column("image").to_pylist())}
+        self._base_cache = ((base, unit), images)
+        return images
 
     def read_rejects(self, stage: str, unit: str) -> Rejects:
         p = self.path(stage, unit, ".rejects.jsonl")
         return Rejects.read_jsonl(p) if p.exists() else Rejects()
 
     def commit(self, stage: str, unit: str, *, records: Optional[list[dict]], rejects: Rejects,
-               fingerprint: str, input_digest: Optional[str], info: dict) -> dict:
+               fingerprint: str, input_digest: Optional[str], info: dict, images_of: Optional[dict] = None) -> dict:
         """Write the unit's output, its rejects, then the marker (last). Returns the marker."""
         digest = None
         if records is not None:
-            data = table_bytes(records_to_table(records))
+            data = table_bytes(records_to_table(records, images_of))
             write_bytes_atomic(self.path(stage, unit, ".parquet"), data)
             digest = hashlib.sha256(data).hexdigest()
         else:  # write stage: the output lives in the dataset folder; the info names it
