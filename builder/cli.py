@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "s1mmalign.builder.convert",
     "s1mmalign.builder.build",
     "s1mmalign.builder.publish",
+    "s1mmalign.loaders.cli",
 )
 
 

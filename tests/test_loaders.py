@@ -434,3 +434,16 @@ def test_resume_with_other_filters_is_refused(ds):
     assert len(a) == len(b)
     with pytest.raises(ValueError, match="selection: saved"):
         b.load_state_dict(a.state_dict())
+
+
+def test_stream_command(ds):
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "s1mmalign.builder.cli", "stream", str(ds), "--discipline", "physics",
+           "--modality", "plot", "--show", "2"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("34 samples in") and "[physics/plot]" in out.stdout
+    bad = subprocess.run([*cmd[:4], str(ds), "--discipline", "physik"], capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 1 and "unknown discipline 'physik'; valid: mathematics" in bad.stderr

@@ -1,0 +1,39 @@
+"""``s1mmalign stream``: what a filter selects and what it costs to read, then a few samples."""
+
+from __future__ import annotations
+
+
+def add_cli(sub) -> None:
+    p = sub.add_parser(
+        "stream",
+        help="show what a loader filter selects (samples, shards, bytes) and print a few samples",
+        description="Resolve a dataset folder, hf:// or fsspec URL with the loader's filters, print the selection "
+                    "(samples per discipline, shards, share of the bytes read) and the first samples.",
+    )
+    p.add_argument("source", help="dataset folder, hf://datasets/<org>/<name>, or any fsspec URL")
+    p.add_argument("--discipline", action="append", help="keep this discipline (repeatable)")
+    p.add_argument("--modality", action="append", help="keep this figure modality (repeatable)")
+    p.add_argument("--source-name", action="append", dest="sources", help="keep this source, e.g. arxiv (repeatable)")
+    p.add_argument("--license", action="append", dest="licenses", help="keep this license (repeatable)")
+    p.add_argument("--min-clip-score", type=float)
+    p.add_argument("--caption", default="recaption", choices=["recaption", "caption", "both", "mix"])
+    p.add_argument("--format", default="auto", choices=["auto", "wds", "parquet"])
+    p.add_argument("--world-size", type=int, default=1, help="show the per-rank split for this many ranks")
+    p.add_argument("--show", type=int, default=5, help="samples to print (default 5; 0 for none)")
+    p.set_defaults(func=_cli_stream)
+
+
+def _cli_stream(args) -> int:
+    from s1mmalign.loaders import S1MMAlignStream
+
+    stream = S1MMAlignStream(
+        args.source, disciplines=args.discipline, modalities=args.modality, sources=args.sources,
+        licenses=args.licenses, min_clip_score=args.min_clip_score, caption=args.caption, format=args.format,
+        rank=0, world_size=args.world_size, shuffle=False,
+    )
+    print(stream.describe())
+    if args.show:
+        for _, s in zip(range(args.show), stream):
+            print(f"{s['key']}  [{s['discipline']}/{s['modality']}]  {s['image'].size[0]}x{s['image'].size[1]}  "
+                  f"{s['text'][:90]!r}")
+    return 0
