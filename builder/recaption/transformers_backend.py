@@ -103,6 +103,7 @@ class TransformersBackend(Backend):
         max_pixels: int = DEFAULT_MAX_PIXELS,
         min_pixels: Optional[int] = None,
         max_new_tokens: int = 384,
+        min_new_tokens: int = 0,
         repetition_penalty: float = 1.05,
         retry_temperature: float = 0.7,
         attn_implementation: Optional[str] = None,
@@ -112,7 +113,7 @@ class TransformersBackend(Backend):
         from transformers import AutoConfig, AutoModelForImageTextToText
 
         self.model = model
-        self.max_new_tokens, self.repetition_penalty = max_new_tokens, repetition_penalty
+        self.max_new_tokens, self.min_new_tokens, self.repetition_penalty = max_new_tokens, min_new_tokens, repetition_penalty
         self.retry_temperature, self.seed = retry_temperature, seed
         self.device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
         if dtype == "auto":
@@ -136,7 +137,7 @@ class TransformersBackend(Backend):
         self.max_pixels = max_pixels
 
     def settings(self) -> dict[str, Any]:
-        return {"max_new_tokens": self.max_new_tokens, "do_sample": False,
+        return {"max_new_tokens": self.max_new_tokens, "min_new_tokens": self.min_new_tokens, "do_sample": False,
                 "repetition_penalty": self.repetition_penalty, "max_pixels": self.max_pixels,
                 "dtype": self.dtype}
 
@@ -150,6 +151,8 @@ class TransformersBackend(Backend):
         inputs = self.processor(text=texts, images=[r.image for r in requests], return_tensors="pt", padding=True)
         inputs = inputs.to(self.device)
         kw: dict[str, Any] = {"max_new_tokens": self.max_new_tokens, "repetition_penalty": self.repetition_penalty}
+        if self.min_new_tokens:
+            kw["min_new_tokens"] = self.min_new_tokens
         if attempt > 0:  # a retry: sample, greedy would repeat the failed output
             torch.manual_seed(self.seed + attempt)
             kw.update(do_sample=True, temperature=self.retry_temperature, top_p=0.9)
