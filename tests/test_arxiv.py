@@ -205,3 +205,21 @@ def test_paper_problems_are_rejects_and_the_paper_goes_on():
     assert [r["caption"] for r in recs] == ["Kept."]
     assert sorted(r.reason for r in rejects) == ["recursive_input", "unbalanced_braces"]
     assert all(r.field == "paper" for r in rejects)
+
+
+def test_pdf_fallback_renderer_poppler():
+    """The ``pdftoppm`` path used when pypdfium2 is not installed renders the same page size."""
+    import shutil
+
+    from s1mmalign.builder.rasterize import _render_pdf_pdfium, _render_pdf_poppler
+
+    if shutil.which("pdftoppm") is None:
+        pytest.skip("poppler-utils (pdftoppm) is not installed; .ci/run installs it")
+    pdf = io.BytesIO()
+    Image.open(io.BytesIO(noise_image(9))).save(pdf, format="PDF", resolution=72)
+    a = Image.open(io.BytesIO(_render_pdf_poppler(pdf.getvalue(), dpi=100)))
+    b = Image.open(io.BytesIO(_render_pdf_pdfium(pdf.getvalue(), dpi=100)))
+    assert a.format == "PNG" and abs(a.size[0] - b.size[0]) <= 1 and abs(a.size[1] - b.size[1]) <= 1
+    with pytest.raises(RasterizeError) as e:
+        _render_pdf_poppler(b"%PDF-1.4 broken" * 100, dpi=100)
+    assert e.value.reason == "pdf_render_failed"
