@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bench_build.py [--records 3000] [--unit-size 40] [--workdir /tmp/bench-build]
 
-Generates ``--records`` figure records (480x360 PNG plots with noise, 3 figures per paper) as a
+Generates ``--records`` figure records (480x360 PNG plots with a noise inset, 3 figures per paper) as a
 manifest, then, in this process:
 
 * ``plain``: ``write_dataset`` over the manifest (Parquet + tar shards, index, card) -- the floor;
@@ -46,6 +46,9 @@ def figure(i: int, rng: random.Random) -> bytes:
     for _ in range(40):  # scatter markers
         x, y = rng.randrange(45, w - 15), rng.randrange(15, h - 35)
         d.ellipse([x - 3, y - 3, x + 3, y + 3], outline="black")
+    # an inset heatmap of noise: real figures (~195 kB on average in the release) are not all flat colour
+    noise = Image.frombytes("RGB", (160, 120), rng.randbytes(160 * 120 * 3))
+    img.paste(noise, (w - 180, 20))
     buf = io.BytesIO()
     img.save(buf, format="PNG")
     return buf.getvalue()
@@ -114,7 +117,7 @@ def main() -> None:
     t = time.perf_counter()
     again = run_build(str(cfg), progress=False)
     rerun_s = time.perf_counter() - t
-    assert report["complete"] and all(a.get("units_run", 0) == 0 for a in again["stages"].values())
+    assert report["complete"] and all(a.get("units_run", 0) == 0 for s, a in again["stages"].items() if s != "card")
 
     print(f"\nbuild ({report['stages']['ingest']['units']} units of {args.unit_size} papers), local runner:")
     print(f"{'stage':<10} {'records':>8} {'seconds':>8} {'rec/s':>8} {'core-h @15.5M':>14}")

@@ -164,6 +164,15 @@ def test_rerun_skips_everything_and_option_change_invalidates_only_later_stages(
         assert changed["stages"][s]["units_run"] == (n if s == "write" else 0), (s, changed["stages"][s])
     assert tree_digest(tmp_path / "o").keys() == digest.keys()
 
+    if "recaption" in stages:  # a model stage's options: that stage and the ones after it rerun
+        data = yaml.safe_load(cfg.read_text())
+        data["recaption"] = {"backend": "context", "max_contexts": 1}
+        cfg.write_text(yaml.safe_dump(data))
+        changed = run_build(cfg)
+        after = stages[stages.index("recaption"):]
+        for s in stages:
+            assert changed["stages"][s]["units_run"] == (n if s in after else 0), (s, changed["stages"][s])
+
 
 def test_sample_manifest_units_group_whole_papers(tmp_path):
     from s1mmalign.builder.config import make_config as mk
