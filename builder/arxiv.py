@@ -300,7 +300,7 @@ def paper_records(
     paper_key = contract.make_key(SOURCE, paper_id)
     try:
         paper = parse_paper(files)
-    except (RecursionError, ValueError, UnicodeError) as e:  # a parser bug must not end the run
+    except Exception as e:  # noqa: BLE001 -- a parser bug on one paper must not end the run
         rejects.add(paper_key, "paper", "latex_parse_error", f"{type(e).__name__}: {e}", stage="ingest", source=SOURCE)
         return
     for reason, detail in paper.problems:
@@ -344,6 +344,9 @@ def paper_records(
             stored = panels[0] if len(panels) == 1 else normalize_image(_montage([p.data for p in panels]))
         except ImageRejected as e:
             rej("image", e.reason, e.detail)
+            continue
+        except OSError as e:
+            rej("image", "unreadable_file", f"{type(e).__name__}: {e}")
             continue
         ctx = cites.get(fig.id)
         yield {
