@@ -100,7 +100,8 @@ def write_manifest(records: Iterable[dict], path: str | os.PathLike, *, images_d
                 ext = sniff_ext(data) or Path(img.get("path") or "").suffix.lstrip(".") or "bin"
                 rel = f"{images_dir}/{rec['key']}.{ext}"
                 target = path.parent / rel
-                if not target.exists():
+                # Rewrite unless identical: a rerun after a source changed must not keep stale bytes.
+                if not (target.is_file() and target.stat().st_size == len(data) and target.read_bytes() == data):
                     with atomic_file(target) as g:
                         g.write(data)
                 rec["image"] = rel
