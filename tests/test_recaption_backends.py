@@ -12,7 +12,7 @@ from conftest import draw_figure, make_record
 from s1mmalign.builder.recaption import BACKENDS, make_recaptioner
 from s1mmalign.builder.recaption.base import Request, prepare_image
 from s1mmalign.builder.recaption.prompt import build_prompt
-from s1mmalign.builder.recaption.tiny import build_tiny_qwen2_5_vl
+from s1mmalign.builder.recaption.tiny import build_tiny_qwen2_5_vl, build_tiny_qwen3_vl
 from s1mmalign.builder.rejects import Rejects
 
 
@@ -49,6 +49,15 @@ def test_batched_generation_equals_one_at_a_time(qwen):
     batched = rc.backend.generate(reqs)
     single = [rc.backend.generate([r])[0] for r in reqs]
     assert batched == single
+
+
+def test_qwen3_vl_loads_and_batches_like_qwen2_5_vl(tmp_path):
+    path = build_tiny_qwen3_vl(tmp_path / "tiny-qwen3")
+    rc = make_recaptioner("transformers", model=str(path), device="cpu", max_new_tokens=8, max_pixels=128 * 128)
+    assert rc.backend._model.config.model_type == "qwen3_vl"
+    reqs = requests_for(3)
+    assert rc.backend.generate(reqs) == [rc.backend.generate([r])[0] for r in reqs]
+    rc.close()
 
 
 def test_garbage_output_keeps_the_caption_and_is_counted(qwen):

@@ -67,3 +67,27 @@ def test_bad_input_paths_are_clear_errors(tmp_path, capsys):
     assert "not a dataset folder" in capsys.readouterr().err
     assert main(["recaption", str(tmp_path / "folder"), str(tmp_path / "folder"), "--backend", "context"]) == 1
     assert "must differ" in capsys.readouterr().err
+
+
+def test_transformers_backend_from_a_local_folder_keeps_every_record(tmp_path, capsys):
+    from s1mmalign.builder.cli import main
+    from s1mmalign.builder.recaption.tiny import build_tiny_qwen2_5_vl
+
+    model = build_tiny_qwen2_5_vl(tmp_path / "qwen")
+    records = make_records(3)
+    for r in records:
+        r["recaption"] = None
+    write_manifest(records, tmp_path / "in" / "manifest.jsonl")
+    out = tmp_path / "out" / "manifest.jsonl"
+    assert main(["recaption", str(tmp_path / "in" / "manifest.jsonl"), str(out), "--backend", "transformers",
+                 "--model", str(model), "--device", "cpu", "--max-new-tokens", "8", "--retries", "0",
+                 "--cache", str(tmp_path / "c"), "--no-progress"]) == 0
+    stats = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert stats["failed"] == 3  # random weights write byte soup: refused, recorded, records kept
+    got = list(read_manifest(out))
+    assert [r["key"] for r in got] == [r["key"] for r in records]
+    assert all(r["recaption"] is None and json.loads(r["recaption_info"])["model"].startswith(f"transformers:{model}@local-")
+               for r in got)
+    rejects = [json.loads(line) for line in (tmp_path / "out" / "manifest.rejects.jsonl").read_text().splitlines()]
+    assert len(rejects) == 3 and all(r["stage"] == "recaption" for r in rejects)
+    assert not list((tmp_path / "c").rglob("*.json"))  # failures are not cached

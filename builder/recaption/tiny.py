@@ -1,4 +1,4 @@
-"""Tiny random-weight models built from configs: Qwen2.5-VL, CLIP and a BERT masked LM.
+"""Tiny random-weight models built from configs: Qwen2.5-VL, Qwen3-VL, CLIP and a BERT masked LM.
 
 No machine of this project can download weights, so tests, benchmarks and the offline demo
 build these instead: the real architectures and processors, a few layers wide, saved to a
@@ -66,37 +66,64 @@ def build_qwen_tokenizer():
     return fast
 
 
-def build_tiny_qwen2_5_vl(path: str | os.PathLike, *, seed: int = 0) -> Path:
-    """Save a tiny Qwen2.5-VL (model + tokenizer + PIL image processor) to ``path``."""
+def _qwen_text_config(tok, ids: dict, **extra) -> dict:
+    return dict(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
+                bos_token_id=ids["<|endoftext|>"], eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"],
+                **extra)
+
+
+def _save_qwen(model_cls, config, tok, ids: dict, path: Path, seed: int, patch_size: int) -> Path:
     import torch
-    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
-    path = Path(path)
-    tok = build_qwen_tokenizer()
-    ids = {t: tok.convert_tokens_to_ids(t) for t in QWEN_SPECIAL_TOKENS}
-    config = Qwen2_5_VLConfig(
-        text_config=dict(
-            vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-            num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
-            rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [1, 1, 2]},
-            bos_token_id=ids["<|endoftext|>"], eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"],
-        ),
-        vision_config=dict(
-            depth=2, hidden_size=32, intermediate_size=64, num_heads=4, out_hidden_size=32,
-            fullatt_block_indexes=[1], window_size=56,
-        ),
-        image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
-        vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
-    )
     torch.manual_seed(seed)
-    model = Qwen2_5_VLForConditionalGeneration(config).eval()
+    model = model_cls(config).eval()
     model.generation_config.eos_token_id = ids["<|im_end|>"]
     model.generation_config.pad_token_id = ids["<|endoftext|>"]
     model.save_pretrained(str(path))
     _save_tokenizer(tok, path)
-    Qwen2VLImageProcessorPil(min_pixels=28 * 28, max_pixels=112 * 112).save_pretrained(str(path))
+    side = 8 * patch_size  # at most 16 merged visual tokens per image
+    Qwen2VLImageProcessorPil(patch_size=patch_size, min_pixels=(2 * patch_size) ** 2, max_pixels=side * side).save_pretrained(str(path))
     return path
+
+
+def _qwen_ids(tok) -> dict:
+    ids = {t: tok.convert_tokens_to_ids(t) for t in QWEN_SPECIAL_TOKENS}
+    return dict(image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
+                vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"]), ids
+
+
+def build_tiny_qwen2_5_vl(path: str | os.PathLike, *, seed: int = 0) -> Path:
+    """Save a tiny Qwen2.5-VL (model + tokenizer + PIL image processor) to ``path``."""
+    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+
+    tok = build_qwen_tokenizer()
+    special, ids = _qwen_ids(tok)
+    config = Qwen2_5_VLConfig(
+        text_config=_qwen_text_config(tok, ids, rope_parameters={
+            "rope_type": "default", "rope_theta": 10000.0, "mrope_section": [1, 1, 2]}),
+        vision_config=dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=4, out_hidden_size=32,
+                           fullatt_block_indexes=[1], window_size=56),
+        **special,
+    )
+    return _save_qwen(Qwen2_5_VLForConditionalGeneration, config, tok, ids, Path(path), seed, patch_size=14)
+
+
+def build_tiny_qwen3_vl(path: str | os.PathLike, *, seed: int = 0) -> Path:
+    """Save a tiny Qwen3-VL (16-pixel patches, deepstack, interleaved M-RoPE) to ``path``."""
+    from transformers import Qwen3VLConfig, Qwen3VLForConditionalGeneration
+
+    tok = build_qwen_tokenizer()
+    special, ids = _qwen_ids(tok)
+    config = Qwen3VLConfig(
+        text_config=_qwen_text_config(tok, ids, head_dim=8, rope_parameters={
+            "rope_type": "default", "rope_theta": 10000.0, "mrope_section": [1, 1, 2], "mrope_interleaved": True}),
+        vision_config=dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=4, out_hidden_size=32,
+                           patch_size=16, num_position_embeddings=64, deepstack_visual_indexes=[1]),
+        **special,
+    )
+    return _save_qwen(Qwen3VLForConditionalGeneration, config, tok, ids, Path(path), seed, patch_size=16)
 
 
 def build_tiny_clip(path: str | os.PathLike, *, seed: int = 0) -> Path:
