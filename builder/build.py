@@ -70,6 +70,26 @@ def _cli_build(args) -> int:
     return 0 if report["complete"] else 1
 
 
+def step_build(ctx) -> None:
+    """Demo: the sample papers and JATS articles through every stage, resumably; then a rerun
+    (everything skipped) and what ``publish`` would upload."""
+    from s1mmalign.builder.publish import plan_upload
+
+    sample = ctx.sample
+    out = ctx.out / "build"
+    sources = [str(p) for p in (sample / "papers", sample / "jats") if p.exists()]
+    report = run_build(None, progress=False, sources=sources, out=str(out), recaptioner="context")
+    s = report["stages"]
+    ctx.say(f"build: {s['ingest']['units']} units, {s['ingest']['records_out']} figures ingested, "
+            f"{s['write']['records_out']} written to {out} in {report['wall_s']:.1f} s "
+            f"(rejects: {report['rejects_by_reason'] or 'none'})")
+    again = run_build(None, progress=False, sources=sources, out=str(out), recaptioner="context")
+    skipped = sum(a.get("units_skipped", 0) for a in again["stages"].values())
+    ctx.say(f"build again: {skipped} (stage, unit) pairs skipped, nothing redone ({again['wall_s']:.2f} s)")
+    plan = plan_upload(out)
+    ctx.say(f"publish --dry-run: {len(plan.files)} files, {plan.total_bytes / 1e6:.1f} MB would be uploaded")
+
+
 def main(argv=None) -> int:
     """``python -m s1mmalign.builder.build ...``: the build command alone (same as ``s1mmalign build``)."""
     import argparse

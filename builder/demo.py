@@ -63,8 +63,10 @@ from s1mmalign.builder.recaption.demo import step_evaluate, step_recaption  # no
 
 from s1mmalign.loaders.demo import step_stream  # noqa: E402  (the dataset -> training batches)
 
+from s1mmalign.builder.build import step_build  # noqa: E402  (papers -> dataset, resumable)
+
 STEPS: list[Callable[[DemoContext], None]] = [step_convert, step_ingest, step_recaption, step_write, step_evaluate,
-                                              step_load, step_stream]
+                                              step_load, step_stream, step_build]
 
 
 def run_demo(out: Optional[str] = None) -> DemoContext:
