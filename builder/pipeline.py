@@ -177,6 +177,7 @@ class Build:
         if driver and cfg.out.is_dir():
             remove_stale_temporaries(cfg.out)
         self.retry_failed = retry_failed
+        self._source_digests: dict[str, str] = {}
         self.unit_stages = [s for s in cfg.stages if s != "card"]
         self.fingerprints: dict[str, str] = {}
         prev = ""
@@ -189,7 +190,11 @@ class Build:
 
     def input_digest(self, stage: str, unit: str) -> Optional[str]:
         prev = self.previous(stage)
-        return self.work.output_digest(prev, unit) if prev else None
+        if prev:
+            return self.work.output_digest(prev, unit)
+        if unit not in self._source_digests:  # the first stage's input: the source files
+            self._source_digests[unit] = self.unit_by_id[unit].digest()
+        return self._source_digests[unit]
 
     def is_done(self, stage: str, unit: str) -> bool:
         return self.work.is_done(stage, unit, self.fingerprints[stage], self.input_digest(stage, unit))

@@ -1,6 +1,7 @@
 """Sources -> units of work: the granularity at which a build resumes.
 
-A unit has a stable ``id`` and ``read(rejects)`` yielding records. Paper folders and archives
+A unit has a stable ``id``, ``read(rejects)`` yielding records and ``digest()`` naming its
+input (a changed source file changes it, so ingest reruns for that unit). Paper folders and archives
 come from ``builder/ingest.discover_units`` (one unit per archive or batch of papers), a
 published release from ``builder/release``, and a manifest (``manifest.jsonl``, the bundled
 sample) is cut here into units of ``unit_size`` papers. Ids are folded to ``[A-Za-z0-9_-]``
@@ -44,6 +45,18 @@ def safe_unit_id(raw: str) -> str:
     return f"{folded}_{hashlib.blake2b(str(raw).encode(), digest_size=4).hexdigest()}"
 
 
+def stat_digest(path: Path) -> str:
+    """Names, sizes and mtimes of a file or of every file under a folder: changes when the
+    source does, without reading it."""
+    path = Path(path)
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    h = hashlib.sha256()
+    for f in files:
+        st = f.stat()
+        h.update(f"{f.relative_to(path) if f != path else f.name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
 @dataclass(frozen=True)
 class ManifestUnit:
     """Records of ``unit_size`` consecutive papers of a manifest (all its keyless lines go to unit 0)."""
@@ -52,6 +65,10 @@ class ManifestUnit:
     path: Path
     index: int
     keys: frozenset
+
+    def digest(self) -> str:
+        keys = hashlib.sha256("\n".join(sorted(self.keys)).encode()).hexdigest()
+        return f"{keys}:{stat_digest(self.path)}"
 
     def read(self, rejects: Rejects) -> Iterator[dict]:
         scratch = Rejects()
@@ -90,6 +107,14 @@ class WrappedUnit:
 
     def read(self, rejects: Rejects) -> Iterator[dict]:
         return iter(self.inner.read(rejects))
+
+    def digest(self) -> str:
+        """The input's identity: the release unit's own digest, else the files' stat digest."""
+        own = getattr(self.inner, "digest", None)
+        if callable(own):
+            return own()
+        path = getattr(self.inner, "path", None)
+        return stat_digest(path) if path is not None else self.id
 
 
 def _kind(src: dict) -> str:

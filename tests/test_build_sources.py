@@ -36,3 +36,25 @@ def test_papers_and_release_sources(tmp_path):
     assert index["num_samples"] == len(written) == report["stages"]["write"]["records_out"]
     assert "configs:" in (tmp_path / "out" / "README.md").read_text()
     assert json.loads((tmp_path / "out" / "reports" / "build.json").read_text())["complete"]
+
+
+def test_a_changed_source_reruns_ingest_for_its_unit_only(tmp_path):
+    import os
+    import shutil
+
+    from test_build_resume import available_stages
+
+    papers = tmp_path / "papers"
+    shutil.copytree(SAMPLE / "papers", papers)
+    cfg = tmp_path / "build.yaml"
+    cfg.write_text(yaml.safe_dump({"sources": [str(papers)], "out": "out", "stages": [*available_stages(), "card"],
+                                   "recaption": {"backend": "context"}}))
+    first = run_build(str(cfg), progress=False)
+    n = first["stages"]["ingest"]["units"]
+    one = sorted(papers.iterdir())[0]
+    target = one if one.is_file() else sorted(p for p in one.rglob("*") if p.is_file())[0]
+    os.utime(target, ns=(target.stat().st_atime_ns, target.stat().st_mtime_ns + 10**9))
+    again = run_build(str(cfg), progress=False)
+    assert again["stages"]["ingest"]["units_run"] == 1 and again["stages"]["ingest"]["units_skipped"] == n - 1
+    # the same bytes came out, so nothing after ingest had to run again
+    assert all(again["stages"][s]["units_run"] == 0 for s in available_stages()[1:])
