@@ -160,8 +160,15 @@ class OpenAIBackend(Backend):
                 time.sleep(delay)
         return last
 
+    def _scrub(self, result):
+        """An error message never carries the key, even if a server echoes it back."""
+        key = os.environ.get(self.api_key_env)
+        if isinstance(result, Exception) and key and key in str(result):
+            return type(result)(str(result).replace(key, "[api key]"))
+        return result
+
     def generate(self, requests: Sequence[Request], *, attempt: int = 0) -> list:
-        return list(self._pool.map(lambda r: self._one(r, attempt), requests))
+        return [self._scrub(r) for r in self._pool.map(lambda r: self._one(r, attempt), requests)]
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
