@@ -58,8 +58,9 @@ class Recaptioner:
         rec["recaption_info"] = json.dumps(info, sort_keys=True, ensure_ascii=False)
 
     def _failure(self, rec: dict, reason: str, detail: str, attempts: int, rejects: Rejects) -> None:
-        rec.setdefault("recaption", None)
-        rec["recaption_model"] = None
+        if not rec.get("recaption"):  # (with overwrite, an earlier recaption and its provenance stay)
+            rec["recaption"] = None
+            rec["recaption_model"] = None
         rec["recaption_info"] = json.dumps(
             {"error": reason, "detail": detail[:300], "attempts": attempts, "model": self.backend.model_string},
             sort_keys=True, ensure_ascii=False)
@@ -105,6 +106,8 @@ class Recaptioner:
                     results = self.backend.generate(requests, attempt=attempt)
                 except Exception as e:  # a whole-batch failure: every item of the chunk failed
                     results = [e] * len(chunk)
+                if len(results) != len(chunk):
+                    results = [RuntimeError(f"backend returned {len(results)} results for {len(chunk)} requests")] * len(chunk)
                 for it, res in zip(chunk, results):
                     try:
                         if isinstance(res, BaseException):

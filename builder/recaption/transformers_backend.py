@@ -11,7 +11,6 @@ without video support, which the recaptioner does not use.
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
