@@ -69,8 +69,8 @@ def build_cmd(cfg: Path, *args: str) -> list[str]:
     return [sys.executable, "-m", "s1mmalign.builder.build", str(cfg), "--no-progress", "--report-json", *args]
 
 
-def run_build(cfg: Path, *args: str) -> dict:
-    p = subprocess.run(build_cmd(cfg, *args), capture_output=True, text=True, timeout=300)
+def run_build(cfg: Path, *args: str, env: dict | None = None) -> dict:
+    p = subprocess.run(build_cmd(cfg, *args), capture_output=True, text=True, timeout=300, env=env)
     assert p.returncode == 0, p.stderr[-3000:]
     return json.loads(p.stdout)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 
 import pyarrow.parquet as pq
 import pytest
@@ -46,7 +47,18 @@ def test_ray_runner_gives_the_same_records_as_the_local_runner(tmp_path):
     ray_cfg = make_config(tmp_path, src, "ray", stages, runner="ray",
                           ray={"num_cpus": 2, "object_store_mb": 100, "pool_size": {"recaption": 2}, "watchdog_s": 120},
                           **extra)
-    ray = run_build(ray_cfg)
+    # The build connects to an existing cluster (RAY_ADDRESS), started here and stopped after.
+    import ray as ray_mod
+
+    info = ray_mod.init(num_cpus=2, include_dashboard=False, object_store_memory=100 << 20, log_to_driver=False)
+    try:
+        env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+        env["RAY_ADDRESS"] = info.address_info["gcs_address"]
+        ray = run_build(ray_cfg, env=env)
+        nodes = len(ray_mod.nodes())
+    finally:
+        ray_mod.shutdown()
+    assert nodes == 1
     assert ray["complete"] and not ray["failed_units"]
     n = local["stages"]["ingest"]["units"]
     for s in stages:
@@ -56,5 +68,6 @@ def test_ray_runner_gives_the_same_records_as_the_local_runner(tmp_path):
     assert a == b  # same metadata and image bytes for every key
     assert tree_digest(tmp_path / "local") == tree_digest(tmp_path / "ray")  # and the very same files
 
-    again = run_build(ray_cfg)  # resume works the same on Ray: nothing left to do
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    again = run_build(ray_cfg, env=env)  # starts its own local Ray; resume: nothing left to do
     assert all(again["stages"][s]["units_run"] == 0 and again["stages"][s]["units_skipped"] == n for s in stages)
