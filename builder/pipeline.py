@@ -332,7 +332,9 @@ class Build:
             agg.update(run_stats.get(s, {}))
             stages[s] = agg
             all_rejects.extend(stage_rejects)
-        report = {"stages": stages, "failed_units": failed_units, "wall_s": round(wall_s, 3),
+        current = {u.id for u in self.units}
+        stale = [u for u in self.work.units_with_output("write") if u not in current]
+        report = {"stages": stages, "failed_units": failed_units, "wall_s": round(wall_s, 3), "stale_units": stale,
                   "rejects_by_reason": all_rejects.by_reason(),
                   "rejects_by_source": all_rejects.by_source_and_reason()}
         complete = "write" in stages and stages["write"]["units_done"] == len(self.units)
@@ -361,6 +363,9 @@ def summary(report: dict) -> str:
     for s, units in report["failed_units"].items():
         for u, err in list(units.items())[:5]:
             lines.append(f"FAILED {s} {u}: {err.splitlines()[-1] if err else ''}")
+    if report.get("stale_units"):
+        lines.append(f"WARNING: {len(report['stale_units'])} unit(s) written by an earlier run are no longer in the "
+                     f"sources but their shards are still in OUT (train-<unit>-*), e.g. {report['stale_units'][0]}")
     lines.append(f"wall time {report['wall_s']:.2f} s; " + ("complete" if report["complete"] else
                  "INCOMPLETE: rerun the same command to finish (finished units are skipped)"))
     return "\n".join(lines)

@@ -37,6 +37,13 @@ def test_papers_and_release_sources(tmp_path):
     assert "configs:" in (tmp_path / "out" / "README.md").read_text()
     assert json.loads((tmp_path / "out" / "reports" / "build.json").read_text())["complete"]
 
+    # A source dropped from the config: its units' shards are still in OUT, and the report says so.
+    data = yaml.safe_load(cfg.read_text())
+    data["sources"] = data["sources"][:1]
+    cfg.write_text(yaml.safe_dump(data))
+    fewer = run_build(str(cfg), progress=False)
+    assert len(fewer["stale_units"]) == report["stages"]["ingest"]["units"] - fewer["stages"]["ingest"]["units"] > 0
+
 
 def test_a_changed_source_reruns_ingest_for_its_unit_only(tmp_path):
     import os
