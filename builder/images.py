@@ -90,6 +90,8 @@ def to_rgb(img: Image.Image) -> Image.Image:
         img = img.convert("RGBA" if "transparency" in img.info else "RGB")
     if img.mode in ("LA", "La", "PA"):
         img = img.convert("RGBA")
+    if img.mode == "RGBA" and img.getchannel("A").getextrema()[0] == 255:
+        return img.convert("RGB")  # opaque (most matplotlib figures): same pixels, no compositing
     if img.mode in ("RGBA", "RGBa"):
         background = Image.new("RGB", img.size, (255, 255, 255))
         background.paste(img, mask=img.getchannel("A"))
