@@ -128,6 +128,25 @@ for parts in groups.values():
 print(time.perf_counter() - t, members, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 
+DECODE = r"""
+import glob, io, sys, tarfile, time
+from s1mmalign.builder.images import normalize_image
+groups = {}
+for p in sorted(glob.glob(sys.argv[1] + "/*/*.tar.gz*")):
+    groups.setdefault(p.split(".tar.gz")[0], []).append(p)
+data = []
+for parts in groups.values():
+    blob = b"".join(open(p, "rb").read() for p in parts)
+    with tarfile.open(fileobj=io.BytesIO(blob), mode="r:gz") as tar:
+        for m in tar:
+            if m.isfile() and len(data) < 5000:
+                data.append(tar.extractfile(m).read())
+t = time.perf_counter()
+for d in data:
+    normalize_image(d)
+print(time.perf_counter() - t, len(data), 0)
+"""
+
 CONVERT = r"""
 import resource, sys, time
 from s1mmalign.builder.convert import convert_release
@@ -168,6 +187,10 @@ def main() -> None:
         print(f"[{name}] {int(members)} members, {mb:.0f} MB of archives")
         print(f"  bare tarfile pass      : {bare_s:7.1f} s  {mb / bare_s:7.1f} MB/s  peak RSS {bare_rss / 1024:6.0f} MB")
         results[name] = dict(bare_s=bare_s, bare_rss=bare_rss)
+        dec_s, dec_n, _ = run(DECODE, rel)
+        per_image = dec_s / dec_n
+        print(f"  image checks alone     : {per_image * 1e3:.2f} ms per image (normalize_image, {int(dec_n)} images) "
+              f"= {per_image * members:.1f} s for all {int(members)}, {bare_s / (per_image * members):.2f}x the bare pass")
         for workers in args.workers:
             conv_s, written, conv_rss, rejected = run(CONVERT, rel, str(work / f"out-{name}-{workers}"), str(workers))
             results[name][f"conv_s_w{workers}"] = conv_s
