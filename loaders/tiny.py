@@ -110,3 +110,74 @@ def tiny_clip(folder: str | Path, *, image_size: int = 32, context_length: int =
     model = CLIPModel(cfg)
     ip = CLIPImageProcessorPil(size={"shortest_edge": image_size}, crop_size={"height": image_size, "width": image_size})
     return model, CLIPProcessor(image_processor=ip, tokenizer=tok)
+
+
+def serve_http(root: str | Path, *, fail_every: int = 0, bytes_per_s: Optional[float] = None):
+    """Serve ``root`` on a loopback port (HTML listings, Range requests), for remote-read tests.
+
+    ``fail_every``: answer every n-th GET of a shard with 503 (a transient error);
+    ``bytes_per_s``: cap each response's rate (a network link). Returns ``(server, state)``;
+    ``server.server_address[1]`` is the port, ``state`` counts ``gets``, ``failed`` and ``bytes``.
+    Stop it with ``server.shutdown(); server.server_close()``.
+    """
+    import http.server
+    import threading
+    import time
+
+    state = {"gets": 0, "failed": 0, "bytes": 0}
+    lock = threading.Lock()
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *a, **kw):
+            super().__init__(*a, directory=str(root), **kw)
+
+        def log_message(self, *a):
+            pass
+
+        def do_GET(self):
+            path = Path(self.translate_path(self.path))
+            if not path.is_file():
+                return super().do_GET()
+            if path.suffix in (".tar", ".parquet") and not path.name.endswith(".idx.parquet"):
+                with lock:
+                    state["gets"] += 1
+                    fail = fail_every and state["gets"] % fail_every == 0
+                    state["failed"] += bool(fail)
+                if fail:
+                    self.send_error(503, "try again")
+                    return
+            size = path.stat().st_size
+            rng = self.headers.get("Range")
+            a, b = 0, size - 1
+            if rng:
+                lo, _, hi = rng.split("=", 1)[1].partition("-")
+                a, b = int(lo), min(int(hi) if hi else size - 1, size - 1)
+                self.send_response(206)
+                self.send_header("Content-Range", f"bytes {a}-{b}/{size}")
+            else:
+                self.send_response(200)
+            self.send_header("Content-Length", str(b - a + 1))
+            self.send_header("Accept-Ranges", "bytes")
+            self.end_headers()
+            started = time.perf_counter()
+            sent = 0
+            try:
+                with open(path, "rb") as f:
+                    f.seek(a)
+                    while sent < b - a + 1:
+                        chunk = f.read(min(1 << 16, b - a + 1 - sent))
+                        self.wfile.write(chunk)
+                        sent += len(chunk)
+                        if bytes_per_s:
+                            ahead = sent / bytes_per_s - (time.perf_counter() - started)
+                            if ahead > 0:
+                                time.sleep(ahead)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            with lock:
+                state["bytes"] += sent
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, state

@@ -18,7 +18,7 @@ from s1mmalign.builder.shards import ShardOptions
 from s1mmalign.builder.write import write_dataset
 from s1mmalign.loaders import CLIPCollate, IndexMismatchError, S1MMAlignStream, make_dataloader
 from s1mmalign.loaders.captions import CaptionFitter, choose_caption
-from s1mmalign.loaders.tiny import char_clip_tokenizer, figure_bytes, synthetic_records, tiny_clip
+from s1mmalign.loaders.tiny import char_clip_tokenizer, figure_bytes, serve_http, synthetic_records, tiny_clip
 
 SMALL = ShardOptions(parquet_shard_bytes=60_000, tar_shard_bytes=60_000, row_group_bytes=15_000)
 
@@ -344,53 +344,9 @@ def test_exact_resume_mid_epoch(ds, workers):
 # -- remote: a real HTTP server on loopback that fails some requests --------------------------------------------
 
 
-def _serve(root: Path, fail_every: int):
-    import http.server
-    import threading
-
-    state = {"gets": 0, "failed": 0}
-
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *a, **kw):
-            super().__init__(*a, directory=str(root), **kw)
-
-        def log_message(self, *a):
-            pass
-
-        def do_GET(self):
-            path = self.translate_path(self.path)
-            if not Path(path).is_file():
-                return super().do_GET()
-            if path.endswith((".tar", ".parquet")) and "idx" not in path:
-                state["gets"] += 1
-                if state["gets"] % fail_every == 0:
-                    state["failed"] += 1
-                    self.send_error(503, "try again")
-                    return
-            data = Path(path).read_bytes()
-            rng = self.headers.get("Range")
-            if rng:
-                a, _, b = rng.split("=", 1)[1].partition("-")
-                a, b = int(a), min(int(b) if b else len(data) - 1, len(data) - 1)
-                self.send_response(206)
-                self.send_header("Content-Range", f"bytes {a}-{b}/{len(data)}")
-                body = data[a : b + 1]
-            else:
-                self.send_response(200)
-                body = data
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("Accept-Ranges", "bytes")
-            self.end_headers()
-            self.wfile.write(body)
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, state
-
-
 @pytest.mark.parametrize("fmt", ["wds", "parquet"])
 def test_http_source_with_transient_errors(ds, fmt):
-    server, state = _serve(ds.parent, fail_every=3)
+    server, state = serve_http(ds.parent, fail_every=3)
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/{ds.name}"
         s = S1MMAlignStream(url, format=fmt, disciplines="biology", modalities="plot", seed=2)
