@@ -137,9 +137,8 @@ def test_resume_after_real_kills_gives_the_same_bytes(tmp_path):
     out = tmp_path / "out"
     cmd = _convert_cmd(rel, out)
     # 1) killed in the middle of the first unit (a shard half written under a temporary name)
-    killed = _run_and_kill(cmd, out, lambda o: _temporaries(o) and any((o / WORK_DIR).rglob("train-*.parquet")))
-    assert killed
-    assert not _markers(out)
+    assert _run_and_kill(cmd, out, lambda o: _temporaries(o) and not _markers(o))
+    assert not _markers(out) and not any((out / "data").rglob("train-*"))
     # 2) killed after the first unit finished, inside the second
     assert _run_and_kill(cmd, out, lambda o: len(_markers(o)) >= 1 and _temporaries(o))
     done_unit = json.loads(_markers(out)[0].read_text())["unit"]
