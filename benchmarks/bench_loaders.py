@@ -11,7 +11,9 @@ bytes read (``rchar`` of /proc/self/io: everything passed through read calls) an
 Runs: this loader on tar and on Parquet, webdataset (tar), HF datasets streaming (Parquet),
 all unfiltered with a 1000-sample shuffle buffer; then a ~5 % discipline slice (chemistry):
 this loader vs webdataset reading everything and selecting by the ``.json`` discipline; and
-this loader with a shuffle buffer of 5000 (memory follows the buffer, not the data).
+the same slice over HTTP from a loopback server capped at ``--remote-mb-per-s`` (a network
+link: there the bytes not read are time not spent); and this loader with a shuffle buffer of
+5000 (memory follows the buffer, not the data).
 On a shared machine wall-clock rates vary with the load; the CPU seconds of each run are
 the fair comparison, and both are printed.
 """
@@ -120,7 +122,7 @@ def _rchar() -> int:
         return next(int(line.split()[1]) for line in f if line.startswith("rchar"))
 
 
-def _run(name: str, ds: Path, tok_dir: Path, buffer: int) -> dict:
+def _run(name: str, ds: Path, tok_dir: Path, buffer: int, base_url: str = "") -> dict:
     import datasets  # noqa: F401  (imports outside the timed part, for every contender)
     import numpy as np
     import webdataset as wds
@@ -148,14 +150,20 @@ def _run(name: str, ds: Path, tok_dir: Path, buffer: int) -> dict:
         return meta.get("recaption") or meta.get("caption") or ""
 
     tars = sorted(str(p) for p in (ds / "wds").rglob("*.tar"))
+    where: "str | Path" = ds
+    if base_url:  # the same files over HTTP (webdataset fetches with curl, this loader with fsspec)
+        tars = [f"{base_url}/{ds.name}/{Path(t).relative_to(ds).as_posix()}" for t in tars]
+        where = f"{base_url}/{ds.name}"
     parquets = sorted(str(p) for p in (ds / "data").rglob("*.parquet"))
     r0, t0, c0 = _rchar(), time.perf_counter(), _cpu()
+    counted = 0
     if name.startswith("s1mmalign"):
         fmt = "parquet" if "parquet" in name else "wds"
         disc = [SLICE] if "slice" in name else None
-        stream = S1MMAlignStream(ds, format=fmt, disciplines=disc, shuffle_buffer=buffer, seed=0)
+        stream = S1MMAlignStream(where, format=fmt, disciplines=disc, shuffle_buffer=buffer, seed=0)
         for s in stream:  # the stream decodes (PIL, bomb guard) itself
             work(s["image"], s["text"])
+        counted = stream.source.bytes_read[0] + stream.source.index_bytes_read[0]  # sockets are not in rchar
     elif name.startswith("webdataset"):
         select = "select" in name
         pipe = wds.WebDataset(tars, shardshuffle=False, empty_check=False)
@@ -175,16 +183,16 @@ def _run(name: str, ds: Path, tok_dir: Path, buffer: int) -> dict:
     seconds, cpu = time.perf_counter() - t0, _cpu() - c0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     return {"name": name, "buffer": buffer, "samples": n, "seconds": seconds, "samples_per_s": n / seconds,
-            "cpu_seconds": cpu, "samples_per_cpu_s": n / cpu, "bytes_read": _rchar() - r0, "peak_rss": peak}
+            "cpu_seconds": cpu, "samples_per_cpu_s": n / cpu, "bytes_read": max(_rchar() - r0, counted), "peak_rss": peak}
 
 
-def _spawn(name: str, ds: Path, tok_dir: Path, buffer: int = BUFFER) -> dict:
+def _spawn(name: str, ds: Path, tok_dir: Path, buffer: int = BUFFER, base_url: str = "") -> dict:
     out = subprocess.run([sys.executable, __file__, "--run", name, "--dataset", str(ds), "--tok", str(tok_dir),
-                          "--buffer", str(buffer)], capture_output=True, text=True)
+                          "--buffer", str(buffer), "--base-url", base_url], capture_output=True, text=True)
     if out.returncode:
         raise RuntimeError(f"{name} failed:\n{out.stderr[-3000:]}")
     res = json.loads(out.stdout.strip().splitlines()[-1])
-    print(f"  {name:<26} buf {buffer:>5}: {res['samples']:>6} samples {res['samples_per_cpu_s']:>7.1f}/CPU-s "
+    print(f"  {name + ('@http' if base_url else ''):<26} buf {buffer:>5}: {res['samples']:>6} samples {res['samples_per_cpu_s']:>7.1f}/CPU-s "
           f"({res['samples_per_s']:>6.1f}/s wall) "
           f"read {res['bytes_read'] / 2**20:>8.1f} MiB  peak RSS {res['peak_rss'] / 2**20:>7.1f} MiB", flush=True)
     return res
@@ -194,10 +202,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--samples", type=int, default=20000)
     ap.add_argument("--dir", default="/tmp/s1mmalign-bench")
+    ap.add_argument("--remote-mb-per-s", type=float, default=50.0,
+                    help="rate cap of the loopback HTTP server for the remote slice runs (default 50 MB/s)")
     ap.add_argument("--run"), ap.add_argument("--dataset"), ap.add_argument("--tok"), ap.add_argument("--buffer", type=int)
+    ap.add_argument("--base-url", default="")
     args = ap.parse_args()
     if args.run:
-        print(json.dumps(_run(args.run, Path(args.dataset), Path(args.tok), args.buffer)))
+        print(json.dumps(_run(args.run, Path(args.dataset), Path(args.tok), args.buffer, args.base_url)))
         return
     root = Path(args.dir)
     root.mkdir(parents=True, exist_ok=True)
@@ -215,6 +226,16 @@ def main() -> None:
     r = {n: _spawn(n, ds, tok) for n in ("webdataset", "s1mmalign-tar", "s1mmalign-parquet", "hf-datasets-streaming")}
     print(f"5 % slice ({SLICE}):")
     r.update({n: _spawn(n, ds, tok) for n in ("webdataset-select", "s1mmalign-tar-slice", "s1mmalign-parquet-slice")})
+    from s1mmalign.loaders.tiny import serve_http
+
+    rate = args.remote_mb_per_s * 1e6
+    server, _ = serve_http(root, bytes_per_s=rate)
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    print(f"5 % slice over HTTP (loopback server, {args.remote_mb_per_s:.0f} MB/s per connection):")
+    remote = {n: _spawn(n, ds, tok, base_url=base) for n in ("webdataset-select", "s1mmalign-tar-slice",
+                                                              "s1mmalign-parquet-slice")}
+    server.shutdown()
+    server.server_close()
     print("memory vs shuffle buffer (s1mmalign-tar):")
     large = _spawn("s1mmalign-tar", ds, tok, 5000)
     w, wc = r["webdataset"]["samples_per_s"], r["webdataset"]["samples_per_cpu_s"]
@@ -227,6 +248,10 @@ def main() -> None:
         print(f"  {n}: {ws['cpu_seconds'] / r[n]['cpu_seconds']:.1f}x less CPU than webdataset-select "
               f"({ws['seconds'] / r[n]['seconds']:.1f}x faster wall; target >= 5x), "
               f"{r[n]['bytes_read'] / max(ws['bytes_read'], 1):.1%} of its bytes")
+    wr = remote["webdataset-select"]
+    for n in ("s1mmalign-tar-slice", "s1mmalign-parquet-slice"):
+        print(f"  {n}@http: {wr['seconds'] / remote[n]['seconds']:.1f}x faster wall than webdataset-select@http "
+              f"(target >= 5x)")
     print(f"  peak RSS, s1mmalign-tar buffer 1000 -> 5000: {r['s1mmalign-tar']['peak_rss'] / 2**20:.0f} -> "
           f"{large['peak_rss'] / 2**20:.0f} MiB (dataset: {tar_bytes / 2**20:.0f} MiB of tar; "
           f"webdataset, buffer 1000: {r['webdataset']['peak_rss'] / 2**20:.0f} MiB)")
