@@ -340,7 +340,9 @@ class Build:
         complete = "write" in stages and stages["write"]["units_done"] == len(self.units)
         if "card" in self.cfg.stages and stages.get("write", {}).get("units_done"):
             t = time.perf_counter()
+            self.work.log("card", "-", "start")
             index = finalize_dataset(self.cfg.out, rejects=all_rejects)
+            self.work.log("card", "-", "done")
             stages["card"] = {"units": 1, "units_done": 1, "units_run": 1, "records_out": index["num_samples"],
                               "seconds": round(time.perf_counter() - t, 3), "shards": len(index["shards"])}
         report["complete"] = complete
