@@ -174,8 +174,13 @@ def select(
         summary = "; ".join(f"{d}: {sum(m.values())} ({', '.join(f'{k} {v}' for k, v in m.items())})" for d, m in have.items())
         asked = {k: v for k, v in (("disciplines", want_d), ("modalities", want_m), ("sources", want_s),
                                    ("licenses", want_l), ("min_clip_score", min_clip_score)) if v is not None}
+        present = ""
+        for want, field in ((want_s, "sources"), (want_l, "licenses")):
+            if want is not None:
+                values = sorted({v for sh in shards for v in (sh.get(field) or {})})
+                present += f" {field.capitalize()} present: {', '.join(values[:20]) or 'none'}."
         raise ValueError(
             f"no sample of {source.url} matches {asked} in the {fmt} shards. The dataset holds: "
-            f"{summary or f'{len(shards)} shards'}. Loosen the filters."
+            f"{summary or f'{len(shards)} shards'}.{present} Loosen the filters."
         )
     return Selection(picks, fmt, dict(sorted(by_d.items())))

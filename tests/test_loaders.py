@@ -111,6 +111,8 @@ def test_empty_selection_is_a_clear_error(ds):
         S1MMAlignStream(ds, disciplines="medicine")
     with pytest.raises(ValueError, match="no sample"):
         S1MMAlignStream(ds, disciplines="physics", min_clip_score=5.0)
+    with pytest.raises(ValueError, match="Sources present: arxiv, biorxiv"):
+        S1MMAlignStream(ds, sources="arXiv")
 
 
 def test_missing_index_falls_back_to_reading_with_a_warning(ds, tmp_path):
