@@ -18,7 +18,7 @@ A complete file (every key optional except ``sources``; defaults shown)::
     dedup: {}                                # Deduplicator arguments (builder/dedup.py)
     classify: {name: rules}                  # make_classifier(name, **rest)
     recaption: {backend: context}            # make_recaptioner(backend, **rest)
-    score: {clip_model: null, ppl_model: null}
+    score: {clip_model: null, ppl_model: null}   # + options both scorers take (device, batch_size)
     shards: {formats: [parquet, wds], parquet_shard_mb: 500, tar_shard_mb: 1000, row_group_mb: 32}
     ray: {address: null, num_cpus: null, object_store_mb: 512, pool_size: {}, num_gpus: {}, watchdog_s: 3600}
 
@@ -56,7 +56,6 @@ RUNNERS = ("local", "ray")
 TOP_KEYS = {"sources", "out", "work", "runner", "unit_size", "batch_size", "stages", "shards", "ray", *STAGE_ORDER}
 SHARD_KEYS = {"formats": ["parquet", "wds"], "parquet_shard_mb": 500.0, "tar_shard_mb": 1000.0, "row_group_mb": 32.0}
 RAY_KEYS = {"address": None, "num_cpus": None, "object_store_mb": 512, "pool_size": {}, "num_gpus": {}, "watchdog_s": 3600.0}
-SCORE_KEYS = {"clip_model", "ppl_model", "device", "batch_size"}
 
 
 class ConfigError(ValueError):
@@ -203,7 +202,6 @@ def make_config(data: dict, *, base: Optional[Path] = None) -> BuildConfig:
         if not isinstance(opts, dict):
             raise ConfigError(f"{stage}: expected a mapping of options, got {opts!r}")
         options[stage] = opts
-    _check_keys("score", options["score"], SCORE_KEYS)
     _check_keys("ingest", options["ingest"], {"arxiv_metadata"})
     _check_keys("card", options["card"], {"repo_id"})
 

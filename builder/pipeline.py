@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib
+import inspect
 import json
 import re
 import threading
@@ -20,7 +22,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 import s1mmalign_dataset as contract
-from s1mmalign.builder.config import BuildConfig, shard_options
+from s1mmalign.builder.config import BuildConfig, ConfigError, shard_options
 from s1mmalign.builder.rejects import Rejects
 from s1mmalign.builder.resume import WorkDir
 from s1mmalign.builder.units import discover, require
@@ -76,22 +78,46 @@ class ScoreStage:
             getattr(s, "close", lambda: None)()
 
 
+def _check_options(where: str, fn: Callable, opts: dict, also: tuple = (), drop: tuple = ()) -> None:
+    """Raise ConfigError for options ``fn`` does not take (a typo found before any work)."""
+    params = inspect.signature(fn).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    allowed = ({n for n in params if n != "self"} | set(also)) - set(drop)
+    unknown = sorted(set(opts) - allowed)
+    if unknown:
+        raise ConfigError(f"{where}: unknown option(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(sorted(allowed))}")
+
+
 def check_available(cfg: BuildConfig) -> None:
-    """Import every configured stage's home now, so a missing one fails before any work."""
+    """Import every configured stage's home and check its options now, so that a missing
+    module or a misspelt option fails before any work (no model is loaded)."""
     for name in cfg.stages:
         if name in ("ingest", "write", "card"):
             continue
         d = STAGES[name]
         require(d.module, d.symbol, f"stage {name!r}")
+        opts = cfg.stage_options(name)
         if name == "filter":
-            opts = cfg.stage_options("filter")
-            FilterOptions = require(d.module, "FilterOptions", "stage 'filter'")
-            try:
-                FilterOptions(**opts)
-            except TypeError as e:
-                from s1mmalign.builder.config import ConfigError
-
-                raise ConfigError(f"filter: {e}") from None
+            _check_options("filter", require(d.module, "FilterOptions", "stage 'filter'"), opts)
+        elif name == "dedup":
+            _check_options("dedup", require(d.module, d.symbol, "stage 'dedup'"), opts)
+        elif name == "classify":
+            kind = opts.pop("name", "rules")
+            classes = {"rules": "RulesClassifier", "clip": "ClipClassifier"}
+            if kind not in classes:
+                raise ConfigError(f"classify: unknown classifier {kind!r}; use 'rules' (caption text) or 'clip' (zero-shot CLIP)")
+            _check_options(f"classify ({kind})", require(d.module, classes[kind], "stage 'classify'"), opts)
+        elif name == "recaption":
+            rc = importlib.import_module(d.module)
+            backend = opts.pop("backend")
+            _check_options(f"recaption ({backend})", rc.backend_class(backend).__init__, opts,
+                           also=tuple(getattr(rc, "STAGE_OPTIONS", ())))
+        elif name == "score":
+            rest = {k: v for k, v in opts.items() if k not in ("clip_model", "ppl_model")}
+            for key, cls in (("clip_model", "ClipScorer"), ("ppl_model", "PseudoPerplexityScorer")):
+                if opts.get(key):
+                    _check_options(f"score ({cls})", require(d.module, cls, "stage 'score'"), rest, drop=("model",))
 
 
 def make_stage(name: str, cfg: BuildConfig) -> Callable[[list[dict], Rejects], list[dict]]:

@@ -37,6 +37,14 @@ def write(tmp: Path, name: str, text: str) -> Path:
     ("sources: [{src}]\nout: o\nstages: [ingest, write, write]\n", "listed more than once"),
     ("sources: [{src}]\nout: o\nstages: [ingest, score, write]\n", "score.clip_model"),
     ("sources: [{src}]\nout: o\nrunner: spark\n", "runner: 'spark' unknown"),
+    # misspelt options of the stages themselves (checked against their signatures, no model loaded)
+    ("sources: [{src}]\nout: o\nstages: [ingest, filter, write]\nfilter: {{min_byte: 10}}\n", "filter: unknown option(s) 'min_byte'"),
+    ("sources: [{src}]\nout: o\nstages: [ingest, dedup, write]\ndedup: {{max_dist: 3}}\n", "dedup: unknown option(s) 'max_dist'"),
+    ("sources: [{src}]\nout: o\nstages: [ingest, classify, write]\nclassify: {{name: magic}}\n", "unknown classifier 'magic'"),
+    ("sources: [{src}]\nout: o\nstages: [ingest, recaption, write]\nrecaption: {{backend: openai, modle: x}}\n",
+     "recaption (openai): unknown option(s) 'modle'"),
+    ("sources: [{src}]\nout: o\nstages: [ingest, score, write]\nscore: {{clip_model: m, batchsize: 8}}\n",
+     "score (ClipScorer): unknown option(s) 'batchsize'"),
 ])
 def test_bad_config_is_a_clear_error_before_work(tmp_path, text, message):
     from s1mmalign.builder.build import prepare
