@@ -197,8 +197,7 @@ def read_segment(source, pick, lo: int, hi: int) -> Iterator[Item]:
         return
     offsets, sizes = pick.offsets, pick.sizes
     if offsets is None:  # a whole shard entered mid-way (rank/worker split or resume): ranges from its sidecar
-        table = source.sidecar({"path": pick.path, "sample_index": pick.sample_index})
-        offsets, sizes = table["offset"].to_numpy(), table["size"].to_numpy()
+        offsets, sizes = source.tar_ranges({"path": pick.path, "sample_index": pick.sample_index})
     yield from _read_tar(source, pick, lo, hi, offsets, sizes)
 
 

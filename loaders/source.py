@@ -247,6 +247,22 @@ class Source:
                 table = pq.read_table(f).replace_schema_metadata(None)
         return table
 
+    def tar_ranges(self, entry: dict):
+        """(offsets, sizes) of every sample of a tar shard; the last few shards are cached per process."""
+        cache = self.__dict__.setdefault("_ranges", collections.OrderedDict())
+        hit = cache.get(entry["path"])
+        if hit is None:
+            if entry["path"] in self._sidecars:
+                table = self._sidecars[entry["path"]]
+            else:
+                with RetryingFile(self.fs, self._abs(entry["sample_index"]), self.index_bytes_read) as f:
+                    table = pq.read_table(f, columns=["offset", "size"])
+            hit = cache[entry["path"]] = (table["offset"].to_numpy(), table["size"].to_numpy())
+            while len(cache) > 64:
+                cache.popitem(last=False)
+        cache.move_to_end(entry["path"])
+        return hit
+
     def sidecars(self, entries: list[dict]) -> list[pa.Table]:
         """Several sidecars, read concurrently (remote latency, not bandwidth, dominates)."""
         if len(entries) <= 1:

@@ -50,8 +50,23 @@ def epoch_segments(
     epoch: int,
     shuffle: bool,
     quotas: Optional[dict[str, int]] = None,
+    mix_chunk: Optional[int] = None,
 ) -> list[Segment]:
-    """The epoch's sample order at shard granularity (see the module docstring)."""
+    """The epoch's sample order at shard granularity (see the module docstring).
+
+    With ``mix_chunk`` (and ``shuffle``) shards are cut into runs of that many samples and the
+    runs of all shards are shuffled together: a reader then moves to another shard (often
+    another discipline) every ``mix_chunk`` samples instead of every shard, so the shuffle
+    buffer mixes disciplines within a batch. Runs are still read sequentially.
+    """
+    segments = _shard_segments(counts, disciplines, seed=seed, epoch=epoch, shuffle=shuffle, quotas=quotas)
+    if shuffle and mix_chunk:
+        segments = [(i, a, min(a + mix_chunk, hi)) for i, lo, hi in segments for a in range(lo, hi, mix_chunk)]
+        epoch_rng(seed, epoch, "chunks").shuffle(segments)
+    return segments
+
+
+def _shard_segments(counts, disciplines, *, seed, epoch, shuffle, quotas) -> list[Segment]:
     order = list(range(len(counts)))
     if shuffle:
         epoch_rng(seed, epoch, "shards").shuffle(order)

@@ -49,7 +49,8 @@ class S1MMAlignStream(IterableDataset):
 
     Filters (``disciplines``, ``modalities``, ``sources``, ``licenses``: a name or a list;
     ``min_clip_score``) are resolved from the index before anything is read. ``weights``
-    ({discipline: weight}) rebalances disciplines per epoch. ``rank``/``world_size`` default
+    ({discipline: weight}) rebalances disciplines per epoch; ``mix_chunk`` (e.g. 256) moves
+    readers to another shard every that many samples, so batches mix disciplines. ``rank``/``world_size`` default
     to ``torch.distributed`` when it is initialised. Call :meth:`set_epoch` each epoch.
     """
 
@@ -67,6 +68,7 @@ class S1MMAlignStream(IterableDataset):
         seed: int = 0,
         shuffle: bool = True,
         shuffle_buffer: int = 1000,
+        mix_chunk: Optional[int] = None,
         weights: Optional[dict[str, float]] = None,
         format: str = "auto",
         rank: Optional[int] = None,
@@ -91,6 +93,9 @@ class S1MMAlignStream(IterableDataset):
             raise ValueError(f"rank {self.rank} is not in [0, {self.world_size})")
         self.caption, self.mix_p, self.seed = caption, mix_p, int(seed)
         self.shuffle, self.shuffle_buffer = shuffle, int(shuffle_buffer) if shuffle else 1
+        if mix_chunk is not None and int(mix_chunk) < 1:
+            raise ValueError(f"mix_chunk must be >= 1 (or None), got {mix_chunk}")
+        self.mix_chunk = int(mix_chunk) if mix_chunk else None
         self.max_errors, self.max_pixels = int(max_errors), max_pixels
         self.epoch = 0
         self.samples_per_rank = splitting.per_rank(self.epoch_size, self.world_size)
@@ -123,6 +128,7 @@ class S1MMAlignStream(IterableDataset):
         picks = "\n".join(f"{p.path}:{p.count}" for p in self.selection.picks)
         return {"total": self.epoch_size, "seed": self.seed, "world_size": self.world_size,
                 "rank": self.rank, "shuffle_buffer": self.shuffle_buffer, "caption": self.caption,
+                "mix_chunk": self.mix_chunk,
                 "selection": hashlib.blake2b(picks.encode(), digest_size=8).hexdigest()}
 
     def state_dict(self) -> dict:
@@ -152,7 +158,7 @@ class S1MMAlignStream(IterableDataset):
         counts = [p.count for p in self.selection.picks]
         disciplines = [p.discipline for p in self.selection.picks]
         segments = splitting.epoch_segments(counts, disciplines, seed=self.seed, epoch=epoch,
-                                            shuffle=self.shuffle, quotas=self.quotas)
+                                            shuffle=self.shuffle, quotas=self.quotas, mix_chunk=self.mix_chunk)
         n = self.samples_per_rank
         a, b = splitting.part(n, num_workers, worker)
         start = self.rank * n

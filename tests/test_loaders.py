@@ -90,6 +90,16 @@ def test_shuffle_is_deterministic_from_seed_and_epoch(ds):
     assert keys_of(S1MMAlignStream(ds, seed=6, shuffle_buffer=50)) != e0
 
 
+def test_mix_chunk_moves_between_shards(ds):
+    plain = [x for _, x in zip(range(60), S1MMAlignStream(ds, shuffle_buffer=1, seed=2))]
+    mixed_stream = S1MMAlignStream(ds, shuffle_buffer=1, seed=2, mix_chunk=5)
+    mixed = list(mixed_stream)
+    assert len({x["key"] for x in mixed}) == len(mixed) == 400
+    shards = lambda xs: len({x["__shard__"] for x in xs})  # noqa: E731
+    assert shards(mixed[:60]) >= 10 > shards(plain)
+    assert len({x["discipline"] for x in mixed[:20]}) >= 3
+
+
 def test_weights_rebalance_disciplines(ds):
     s = S1MMAlignStream(ds, weights={"physics": 3, "biology": 1})
     counts = {}
@@ -321,10 +331,10 @@ def test_open_clip_tar_conventions(ds):
 # -- single-process resume -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("workers", [0, 2])
-def test_exact_resume_mid_epoch(ds, workers):
+@pytest.mark.parametrize("workers,mix_chunk", [(0, None), (2, None), (2, 6)])
+def test_exact_resume_mid_epoch(ds, workers, mix_chunk):
     def loader():
-        s = S1MMAlignStream(ds, modalities=["plot", "diagram"], seed=4, shuffle_buffer=40)
+        s = S1MMAlignStream(ds, modalities=["plot", "diagram"], seed=4, shuffle_buffer=40, mix_chunk=mix_chunk)
         s.set_epoch(2)
         return make_dataloader(s, batch_size=10, num_workers=workers)
 

@@ -3,7 +3,7 @@
 The test launches this file twice as a script (rank 0 and 1). Each rank streams a filtered
 selection whose shards are uneven, steps an ``all_reduce`` per batch (unequal batch counts
 would fail here on the collective's timeout instead of passing), and checks a mid-epoch
-resume with 0 and 2 DataLoader workers. Ranks write what they saw; the test compares.
+resume with 0 and 2 DataLoader workers (the latter with ``mix_chunk``). Ranks write what they saw; the test compares.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def _rank_main(rank: int, world: int, port: int, dataset: str, out: str) -> None
     def loader(workers):
         # physics + biology, plots and diagrams: shards of different sizes, an odd total
         s = S1MMAlignStream(dataset, disciplines=["physics", "biology", "astronomy"], modalities=["plot", "diagram"],
-                            seed=11, shuffle_buffer=24)
+                            seed=11, shuffle_buffer=24, mix_chunk=7 if workers else None)
         s.set_epoch(3)
         return make_dataloader(s, batch_size=6, num_workers=workers)
 
