@@ -32,8 +32,9 @@ MAX_ENTRIES_PER_FOLDER = 10_000
 MAX_FILES_PER_REPO = 100_000
 MAX_FILE_BYTES = 50 * GB  # hard limit per file
 RECOMMENDED_FILE_BYTES = 20 * GB
-#: Local state that is not part of the dataset: resume state, Hub upload cache.
-IGNORE_PATTERNS = [".build/**", ".cache/**", "**/.git/**"]
+#: Local state that is not part of the dataset: hidden top-level folders (the build's and
+#: convert's resume state ``.build``/``.convert``, the Hub upload cache ``.cache``), git folders.
+IGNORE_PATTERNS = [".*/**", "**/.git/**"]
 
 LOGIN_HELP = ("no Hugging Face token found. Log in with `hf auth login` (or `huggingface-cli login` on older "
               "installs, or `huggingface_hub.login()` in Python), or set the HF_TOKEN environment variable to a "
@@ -55,7 +56,7 @@ class Plan:
 
 
 def _ignored(rel: str) -> bool:
-    return any(fnmatch.fnmatch(rel, p) or rel.startswith(p.split("/**")[0] + "/") for p in IGNORE_PATTERNS)
+    return any(fnmatch.fnmatch(rel, p) for p in IGNORE_PATTERNS) or "/.git/" in f"/{rel}"
 
 
 def plan_upload(out: str | os.PathLike, *, max_entries_per_folder: int = MAX_ENTRIES_PER_FOLDER,

@@ -45,13 +45,15 @@ def clean_env(tmp: Path, **extra) -> dict:
 
 
 def test_dry_run_lists_the_dataset_not_the_resume_state(built, tmp_path):
+    (built / ".convert" / "convert").mkdir(parents=True, exist_ok=True)  # convert's resume state
+    (built / ".convert" / "convert" / "u.done.json").write_text("{}")
     p = publish_cli(str(built), "someone/s1mmalign-test", "--dry-run", env=clean_env(tmp_path))
     assert p.returncode == 0, p.stderr
     listed = [line.split()[-1] for line in p.stdout.splitlines() if line.startswith(" ")]
     on_disk = sorted(q.relative_to(built).as_posix() for q in built.rglob("*") if q.is_file()
-                     and not q.relative_to(built).as_posix().startswith(".build/"))
+                     and not q.relative_to(built).as_posix().startswith((".build/", ".convert/")))
     assert listed == on_disk and "README.md" in listed and "index/shards.json" in listed
-    assert not any(x.startswith(".build") for x in listed)
+    assert (built / ".build").is_dir() and not any(x.startswith((".build", ".convert")) for x in listed)
     assert f"would upload {len(on_disk)} files" in p.stdout
 
 
