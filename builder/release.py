@@ -19,10 +19,10 @@ jsonl partition(s) that describe it (arXiv: ``jsonl/18_recaption.jsonl`` with
    and yields records in the contract's schema, ``image_path`` kept as provenance.
 
 Everything that does not come out is added to the :class:`~s1mmalign.builder.rejects.Rejects`
-with a reason: ``empty_line``, ``malformed_json``, ``missing_image_path``, ``bad_field``,
+with a reason: ``empty_line``, ``malformed_json``, ``missing_image_path``, ``unsafe_image_path``, ``bad_field``,
 ``duplicate_record``, ``duplicate_image``, ``record_no_image``, ``image_no_record``,
 ``unsafe_member_name``, ``link_member``, ``truncated_archive``, ``missing_part``,
-``unknown_source``.
+``duplicate_archive``, ``unknown_source``.
 """
 
 from __future__ import annotations
