@@ -388,7 +388,7 @@ def make_key(*parts: Any) -> str:
     digest of the exact parts follows, so ``2101.00123`` and ``2101_00123`` never collide.
     """
     raw = "\x1f".join(str(p) for p in parts)
-    readable = "_".join(re.sub(r"[^A-Za-z0-9-]+", "_", str(p)).strip("_") for p in parts)[:120]
+    readable = "_".join(re.sub(r"[^A-Za-z0-9-]+", "_", str(p)).strip("_") for p in parts)[:80].strip("_")
     digest = hashlib.blake2b(raw.encode("utf-8"), digest_size=4).hexdigest()
     return f"{readable}_{digest}" if readable else digest
 

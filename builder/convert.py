@@ -67,6 +67,7 @@ def convert_release(
     limit: Optional[int] = None,
     options: Optional[ShardOptions] = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    image_check: str = "fast",
     progress: bool = True,
     workers: int = 1,
 ) -> dict[str, Any]:
@@ -94,7 +95,7 @@ def convert_release(
     fingerprint = _digest({
         "sources": sorted(sources) if sources else None, "disciplines": sorted(disciplines) if disciplines else None,
         "limit": limit, "shards": {k: v for k, v in dataclasses.asdict(options).items() if k != "prefix"},
-        "max_pixels": max_pixels,
+        "max_pixels": max_pixels, "image_check": image_check,
     })
     started = time.perf_counter()
     done: dict[str, dict] = {}
@@ -119,7 +120,8 @@ def convert_release(
         if bar is not None:
             bar.update(n)
 
-    job = dict(out=out, work=work, options=options, disciplines=disciplines, max_pixels=max_pixels, fingerprint=fingerprint)
+    job = dict(out=out, work=work, options=options, disciplines=disciplines, max_pixels=max_pixels,
+               image_check=image_check, fingerprint=fingerprint)
     todo = [u for u in rel.units if u.id not in done]
     try:
         if workers > 1 and limit is None and len(todo) > 1:
@@ -163,7 +165,7 @@ def _move_into_place(staging: Path, out: Path) -> None:
 
 
 def convert_unit(unit, *, out: Path, work: WorkDir, options: ShardOptions, disciplines, max_pixels: int,
-                 fingerprint: str, remaining: Optional[int] = None, on_bytes=None) -> dict:
+                 image_check: str, fingerprint: str, remaining: Optional[int] = None, on_bytes=None) -> dict:
     """Read, join and write one unit, then commit its rejects and (last) its marker; returns the marker.
 
     Shards are written into the unit's own staging folder and renamed into ``out`` when the
@@ -180,7 +182,7 @@ def convert_unit(unit, *, out: Path, work: WorkDir, options: ShardOptions, disci
     if remaining is not None:
         records = itertools.islice(records, remaining)
     rep = write_dataset(prefetch(records), staging, options=dataclasses.replace(options, prefix=f"train-{unit.id}"),
-                        rejects=rejects, max_pixels=max_pixels, finalize=False)
+                        rejects=rejects, max_pixels=max_pixels, image_check=image_check, finalize=False)
     _move_into_place(staging, out)
     shutil.rmtree(staging, ignore_errors=True)
     info = {
@@ -303,7 +305,8 @@ def add_cli(sub) -> None:
 def _cli_convert(args) -> int:
     report = convert_release(
         args.release, args.out, sources=_csv(args.sources), disciplines=_csv(args.disciplines), limit=args.limit,
-        options=shard_options_from_args(args), max_pixels=args.max_pixels, progress=not args.no_progress,
+        options=shard_options_from_args(args), max_pixels=args.max_pixels, image_check=args.image_check,
+        progress=not args.no_progress,
         workers=args.workers,
     )
     print(format_summary(report))

@@ -39,8 +39,15 @@ class StoredImage:
     converted: bool  # True when the bytes were re-encoded
 
 
-def _open_checked(data: bytes, max_pixels: int) -> Image.Image:
-    """Open and fully decode ``data`` with the decompression-bomb guard at ``max_pixels``."""
+#: How much of an image is decoded to accept it. ``full`` inflates every pixel. ``fast`` checks
+#: a PNG's chunk CRCs and its IEND (corrupt or truncated bytes fail) and decodes a JPEG at 1/8
+#: scale (the entropy-coded data is still read to its end); images that must be converted are
+#: always decoded in full. ``fast`` is several times cheaper on large figures.
+CHECKS = ("full", "fast")
+
+
+def _open(data: bytes, max_pixels: int) -> Image.Image:
+    """Open ``data`` (header only) with the decompression-bomb guard at ``max_pixels``."""
     if not data:
         raise ImageRejected("empty", "no bytes")
     try:
@@ -54,20 +61,39 @@ def _open_checked(data: bytes, max_pixels: int) -> Image.Image:
     w, h = img.size
     if max_pixels and w * h > max_pixels:
         raise ImageRejected("decompression_bomb", f"{w}x{h} = {w * h} pixels > limit {max_pixels}")
+    return img
+
+
+def _decode_errors(action) -> None:
+    """Run ``action`` (a decode or verify), mapping Pillow's errors to reject reasons."""
     ImageFile.LOAD_TRUNCATED_IMAGES = False
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img.load()
+            action()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise ImageRejected("decompression_bomb", str(e)) from None
-    except OSError as e:
-        msg = str(e)
-        reason = "truncated" if "truncat" in msg.lower() or "broken data stream" in msg.lower() else "undecodable"
+    except Exception as e:  # OSError, SyntaxError (broken PNG), EOFError, zlib errors, ...
+        msg = f"{type(e).__name__}: {e}"
+        low = msg.lower()
+        reason = "truncated" if any(w in low for w in ("truncat", "broken data stream", "eof")) else "undecodable"
         raise ImageRejected(reason, msg) from None
-    except Exception as e:
-        raise ImageRejected("undecodable", f"{type(e).__name__}: {e}") from None
+
+
+def _open_checked(data: bytes, max_pixels: int) -> Image.Image:
+    """Open and fully decode ``data`` with the decompression-bomb guard."""
+    img = _open(data, max_pixels)
+    _decode_errors(img.load)
     return img
+
+
+def _fast_check(data: bytes, img: Image.Image) -> None:
+    if img.format == "PNG":
+        _decode_errors(lambda: Image.open(io.BytesIO(data)).verify())
+    else:  # JPEG
+        w, h = img.size
+        img.draft("RGB", (max(1, w // 8), max(1, h // 8)))
+        _decode_errors(img.load)
 
 
 def to_rgb(img: Image.Image) -> Image.Image:
@@ -107,13 +133,13 @@ def to_rgb(img: Image.Image) -> Image.Image:
 def _needs_conversion(img: Image.Image) -> Optional[str]:
     """Why the original bytes cannot be stored as they are, or None."""
     fmt = img.format
-    if fmt not in ("PNG", "JPEG", "MPO"):
-        return f"format {fmt}"
+    if fmt not in ("PNG", "JPEG"):
+        return f"format {fmt}"  # TIFF, GIF, BMP, WebP, MPO (multi-picture JPEG) ...
     if fmt == "PNG" and img.mode.startswith("I"):
         return "16-bit PNG"
-    if fmt in ("JPEG", "MPO") and img.mode not in ("L", "RGB"):
+    if fmt == "JPEG" and img.mode not in ("L", "RGB"):
         return f"JPEG in mode {img.mode}"
-    if getattr(img, "n_frames", 1) > 1 and fmt == "PNG":
+    if fmt == "PNG" and getattr(img, "n_frames", 1) > 1:
         return "animated PNG"
     return None
 
@@ -128,33 +154,35 @@ def normalize_image(
     *,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     min_side: int = 1,
+    check: str = "full",
 ) -> StoredImage:
-    """Validate image bytes and return what to store (see the module docstring)."""
-    img = _open_checked(data, max_pixels)
+    """Validate image bytes and return what to store (see the module docstring and CHECKS)."""
+    if check not in CHECKS:
+        raise ValueError(f"check must be one of {CHECKS}, got {check!r}")
+    img = _open(data, max_pixels)
     w, h = img.size
     if min(w, h) < min_side:
         raise ImageRejected("too_small", f"{w}x{h} < {min_side} px")
-    why = _needs_conversion(img)
-    if why is None:
-        ext = "png" if img.format == "PNG" else "jpg"
-        converted = False
-        out = data
-        if img.format == "MPO":  # multi-picture JPEG: keep the first frame only
-            why = "MPO"
-    if why is not None:
-        rgb_like = img if img.mode in ("RGB", "RGBA", "L", "LA") else to_rgb(img)
-        if img.mode in ("P",):
-            rgb_like = img.convert("RGBA" if "transparency" in img.info else "RGB")
-        buf = io.BytesIO()
-        if img.format in ("JPEG", "MPO"):
-            to_rgb(img).save(buf, format="JPEG", quality=95)
-            ext = "jpg"
+    if _needs_conversion(img) is None:
+        if check == "full":
+            _decode_errors(img.load)
         else:
-            rgb_like.save(buf, format="PNG", optimize=False)
-            ext = "png"
-        out = buf.getvalue()
-        converted = True
-    return StoredImage(out, ext, w, h, hashlib.sha256(out).hexdigest(), converted)
+            _fast_check(data, img)
+        ext = "png" if img.format == "PNG" else "jpg"
+        return StoredImage(data, ext, w, h, hashlib.sha256(data).hexdigest(), False)
+    _decode_errors(img.load)
+    buf = io.BytesIO()
+    if img.format in ("JPEG", "MPO"):  # photographic: stay JPEG
+        to_rgb(img).save(buf, format="JPEG", quality=95)
+        ext = "jpg"
+    else:  # keep alpha and greyscale where PNG can hold them; everything else as RGB
+        keep = img if img.mode in ("RGB", "RGBA", "L", "LA") else None
+        if keep is None and img.mode == "P":
+            keep = img.convert("RGBA" if "transparency" in img.info else "RGB")
+        (keep or to_rgb(img)).save(buf, format="PNG")
+        ext = "png"
+    out = buf.getvalue()
+    return StoredImage(out, ext, w, h, hashlib.sha256(out).hexdigest(), True)
 
 
 def sniff_ext(data: bytes) -> Optional[str]:

@@ -150,7 +150,7 @@ class _Shard:
 class _TarShard(_Shard):
     def __init__(self, out: Path, rel: str, discipline: str):
         super().__init__(out, rel, "wds", discipline)
-        self.tar = tarfile.open(fileobj=self.hw, mode="w", format=tarfile.USTAR_FORMAT)
+        self.tar = tarfile.open(fileobj=self.hw, mode="w", format=tarfile.PAX_FORMAT)  # names > 100 chars
 
     def add(self, rec: dict, image: bytes, ext: str) -> None:
         start = self.tar.offset

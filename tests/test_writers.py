@@ -125,7 +125,8 @@ def test_index_and_sizes(tmp_path, records):
                 assert {m.name.split(".")[0] for m in t.getmembers()} == {key}
 
 
-def test_bad_records_rejected_with_reason_and_build_goes_on(tmp_path):
+@pytest.mark.parametrize("check", ["fast", "full"])
+def test_bad_records_rejected_with_reason_and_build_goes_on(tmp_path, check):
     good = make_records(6)
     bomb = Image.new("L", (12000, 10000))  # 120 M pixels > default limit
     buf = io.BytesIO()
@@ -139,7 +140,7 @@ def test_bad_records_rejected_with_reason_and_build_goes_on(tmp_path):
         make_record(105, image=buf.getvalue()),
         dict(good[0]),  # duplicate key
     ]
-    report = write_dataset(good[:3] + bad + good[3:], tmp_path, options=SMALL)
+    report = write_dataset(good[:3] + bad + good[3:], tmp_path, options=SMALL, image_check=check)
     assert report["written"] == 6 and report["rejected"] == 7
     rows = [json.loads(line) for line in Path(tmp_path, "reports/rejects.jsonl").read_text().splitlines()]
     reasons = {r["key"]: (r["field"], r["reason"]) for r in rows}
@@ -201,3 +202,25 @@ def test_killed_writer_leaves_nothing_half_written(tmp_path):
     assert not list(out.rglob(".*.tmp"))
     index = read_index(out)
     assert sum(s["num_samples"] for s in index["shards"] if s["format"] == "wds") >= 6
+
+
+def test_fast_check_catches_corrupt_and_truncated_files():
+    from s1mmalign.builder.images import ImageRejected, normalize_image
+
+    png, jpg = draw_figure(7, size=(300, 200)), draw_figure(8, size=(300, 200), fmt="JPEG")
+    flipped = bytearray(png)
+    flipped[len(png) // 2] ^= 0xFF  # inside the compressed pixel data: its chunk CRC no longer matches
+    for bad in (png[: len(png) // 2], bytes(flipped), png[:-12], jpg[: len(jpg) // 2]):
+        with pytest.raises(ImageRejected) as e:
+            normalize_image(bad, check="fast")
+        assert e.value.reason in ("truncated", "undecodable")
+    assert normalize_image(png, check="fast").data == png and normalize_image(jpg, check="fast").data == jpg
+
+
+def test_long_keys_fit_in_tar_members(tmp_path):
+    import webdataset as wds
+
+    key = "k" * 190
+    write_dataset([make_record(1, key=key)], tmp_path, options=SMALL)
+    samples = list(wds.WebDataset(tars(tmp_path), shardshuffle=False, empty_check=False).decode("pil"))
+    assert [s["__key__"] for s in samples] == [key] and samples[0]["json"]["key"] == key

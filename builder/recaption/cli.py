@@ -117,7 +117,7 @@ def run(args) -> int:
             total = count_rows(src)
             print(f"recaption {src} ({total} records) -> {out} with {stage.model_string}")
             report = write_dataset(recaptioned(), out, options=shard_options_from_args(args), rejects=rejects,
-                                   max_pixels=args.max_pixels)
+                                   max_pixels=args.max_pixels, image_check=args.image_check)
             print_report(report, out)
         else:
             from s1mmalign.builder.manifest import write_manifest
