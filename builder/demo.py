@@ -8,6 +8,7 @@ folder, the current manifest and a ``say`` printer.
 
 from __future__ import annotations
 
+import importlib
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -56,17 +57,28 @@ def step_load(ctx: DemoContext) -> None:
         ctx.say(f"load_dataset({root!r}, {config!r}, streaming=True): {len(keys)} rows")
 
 
-#: The demo, in order. Later issues insert their steps (e.g. convert before write).
-from s1mmalign.builder.convert import step_convert  # noqa: E402  (release layout -> convert)
-from s1mmalign.builder.ingest import step_ingest  # noqa: E402  (sample papers -> ingest)
-from s1mmalign.builder.recaption.demo import step_evaluate, step_recaption  # noqa: E402  (context backend; tiny-model scores)
+def _lazy(target: str) -> Callable[[DemoContext], None]:
+    """A step named ``module:function``, imported when it runs (``--help`` stays fast)."""
+    module, name = target.split(":")
 
-from s1mmalign.loaders.demo import step_stream  # noqa: E402  (the dataset -> training batches)
+    def step(ctx: DemoContext) -> None:
+        return getattr(importlib.import_module(module), name)(ctx)
 
-from s1mmalign.builder.build import step_build  # noqa: E402  (papers -> dataset, resumable)
+    step.__name__ = name
+    return step
 
-STEPS: list[Callable[[DemoContext], None]] = [step_convert, step_ingest, step_recaption, step_write, step_evaluate,
-                                              step_load, step_stream, step_build]
+
+#: The demo, in order: every stage that exists, on the bundled sample.
+STEPS: list[Callable[[DemoContext], None]] = [
+    _lazy("s1mmalign.builder.convert:step_convert"),  # release layout -> convert
+    _lazy("s1mmalign.builder.ingest:step_ingest"),  # sample papers -> ingest
+    _lazy("s1mmalign.builder.recaption.demo:step_recaption"),  # context backend
+    step_write,
+    _lazy("s1mmalign.builder.recaption.demo:step_evaluate"),  # tiny-model CLIP score / pseudo-perplexity
+    step_load,
+    _lazy("s1mmalign.loaders.demo:step_stream"),  # the dataset -> training batches
+    _lazy("s1mmalign.builder.build:step_build"),  # papers -> dataset, resumable
+]
 
 
 def run_demo(out: Optional[str] = None) -> DemoContext:

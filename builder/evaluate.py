@@ -18,12 +18,15 @@ score (paired), variances with ddof=0.
 from __future__ import annotations
 
 import collections
+import io
 import json
 import math
 import os
 import time
 from pathlib import Path
 from typing import Any, Optional
+
+from s1mmalign.builder.atomic import write_bytes_atomic
 
 PAPER = {
     "clip_mean_change_pct": 18.21,
@@ -141,6 +144,20 @@ def render_markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
+def _save(fig, ax, path: Path) -> str:
+    """Legend (when there is something to label), PNG written atomically; returns the file name."""
+    import matplotlib.pyplot as plt
+
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend()
+    buf = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buf, format="png", dpi=120)
+    plt.close(fig)
+    write_bytes_atomic(path, buf.getvalue())
+    return path.name
+
+
 def write_plots(rows: list[dict], out_dir: Path) -> list[str]:
     """The two figures; returns the file names written (none without matplotlib)."""
     try:
@@ -150,11 +167,7 @@ def write_plots(rows: list[dict], out_dir: Path) -> list[str]:
         import matplotlib.pyplot as plt
     except ImportError:
         return []
-    import io
-
     import numpy as np
-
-    from s1mmalign.builder.atomic import write_bytes_atomic
 
     written = []
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -165,14 +178,7 @@ def write_plots(rows: list[dict], out_dir: Path) -> list[str]:
     ax.set_xlabel("CLIP score (2.5 max(cos, 0))")
     ax.set_ylabel("figures")
     ax.set_title("CLIP score distribution")
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend()
-    buf = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buf, format="png", dpi=120)
-    plt.close(fig)
-    write_bytes_atomic(out_dir / "clip_score_hist.png", buf.getvalue())
-    written.append("clip_score_hist.png")
+    written.append(_save(fig, ax, out_dir / "clip_score_hist.png"))
 
     fig, ax = plt.subplots(figsize=(6, 4))
     for field, label in (("pseudo_ppl_caption", "original caption"), ("pseudo_ppl_recaption", "recaption")):
@@ -182,14 +188,7 @@ def write_plots(rows: list[dict], out_dir: Path) -> list[str]:
     ax.set_xlabel("log10 pseudo-perplexity")
     ax.set_ylabel("cumulative fraction")
     ax.set_title("Empirical CDF of pseudo-perplexity")
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend()
-    buf = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buf, format="png", dpi=120)
-    plt.close(fig)
-    write_bytes_atomic(out_dir / "pseudo_ppl_cdf.png", buf.getvalue())
-    written.append("pseudo_ppl_cdf.png")
+    written.append(_save(fig, ax, out_dir / "pseudo_ppl_cdf.png"))
     return written
 
 

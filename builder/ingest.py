@@ -54,16 +54,10 @@ def _peek_tar_names(path: Path, n: int = 20) -> list[str]:
         return []
 
 
-def _is_jats_xml(path: Path) -> bool:
-    if path.suffix.lower() == ".nxml":
-        return True
-    if path.suffix.lower() != ".xml":
-        return False
-    try:
-        head = path.read_bytes()[:4096]
-    except OSError:
-        return False
-    return b"<article" in head or b"JATS" in head or b"NLM//DTD" in head
+def _is_jats(path: Path) -> bool:
+    from s1mmalign.builder.jats import is_jats_source
+
+    return is_jats_source(path)
 
 
 def _has_main_tex(folder: Path) -> bool:
@@ -82,7 +76,7 @@ def detect_kind(path: Path) -> str:
     """``arxiv-bulk``, ``arxiv-paper``, ``jats-article``, ``jats-package``, ``folder`` or ``unknown``."""
     path = Path(path)
     if path.is_dir():
-        if any(_is_jats_xml(p) for p in path.iterdir() if p.is_file()):
+        if _is_jats(path):
             return "jats-article"
         if _has_main_tex(path):
             return "arxiv-paper"
@@ -104,7 +98,7 @@ def detect_kind(path: Path) -> str:
         return "arxiv-paper"
     if name.endswith(".gz"):
         return "arxiv-paper"
-    if name.endswith((".nxml", ".xml")) and _is_jats_xml(path):
+    if name.endswith((".nxml", ".xml")) and _is_jats(path):
         return "jats-article"
     return "unknown"
 

@@ -57,6 +57,22 @@ SAMPLE_INDEX_SCHEMA = pa.schema(
 )
 
 
+def note_sample(cols: dict[str, list], rec: dict, offset: int, size: int, row_group: int) -> None:
+    """Append one sample's row to sidecar columns (also used to rebuild an index from shards)."""
+    cols["key"].append(rec.get("key"))
+    cols["modality"].append(rec.get("modality") or "other")
+    cols["source"].append(rec.get("source") or "")
+    cols["license"].append(rec.get("license") or "")
+    cols["paper_id"].append(rec.get("paper_id") or "")
+    cols["caption_chars"].append(len(rec.get("caption") or ""))
+    cols["recaption_chars"].append(len(rec["recaption"]) if rec.get("recaption") is not None else -1)
+    cols["clip_score_caption"].append(rec.get("clip_score_caption"))
+    cols["clip_score_recaption"].append(rec.get("clip_score_recaption"))
+    cols["offset"].append(offset)
+    cols["size"].append(size)
+    cols["row_group"].append(row_group)
+
+
 @dataclass
 class ShardOptions:
     """Where and how big. Defaults suit the Hub (~500 MB Parquet, ~1 GB tar shards)."""
@@ -102,19 +118,7 @@ class _Shard:
         self.index: dict[str, list] = {n: [] for n in SAMPLE_INDEX_SCHEMA.names}
 
     def note(self, rec: dict, offset: int, size: int, row_group: int) -> None:
-        ix = self.index
-        ix["key"].append(rec["key"])
-        ix["modality"].append(rec["modality"])
-        ix["source"].append(rec["source"])
-        ix["license"].append(rec["license"])
-        ix["paper_id"].append(rec["paper_id"])
-        ix["caption_chars"].append(len(rec["caption"]))
-        ix["recaption_chars"].append(len(rec["recaption"]) if rec.get("recaption") is not None else -1)
-        ix["clip_score_caption"].append(rec.get("clip_score_caption"))
-        ix["clip_score_recaption"].append(rec.get("clip_score_recaption"))
-        ix["offset"].append(offset)
-        ix["size"].append(size)
-        ix["row_group"].append(row_group)
+        note_sample(self.index, rec, offset, size, row_group)
 
     @property
     def num_samples(self) -> int:

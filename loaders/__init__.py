@@ -7,10 +7,22 @@
 See docs/loaders.md.
 """
 
-from s1mmalign.loaders.collate import CLIPCollate, collate_samples
-from s1mmalign.loaders.dataloader import S1MMAlignLoader, make_dataloader
-from s1mmalign.loaders.source import IndexMismatchError, Source
-from s1mmalign.loaders.stream import S1MMAlignStream
+import importlib
 
-__all__ = ["S1MMAlignStream", "make_dataloader", "S1MMAlignLoader", "CLIPCollate", "collate_samples",
-           "Source", "IndexMismatchError"]
+_EXPORTS = {
+    "S1MMAlignStream": "s1mmalign.loaders.stream",
+    "make_dataloader": "s1mmalign.loaders.dataloader",
+    "S1MMAlignLoader": "s1mmalign.loaders.dataloader",
+    "CLIPCollate": "s1mmalign.loaders.collate",
+    "collate_samples": "s1mmalign.loaders.collate",
+    "Source": "s1mmalign.loaders.source",
+    "IndexMismatchError": "s1mmalign.loaders.source",
+}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name):  # imported on first use: `s1mmalign --help` need not load torch
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 's1mmalign.loaders' has no attribute {name!r}")

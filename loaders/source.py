@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 import s1mmalign_dataset as contract
-from s1mmalign.builder.shards import SAMPLE_INDEX_SCHEMA
+from s1mmalign.builder.shards import SAMPLE_INDEX_SCHEMA, note_sample
 
 log = logging.getLogger(__name__)
 
@@ -306,7 +306,7 @@ class Source:
                 n = len(part["key"])
                 for i in range(n):
                     rec = {k: part[k][i] for k in names}
-                    _note(cols, rec, row, 1, g)
+                    note_sample(cols, rec, row, 1, g)
                     row += 1
 
     def _scan_tar(self, rel: str, cols: dict) -> None:
@@ -316,12 +316,12 @@ class Source:
                 key = member_key(m.name)
                 if key != current:
                     if current is not None:
-                        _note(cols, meta or {"key": current}, start, m.offset - start, -1)
+                        note_sample(cols, meta or {"key": current}, start, m.offset - start, -1)
                     current, start, meta = key, m.offset, None
                 if m.isfile() and m.name.endswith(".json"):
                     meta = json.loads(tar.extractfile(m).read())
             if current is not None:
-                _note(cols, meta or {"key": current}, start, tar.offset - start, -1)
+                note_sample(cols, meta or {"key": current}, start, tar.offset - start, -1)
 
 
 def member_key(name: str) -> str:
@@ -329,18 +329,3 @@ def member_key(name: str) -> str:
     folder, _, base = name.rpartition("/")
     stem = base.split(".", 1)[0]
     return f"{folder}/{stem}" if folder else stem
-
-
-def _note(cols: dict, rec: dict, offset: int, size: int, row_group: int) -> None:
-    cols["key"].append(rec.get("key"))
-    cols["modality"].append(rec.get("modality") or "other")
-    cols["source"].append(rec.get("source") or "")
-    cols["license"].append(rec.get("license") or "")
-    cols["paper_id"].append(rec.get("paper_id") or "")
-    cols["caption_chars"].append(len(rec.get("caption") or ""))
-    cols["recaption_chars"].append(len(rec["recaption"]) if rec.get("recaption") is not None else -1)
-    cols["clip_score_caption"].append(rec.get("clip_score_caption"))
-    cols["clip_score_recaption"].append(rec.get("clip_score_recaption"))
-    cols["offset"].append(offset)
-    cols["size"].append(size)
-    cols["row_group"].append(row_group)
