@@ -6,7 +6,7 @@
    (tar + Parquet at once, with index sidecars, modality clustering, hashing, atomic renames)
    and (b) by bare ``webdataset.TarWriter`` + ``pyarrow.parquet.write_table``. Target: ours
    >= 0.8x the bare speed. The full ``write_dataset`` (which also checks every image before
-   validate it) is printed for information.
+   writing it) is printed for information.
 2. Memory: ``write_dataset`` over a generator of N and of 10N records, each in a fresh
    subprocess; peak RSS must not grow with the record count.
 """
