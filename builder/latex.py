@@ -290,6 +290,10 @@ _DROP = {
 _TEXTCOLOR = {"textcolor": 1, "colorbox": 1, "fcolorbox": 2, "href": 1}  # leading args dropped, last kept
 
 
+# TeX input ligatures, longest first: "---" before "--".
+_LIGATURES = {"---": "\u2014", "--": "\u2013", "``": "\u201c", "''": "\u201d"}
+
+
 class _Converter:
     def __init__(self, refs: Optional[dict] = None, macros: Optional[dict] = None, marks: bool = False):
         self.refs = refs  # label -> (figure id, printed number)
@@ -338,21 +342,9 @@ class _Converter:
                     out.append(c + (body if len(body) == 1 else body))
                 i = j
                 continue
-            elif c == "-" and s.startswith("---", i):
-                out.append("—")
-                i += 3
-                continue
-            elif c == "-" and s.startswith("--", i):
-                out.append("–")
-                i += 2
-                continue
-            elif c == "`" and s.startswith("``", i):
-                out.append("\u201c")
-                i += 2
-                continue
-            elif c == "'" and s.startswith("''", i):
-                out.append("\u201d")
-                i += 2
+            elif c in "-`'" and (lig := next((lg for lg in _LIGATURES if s.startswith(lg, i)), None)):
+                out.append(_LIGATURES[lig])
+                i += len(lig)
                 continue
             elif c == "&":
                 out.append(" ")
