@@ -82,7 +82,19 @@ def card_yaml(index: dict) -> dict:
         configs += [{"config_name": f"modality-{m}", "data_files": [{"split": "train", "path": contract.parquet_glob("*")}],
                      "filters": [["modality", "==", m]]} for m in modalities]
         data["configs"] = configs
-        data["dataset_info"] = [{"config_name": c["config_name"], "features": features} for c in configs]
+        # download_size (the bytes of a config's Parquet files) also keys datasets' cache: without
+        # something that changes with the data, load_dataset(folder) would keep serving a
+        # rewritten folder's old rows from ~/.cache (it hashes the card, not the files).
+        parquet_bytes = collections.Counter()
+        for s in index["shards"]:
+            if s["format"] == "parquet":
+                parquet_bytes[s["discipline"]] += s["bytes"]
+        total_bytes = sum(parquet_bytes.values())
+        data["dataset_info"] = [
+            {"config_name": c["config_name"], "features": features,
+             "download_size": parquet_bytes[c["config_name"]] if c["config_name"] in parquet_bytes else total_bytes}
+            for c in configs
+        ]
     return data
 
 

@@ -102,3 +102,17 @@ def test_builder_class_reads_a_remote_fsspec_folder(out, tmp_path):
             fs.pipe(f"/remote-ds/{p.relative_to(out).as_posix()}", p.read_bytes())
     b = c.S1MMAlign(config_name="physics", data_dir="memory://remote-ds", cache_dir=str(tmp_path / "cache"))
     check_rows(b.as_streaming_dataset(split="train"), lambda r: r["discipline"] == "physics")
+
+
+def test_rewritten_folder_is_not_served_from_a_stale_cache(tmp_path):
+    """datasets keys its cache on the card, not the files: the card must change with the data."""
+    import shutil
+
+    out, cache = tmp_path / "dataset", str(tmp_path / "hf-cache")
+    first = make_records(9)
+    write_dataset(first, out)
+    assert sorted(datasets.load_dataset(str(out), split="train", cache_dir=cache)["key"]) == sorted(r["key"] for r in first)
+    shutil.rmtree(out)
+    second = make_records(9, start=500)
+    write_dataset(second, out)
+    assert sorted(datasets.load_dataset(str(out), split="train", cache_dir=cache)["key"]) == sorted(r["key"] for r in second)
