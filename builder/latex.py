@@ -69,7 +69,7 @@ class PaperFiles:
         if self._root is not None:
             from s1mmalign.builder.manifest import safe_join
 
-            p = safe_join(self._root, name)
+            p = safe_join(self._root, name, resolve_links=True)  # a link in an unpacked paper must not leave it
             if p is None:
                 raise FileNotFoundError(name)
             return p.read_bytes()
