@@ -85,7 +85,11 @@ def tree_digest(out: Path) -> dict[str, str]:
 
 def events(work: Path) -> list[dict]:
     p = work / "executions.jsonl"
-    return [json.loads(l) for l in p.read_text().splitlines()] if p.exists() else []
+    if not p.exists():
+        return []
+    # Only lines already ended by their newline: the build may be appending the next one while
+    # this reads (each line is one write, so every complete line must parse).
+    return [json.loads(line) for line in p.read_text().split("\n")[:-1]]
 
 
 def kill_during(cfg: Path, work: Path, stage: str, rng: random.Random, n_units: int) -> bool:
