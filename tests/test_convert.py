@@ -114,7 +114,11 @@ def _run_and_kill(cmd: list[str], out: Path, when) -> bool:
 
 
 def _markers(out: Path) -> list[Path]:
-    return sorted((out / WORK_DIR).rglob("*.done.json"))
+    while True:  # the running conversion may remove a staging folder while this walks it
+        try:
+            return sorted((out / WORK_DIR).rglob("*.done.json"))
+        except FileNotFoundError:
+            continue
 
 
 def _started(out: Path) -> list[str]:
@@ -123,7 +127,11 @@ def _started(out: Path) -> list[str]:
 
 
 def _temporaries(out: Path) -> bool:
-    return any(p.name.endswith(".tmp") for p in out.rglob(".*"))
+    while True:  # see _markers
+        try:
+            return any(p.name.endswith(".tmp") for p in out.rglob(".*"))
+        except FileNotFoundError:
+            continue
 
 
 def test_resume_after_real_kills_gives_the_same_bytes(tmp_path):
