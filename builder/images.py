@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import io
 import warnings
+import zlib
 from dataclasses import dataclass
 from typing import Optional
 
@@ -39,10 +40,11 @@ class StoredImage:
     converted: bool  # True when the bytes were re-encoded
 
 
-#: How much of an image is decoded to accept it. ``full`` inflates every pixel. ``fast`` checks
-#: a PNG's chunk CRCs and its IEND (corrupt or truncated bytes fail) and decodes a JPEG at 1/8
-#: scale (the entropy-coded data is still read to its end); images that must be converted are
-#: always decoded in full. ``fast`` is several times cheaper on large figures.
+#: How much of an image is decoded to accept it. ``full`` decodes every pixel. ``fast`` decodes
+#: none: it checks a PNG's chunk CRCs up to its IEND (corrupt or truncated bytes fail) and a
+#: JPEG's segments and its end-of-image marker after the scan (truncated files fail); images
+#: that must be converted are always decoded in full. ``fast`` costs ~20 us per image, ``full``
+#: about a millisecond per megapixel.
 CHECKS = ("full", "fast")
 
 
@@ -87,13 +89,64 @@ def _open_checked(data: bytes, max_pixels: int) -> Image.Image:
     return img
 
 
+def _png_chunks(data: bytes) -> None:
+    """Every chunk's CRC up to IEND, as Pillow's ``verify()`` does, on the bytes already in hand."""
+    n, pos, view = len(data), 8, memoryview(data)
+    has_data = False
+    while True:
+        if pos + 12 > n:
+            raise ImageRejected("truncated", f"PNG ends at byte {n}, before its IEND chunk")
+        ctype = data[pos + 4 : pos + 8]
+        end = pos + 12 + int.from_bytes(data[pos : pos + 4], "big")
+        if not ctype.isalpha():
+            raise ImageRejected("undecodable", f"PNG chunk type {ctype!r} at byte {pos}")
+        if end > n:
+            raise ImageRejected("truncated", f"PNG chunk {ctype.decode()} at byte {pos} is cut short at byte {n}")
+        if zlib.crc32(view[pos + 4 : end - 4]) != int.from_bytes(data[end - 4 : end], "big"):
+            raise ImageRejected("undecodable", f"PNG chunk {ctype.decode()} at byte {pos}: CRC mismatch")
+        has_data = has_data or ctype == b"IDAT"
+        if ctype == b"IEND":
+            if not has_data:
+                raise ImageRejected("undecodable", "PNG without image data (no IDAT chunk)")
+            return
+        pos = end
+
+
+def _jpeg_segments(data: bytes) -> None:
+    """Well-formed segments up to the first scan, and an end-of-image marker after it.
+
+    In entropy-coded data a 0xFF byte is always followed by 0x00 or a restart marker, so an
+    EOI found after the first scan header is the real end: a file cut anywhere fails. Bit
+    flips inside the scan data are not caught (libjpeg mostly decodes through them with a
+    warning anyway); ``full`` decodes every pixel.
+    """
+    n, pos = len(data), 2
+    while True:
+        if pos + 4 > n:
+            raise ImageRejected("truncated", f"JPEG ends at byte {n}, before its scan data")
+        if data[pos] != 0xFF:
+            raise ImageRejected("undecodable", f"JPEG: no marker at byte {pos}")
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker == 0x01 or 0xD0 <= marker <= 0xD7:  # markers without a length
+            pos += 2
+            continue
+        if marker == 0xD9:
+            raise ImageRejected("undecodable", "JPEG ends before its first scan")
+        length = int.from_bytes(data[pos + 2 : pos + 4], "big")
+        if length < 2 or pos + 2 + length > n:
+            raise ImageRejected("truncated", f"JPEG segment 0xFF{marker:02X} at byte {pos} is cut short")
+        pos += 2 + length
+        if marker == 0xDA:  # start of scan
+            break
+    if data.rfind(b"\xff\xd9", pos) < 0:
+        raise ImageRejected("truncated", "JPEG has no end-of-image marker after its scan data")
+
+
 def _fast_check(data: bytes, img: Image.Image) -> None:
-    if img.format == "PNG":
-        _decode_errors(lambda: Image.open(io.BytesIO(data)).verify())
-    else:  # JPEG
-        w, h = img.size
-        img.draft("RGB", (max(1, w // 8), max(1, h // 8)))
-        _decode_errors(img.load)
+    _png_chunks(data) if img.format == "PNG" else _jpeg_segments(data)
 
 
 def to_rgb(img: Image.Image) -> Image.Image:

@@ -151,39 +151,78 @@ class _Shard:
             self.tmp.unlink()
 
 
+_MEMBER_FIXED = (  # the ustar fields every member shares: mode 0444, uid/gid 0, mtime 0 (deterministic)
+    b"%07o\0" % 0o444 + b"%07o\0" % 0 + b"%07o\0" % 0,
+    b"%011o\0" % 0 + b"        " + tarfile.REGTYPE + b"\0" * 100 + tarfile.POSIX_MAGIC + b"\0" * (32 + 32 + 8 + 8 + 155),
+)
+
+
+def member_header(name: str, size: int) -> bytes:
+    """The tar header of one member, byte for byte what ``tarfile`` writes in PAX format.
+
+    Written by hand for the common case (an ASCII name of at most 100 bytes): tarfile's
+    generic path costs ~35 us per member, a third of the per-record cost of writing a tar.
+    """
+    raw = name.encode("ascii", "ignore") if name.isascii() else None
+    if raw is None or len(raw) > 100 or size >= 8**11:
+        info = tarfile.TarInfo(name)
+        info.size, info.mode, info.mtime = size, 0o444, 0
+        return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")  # pax records for long names
+    buf = raw.ljust(100, b"\0") + _MEMBER_FIXED[0] + b"%011o\0" % size + _MEMBER_FIXED[1]
+    buf = buf.ljust(tarfile.BLOCKSIZE, b"\0")
+    return buf[:148] + b"%06o\0" % sum(buf) + buf[155:]  # the checksum counts its own field as spaces
+
+
 class _TarShard(_Shard):
+    """Members written straight to the file (header, payload, padding): no per-member objects."""
+
     def __init__(self, out: Path, rel: str, discipline: str):
         super().__init__(out, rel, "wds", discipline)
-        self.tar = tarfile.open(fileobj=self.hw, mode="w", format=tarfile.PAX_FORMAT)  # names > 100 chars
 
     def add(self, rec: dict, image: bytes, ext: str) -> None:
-        start = self.tar.offset
+        start = self.hw.bytes
         key = rec["key"]
+        write = self.hw.write
         for name, payload in (
             (f"{key}.{ext}", image),
             (f"{key}.json", contract.metadata_json(rec)),
             (f"{key}.txt", contract.training_text(rec).encode("utf-8")),
         ):
-            info = tarfile.TarInfo(name)
-            info.size = len(payload)
-            info.mode = 0o444
-            info.mtime = 0  # deterministic bytes: the same records give the same shard
-            self.tar.addfile(info, io.BytesIO(payload))
-        self.note(rec, start, self.tar.offset - start, -1)
+            write(member_header(name, len(payload)))
+            write(payload)
+            pad = -len(payload) % tarfile.BLOCKSIZE
+            if pad:
+                write(b"\0" * pad)
+        self.note(rec, start, self.hw.bytes - start, -1)
 
     @property
     def size(self) -> int:
-        return self.tar.offset
+        return self.hw.bytes
 
     def commit(self) -> dict:
-        self.tar.close()
+        # tarfile's end of archive: two zero blocks, then zeros up to a whole 10240-byte record
+        end = self.hw.bytes + 2 * tarfile.BLOCKSIZE
+        self.hw.write(b"\0" * (2 * tarfile.BLOCKSIZE + (-end % tarfile.RECORDSIZE)))
         return super().commit()
 
-    def abort(self) -> None:
-        try:
-            self.tar.close()
-        finally:
-            super().abort()
+
+#: Columns whose min/max statistics prune nothing (image bytes, long texts) and cost a compare
+#: of every value; every scalar column keeps its statistics for ``filters=`` pushdown.
+_NO_STATISTICS = frozenset({"image", "caption", "recaption", "title", "abstract", "citation_contexts", "recaption_info"})
+
+
+def _table(rows: list[dict], schema: pa.Schema) -> pa.Table:
+    """Rows -> a table, column by column (~1.6x faster than ``Table.from_pylist``)."""
+    columns = []
+    for f in schema:
+        if f.name == "image":
+            images = [r["image"] for r in rows]
+            columns.append(pa.StructArray.from_arrays(
+                [pa.array([i["bytes"] for i in images], pa.binary()), pa.array([i.get("path") for i in images], pa.string())],
+                fields=list(f.type)))
+        else:
+            columns.append(pa.array([r.get(f.name) for r in rows], type=f.type))
+    return pa.Table.from_arrays(columns, schema=schema)
 
 
 class _ParquetShard(_Shard):
@@ -198,13 +237,12 @@ class _ParquetShard(_Shard):
             compression=compression,
             write_page_index=True,
             use_dictionary=["discipline", "modality", "source", "license", "recaption_model"],
-            write_statistics=True,
+            write_statistics=[n for n in schema.names if n not in _NO_STATISTICS],
             store_schema=True,
         )
 
     def add_row_group(self, rows: list[dict]) -> None:
-        table = pa.Table.from_pylist(rows, schema=self.writer.schema)
-        self.writer.write_table(table, row_group_size=len(rows))
+        self.writer.write_table(_table(rows, self.writer.schema), row_group_size=len(rows))
         base = self.num_samples
         for i, rec in enumerate(rows):
             self.note(rec, base + i, 1, self.row_groups)

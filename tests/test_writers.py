@@ -217,6 +217,34 @@ def test_fast_check_catches_corrupt_and_truncated_files():
     assert normalize_image(png, check="fast").data == png and normalize_image(jpg, check="fast").data == jpg
 
 
+def test_fast_check_rejects_every_cut_and_accepts_trailing_bytes():
+    """Cut anywhere, a PNG or JPEG fails the fast check; bytes after a JPEG's end are harmless."""
+    from s1mmalign.builder.images import ImageRejected, normalize_image
+
+    png, jpg = draw_figure(9, size=(200, 150)), draw_figure(10, size=(200, 150), fmt="JPEG")
+    for data in (png, jpg):
+        for cut in range(64, len(data) - 1, max(1, len(data) // 40)):
+            with pytest.raises(ImageRejected) as e:
+                normalize_image(data[:cut], check="fast")
+            assert e.value.reason in ("truncated", "undecodable"), (cut, e.value)
+    assert normalize_image(jpg + b"trailer", check="fast").width == 200
+    no_data = png[:33] + png[-12:]  # signature + IHDR + IEND: a header without pixels
+    with pytest.raises(ImageRejected, match="no IDAT"):
+        normalize_image(no_data, check="fast")
+
+
+def test_tar_member_headers_match_tarfile():
+    """The hand-written headers are tarfile's own bytes (PAX records for long or non-ASCII names)."""
+    import tarfile
+
+    from s1mmalign.builder.shards import member_header
+
+    for name, size in (("a.png", 0), ("k" * 100 + "", 12345), ("k" * 101, 7), ("caf\u00e9.json", 3), ("x.txt", 8**11 - 1)):
+        info = tarfile.TarInfo(name)
+        info.size, info.mode, info.mtime = size, 0o444, 0
+        assert member_header(name, size) == info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape"), name
+
+
 def test_long_keys_fit_in_tar_members(tmp_path):
     import webdataset as wds
 
