@@ -415,6 +415,21 @@ _PY_TYPES = {
 }
 
 
+def _field_checks() -> list[tuple[str, str, tuple, bool]]:
+    """(name, kind, python types, nullable) per field, worked out once (validation is per record)."""
+    out = []
+    for name, typ, nullable, _ in FIELDS:
+        kind = "image" if name == "image" else "list" if pa.types.is_list(typ) else str(typ)
+        out.append((name, kind, _PY_TYPES.get(kind, ()), nullable))
+    return out
+
+
+_FIELD_CHECKS = _field_checks()
+_FIELD_SET = frozenset(FIELD_NAMES)
+_SOURCE_RE = re.compile(r"[a-z0-9_]+")
+_SHA256_RE = re.compile(r"[0-9a-f]{64}")
+
+
 def validate_record(record: Mapping[str, Any]) -> dict[str, Any]:
     """Check one record against the contract and return it with every field present.
 
@@ -427,18 +442,18 @@ def validate_record(record: Mapping[str, Any]) -> dict[str, Any]:
         raise RecordError(None, "<record>", f"expected a mapping, got {type(record).__name__}")
     key = record.get("key")
     key_repr = key if isinstance(key, str) else None
-    unknown = set(record) - set(FIELD_NAMES)
+    unknown = set(record) - _FIELD_SET
     if unknown:
         raise RecordError(key_repr, sorted(unknown)[0], f"unknown field (known: {', '.join(FIELD_NAMES)})")
     out: dict[str, Any] = {}
-    for name, typ, nullable, _ in FIELDS:
+    for name, kind, pytypes, nullable in _FIELD_CHECKS:
         value = record.get(name)
         if value is None:
             if not nullable:
                 raise RecordError(key_repr, name, "missing (required)")
             out[name] = None
             continue
-        if name == "image":
+        if kind == "image":
             if isinstance(value, (bytes, bytearray)):
                 value = {"bytes": bytes(value), "path": None}
             if not (isinstance(value, Mapping) and isinstance(value.get("bytes"), (bytes, bytearray))):
@@ -447,15 +462,14 @@ def validate_record(record: Mapping[str, Any]) -> dict[str, Any]:
                 raise RecordError(key_repr, name, "empty image bytes")
             out[name] = {"bytes": bytes(value["bytes"]), "path": value.get("path")}
             continue
-        if pa.types.is_list(typ):
+        if kind == "list":
             if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
                 raise RecordError(key_repr, name, f"expected a list of strings, got {value!r:.80}")
             out[name] = list(value)
             continue
-        pytypes = _PY_TYPES[str(typ)]
-        if isinstance(value, bool) and str(typ) != "bool" or not isinstance(value, pytypes):
-            raise RecordError(key_repr, name, f"expected {str(typ)}, got {type(value).__name__} {value!r:.80}")
-        if str(typ) == "float":
+        if isinstance(value, bool) and kind != "bool" or not isinstance(value, pytypes):
+            raise RecordError(key_repr, name, f"expected {kind}, got {type(value).__name__} {value!r:.80}")
+        if kind == "float":
             value = float(value)
             if not math.isfinite(value):
                 raise RecordError(key_repr, name, f"not a finite number: {value}")
@@ -466,14 +480,14 @@ def validate_record(record: Mapping[str, Any]) -> dict[str, Any]:
         raise RecordError(key_repr, "discipline", f"unknown discipline {out['discipline']!r}; valid: {', '.join(DISCIPLINES)}")
     if out["modality"] not in MODALITIES:
         raise RecordError(key_repr, "modality", f"unknown modality {out['modality']!r}; valid: {', '.join(MODALITIES)}")
-    if not re.fullmatch(r"[a-z0-9_]+", out["source"]):
+    if not _SOURCE_RE.fullmatch(out["source"]):
         raise RecordError(key_repr, "source", f"must be a lower-case identifier, got {out['source']!r}")
     if not training_text(out).strip():
         raise RecordError(key_repr, "caption", "empty: neither caption nor recaption has text")
     for dim in ("width", "height"):
         if out[dim] <= 0:
             raise RecordError(key_repr, dim, f"must be positive, got {out[dim]}")
-    if not re.fullmatch(r"[0-9a-f]{64}", out["image_sha256"]):
+    if not _SHA256_RE.fullmatch(out["image_sha256"]):
         raise RecordError(key_repr, "image_sha256", "must be 64 lower-case hex digits")
     return out
 

@@ -69,12 +69,14 @@ def convert_release(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     image_check: str = "fast",
     progress: bool = True,
-    workers: int = 1,
+    workers: Optional[int] = None,
 ) -> dict[str, Any]:
     """Convert (or resume converting) ``release`` into the dataset folder ``out``; returns the report.
 
     ``limit`` stops after that many joined records (over all units, in unit order; it implies
-    one worker). ``workers`` > 1 converts that many units at once, each in its own process.
+    one worker). ``workers`` units are converted at once, each in its own process (default:
+    one per CPU, at most one per unit; 1 runs everything in this process). A unit is
+    GIL-bound Python work, so processes, not threads, are what scale it.
     """
     from s1mmalign.builder.release import discover_units
 
@@ -124,6 +126,7 @@ def convert_release(
                image_check=image_check, fingerprint=fingerprint)
     todo = [u for u in rel.units if u.id not in done]
     try:
+        workers = default_workers(len(todo)) if workers is None else workers
         if workers > 1 and limit is None and len(todo) > 1:
             done.update(_convert_parallel(todo, job, workers, on_bytes))
         else:
@@ -199,31 +202,64 @@ def convert_unit(unit, *, out: Path, work: WorkDir, options: ShardOptions, disci
     return marker
 
 
-def _worker_unit(unit, job: dict, progress_queue) -> dict:
-    return convert_unit(unit, on_bytes=progress_queue.put, **job)
+def default_workers(units: int) -> int:
+    """One process per CPU this process may use, at most one per unit."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(cpus, units))
+
+
+_progress_queue = None  # set in each worker process by _init_worker
+
+
+def _init_worker(progress_queue) -> None:
+    global _progress_queue
+    _progress_queue = progress_queue
+    _die_with_parent()
+
+
+def _die_with_parent() -> None:
+    """Linux: SIGKILL this worker when the driver dies (killed, OOM): an orphan finishing its unit
+    would race the rerun that redoes it. Elsewhere a no-op."""
+    import ctypes
+    import signal
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() == 1:  # the driver died before prctl took effect
+        os._exit(1)
+
+
+def _worker_unit(unit, job: dict) -> dict:
+    return convert_unit(unit, on_bytes=_progress_queue.put, **job)
 
 
 def _convert_parallel(units, job: dict, workers: int, on_bytes) -> dict[str, dict]:
-    """Units in ``workers`` processes (spawned: no inherited threads or file handles)."""
+    """Units in ``workers`` processes (spawned: no inherited threads or file handles), the
+    largest first so that the last one to finish is a small one."""
     import concurrent.futures as cf
     import multiprocessing as mp
-    import queue as queue_mod
 
     ctx = mp.get_context("spawn")
+    progress = ctx.SimpleQueue()
     done: dict[str, dict] = {}
-    with ctx.Manager() as manager, cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        q = manager.Queue()
-        futures = {pool.submit(_worker_unit, u, job, q): u for u in units}
+
+    def drain() -> None:
+        while not progress.empty():
+            on_bytes(progress.get())
+
+    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
+                                initargs=(progress,)) as pool:
+        futures = {pool.submit(_worker_unit, u, job): u for u in sorted(units, key=lambda u: -u.nbytes)}
         pending = set(futures)
         while pending:
             finished, pending = cf.wait(pending, timeout=0.5)
-            while True:
-                try:
-                    on_bytes(q.get_nowait())
-                except queue_mod.Empty:
-                    break
+            drain()
             for f in finished:
                 done[futures[f].id] = f.result()  # a failed unit raises here; finished ones keep their markers
+    drain()
     return done
 
 
@@ -296,7 +332,7 @@ def add_cli(sub) -> None:
     p.add_argument("--sources", help="comma-separated sources to convert (e.g. arxiv,biorxiv; default: all)")
     p.add_argument("--disciplines", help=f"comma-separated disciplines to keep ({', '.join(contract.DISCIPLINES)})")
     p.add_argument("--limit", type=int, help="stop after this many joined records (a quick slice; one worker)")
-    p.add_argument("--workers", type=int, default=1, help="units (archives) converted at once, one process each (default 1)")
+    p.add_argument("--workers", type=int, help="archives converted at once, one process each (default: one per CPU)")
     add_shard_arguments(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cli_convert)
@@ -322,7 +358,7 @@ def step_convert(ctx) -> None:
 
     release = sample_release(ctx.out / "release", ctx.manifest)
     converted = ctx.out / "converted"
-    report = convert_release(release, converted, progress=False,
+    report = convert_release(release, converted, progress=False, workers=1,  # a few records: no processes
                              options=ShardOptions(parquet_shard_bytes=1 << 20, tar_shard_bytes=1 << 20))
     ctx.notes["converted"] = converted
     ctx.say(f"convert: release in {release} -> {report['written']} records in {converted} "

@@ -182,17 +182,14 @@ class _TarShard(_Shard):
     def add(self, rec: dict, image: bytes, ext: str) -> None:
         start = self.hw.bytes
         key = rec["key"]
-        write = self.hw.write
+        parts = []
         for name, payload in (
             (f"{key}.{ext}", image),
             (f"{key}.json", contract.metadata_json(rec)),
             (f"{key}.txt", contract.training_text(rec).encode("utf-8")),
         ):
-            write(member_header(name, len(payload)))
-            write(payload)
-            pad = -len(payload) % tarfile.BLOCKSIZE
-            if pad:
-                write(b"\0" * pad)
+            parts += (member_header(name, len(payload)), payload, b"\0" * (-len(payload) % tarfile.BLOCKSIZE))
+        self.hw.write(b"".join(parts))  # one write and one hash update per sample
         self.note(rec, start, self.hw.bytes - start, -1)
 
     @property

@@ -227,7 +227,8 @@ def test_remote_filesystem_matches_local(tmp_path):
             mem.pipe(f"/s1release/{p.relative_to(root).as_posix()}", p.read_bytes())
     try:
         local = convert_release(root, tmp_path / "local", progress=False)
-        remote = convert_release("memory://s1release", tmp_path / "remote", progress=False)
+        # one process: a memory:// file system lives in this process only
+        remote = convert_release("memory://s1release", tmp_path / "remote", progress=False, workers=1)
         assert remote["written"] == local["written"] == 10 and remote["rejected"] == 0
         assert _read_out(tmp_path / "local") == _read_out(tmp_path / "remote")
     finally:
