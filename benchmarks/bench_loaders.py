@@ -1,6 +1,6 @@
 """s1mmalign.loaders vs bare webdataset vs HF datasets streaming, on one generated dataset.
 
-    .venv/bin/python benchmarks/bench_loaders.py [--samples 20000] [--dir /tmp/s1mmalign-bench]
+    .venv/bin/python benchmarks/bench_loaders.py [--samples 20000] [--dir /tmp/s1mmalign-bench] [--slice-only]
 
 Every contender does the same work per sample: decode the image with PIL
 (``builder.images.decode_image``), resize to 224x224, and tokenize the caption with the same
@@ -13,7 +13,9 @@ all unfiltered with a 1000-sample shuffle buffer; then a ~5 % discipline slice (
 this loader vs webdataset reading everything and selecting by the ``.json`` discipline; and
 the same slice over HTTP from a loopback server capped at ``--remote-mb-per-s`` (a network
 link: there the bytes not read are time not spent); and this loader with a shuffle buffer of
-5000 (memory follows the buffer, not the data).
+5000 (memory follows the buffer, not the data). Runs named ``...-ra0`` are this loader with
+``read_ahead=0`` (reading in the consumer's thread), side by side with the default (a
+background thread reads the next samples while the current ones are decoded).
 On a shared machine wall-clock rates vary with the load; the CPU seconds of each run are
 the fair comparison, and both are printed.
 """
@@ -160,7 +162,8 @@ def _run(name: str, ds: Path, tok_dir: Path, buffer: int, base_url: str = "") ->
     if name.startswith("s1mmalign"):
         fmt = "parquet" if "parquet" in name else "wds"
         disc = [SLICE] if "slice" in name else None
-        stream = S1MMAlignStream(where, format=fmt, disciplines=disc, shuffle_buffer=buffer, seed=0)
+        opts = {"read_ahead": 0} if name.endswith("-ra0") else {}
+        stream = S1MMAlignStream(where, format=fmt, disciplines=disc, shuffle_buffer=buffer, seed=0, **opts)
         for s in stream:  # the stream decodes (PIL, bomb guard) itself
             work(s["image"], s["text"])
         counted = stream.source.bytes_read[0] + stream.source.index_bytes_read[0]  # sockets are not in rchar
@@ -205,6 +208,7 @@ def main() -> None:
     ap.add_argument("--remote-mb-per-s", type=float, nargs="+", default=[50.0, 20.0],
                     help="rate caps of the loopback HTTP server for the remote slice runs (default: 50 and 20 MB/s)")
     ap.add_argument("--remote-only", action="store_true", help="run only the slice over HTTP")
+    ap.add_argument("--slice-only", action="store_true", help="run only the 5 %% slice (local and over HTTP)")
     ap.add_argument("--run"), ap.add_argument("--dataset"), ap.add_argument("--tok"), ap.add_argument("--buffer", type=int)
     ap.add_argument("--base-url", default="")
     args = ap.parse_args()
@@ -223,31 +227,50 @@ def main() -> None:
     print(f"dataset: {index['num_samples']} samples, tar {tar_bytes / 2**20:.0f} MiB, parquet {pq_bytes / 2**20:.0f} MiB; "
           f"slice {SLICE}: {slice_n} samples ({slice_n / index['num_samples']:.1%}); {os.cpu_count()} CPUs")
     tok = root / "tok"
-    if not args.remote_only:
+    if args.slice_only:
+        local_slice(ds, tok)
+    elif not args.remote_only:
         local(ds, tok, tar_bytes)
     remote(root, ds, tok, args.remote_mb_per_s)
 
 
 def local(ds: Path, tok: Path, tar_bytes: int) -> None:
     print("unfiltered (decode + resize 224 + tokenize, one process, shuffle buffer 1000):")
-    r = {n: _spawn(n, ds, tok) for n in ("webdataset", "s1mmalign-tar", "s1mmalign-parquet", "hf-datasets-streaming")}
-    print(f"5 % slice ({SLICE}):")
-    r.update({n: _spawn(n, ds, tok) for n in ("webdataset-select", "s1mmalign-tar-slice", "s1mmalign-parquet-slice")})
+    r = {n: _spawn(n, ds, tok) for n in ("webdataset", "s1mmalign-tar", "s1mmalign-tar-ra0", "s1mmalign-parquet",
+                                         "hf-datasets-streaming")}
+    r.update(local_slice(ds, tok, ratios=False))
     print("memory vs shuffle buffer (s1mmalign-tar):")
     large = _spawn("s1mmalign-tar", ds, tok, 5000)
     w, wc = r["webdataset"]["samples_per_s"], r["webdataset"]["samples_per_cpu_s"]
     print("ratios (per CPU-second; wall-clock in brackets):")
-    for n in ("s1mmalign-tar", "s1mmalign-parquet", "hf-datasets-streaming"):
+    for n in ("s1mmalign-tar", "s1mmalign-tar-ra0", "s1mmalign-parquet", "hf-datasets-streaming"):
         print(f"  {n} / webdataset: {r[n]['samples_per_cpu_s'] / wc:.2f}x ({r[n]['samples_per_s'] / w:.2f}x)"
               f"{'  (target >= 0.95x)' if n.startswith('s1mmalign') else ''}")
-    ws = r["webdataset-select"]
-    for n in ("s1mmalign-tar-slice", "s1mmalign-parquet-slice"):
-        print(f"  {n}: {ws['cpu_seconds'] / r[n]['cpu_seconds']:.1f}x less CPU than webdataset-select "
-              f"({ws['seconds'] / r[n]['seconds']:.1f}x faster wall; target >= 5x), "
-              f"{r[n]['bytes_read'] / max(ws['bytes_read'], 1):.1%} of its bytes")
+    slice_ratios(r)
     print(f"  peak RSS, s1mmalign-tar buffer 1000 -> 5000: {r['s1mmalign-tar']['peak_rss'] / 2**20:.0f} -> "
           f"{large['peak_rss'] / 2**20:.0f} MiB (dataset: {tar_bytes / 2**20:.0f} MiB of tar; "
           f"webdataset, buffer 1000: {r['webdataset']['peak_rss'] / 2**20:.0f} MiB)")
+
+
+SLICE_RUNS = ("webdataset-select", "s1mmalign-tar-slice-ra0", "s1mmalign-tar-slice", "s1mmalign-parquet-slice-ra0",
+              "s1mmalign-parquet-slice")
+
+
+def local_slice(ds: Path, tok: Path, ratios: bool = True) -> dict:
+    print(f"5 % slice ({SLICE}):")
+    r = {n: _spawn(n, ds, tok) for n in SLICE_RUNS}
+    if ratios:
+        print("ratios:")
+        slice_ratios(r)
+    return r
+
+
+def slice_ratios(r: dict, where: str = "") -> None:
+    ws = r["webdataset-select"]
+    for n in SLICE_RUNS[1:]:
+        print(f"  {n}{where}: {ws['seconds'] / r[n]['seconds']:.1f}x faster wall than webdataset-select{where} "
+              f"(target >= 5x; {ws['cpu_seconds'] / r[n]['cpu_seconds']:.1f}x less CPU), "
+              f"{r[n]['bytes_read'] / max(ws['bytes_read'], 1):.1%} of its bytes")
 
 
 def remote(root: Path, ds: Path, tok: Path, rates: list[float]) -> None:
@@ -259,15 +282,11 @@ def remote(root: Path, ds: Path, tok: Path, rates: list[float]) -> None:
         base = f"http://127.0.0.1:{server.server_address[1]}"
         print(f"5 % slice over HTTP (loopback server, {mb:.0f} MB/s per connection):")
         try:
-            res = {n: _spawn(n, ds, tok, base_url=base)
-                   for n in ("webdataset-select", "s1mmalign-tar-slice", "s1mmalign-parquet-slice")}
+            res = {n: _spawn(n, ds, tok, base_url=base) for n in SLICE_RUNS}
         finally:
             server.shutdown()
             server.server_close()
-        wr = res["webdataset-select"]
-        for n in ("s1mmalign-tar-slice", "s1mmalign-parquet-slice"):
-            print(f"  {n}@http: {wr['seconds'] / res[n]['seconds']:.1f}x faster wall than webdataset-select@http "
-                  f"(target >= 5x), {res[n]['bytes_read'] / max(wr['bytes_read'], 1):.1%} of its bytes")
+        slice_ratios(res, "@http")
 
 
 if __name__ == "__main__":

@@ -13,8 +13,13 @@ text; any other member (``.pyd``, ``.pth``, ``.pickle`` ...) is ignored, never u
 
 from __future__ import annotations
 
+import collections
 import json
+import logging
+import os
 import tarfile
+import threading
+import weakref
 from dataclasses import dataclass
 from typing import Iterator, Optional, Union
 
@@ -28,6 +33,11 @@ from s1mmalign.loaders.source import TRANSIENT, member_key
 FLOAT32_FIELDS = tuple(n for n, t, _, _ in contract.FIELDS if str(t) == "float")
 IMAGE_EXTS = ("png", "jpg", "jpeg", "webp", "tif", "tiff", "bmp", "gif")
 COALESCE_GAP = 256 << 10  # remote: one request across gaps up to 256 KiB (latency beats bandwidth)
+READ_CHUNK = 4 << 20  # remote tar runs: one request per 4 MiB (or the run's end, whichever comes first)
+DEFAULT_READ_AHEAD = 32 << 20  # bytes of raw samples a stream may hold ahead of its consumer
+ITEM_OVERHEAD = 1024  # bytes counted per item besides its image (metadata, captions)
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -56,12 +66,18 @@ class SampleError(ValueError):
 
 
 class _Window:
-    """A file view limited to ``length`` bytes from its current position (None: unbounded)."""
+    """A file view limited to ``length`` bytes from its current position (None: unbounded).
 
-    def __init__(self, f, length: Optional[int]):
-        self.f, self.left = f, length
+    With ``chunk``, the underlying file is read in pieces of ``chunk`` bytes (never past the
+    window), whatever sizes the caller asks for: over a network one request per piece, and
+    nothing fetched beyond the samples wanted.
+    """
 
-    def read(self, n: int = -1) -> bytes:
+    def __init__(self, f, length: Optional[int], chunk: Optional[int] = None):
+        self.f, self.left, self.chunk = f, length, chunk
+        self.buf, self.at = b"", 0
+
+    def _read(self, n: int) -> bytes:
         if self.left is not None:
             n = self.left if n is None or n < 0 else min(n, self.left)
             if n <= 0:
@@ -71,10 +87,23 @@ class _Window:
             self.left -= len(data)
         return data
 
+    def read(self, n: int = -1) -> bytes:
+        if not self.chunk:
+            return self._read(n)
+        if self.at == len(self.buf):
+            self.buf, self.at = self._read(self.chunk), 0
+        if n is None or n < 0:
+            out = self.buf[self.at :] + self._read(-1)
+        else:
+            out = self.buf[self.at : self.at + n]
+        self.at += len(out)
+        self.at = min(self.at, len(self.buf))
+        return out
 
-def _tar_samples(f, length: Optional[int]) -> Iterator[tuple[int, str, dict[str, bytes]]]:
+
+def _tar_samples(f, length: Optional[int], chunk: Optional[int] = None) -> Iterator[tuple[int, str, dict[str, bytes]]]:
     """(offset from ``f``'s position, key, {extension: bytes}) of consecutive samples of a tar stream."""
-    with tarfile.open(fileobj=_Window(f, length), mode="r|") as tar:
+    with tarfile.open(fileobj=_Window(f, length, chunk), mode="r|") as tar:
         key, start, members = None, 0, {}
         for m in tar:
             if not m.isfile():
@@ -127,19 +156,20 @@ def _read_tar(source, pick, lo: int, hi: int, offsets, sizes) -> Iterator[Item]:
     """Samples lo..hi-1 of a tar pick; ``offsets``/``sizes`` of the selected samples (or None)."""
     if offsets is None:  # whole shard from its first sample: one sequential read
         runs = [(lo, hi - lo, 0)]
-        lengths = [None]
+        lengths = [None if source.is_local else pick.bytes]
     else:
         sel_off, sel_size = offsets[lo:hi], sizes[lo:hi]
         runs = [(lo + i, c, off) for i, c, off in _runs(sel_off, sel_size, 0 if source.is_local else COALESCE_GAP)]
         lengths = [int(sel_off[i - lo + c - 1] + sel_size[i - lo + c - 1] - off) for i, c, off in runs]
-    with source.open(pick.path) as f:
+    chunk = None if source.is_local else READ_CHUNK
+    with source.open(pick.path, exact=True) as f:
         for (first, count, offset), length in zip(runs, lengths):
             # coalesced runs may span unselected samples: keep only the selected starts
             wanted = None if offsets is None else {int(x) - offset for x in offsets[first : first + count]}
             got = 0
             try:
                 f.seek(offset)
-                for start, key, members in _tar_samples(f, length):
+                for start, key, members in _tar_samples(f, length, chunk):
                     if wanted is not None and start not in wanted:
                         continue
                     yield _raw_from_members(key, members, pick.path)
@@ -158,7 +188,7 @@ def _read_tar(source, pick, lo: int, hi: int, offsets, sizes) -> Iterator[Item]:
 def _read_parquet(source, pick, lo: int, hi: int) -> Iterator[Item]:
     positions = pick.positions(lo, hi)
     bounds = np.cumsum([0, *pick.row_groups]) if pick.row_groups else None
-    with source.open(pick.path) as f:
+    with source.open(pick.path, exact=True) as f:
         try:
             pf = pq.ParquetFile(f)
             if bounds is None or bounds[-1] != pf.metadata.num_rows:
@@ -199,6 +229,117 @@ def read_segment(source, pick, lo: int, hi: int) -> Iterator[Item]:
     if offsets is None:  # a whole shard entered mid-way (rank/worker split or resume): ranges from its sidecar
         offsets, sizes = source.tar_ranges({"path": pick.path, "sample_index": pick.sample_index})
     yield from _read_tar(source, pick, lo, hi, offsets, sizes)
+
+
+def read_plan(source, picks, segments, pos: int = 0) -> Iterator[Item]:
+    """Items of ``segments`` (``(pick index, lo, hi)``, in order) from position ``pos`` of their concatenation on."""
+    base = 0
+    for i, lo, hi in segments:
+        n = hi - lo
+        if pos < base + n:
+            yield from read_segment(source, picks[i], lo + max(pos - base, 0), hi)
+        base += n
+
+
+class _Pipe:
+    """What the reading thread and its consumer share (never the :class:`ReadAhead` itself, so it can be collected)."""
+
+    def __init__(self, max_bytes: int):
+        self.cond = threading.Condition()
+        self.items: collections.deque = collections.deque()  # (item, counted bytes)
+        self.bytes = 0
+        self.max_bytes = max_bytes
+        self.done = False  # the producer has finished (items exhausted, error, or stopped)
+        self.error: Optional[BaseException] = None
+        self.stop = False  # the consumer is gone
+
+
+def _item_bytes(item: Item) -> int:
+    return ITEM_OVERHEAD + (len(item.image or b"") if isinstance(item, Raw) else 0)
+
+
+def _produce(pipe: _Pipe, items: Iterator[Item]) -> None:
+    try:
+        for item in items:
+            size = _item_bytes(item)
+            with pipe.cond:
+                # at least one item in flight, whatever its size
+                while pipe.bytes and pipe.bytes + size > pipe.max_bytes and not pipe.stop:
+                    pipe.cond.wait()
+                if pipe.stop:
+                    return
+                pipe.items.append((item, size))
+                pipe.bytes += size
+                pipe.cond.notify_all()
+    except BaseException as e:  # handed to the consumer, raised there in sequence
+        pipe.error = e
+    finally:
+        items.close()  # closes the open shard file when stopped early
+        with pipe.cond:
+            pipe.done = True
+            pipe.cond.notify_all()
+
+
+def _shut(pipe: _Pipe, thread: threading.Thread, pid: int) -> None:
+    if os.getpid() != pid:  # a forked copy (DataLoader worker): the thread does not exist here
+        return
+    with pipe.cond:
+        pipe.stop = True
+        pipe.items.clear()
+        pipe.bytes = 0
+        pipe.cond.notify_all()
+    if thread is not threading.current_thread():
+        thread.join(timeout=30)
+        if thread.is_alive():
+            log.warning("read-ahead thread still blocked in a read after 30 s; it exits when the read returns")
+
+
+class ReadAhead:
+    """Iterate ``items`` in a background thread, at most ``max_bytes`` of samples ahead.
+
+    Reading (network, disk, tar parsing, Parquet row groups) then overlaps what the consumer
+    does with the items (decode, resize, tokenize): a stream costs max(read, work) instead of
+    read + work. Items, and an error the generator raises, reach the consumer in the order the
+    generator produced them. The bound counts image bytes plus ``ITEM_OVERHEAD`` per item, and
+    always lets one item through. The thread stops and closes the generator (its open file)
+    when the items run out, on :meth:`close`, or when this object is garbage collected (a
+    ``break``); it is a daemon thread, so it never holds a process up at exit.
+    """
+
+    def __init__(self, items: Iterator[Item], max_bytes: int):
+        self._pipe = _Pipe(max(int(max_bytes), 1))
+        thread = threading.Thread(target=_produce, args=(self._pipe, items), name="s1mmalign-read-ahead", daemon=True)
+        thread.start()
+        self._close = weakref.finalize(self, _shut, self._pipe, thread, os.getpid())
+
+    def __iter__(self) -> "ReadAhead":
+        return self
+
+    def __next__(self) -> Item:
+        p = self._pipe
+        with p.cond:
+            while not p.items and not p.done:
+                p.cond.wait()
+            if p.items:
+                item, size = p.items.popleft()
+                p.bytes -= size
+                p.cond.notify_all()
+                return item
+            error, p.error = p.error, None
+        self.close()
+        if error is not None:
+            raise error
+        raise StopIteration
+
+    def close(self) -> None:
+        """Stop the thread and wait for it (idempotent)."""
+        self._close()
+
+
+def reader(source, picks, segments, pos: int = 0, read_ahead: int = DEFAULT_READ_AHEAD) -> Iterator[Item]:
+    """:func:`read_plan`, through a :class:`ReadAhead` of ``read_ahead`` bytes (0: read in the caller's thread)."""
+    items = read_plan(source, picks, segments, pos)
+    return ReadAhead(items, read_ahead) if read_ahead > 0 else items
 
 
 def decode(raw: Raw, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> dict:

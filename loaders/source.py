@@ -64,19 +64,22 @@ class RetryingFile:
     """A read-only, seekable file over fsspec that reopens and resumes on transient errors.
 
     ``counter`` is a one-element list that accumulates the bytes returned (shared by all
-    files of a source in one process).
+    files of a source in one process). ``open_kwargs`` go to ``fs.open`` (e.g. the cache type).
     """
 
-    def __init__(self, fs, path: str, counter: list, retries: int = 4, backoff: float = 0.2):
+    def __init__(self, fs, path: str, counter: list, retries: int = 4, backoff: float = 0.2,
+                 open_kwargs: Optional[dict] = None):
         self.fs, self.path, self.counter = fs, path, counter
         self.retries, self.backoff = retries, backoff
+        self.open_kwargs = open_kwargs or {}
         self.pos = 0
         self._f = None
+        self._size: Optional[int] = None
         self.closed = False
 
     def _file(self):
         if self._f is None:
-            self._f = self.fs.open(self.path, "rb")
+            self._f = self.fs.open(self.path, "rb", **self.open_kwargs)
             if self.pos:
                 self._f.seek(self.pos)
         return self._f
@@ -127,7 +130,9 @@ class RetryingFile:
         return self.pos
 
     def size(self) -> int:
-        return self.fs.size(self.path)
+        if self._size is None:
+            self._size = self._f.size if getattr(self._f, "size", None) is not None else self.fs.size(self.path)
+        return self._size
 
     def seekable(self) -> bool:
         return True
@@ -200,8 +205,12 @@ class Source:
     def _abs(self, rel: str) -> str:
         return f"{self.root}/{rel}"
 
-    def open(self, rel: str) -> RetryingFile:
-        return RetryingFile(self.fs, self._abs(rel), self.bytes_read)
+    def open(self, rel: str, exact: bool = False) -> RetryingFile:
+        """A shard file. ``exact``: remote reads fetch exactly the bytes asked for, with no
+        read-ahead cache (the caller reads in large pieces: Parquet column chunks, tar runs in
+        ``READ_CHUNK`` pieces), instead of fsspec's default blocks that over-fetch and re-fetch."""
+        kwargs = {"cache_type": "none"} if exact and not self.is_local else None
+        return RetryingFile(self.fs, self._abs(rel), self.bytes_read, open_kwargs=kwargs)
 
     def _list_shards(self) -> dict[str, int]:
         """shard path (relative) -> size in bytes, for every tar and Parquet shard present."""

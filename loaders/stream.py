@@ -1,7 +1,8 @@
 """``S1MMAlignStream``: the filtered, shuffled, rank-split sample stream (a torch IterableDataset).
 
 Per epoch and per (rank, worker) the stream is a fixed list of shard segments (``split``)
-read in order (``readers``) through a bounded position buffer (``shuffle``). Its state is
+read in order (``readers``, a bounded number of bytes ahead in a background thread) through
+a bounded position buffer (``shuffle``). Its state is
 ``(epoch, emitted, yielded, pad)``; restoring replays the buffer's draws on integers and
 re-reads only the samples that were in the buffer, so the samples after a restore are
 exactly those of an uninterrupted run.
@@ -25,7 +26,7 @@ from torch.utils.data import IterableDataset, get_worker_info
 from s1mmalign.builder.images import DEFAULT_MAX_PIXELS
 from s1mmalign.loaders import split as splitting
 from s1mmalign.loaders.captions import check_caption_mode, choose_caption
-from s1mmalign.loaders.readers import Failed, SampleError, decode, read_segment
+from s1mmalign.loaders.readers import DEFAULT_READ_AHEAD, Failed, SampleError, decode, read_plan, reader
 from s1mmalign.loaders.select import select
 from s1mmalign.loaders.shuffle import PositionShuffle
 from s1mmalign.loaders.source import Source
@@ -52,6 +53,10 @@ class S1MMAlignStream(IterableDataset):
     ({discipline: weight}) rebalances disciplines per epoch; ``mix_chunk`` (e.g. 256) moves
     readers to another shard every that many samples, so batches mix disciplines. ``rank``/``world_size`` default
     to ``torch.distributed`` when it is initialised. Call :meth:`set_epoch` each epoch.
+
+    ``read_ahead`` (bytes, default 32 MiB; 0: off): each iterating process or DataLoader worker
+    reads the next samples of its plan in a background thread while the current ones are
+    decoded, holding at most that many bytes of samples ahead — the same samples in the same order.
     """
 
     def __init__(
@@ -75,6 +80,7 @@ class S1MMAlignStream(IterableDataset):
         world_size: Optional[int] = None,
         max_errors: int = 100,
         max_pixels: int = DEFAULT_MAX_PIXELS,
+        read_ahead: int = DEFAULT_READ_AHEAD,
         storage_options: Optional[dict] = None,
         check_index: bool = True,
     ):
@@ -97,9 +103,11 @@ class S1MMAlignStream(IterableDataset):
             raise ValueError(f"mix_chunk must be >= 1 (or None), got {mix_chunk}")
         self.mix_chunk = int(mix_chunk) if mix_chunk else None
         self.max_errors, self.max_pixels = int(max_errors), max_pixels
+        if int(read_ahead) < 0:
+            raise ValueError(f"read_ahead must be >= 0 bytes (0: no background reading), got {read_ahead}")
+        self.read_ahead = int(read_ahead)
         self.epoch = 0
         self.samples_per_rank = splitting.per_rank(self.epoch_size, self.world_size)
-        self._active: Optional[_EpochIterator] = None
 
     # -- sizes ---------------------------------------------------------------------------------
     @property
@@ -149,8 +157,7 @@ class S1MMAlignStream(IterableDataset):
     def __iter__(self) -> "_EpochIterator":
         info = get_worker_info()
         worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
-        self._active = _EpochIterator(self, self.epoch, worker, workers)
-        return self._active
+        return _EpochIterator(self, self.epoch, worker, workers)
 
     # -- planning ------------------------------------------------------------------------------
     def plan(self, epoch: int, worker: int = 0, num_workers: int = 1) -> list[splitting.Segment]:
@@ -174,7 +181,11 @@ class S1MMAlignStream(IterableDataset):
 
 
 class _EpochIterator:
-    """One worker's pass over one epoch; ``state_dict``/``load_state_dict`` before the first ``next``."""
+    """One worker's pass over one epoch; ``state_dict``/``load_state_dict`` before the first ``next``.
+
+    Its reader thread (``read_ahead``) stops when the epoch ends, on an error, on :meth:`close`,
+    or when the iterator is dropped (a ``break``).
+    """
 
     def __init__(self, stream: S1MMAlignStream, epoch: int, worker: int, num_workers: int):
         self.s, self.epoch, self.worker, self.num_workers = stream, epoch, worker, num_workers
@@ -183,6 +194,7 @@ class _EpochIterator:
         self.pad = 0  # next position re-read to top the count up
         self.errors: dict[str, int] = {}
         self._started = False
+        self.reader: Optional[Iterator] = None
 
     # -- state -----------------------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -211,27 +223,20 @@ class _EpochIterator:
         rng = splitting.epoch_rng(s.seed, self.epoch, "buffer", s.rank, self.worker, self.num_workers)
         self.buffer = PositionShuffle(self.n, s.shuffle_buffer, rng)
         self.store: dict[int, Any] = {}
-        if self.emitted:
-            self.buffer.advance(self.emitted)
-            if self.buffer.buffer:  # re-read what sat in the buffer, from its oldest position
-                keep = set(self.buffer.buffer)
-                first = min(keep)
-                reader = self._read_from(first)
-                for pos in range(first, self.buffer.next_in):
-                    item = next(reader)
-                    if pos in keep:
-                        self.store[pos] = item
-        self.reader = self._read_from(self.buffer.next_in)
+        self.buffer.advance(self.emitted)
+        # on a restore, re-read what sat in the buffer, from its oldest position, then go on
+        keep = set(self.buffer.buffer)
+        first = min(keep, default=self.buffer.next_in)
+        self.reader = reader(s.source, s.selection.picks, self.segments, first, s.read_ahead)
+        for pos in range(first, self.buffer.next_in):
+            item = next(self.reader)
+            if pos in keep:
+                self.store[pos] = item
 
-    def _read_from(self, pos: int) -> Iterator:
-        """Items of this worker's sequence from position ``pos`` on."""
-        base = 0
-        picks = self.s.selection.picks
-        for i, lo, hi in self.segments:
-            n = hi - lo
-            if pos < base + n:
-                yield from read_segment(self.s.source, picks[i], lo + max(pos - base, 0), hi)
-            base += n
+    def close(self) -> None:
+        """Stop reading ahead (the iterator is done with)."""
+        if self.reader is not None and hasattr(self.reader, "close"):
+            self.reader.close()
 
     def _fail(self, key, reason: str, detail: str, shard: str) -> None:
         self.errors[reason] = self.errors.get(reason, 0) + 1
@@ -256,6 +261,13 @@ class _EpochIterator:
         return sample
 
     def __next__(self) -> dict:
+        try:
+            return self._next()
+        except BaseException:  # the end of the epoch, max_errors, an interrupt: no thread outlives it
+            self.close()
+            raise
+
+    def _next(self) -> dict:
         if not self._started:
             self._start()
         while self.buffer.emitted < self.n:
@@ -271,7 +283,11 @@ class _EpochIterator:
         while self.yielded < self.n:
             if self.pad >= self.n:
                 raise RuntimeError(f"worker {self.worker}: no readable sample to keep the planned count")
-            item = next(self._read_from(self.pad))
+            items = read_plan(self.s.source, self.s.selection.picks, self.segments, self.pad)
+            try:
+                item = next(items)
+            finally:
+                items.close()
             self.pad += 1
             sample = self._finish(item)
             if sample is not None:

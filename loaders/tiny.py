@@ -117,14 +117,15 @@ def serve_http(root: str | Path, *, fail_every: int = 0, bytes_per_s: Optional[f
 
     ``fail_every``: answer every n-th GET of a shard with 503 (a transient error);
     ``bytes_per_s``: cap each response's rate (a network link). Returns ``(server, state)``;
-    ``server.server_address[1]`` is the port, ``state`` counts ``gets``, ``failed`` and ``bytes``.
+    ``server.server_address[1]`` is the port, ``state`` counts ``gets``, ``failed`` and ``bytes``,
+    and lists the byte ``ranges`` ``(path, first, last)`` served.
     Stop it with ``server.shutdown(); server.server_close()``.
     """
     import http.server
     import threading
     import time
 
-    state = {"gets": 0, "failed": 0, "bytes": 0}
+    state = {"gets": 0, "failed": 0, "bytes": 0, "ranges": []}
     lock = threading.Lock()
 
     class Handler(http.server.SimpleHTTPRequestHandler):
@@ -176,6 +177,7 @@ def serve_http(root: str | Path, *, fail_every: int = 0, bytes_per_s: Optional[f
                 pass
             with lock:
                 state["bytes"] += sent
+                state["ranges"].append((self.path, a, b))
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
