@@ -94,7 +94,8 @@ EOF
 }
 
 main() {
-  echo "device_check: $(date -u +%FT%TZ) on $(hostname), DEVICE=$DEVICE, repo $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+  # (no git hash: the working tree travels with uncommitted changes, and a copied .git may be stale)
+  echo "device_check: $(date -u +%FT%TZ) on $(hostname), DEVICE=$DEVICE"
   step "setup" setup || { echo "setup failed: nothing else can run"; return 1; }
   step "environment" environment || { [ "$DEVICE" != cpu ] && return 1; }
   # Short checks first; each step has its own time limit so one that hangs leaves time for the rest.
