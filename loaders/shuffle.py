@@ -1,9 +1,12 @@
 """The bounded sample buffer, shuffling *positions* so that its state is two integers.
 
 The buffer holds at most ``size`` samples. Before each output it is topped up from the
-input (in order), then a random slot is emitted. The random draws never depend on the
-samples, only on how many are buffered, so the whole sequence of emitted input positions
-is a function of ``(n, size, rng seed)``. Saving the state is saving the number of samples
+input (in order), then a random slot is emitted. Like webdataset's shuffle, it starts
+emitting once it holds ``initial`` samples and grows by one sample per output up to
+``size`` (the first samples come sooner, at the price of less mixing among them;
+``initial=size`` fills it first). The random draws never depend on the samples, only on
+how many are buffered, so the whole sequence of emitted input positions is a function of
+``(n, size, initial, rng seed)``. Saving the state is saving the number of samples
 emitted; restoring replays the draws on integers (no I/O) to learn which input positions
 sit in the buffer and where the input stands — then only those samples are re-read.
 """
@@ -15,15 +18,17 @@ from typing import Optional
 
 
 class PositionShuffle:
-    def __init__(self, n: int, size: int, rng: random.Random):
+    def __init__(self, n: int, size: int, rng: random.Random, initial: Optional[int] = None):
         self.n, self.size, self.rng = n, max(1, int(size)), rng
+        self.initial = self.size if initial is None else max(1, min(int(initial), self.size))
         self.buffer: list[int] = []
         self.next_in = 0  # next input position to read
         self.emitted = 0
 
     def wanted(self) -> int:
         """How many inputs to push before the next :meth:`pop`."""
-        return min(self.size - len(self.buffer), self.n - self.next_in)
+        target = min(self.size, self.initial + self.emitted)
+        return max(0, min(target - len(self.buffer), self.n - self.next_in))
 
     def push(self) -> int:
         pos = self.next_in

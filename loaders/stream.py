@@ -54,6 +54,11 @@ class S1MMAlignStream(IterableDataset):
     readers to another shard every that many samples, so batches mix disciplines. ``rank``/``world_size`` default
     to ``torch.distributed`` when it is initialised. Call :meth:`set_epoch` each epoch.
 
+    The shuffle buffer holds up to ``shuffle_buffer`` samples; like webdataset's it starts
+    emitting at ``shuffle_initial`` samples and grows by one per sample (the first batch comes
+    after ``shuffle_initial`` reads, not ``shuffle_buffer``; ``shuffle_initial=shuffle_buffer``
+    fills it first).
+
     ``read_ahead`` (bytes, default 32 MiB; 0: off): each iterating process or DataLoader worker
     reads the next samples of its plan in a background thread while the current ones are
     decoded, holding at most that many bytes of samples ahead — the same samples in the same order.
@@ -73,6 +78,7 @@ class S1MMAlignStream(IterableDataset):
         seed: int = 0,
         shuffle: bool = True,
         shuffle_buffer: int = 1000,
+        shuffle_initial: int = 100,
         mix_chunk: Optional[int] = None,
         weights: Optional[dict[str, float]] = None,
         format: str = "auto",
@@ -99,6 +105,9 @@ class S1MMAlignStream(IterableDataset):
             raise ValueError(f"rank {self.rank} is not in [0, {self.world_size})")
         self.caption, self.mix_p, self.seed = caption, mix_p, int(seed)
         self.shuffle, self.shuffle_buffer = shuffle, int(shuffle_buffer) if shuffle else 1
+        if int(shuffle_initial) < 1:
+            raise ValueError(f"shuffle_initial must be >= 1, got {shuffle_initial}")
+        self.shuffle_initial = min(int(shuffle_initial), self.shuffle_buffer)
         if mix_chunk is not None and int(mix_chunk) < 1:
             raise ValueError(f"mix_chunk must be >= 1 (or None), got {mix_chunk}")
         self.mix_chunk = int(mix_chunk) if mix_chunk else None
@@ -135,7 +144,8 @@ class S1MMAlignStream(IterableDataset):
     def _fingerprint(self) -> dict:
         picks = "\n".join(f"{p.path}:{p.count}" for p in self.selection.picks)
         return {"total": self.epoch_size, "seed": self.seed, "world_size": self.world_size,
-                "rank": self.rank, "shuffle_buffer": self.shuffle_buffer, "caption": self.caption,
+                "rank": self.rank, "shuffle_buffer": self.shuffle_buffer,
+                "shuffle_initial": self.shuffle_initial, "caption": self.caption,
                 "mix_chunk": self.mix_chunk,
                 "selection": hashlib.blake2b(picks.encode(), digest_size=8).hexdigest()}
 
@@ -150,7 +160,7 @@ class S1MMAlignStream(IterableDataset):
             raise ValueError(
                 "cannot resume: the stream was built differently from the saved one "
                 + ", ".join(f"{k}: saved {a!r} != now {b!r}" for k, (a, b) in diff.items())
-                + " (same filters, seed, shuffle_buffer and world size are needed for an exact resume)"
+                + " (same filters, seed, shuffle_buffer, shuffle_initial and world size are needed for an exact resume)"
             )
         self.epoch = int(state["epoch"])
 
@@ -221,7 +231,7 @@ class _EpochIterator:
         self.segments = s.plan(self.epoch, self.worker, self.num_workers)
         self.n = sum(hi - lo for _, lo, hi in self.segments)
         rng = splitting.epoch_rng(s.seed, self.epoch, "buffer", s.rank, self.worker, self.num_workers)
-        self.buffer = PositionShuffle(self.n, s.shuffle_buffer, rng)
+        self.buffer = PositionShuffle(self.n, s.shuffle_buffer, rng, s.shuffle_initial)
         self.store: dict[int, Any] = {}
         self.buffer.advance(self.emitted)
         # on a restore, re-read what sat in the buffer, from its oldest position, then go on

@@ -245,3 +245,50 @@ def test_state_counts_what_was_consumed_not_what_was_read(ds):
         resumed = iter(stream(read_ahead))
         resumed.load_state_dict(state)
         assert [x["key"] for x in resumed] == full[57:]
+
+
+# -- the shuffle buffer starts emitting early (webdataset's policy) ---------------------------------------------
+
+
+def test_shuffle_buffer_starts_at_initial_and_grows_to_its_size():
+    import random
+
+    from s1mmalign.loaders.shuffle import PositionShuffle
+
+    def trace(initial):
+        b = PositionShuffle(500, 50, random.Random(1), initial)
+        out, reads_before_first, biggest = [], None, 0
+        while b.emitted < 500:
+            for _ in range(b.wanted()):
+                b.push()
+            biggest = max(biggest, len(b.buffer))
+            out.append(b.pop())
+            reads_before_first = reads_before_first or b.next_in
+        return out, reads_before_first, biggest
+
+    early, first_read, biggest = trace(10)
+    assert first_read == 10 and early[0] < 10 and biggest == 50 and sorted(early) == list(range(500))
+    full, first_read, _ = trace(None)
+    assert first_read == 50 and sorted(full) == list(range(500)) and full != early
+    # a restore replays the same draws: the buffer and the input cursor match the live run
+    live = PositionShuffle(500, 50, random.Random(1), 10)
+    for _ in range(37):
+        for _ in range(live.wanted()):
+            live.push()
+        live.pop()
+    replay = PositionShuffle(500, 50, random.Random(1), 10)
+    replay.advance(37)
+    assert (replay.buffer, replay.next_in) == (live.buffer, live.next_in)
+
+
+def test_first_sample_needs_shuffle_initial_reads_not_the_whole_buffer(ds):
+    def first_sample_bytes(initial):
+        s = S1MMAlignStream(ds, format="wds", shuffle_buffer=200, shuffle_initial=initial, read_ahead=0)
+        it = iter(s)
+        next(it)
+        it.close()
+        return s.source.bytes_read[0]
+
+    assert first_sample_bytes(10) * 5 < first_sample_bytes(200)
+    with pytest.raises(ValueError, match="shuffle_initial must be >= 1"):
+        S1MMAlignStream(ds, shuffle_initial=0)
