@@ -56,6 +56,20 @@ class HashingWriter:
         pass
 
 
+def fsync_and_hash(path: str | os.PathLike, chunk: int = 4 << 20) -> tuple[int, str]:
+    """fsync a file written by someone else (e.g. pyarrow) and return (bytes, sha256 hex)."""
+    h = hashlib.sha256()
+    n = 0
+    with open(path, "rb", buffering=0) as f:
+        os.fsync(f.fileno())
+        buf = bytearray(chunk)
+        view = memoryview(buf)
+        while (k := f.readinto(buf)):
+            h.update(view[:k])
+            n += k
+    return n, h.hexdigest()
+
+
 @contextlib.contextmanager
 def atomic_file(path: str | os.PathLike, mode: str = "wb") -> Iterator:
     """Open ``path`` for writing under a temporary name; rename it into place on success."""

@@ -89,10 +89,12 @@ def _open_checked(data: bytes, max_pixels: int) -> Image.Image:
     return img
 
 
-def _png_chunks(data: bytes) -> None:
-    """Every chunk's CRC up to IEND, as Pillow's ``verify()`` does, on the bytes already in hand."""
+def _png_chunks(data: bytes) -> bool:
+    """Every chunk's CRC up to IEND, as Pillow's ``verify()`` does, on the bytes already in hand.
+
+    Returns True for an animated PNG (an ``acTL`` chunk), which is converted, not stored."""
     n, pos, view = len(data), 8, memoryview(data)
-    has_data = False
+    has_data = animated = False
     while True:
         if pos + 12 > n:
             raise ImageRejected("truncated", f"PNG ends at byte {n}, before its IEND chunk")
@@ -105,14 +107,27 @@ def _png_chunks(data: bytes) -> None:
         if zlib.crc32(view[pos + 4 : end - 4]) != int.from_bytes(data[end - 4 : end], "big"):
             raise ImageRejected("undecodable", f"PNG chunk {ctype.decode()} at byte {pos}: CRC mismatch")
         has_data = has_data or ctype == b"IDAT"
+        animated = animated or ctype == b"acTL"
         if ctype == b"IEND":
             if not has_data:
                 raise ImageRejected("undecodable", "PNG without image data (no IDAT chunk)")
-            return
+            return animated
         pos = end
 
 
-def _jpeg_segments(data: bytes) -> None:
+@dataclass
+class _JpegFrame:
+    precision: int = 0
+    width: int = 0
+    height: int = 0
+    components: int = 0
+    multi_picture: bool = False  # an MPF segment (MPO: Pillow opens it as several frames)
+
+
+_SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # start of frame, all coding processes
+
+
+def _jpeg_segments(data: bytes) -> _JpegFrame:
     """Well-formed segments up to the first scan, and an end-of-image marker after it.
 
     In entropy-coded data a 0xFF byte is always followed by 0x00 or a restart marker, so an
@@ -121,6 +136,7 @@ def _jpeg_segments(data: bytes) -> None:
     warning anyway); ``full`` decodes every pixel.
     """
     n, pos = len(data), 2
+    frame = _JpegFrame()
     while True:
         if pos + 4 > n:
             raise ImageRejected("truncated", f"JPEG ends at byte {n}, before its scan data")
@@ -138,11 +154,52 @@ def _jpeg_segments(data: bytes) -> None:
         length = int.from_bytes(data[pos + 2 : pos + 4], "big")
         if length < 2 or pos + 2 + length > n:
             raise ImageRejected("truncated", f"JPEG segment 0xFF{marker:02X} at byte {pos} is cut short")
+        if marker in _SOF_MARKERS and length >= 8 and not frame.components:
+            frame.precision, frame.components = data[pos + 4], data[pos + 9]
+            frame.height, frame.width = int.from_bytes(data[pos + 5 : pos + 7], "big"), int.from_bytes(data[pos + 7 : pos + 9], "big")
+        elif marker == 0xE2 and data[pos + 4 : pos + 8] == b"MPF\0":
+            frame.multi_picture = True
         pos += 2 + length
         if marker == 0xDA:  # start of scan
             break
     if data.rfind(b"\xff\xd9", pos) < 0:
         raise ImageRejected("truncated", "JPEG has no end-of-image marker after its scan data")
+    return frame
+
+
+#: (bit depth, colour type) of PNGs stored as they are: all the PNG spec allows except 16-bit grey.
+_PNG_PLAIN = frozenset({(1, 0), (2, 0), (4, 0), (8, 0), (8, 2), (16, 2), (1, 3), (2, 3), (4, 3), (8, 3),
+                        (8, 4), (16, 4), (8, 6), (16, 6)})
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _check_size(w: int, h: int, max_pixels: int, min_side: int) -> None:
+    if max_pixels and w * h > max_pixels:
+        raise ImageRejected("decompression_bomb", f"{w}x{h} = {w * h} pixels > limit {max_pixels}")
+    if min(w, h) < min_side:
+        raise ImageRejected("too_small", f"{w}x{h} < {min_side} px")
+
+
+def _plain_as_is(data: bytes, max_pixels: int, min_side: int) -> Optional[tuple[str, int, int]]:
+    """The ``fast`` check without Pillow: (ext, width, height) of a PNG or JPEG whose header and
+    structure show it is stored as it is (8-bit JPEG in L/RGB, PNG not 16-bit grey, not animated,
+    not multi-picture); None for anything else, which goes through Pillow."""
+    if data[:8] == PNG_SIGNATURE:
+        if len(data) < 33 or data[8:16] != b"\0\0\0\rIHDR" or data[26:29] not in (b"\0\0\0", b"\0\0\1") \
+                or (data[24], data[25]) not in _PNG_PLAIN:
+            return None
+        w, h = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+        if not (w and h):
+            return None
+        _check_size(w, h, max_pixels, min_side)
+        return None if _png_chunks(data) else ("png", w, h)
+    if data[:3] == b"\xff\xd8\xff":
+        f = _jpeg_segments(data)
+        if f.precision != 8 or f.components not in (1, 3) or f.multi_picture or not (f.width and f.height):
+            return None
+        _check_size(f.width, f.height, max_pixels, min_side)
+        return "jpg", f.width, f.height
+    return None
 
 
 def _fast_check(data: bytes, img: Image.Image) -> None:
@@ -212,10 +269,12 @@ def normalize_image(
     """Validate image bytes and return what to store (see the module docstring and CHECKS)."""
     if check not in CHECKS:
         raise ValueError(f"check must be one of {CHECKS}, got {check!r}")
+    plain = _plain_as_is(data, max_pixels, min_side) if check == "fast" else None
+    if plain is not None:
+        return StoredImage(data, plain[0], plain[1], plain[2], hashlib.sha256(data).hexdigest(), False)
     img = _open(data, max_pixels)
     w, h = img.size
-    if min(w, h) < min_side:
-        raise ImageRejected("too_small", f"{w}x{h} < {min_side} px")
+    _check_size(w, h, 0, min_side)
     if _needs_conversion(img) is None:
         if check == "full":
             _decode_errors(img.load)
@@ -240,7 +299,7 @@ def normalize_image(
 
 def sniff_ext(data: bytes) -> Optional[str]:
     """``png`` / ``jpg`` from magic bytes, else None."""
-    if data[:8] == b"\x89PNG\r\n\x1a\n":
+    if data[:8] == PNG_SIGNATURE:
         return "png"
     if data[:3] == b"\xff\xd8\xff":
         return "jpg"

@@ -233,6 +233,61 @@ def test_fast_check_rejects_every_cut_and_accepts_trailing_bytes():
         normalize_image(no_data, check="fast")
 
 
+def _image_corpus() -> dict[str, bytes]:
+    """PNG and JPEG in every mode a figure archive holds, and the ones that must be converted."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    rgb = Image.fromarray(rng.integers(0, 255, (40, 60, 3), dtype=np.uint8))
+    out = {}
+
+    def save(name, img, fmt, **kw):
+        buf = io.BytesIO()
+        img.save(buf, format=fmt, **kw)
+        out[name] = buf.getvalue()
+
+    for mode in ("1", "L", "LA", "P", "RGB", "RGBA", "I;16"):
+        save(f"png-{mode}", rgb.convert(mode) if mode != "I;16" else Image.fromarray(
+            rng.integers(0, 65535, (40, 60), dtype=np.uint16)), "PNG")
+    save("png-P-transparent", rgb.convert("P"), "PNG", transparency=0)
+    save("png-animated", rgb, "PNG", save_all=True, append_images=[rgb.rotate(90)])
+    for mode in ("L", "RGB", "CMYK"):
+        save(f"jpg-{mode}", rgb.convert(mode), "JPEG", quality=90)
+    save("jpg-progressive", rgb, "JPEG", progressive=True)
+    save("jpg-multi-picture", rgb, "MPO", save_all=True, append_images=[rgb.rotate(90)])
+    return out
+
+
+def test_fast_check_stores_exactly_what_a_full_decode_stores():
+    """The fast check reads headers itself; it must decide as Pillow does for every mode."""
+    from s1mmalign.builder.images import normalize_image
+
+    corpus = _image_corpus()
+    assert len(corpus) >= 12
+    for name, data in corpus.items():
+        fast, full = normalize_image(data, check="fast"), normalize_image(data, check="full")
+        assert (fast.ext, fast.width, fast.height, fast.converted, fast.sha256) == \
+            (full.ext, full.width, full.height, full.converted, full.sha256), name
+    converted = {n for n, d in corpus.items() if normalize_image(d, check="fast").converted}
+    assert converted == {"png-I;16", "png-animated", "jpg-CMYK", "jpg-multi-picture"}
+
+
+def test_fast_check_limits_come_from_the_header():
+    from s1mmalign.builder.images import ImageRejected, normalize_image
+
+    png, jpg = draw_figure(11, size=(300, 200)), draw_figure(12, size=(300, 200), fmt="JPEG")
+    for data in (png, jpg):
+        with pytest.raises(ImageRejected) as e:
+            normalize_image(data, check="fast", max_pixels=300 * 200 - 1)
+        assert e.value.reason == "decompression_bomb"
+        with pytest.raises(ImageRejected) as e:
+            normalize_image(data, check="fast", min_side=201)
+        assert e.value.reason == "too_small"
+
+
 def test_tar_member_headers_match_tarfile():
     """The hand-written headers are tarfile's own bytes (PAX records for long or non-ASCII names)."""
     import tarfile
