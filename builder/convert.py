@@ -99,7 +99,8 @@ def convert_release(
         "limit": limit, "shards": {k: v for k, v in dataclasses.asdict(options).items() if k != "prefix"},
         "max_pixels": max_pixels, "image_check": image_check,
     })
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
+    worker_cpu = 0.0  # CPU seconds of the units converted by worker processes this run
     done: dict[str, dict] = {}
     for unit in rel.units:
         if work.is_done(STAGE, unit.id, fingerprint, unit.digest()):
@@ -128,7 +129,9 @@ def convert_release(
     try:
         workers = default_workers(len(todo)) if workers is None else workers
         if workers > 1 and limit is None and len(todo) > 1:
-            done.update(_convert_parallel(todo, job, workers, on_bytes))
+            converted = _convert_parallel(todo, job, workers, on_bytes)
+            worker_cpu = sum(m.get("cpu_seconds", 0.0) for m in converted.values())
+            done.update(converted)
         else:
             for unit in todo:
                 remaining = None if limit is None else limit - sum(d["joined"] for d in done.values())
@@ -146,11 +149,17 @@ def convert_release(
     for unit in rel.units:
         if unit.id in done:
             all_rejects.extend(work.read_rejects(STAGE, unit.id))
-    seconds = time.perf_counter() - started
-    report = build_report(rel, done, all_rejects, seconds=seconds, read_bytes=read_bytes, out=out)
     finalize_dataset(out, rejects=all_rejects)
+    report = build_report(rel, done, all_rejects, seconds=time.perf_counter() - started, read_bytes=read_bytes, out=out,
+                          cpu_seconds=time.process_time() - cpu_started + worker_cpu)
     write_text_atomic(out / REPORT_FILE, json.dumps(report, indent=1))
     return report
+
+
+def _peak_rss_mb() -> float:
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # KiB on Linux
 
 
 def _staging(out: Path, unit_id: str) -> Path:
@@ -177,7 +186,7 @@ def convert_unit(unit, *, out: Path, work: WorkDir, options: ShardOptions, disci
     from s1mmalign.builder.release import prefetch
 
     rejects, stats = Rejects(), {}
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     work.log(STAGE, unit.id, "started")
     staging = _staging(out, unit.id)
     shutil.rmtree(staging, ignore_errors=True)
@@ -195,6 +204,8 @@ def convert_unit(unit, *, out: Path, work: WorkDir, options: ShardOptions, disci
         "rejects_by_reason": rejects.by_reason(), "shards": rep["shards"],
         "limited": remaining is not None and stats.get("joined", 0) >= remaining,
         "seconds": round(time.perf_counter() - started, 3),
+        "cpu_seconds": round(time.process_time() - cpu_started, 3),  # this process, all its threads
+        "peak_rss_mb": _peak_rss_mb(),  # of the process that converted it, so far
     }
     marker = work.commit(STAGE, unit.id, records=None, rejects=rejects, fingerprint=fingerprint,
                          input_digest=unit.digest(), info=info)  # the marker is written last
@@ -211,38 +222,49 @@ def default_workers(units: int) -> int:
 _progress_queue = None  # set in each worker process by _init_worker
 
 
-def _init_worker(progress_queue) -> None:
+def _init_worker(progress_queue, driver_pid: int) -> None:
     global _progress_queue
     _progress_queue = progress_queue
-    _die_with_parent()
+    import threading
+
+    threading.Thread(target=_exit_with_driver, args=(driver_pid,), name="driver-watch", daemon=True).start()
 
 
-def _die_with_parent() -> None:
-    """Linux: SIGKILL this worker when the driver dies (killed, OOM): an orphan finishing its unit
-    would race the rerun that redoes it. Elsewhere a no-op."""
-    import ctypes
-    import signal
-
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-    if os.getppid() == 1:  # the driver died before prctl took effect
-        os._exit(1)
+def _exit_with_driver(driver_pid: int, every: float = 0.2) -> None:
+    """End this worker when the driver is gone (killed, OOM): an orphan finishing its unit would
+    race the rerun that redoes it. (A worker's parent is the fork server, not the driver.)"""
+    while True:
+        time.sleep(every)
+        try:
+            os.kill(driver_pid, 0)
+        except ProcessLookupError:
+            os._exit(1)
+        except PermissionError:  # alive, owned by someone else: cannot be ours, but not gone
+            pass
 
 
 def _worker_unit(unit, job: dict) -> dict:
     return convert_unit(unit, on_bytes=_progress_queue.put, **job)
 
 
-def _convert_parallel(units, job: dict, workers: int, on_bytes) -> dict[str, dict]:
-    """Units in ``workers`` processes (spawned: no inherited threads or file handles), the
-    largest first so that the last one to finish is a small one."""
-    import concurrent.futures as cf
+def _worker_context():
+    """A fork server that has imported this module once (workers start in milliseconds, without
+    the driver's threads or open files); spawn where there is no fork server (Windows)."""
     import multiprocessing as mp
 
-    ctx = mp.get_context("spawn")
+    if "forkserver" not in mp.get_all_start_methods():
+        return mp.get_context("spawn")
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload([__name__])
+    return ctx
+
+
+def _convert_parallel(units, job: dict, workers: int, on_bytes) -> dict[str, dict]:
+    """Units in ``workers`` processes, the largest first so that the last one to finish is a
+    small one."""
+    import concurrent.futures as cf
+
+    ctx = _worker_context()
     progress = ctx.SimpleQueue()
     done: dict[str, dict] = {}
 
@@ -251,7 +273,7 @@ def _convert_parallel(units, job: dict, workers: int, on_bytes) -> dict[str, dic
             on_bytes(progress.get())
 
     with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
-                                initargs=(progress,)) as pool:
+                                initargs=(progress, os.getpid())) as pool:
         futures = {pool.submit(_worker_unit, u, job): u for u in sorted(units, key=lambda u: -u.nbytes)}
         pending = set(futures)
         while pending:
@@ -263,7 +285,8 @@ def _convert_parallel(units, job: dict, workers: int, on_bytes) -> dict[str, dic
     return done
 
 
-def build_report(rel, done: dict[str, dict], rejects: Rejects, *, seconds: float, read_bytes: int, out: Path) -> dict:
+def build_report(rel, done: dict[str, dict], rejects: Rejects, *, seconds: float, read_bytes: int, out: Path,
+                 cpu_seconds: float = 0.0) -> dict:
     per_source: dict[str, dict] = {}
     for unit in rel.units:
         s = per_source.setdefault(unit.source, {"units": 0, "units_done": 0, "written": 0, "filtered": 0, "rejected": {}})
@@ -287,6 +310,8 @@ def build_report(rel, done: dict[str, dict], rejects: Rejects, *, seconds: float
         "units_done": len(done),
         "limited": any(d.get("limited") for d in done.values()),
         "seconds": round(seconds, 3),
+        "cpu_seconds": round(cpu_seconds, 3),  # the driver and its worker processes, this run
+        "peak_rss_mb": max([_peak_rss_mb()] + [d.get("peak_rss_mb", 0.0) for d in done.values()]),  # largest process
         "archive_bytes_read_this_run": read_bytes,
         "mb_per_s_this_run": round(read_bytes / 1e6 / seconds, 2) if seconds > 0 else None,
     }
