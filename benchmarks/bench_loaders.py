@@ -189,13 +189,17 @@ def _run(name: str, ds: Path, tok_dir: Path, buffer: int, base_url: str = "") ->
             "cpu_seconds": cpu, "samples_per_cpu_s": n / cpu, "bytes_read": max(_rchar() - r0, counted), "peak_rss": peak}
 
 
-def _spawn(name: str, ds: Path, tok_dir: Path, buffer: int = BUFFER, base_url: str = "") -> dict:
-    out = subprocess.run([sys.executable, __file__, "--run", name, "--dataset", str(ds), "--tok", str(tok_dir),
-                          "--buffer", str(buffer), "--base-url", base_url], capture_output=True, text=True)
-    if out.returncode:
-        raise RuntimeError(f"{name} failed:\n{out.stderr[-3000:]}")
-    res = json.loads(out.stdout.strip().splitlines()[-1])
-    print(f"  {name + ('@http' if base_url else ''):<26} buf {buffer:>5}: {res['samples']:>6} samples {res['samples_per_cpu_s']:>7.1f}/CPU-s "
+def _spawn(name: str, ds: Path, tok_dir: Path, buffer: int = BUFFER, base_url: str = "", repeat: int = 1) -> dict:
+    """One run in a fresh process; with ``repeat``, the run of median wall time of that many."""
+    runs = []
+    for _ in range(repeat):
+        out = subprocess.run([sys.executable, __file__, "--run", name, "--dataset", str(ds), "--tok", str(tok_dir),
+                              "--buffer", str(buffer), "--base-url", base_url], capture_output=True, text=True)
+        if out.returncode:
+            raise RuntimeError(f"{name} failed:\n{out.stderr[-3000:]}")
+        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    res = sorted(runs, key=lambda r: r["seconds"])[len(runs) // 2]
+    print(f"  {name + ('@http' if base_url else ''):<32} buf {buffer:>5}: {res['samples']:>6} samples {res['samples_per_cpu_s']:>7.1f}/CPU-s "
           f"({res['samples_per_s']:>6.1f}/s wall) "
           f"read {res['bytes_read'] / 2**20:>8.1f} MiB  peak RSS {res['peak_rss'] / 2**20:>7.1f} MiB", flush=True)
     return res
@@ -209,6 +213,8 @@ def main() -> None:
                     help="rate caps of the loopback HTTP server for the remote slice runs (default: 50 and 20 MB/s)")
     ap.add_argument("--remote-only", action="store_true", help="run only the slice over HTTP")
     ap.add_argument("--slice-only", action="store_true", help="run only the 5 %% slice (local and over HTTP)")
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="runs of each (short) slice contender; the median by wall time is shown (default 3)")
     ap.add_argument("--run"), ap.add_argument("--dataset"), ap.add_argument("--tok"), ap.add_argument("--buffer", type=int)
     ap.add_argument("--base-url", default="")
     args = ap.parse_args()
@@ -228,17 +234,17 @@ def main() -> None:
           f"slice {SLICE}: {slice_n} samples ({slice_n / index['num_samples']:.1%}); {os.cpu_count()} CPUs")
     tok = root / "tok"
     if args.slice_only:
-        local_slice(ds, tok)
+        local_slice(ds, tok, args.repeat)
     elif not args.remote_only:
-        local(ds, tok, tar_bytes)
-    remote(root, ds, tok, args.remote_mb_per_s)
+        local(ds, tok, tar_bytes, args.repeat)
+    remote(root, ds, tok, args.remote_mb_per_s, args.repeat)
 
 
-def local(ds: Path, tok: Path, tar_bytes: int) -> None:
+def local(ds: Path, tok: Path, tar_bytes: int, repeat: int) -> None:
     print("unfiltered (decode + resize 224 + tokenize, one process, shuffle buffer 1000):")
     r = {n: _spawn(n, ds, tok) for n in ("webdataset", "s1mmalign-tar", "s1mmalign-tar-ra0", "s1mmalign-parquet",
                                          "hf-datasets-streaming")}
-    r.update(local_slice(ds, tok, ratios=False))
+    r.update(local_slice(ds, tok, repeat, ratios=False))
     print("memory vs shuffle buffer (s1mmalign-tar):")
     large = _spawn("s1mmalign-tar", ds, tok, 5000)
     w, wc = r["webdataset"]["samples_per_s"], r["webdataset"]["samples_per_cpu_s"]
@@ -256,9 +262,9 @@ SLICE_RUNS = ("webdataset-select", "s1mmalign-tar-slice-ra0", "s1mmalign-tar-sli
               "s1mmalign-parquet-slice")
 
 
-def local_slice(ds: Path, tok: Path, ratios: bool = True) -> dict:
-    print(f"5 % slice ({SLICE}):")
-    r = {n: _spawn(n, ds, tok) for n in SLICE_RUNS}
+def local_slice(ds: Path, tok: Path, repeat: int, ratios: bool = True) -> dict:
+    print(f"5 % slice ({SLICE}; median of {repeat} runs):")
+    r = {n: _spawn(n, ds, tok, repeat=repeat) for n in SLICE_RUNS}
     if ratios:
         print("ratios:")
         slice_ratios(r)
@@ -273,16 +279,16 @@ def slice_ratios(r: dict, where: str = "") -> None:
               f"{r[n]['bytes_read'] / max(ws['bytes_read'], 1):.1%} of its bytes")
 
 
-def remote(root: Path, ds: Path, tok: Path, rates: list[float]) -> None:
+def remote(root: Path, ds: Path, tok: Path, rates: list[float], repeat: int) -> None:
     """The slice over HTTP: there the bytes not read are time not spent."""
     from s1mmalign.loaders.tiny import serve_http
 
     for mb in rates:
         server, _ = serve_http(root, bytes_per_s=mb * 1e6)
         base = f"http://127.0.0.1:{server.server_address[1]}"
-        print(f"5 % slice over HTTP (loopback server, {mb:.0f} MB/s per connection):")
+        print(f"5 % slice over HTTP (loopback server, {mb:.0f} MB/s per connection; median of {repeat} runs):")
         try:
-            res = {n: _spawn(n, ds, tok, base_url=base) for n in SLICE_RUNS}
+            res = {n: _spawn(n, ds, tok, base_url=base, repeat=repeat) for n in SLICE_RUNS}
         finally:
             server.shutdown()
             server.server_close()

@@ -34,6 +34,7 @@ FLOAT32_FIELDS = tuple(n for n, t, _, _ in contract.FIELDS if str(t) == "float")
 IMAGE_EXTS = ("png", "jpg", "jpeg", "webp", "tif", "tiff", "bmp", "gif")
 COALESCE_GAP = 256 << 10  # remote: one request across gaps up to 256 KiB (latency beats bandwidth)
 READ_CHUNK = 4 << 20  # remote tar runs: one request per 4 MiB (or the run's end, whichever comes first)
+FIRST_CHUNK = 256 << 10  # ... starting at 256 KiB and doubling, so the first samples arrive early
 DEFAULT_READ_AHEAD = 32 << 20  # bytes of raw samples a stream may hold ahead of its consumer
 ITEM_OVERHEAD = 1024  # bytes counted per item besides its image (metadata, captions)
 
@@ -68,13 +69,14 @@ class SampleError(ValueError):
 class _Window:
     """A file view limited to ``length`` bytes from its current position (None: unbounded).
 
-    With ``chunk``, the underlying file is read in pieces of ``chunk`` bytes (never past the
-    window), whatever sizes the caller asks for: over a network one request per piece, and
-    nothing fetched beyond the samples wanted.
+    With ``chunk``, the underlying file is read in pieces of up to ``chunk`` bytes (never past
+    the window; the first ``FIRST_CHUNK``, then doubling), whatever sizes the caller asks for:
+    over a network one request per piece, and nothing fetched beyond the samples wanted.
     """
 
     def __init__(self, f, length: Optional[int], chunk: Optional[int] = None):
         self.f, self.left, self.chunk = f, length, chunk
+        self.piece = min(FIRST_CHUNK, chunk) if chunk else None
         self.buf, self.at = b"", 0
 
     def _read(self, n: int) -> bytes:
@@ -91,7 +93,8 @@ class _Window:
         if not self.chunk:
             return self._read(n)
         if self.at == len(self.buf):
-            self.buf, self.at = self._read(self.chunk), 0
+            self.buf, self.at = self._read(self.piece), 0
+            self.piece = min(2 * self.piece, self.chunk)
         if n is None or n < 0:
             out = self.buf[self.at :] + self._read(-1)
         else:
