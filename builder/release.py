@@ -722,41 +722,49 @@ def _join_member(unit, rejects, index, lines, tar, member, wanted, stats) -> Opt
 # --------------------------------------------------------------------------------------------
 
 
-def prefetch(iterable, depth: int = 64) -> Iterator:
+def prefetch(iterable, depth: int = 4, batch: int = 32) -> Iterator:
     """Run ``iterable`` in a background thread (decompression overlaps decoding and writing).
 
-    gzip inflation and Pillow decoding release the GIL, so the two sides run in parallel.
-    An exception in the producer is re-raised in the consumer; closing the consumer stops it.
+    Items travel in lists of ``batch`` (a queue hand-off per item costs more than the join of
+    a small record); at most ``depth`` lists wait. gzip inflation, hashing and file writes
+    release the GIL, so the two sides overlap. An exception in the producer reaches the
+    consumer after the items before it; closing the consumer stops the producer.
     """
     q: queue.Queue = queue.Queue(maxsize=depth)
-    done = object()
     stop = threading.Event()
 
+    def put(message) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(message, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def produce():
+        items: list = []
         try:
             for item in iterable:
-                while not stop.is_set():
-                    try:
-                        q.put((None, item), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            q.put((None, done))
+                items.append(item)
+                if len(items) == batch:
+                    if not put((None, items)):
+                        return
+                    items = []
+            put((None, items)) and put((None, None))  # the rest, then the end
         except BaseException as e:  # handed to the consumer
-            q.put((e, None))
+            put((None, items)) and put((e, None))
 
     t = threading.Thread(target=produce, name="release-reader", daemon=True)
     t.start()
     try:
         while True:
-            err, item = q.get()
+            err, items = q.get()
             if err is not None:
                 raise err
-            if item is done:
+            if items is None:
                 return
-            yield item
+            yield from items
     finally:
         stop.set()
         while t.is_alive():

@@ -242,3 +242,26 @@ def test_hf_url_resolves_to_hub_filesystem():
 
     fs, path, local = _fs_and_root("hf://datasets/ScienceOne-AI/S1-MMAlign")
     assert isinstance(fs, HfFileSystem) and path == "datasets/ScienceOne-AI/S1-MMAlign" and not local
+
+
+def test_prefetch_keeps_order_delivers_items_before_an_error_and_stops_when_closed():
+    import threading
+
+    from s1mmalign.builder.release import prefetch
+
+    assert list(prefetch(iter(range(1000)), depth=2, batch=7)) == list(range(1000))
+
+    def failing():
+        yield from range(10)
+        raise ValueError("broken archive")
+
+    got = []
+    with pytest.raises(ValueError, match="broken archive"):
+        for x in prefetch(failing(), batch=4):
+            got.append(x)
+    assert got == list(range(10))
+
+    it = prefetch(iter(range(10**9)), depth=2, batch=8)
+    assert [next(it) for _ in range(3)] == [0, 1, 2]
+    it.close()
+    assert not any(t.name == "release-reader" and t.is_alive() for t in threading.enumerate())
