@@ -492,9 +492,12 @@ def validate_record(record: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+_METADATA_ENCODER = json.JSONEncoder(ensure_ascii=False, check_circular=False)  # json.dumps' output, made once
+
+
 def metadata_json(record: Mapping[str, Any]) -> bytes:
     """The ``<key>.json`` member of a tar: every field but the image, UTF-8 JSON."""
-    return json.dumps({n: record.get(n) for n in METADATA_FIELDS}, ensure_ascii=False, sort_keys=False).encode("utf-8")
+    return _METADATA_ENCODER.encode({n: record.get(n) for n in METADATA_FIELDS}).encode("utf-8")
 
 
 # --------------------------------------------------------------------------------------
