@@ -178,14 +178,22 @@ def main() -> None:
     ap.add_argument("--workers", type=lambda v: [int(x) for x in v.split(",")], default=[1, os.cpu_count() or 1],
                     help="comma-separated worker counts to run convert with (default: 1 and one per CPU, "
                          "convert's default)")
-    ap.add_argument("--keep", action="store_true", help="keep the generated releases and outputs")
+    ap.add_argument("--keep", action="store_true", help="keep the generated releases (reused by the next --keep run)")
     args = ap.parse_args()
     work = Path(args.workdir)
-    shutil.rmtree(work, ignore_errors=True)
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
     sizes = {}
     for name, n, mb in (("small", args.records // 5, args.mb / 5), ("full", args.records, args.mb)):
         t = time.perf_counter()
+        marker = work / f"release-{name}.json"  # a kept release of the same size is reused
+        if args.keep and marker.is_file() and json.loads(marker.read_text())["asked"] == [n, mb]:
+            sizes[name] = json.loads(marker.read_text())["sizes"]
+            print(f"reusing {work / f'release-{name}'}", flush=True)
+            continue
+        shutil.rmtree(work / f"release-{name}", ignore_errors=True)
         sizes[name] = generate(work / f"release-{name}", n, mb, seed=1 if name == "small" else 0)
+        marker.write_text(json.dumps({"asked": [n, mb], "sizes": sizes[name]}))
         print(f"generated {name}: {sizes[name]['records']} records, {sizes[name]['image_bytes'] / 1e6:.0f} MB of images, "
               f"{sizes[name]['archive_bytes'] / 1e6:.0f} MB of archives in {time.perf_counter() - t:.0f} s", flush=True)
     results = {}
@@ -208,8 +216,7 @@ def main() -> None:
                   f"{conv_rss / 1024:6.0f} MB (largest process)  ({int(written)} written, {int(rejected)} rejected)")
             print(f"    ratio convert/bare: {bare_s / conv_s:.2f}x by wall time (target >= 0.6x); per CPU-second "
                   f"{bare_cpu / conv_cpu:.2f}x ({conv_cpu:.1f} CPU-s in all processes vs {bare_cpu:.1f})", flush=True)
-            if not args.keep:
-                shutil.rmtree(work / f"out-{name}-{workers}", ignore_errors=True)
+            shutil.rmtree(work / f"out-{name}-{workers}", ignore_errors=True)
     s, f = results["small"], results["full"]
     print(f"peak RSS of convert: {s['conv_rss'] / 1024:.0f} MB at {sizes['small']['records']} records, "
           f"{f['conv_rss'] / 1024:.0f} MB at {sizes['full']['records']} records "
