@@ -255,6 +255,7 @@ class _Pipe:
         self.done = False  # the producer has finished (items exhausted, error, or stopped)
         self.error: Optional[BaseException] = None
         self.stop = False  # the consumer is gone
+        self.producer_waits = self.consumer_waits = False  # who to wake (waking costs more than the item)
 
 
 def _item_bytes(item: Item) -> int:
@@ -266,14 +267,18 @@ def _produce(pipe: _Pipe, items: Iterator[Item]) -> None:
         for item in items:
             size = _item_bytes(item)
             with pipe.cond:
-                # at least one item in flight, whatever its size
-                while pipe.bytes and pipe.bytes + size > pipe.max_bytes and not pipe.stop:
-                    pipe.cond.wait()
+                # full (one item always fits): sleep until half is consumed, then refill in one go
+                if pipe.bytes and pipe.bytes + size > pipe.max_bytes:
+                    pipe.producer_waits = True
+                    while pipe.bytes > pipe.max_bytes // 2 and not pipe.stop:
+                        pipe.cond.wait()
+                    pipe.producer_waits = False
                 if pipe.stop:
                     return
                 pipe.items.append((item, size))
                 pipe.bytes += size
-                pipe.cond.notify_all()
+                if pipe.consumer_waits:
+                    pipe.cond.notify()
     except BaseException as e:  # handed to the consumer, raised there in sequence
         pipe.error = e
     finally:
@@ -304,7 +309,8 @@ class ReadAhead:
     does with the items (decode, resize, tokenize): a stream costs max(read, work) instead of
     read + work. Items, and an error the generator raises, reach the consumer in the order the
     generator produced them. The bound counts image bytes plus ``ITEM_OVERHEAD`` per item, and
-    always lets one item through. The thread stops and closes the generator (its open file)
+    always lets one item through; a full thread sleeps until half of it is consumed (one wake-up
+    per many items, not one per item). The thread stops and closes the generator (its open file)
     when the items run out, on :meth:`close`, or when this object is garbage collected (a
     ``break``); it is a daemon thread, so it never holds a process up at exit.
     """
@@ -322,11 +328,14 @@ class ReadAhead:
         p = self._pipe
         with p.cond:
             while not p.items and not p.done:
+                p.consumer_waits = True
                 p.cond.wait()
+                p.consumer_waits = False
             if p.items:
                 item, size = p.items.popleft()
                 p.bytes -= size
-                p.cond.notify_all()
+                if p.producer_waits and p.bytes <= p.max_bytes // 2:
+                    p.cond.notify()
                 return item
             error, p.error = p.error, None
         self.close()
