@@ -131,7 +131,8 @@ class RetryingFile:
 
     def size(self) -> int:
         if self._size is None:
-            self._size = self._f.size if getattr(self._f, "size", None) is not None else self.fs.size(self.path)
+            known = getattr(self._f, "size", None)  # fsspec's buffered files know it from their open
+            self._size = known if isinstance(known, int) else self.fs.size(self.path)
         return self._size
 
     def seekable(self) -> bool:
@@ -267,9 +268,12 @@ class Source:
                 with RetryingFile(self.fs, self._abs(entry["sample_index"]), self.index_bytes_read) as f:
                     table = pq.read_table(f, columns=["offset", "size"])
             hit = cache[entry["path"]] = (table["offset"].to_numpy(), table["size"].to_numpy())
+        try:  # two iterators' reading threads may share this cache: trimming is best-effort
+            cache.move_to_end(entry["path"])
             while len(cache) > 64:
                 cache.popitem(last=False)
-        cache.move_to_end(entry["path"])
+        except KeyError:
+            pass
         return hit
 
     def sidecars(self, entries: list[dict]) -> list[pa.Table]:
