@@ -82,7 +82,12 @@ _ARCHIVE_YEAR_RE = re.compile(r"(?:^|[_-])(\d{4})(?=\.t)")
 _JSONL_YEAR_RE = re.compile(r"^(\d{2})(?:_|$)")
 
 #: Errors that mean "the gzip/tar stream stops here" (a truncated or missing last part).
-_STREAM_END_ERRORS = (tarfile.ReadError, EOFError, zlib.error, gzip.BadGzipFile)
+try:  # ISA-L inflates gzip ~1.7x faster than zlib (the archive's inflate is half of reading it)
+    from isal import isal_zlib as _inflate_lib
+except ImportError:  # pragma: no cover - isal is a dependency; zlib gives the same bytes, slower
+    _inflate_lib = zlib
+
+_STREAM_END_ERRORS = (tarfile.ReadError, EOFError, zlib.error, gzip.BadGzipFile, _inflate_lib.error)
 
 
 # --------------------------------------------------------------------------------------------
@@ -149,15 +154,17 @@ class PartsStream(io.RawIOBase):
 class GzipStream(io.RawIOBase):
     """The decompressed bytes of a gzip stream (one or more members) read from ``raw``.
 
-    zlib checks each member's trailer (CRC and length); input that ends inside a member
-    raises ``EOFError``, wherever the cut falls. Reads 1 MiB of compressed input at a time:
-    ``gzip.GzipFile`` reads 8 KiB and costs about a third more CPU in Python overhead.
+    The inflater (ISA-L's, else zlib's) checks each member's trailer (CRC and length); input
+    that ends inside a member raises ``EOFError``, wherever the cut falls. Reads 1 MiB of
+    compressed input at a time: ``gzip.GzipFile`` reads 8 KiB and costs about a third more
+    CPU in Python overhead.
     """
 
-    def __init__(self, raw, chunk: int = 1 << 20):
+    def __init__(self, raw, chunk: int = 1 << 20, inflate_lib=None):
         super().__init__()
         self._raw, self._chunk = raw, chunk
-        self._z = zlib.decompressobj(wbits=31)
+        self._lib = inflate_lib or _inflate_lib
+        self._z = self._lib.decompressobj(wbits=31)
 
     def readable(self) -> bool:
         return True
@@ -165,14 +172,14 @@ class GzipStream(io.RawIOBase):
     def readinto(self, b) -> int:
         while True:
             z = self._z
-            if z.unconsumed_tail:
-                data = z.decompress(z.unconsumed_tail, len(b))
-            elif z.eof:  # a member ended: the next one, or the end of the input
+            if z.eof:  # a member ended: the next one, or the end of the input (any stale tail is in unused_data)
                 rest = z.unused_data or self._raw.read(self._chunk)
                 if not rest:
                     return 0
-                self._z = z = zlib.decompressobj(wbits=31)
+                self._z = z = self._lib.decompressobj(wbits=31)
                 data = z.decompress(rest, len(b))
+            elif z.unconsumed_tail:
+                data = z.decompress(z.unconsumed_tail, len(b))
             else:
                 chunk = self._raw.read(self._chunk)
                 if not chunk:

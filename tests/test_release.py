@@ -265,3 +265,26 @@ def test_prefetch_keeps_order_delivers_items_before_an_error_and_stops_when_clos
     assert [next(it) for _ in range(3)] == [0, 1, 2]
     it.close()
     assert not any(t.name == "release-reader" and t.is_alive() for t in threading.enumerate())
+
+
+def test_gzip_stream_is_the_same_bytes_with_either_inflater_and_fails_on_a_cut(tmp_path):
+    """ISA-L and zlib give the same bytes for multi-member gzip; a cut anywhere raises."""
+    import gzip
+    import zlib
+
+    from isal import isal_zlib
+
+    from s1mmalign.builder.release import _STREAM_END_ERRORS, GzipStream
+
+    payload = bytes(range(256)) * 5000
+    blob = gzip.compress(payload) + gzip.compress(b"second member")
+    for lib in (zlib, isal_zlib):
+        got = io.BufferedReader(GzipStream(io.BytesIO(blob), chunk=4096, inflate_lib=lib), 1 << 16).read()
+        assert got == payload + b"second member"
+        for cut in (5, len(blob) // 3, len(gzip.compress(payload)) - 4, len(blob) - 1):
+            with pytest.raises(_STREAM_END_ERRORS):
+                io.BufferedReader(GzipStream(io.BytesIO(blob[:cut]), chunk=4096, inflate_lib=lib)).read()
+        corrupt = bytearray(blob)
+        corrupt[len(gzip.compress(payload)) - 6] ^= 1  # inside the first member's CRC
+        with pytest.raises(_STREAM_END_ERRORS):
+            io.BufferedReader(GzipStream(io.BytesIO(bytes(corrupt)), inflate_lib=lib)).read()
