@@ -37,6 +37,7 @@ READ_CHUNK = 4 << 20  # remote tar runs: one request per 4 MiB (or the run's end
 FIRST_CHUNK = 256 << 10  # ... starting at 256 KiB and doubling, so the first samples arrive early
 DEFAULT_READ_AHEAD = 32 << 20  # bytes of raw samples a stream may hold ahead of its consumer
 ITEM_OVERHEAD = 1024  # bytes counted per item besides its image (metadata, captions)
+JOIN_TIMEOUT = 5  # seconds close() waits for the reading thread to finish its current read
 
 log = logging.getLogger(__name__)
 
@@ -288,7 +289,7 @@ def _produce(pipe: _Pipe, items: Iterator[Item]) -> None:
             pipe.cond.notify_all()
 
 
-def _shut(pipe: _Pipe, thread: threading.Thread, pid: int) -> None:
+def _shut(pipe: _Pipe, thread: threading.Thread, pid: int, join_timeout: float) -> None:
     if os.getpid() != pid:  # a forked copy (DataLoader worker): the thread does not exist here
         return
     with pipe.cond:
@@ -297,9 +298,9 @@ def _shut(pipe: _Pipe, thread: threading.Thread, pid: int) -> None:
         pipe.bytes = 0
         pipe.cond.notify_all()
     if thread is not threading.current_thread():
-        thread.join(timeout=30)
+        thread.join(timeout=join_timeout)  # bounded: an interrupt must not wait on a stalled network read
         if thread.is_alive():
-            log.warning("read-ahead thread still blocked in a read after 30 s; it exits when the read returns")
+            log.warning("read-ahead thread still in a read after %g s; it exits when the read returns", join_timeout)
 
 
 class ReadAhead:
@@ -315,11 +316,12 @@ class ReadAhead:
     ``break``); it is a daemon thread, so it never holds a process up at exit.
     """
 
-    def __init__(self, items: Iterator[Item], max_bytes: int):
+    def __init__(self, items: Iterator[Item], max_bytes: int, join_timeout: float = JOIN_TIMEOUT):
         self._pipe = _Pipe(max(int(max_bytes), 1))
         thread = threading.Thread(target=_produce, args=(self._pipe, items), name="s1mmalign-read-ahead", daemon=True)
         thread.start()
-        self._close = weakref.finalize(self, _shut, self._pipe, thread, os.getpid())
+        self._close = weakref.finalize(self, _shut, self._pipe, thread, os.getpid(), join_timeout)
+        self._close.atexit = False  # at exit the daemon thread just ends
 
     def __iter__(self) -> "ReadAhead":
         return self
@@ -344,7 +346,7 @@ class ReadAhead:
         raise StopIteration
 
     def close(self) -> None:
-        """Stop the thread and wait for it (idempotent)."""
+        """Stop the thread and wait for it, at most ``join_timeout`` seconds (idempotent)."""
         self._close()
 
 

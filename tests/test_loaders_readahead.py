@@ -127,6 +127,32 @@ def test_read_ahead_holds_at_most_its_bound():
     assert max(ahead) == 4 and sorted(ahead)[len(ahead) // 2] >= 3, ahead
 
 
+def test_close_does_not_hang_on_a_stalled_read(caplog):
+    """An interrupt while the thread waits on a read: close() returns, the thread ends when the read does."""
+    stalled, released = threading.Event(), threading.Event()
+
+    def items():
+        yield "first"
+        stalled.set()
+        released.wait(30)  # a network read that does not return
+        yield "second"
+
+    reader = ReadAhead(items(), max_bytes=1 << 20, join_timeout=0.2)
+    assert next(reader) == "first" and stalled.wait(5)
+    started = time.perf_counter()
+    reader.close()
+    assert time.perf_counter() - started < 2 and "still in a read" in caplog.text
+    assert len(reader_threads()) == 1
+    released.set()
+    for _ in range(100):
+        if not reader_threads():
+            break
+        time.sleep(0.05)
+    assert not reader_threads()
+    with pytest.raises(StopIteration):
+        next(reader)
+
+
 def test_break_and_garbage_collection_stop_the_thread_and_close_the_shard(ds):
     stream = S1MMAlignStream(ds, format="wds", shuffle_buffer=5)
     for x in stream:
