@@ -30,6 +30,7 @@ def _cli_stream(args) -> int:
         args.source, disciplines=args.discipline, modalities=args.modality, sources=args.sources,
         licenses=args.licenses, min_clip_score=args.min_clip_score, caption=args.caption, format=args.format,
         rank=0, world_size=args.world_size, shuffle=False,
+        read_ahead=0,  # a few samples: reading ahead would fetch up to 32 MiB nobody looks at
     )
     print(stream.describe())
     if args.show:
