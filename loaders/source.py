@@ -79,7 +79,10 @@ class RetryingFile:
 
     def _file(self):
         if self._f is None:
-            self._f = self.fs.open(self.path, "rb", **self.open_kwargs)
+            try:
+                self._f = self.fs.open(self.path, "rb", **self.open_kwargs)
+            except TypeError:  # a file system whose files take no cache options: its defaults
+                self._f = self.fs.open(self.path, "rb")
             if self.pos:
                 self._f.seek(self.pos)
         return self._f

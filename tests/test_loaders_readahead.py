@@ -106,6 +106,24 @@ def test_same_order_over_http_with_transient_errors_and_exact_requests(ds, fmt):
     assert state["failed"] > 0  # requests failed with 503 and were retried, in the reading thread
 
 
+def test_another_fsspec_file_system_reads_in_pieces_and_gives_the_same_samples(ds):
+    """memory:// is remote to the loader (tar runs in pieces, no cache options it does not take)."""
+    import fsspec
+
+    fs = fsspec.filesystem("memory")
+    root = f"/readahead-{os.getpid()}"
+    for path in ds.rglob("*"):
+        if path.is_file():
+            fs.pipe(f"{root}/{path.relative_to(ds).as_posix()}", path.read_bytes())
+    try:
+        for fmt in ("wds", "parquet"):
+            local = run(S1MMAlignStream(ds, format=fmt, modalities="plot", seed=1, mix_chunk=5))
+            remote = S1MMAlignStream(f"memory://{root}", format=fmt, modalities="plot", seed=1, mix_chunk=5)
+            assert not remote.source.is_local and run(remote) == local and len(local[0]) == 100
+    finally:
+        fs.rm(root, recursive=True)
+
+
 # -- the bound, and stopping -----------------------------------------------------------------------------
 
 
