@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 import s1mmalign_dataset as contract
-from s1mmalign.builder.atomic import remove_stale_temporaries, write_text_atomic
+from s1mmalign.builder.atomic import fsync_tree, remove_stale_temporaries, write_text_atomic
 from s1mmalign.builder.images import DEFAULT_MAX_PIXELS
 from s1mmalign.builder.rejects import Rejects
 from s1mmalign.builder.resume import WorkDir
@@ -96,7 +96,7 @@ def convert_release(
     # any other unit is redone from scratch (its partial shards removed first).
     fingerprint = _digest({
         "sources": sorted(sources) if sources else None, "disciplines": sorted(disciplines) if disciplines else None,
-        "limit": limit, "shards": {k: v for k, v in dataclasses.asdict(options).items() if k != "prefix"},
+        "limit": limit, "shards": {k: v for k, v in dataclasses.asdict(options).items() if k not in ("prefix", "fsync")},
         "max_pixels": max_pixels, "image_check": image_check,
     })
     started, cpu_started = time.perf_counter(), time.process_time()
@@ -193,8 +193,11 @@ def convert_unit(unit, *, out: Path, work: WorkDir, options: ShardOptions, disci
     records = unit.read(rejects, disciplines=disciplines, on_bytes=on_bytes, stats=stats)
     if remaining is not None:
         records = itertools.islice(records, remaining)
-    rep = write_dataset(prefetch(records), staging, options=dataclasses.replace(options, prefix=f"train-{unit.id}"),
+    # No fsync per shard: the files sit in the unit's staging folder until the unit is complete,
+    # then one fsync_tree makes them durable (by then the kernel has written most of them back).
+    rep = write_dataset(prefetch(records), staging, options=dataclasses.replace(options, prefix=f"train-{unit.id}", fsync=False),
                         rejects=rejects, max_pixels=max_pixels, image_check=image_check, finalize=False)
+    fsync_tree(staging)
     _move_into_place(staging, out)
     shutil.rmtree(staging, ignore_errors=True)
     info = {

@@ -84,6 +84,7 @@ class ShardOptions:
     buffer_bytes: int = 256 * MiB  # all Parquet buffers together
     prefix: str = "train"
     compression: str = "zstd"  # metadata columns; image bytes are stored uncompressed
+    fsync: bool = True  # False: the caller makes the files durable at once (convert: fsync_tree per unit)
 
     def __post_init__(self):
         bad = set(self.formats) - {"parquet", "wds"}
@@ -108,8 +109,8 @@ def sidecar_path(out: Path, shard_rel: str) -> Path:
 class _Shard:
     """State common to both formats: temporary name, per-sample index rows, commit."""
 
-    def __init__(self, out: Path, rel: str, fmt: str, discipline: str):
-        self.out, self.rel, self.format, self.discipline = out, rel, fmt, discipline
+    def __init__(self, out: Path, rel: str, fmt: str, discipline: str, durable: bool = True):
+        self.out, self.rel, self.format, self.discipline, self.durable = out, rel, fmt, discipline, durable
         self.final = out / rel
         self.final.parent.mkdir(parents=True, exist_ok=True)
         self.tmp = temporary_name(self.final)
@@ -140,7 +141,7 @@ class _Shard:
         table = pa.table(self.index, schema=SAMPLE_INDEX_SCHEMA).replace_schema_metadata(
             {"s1mmalign_shard": json.dumps(facts)}
         )
-        with atomic_file(sidecar_path(self.out, self.rel)) as f:
+        with atomic_file(sidecar_path(self.out, self.rel), durable=self.durable) as f:
             pq.write_table(table, f, compression="zstd")
         os.replace(self.tmp, self.final)
         return facts
@@ -175,8 +176,8 @@ def member_header(name: str, size: int) -> bytes:
 class _TarShard(_Shard):
     """Members written straight to the file (header, payload, padding): no per-member objects."""
 
-    def __init__(self, out: Path, rel: str, discipline: str):
-        super().__init__(out, rel, "wds", discipline)
+    def __init__(self, out: Path, rel: str, discipline: str, durable: bool = True):
+        super().__init__(out, rel, "wds", discipline, durable)
         self.file = open(self.tmp, "wb")
         self.hw = HashingWriter(self.file)
 
@@ -205,7 +206,8 @@ class _TarShard(_Shard):
 
     def _close(self) -> tuple[int, str]:
         self.file.flush()
-        os.fsync(self.file.fileno())
+        if self.durable:
+            os.fsync(self.file.fileno())
         self.file.close()
         return self.hw.bytes, self.hw.sha256.hexdigest()
 
@@ -235,7 +237,7 @@ def _table(rows: list[dict], schema: pa.Schema) -> pa.Table:
 
 class _ParquetShard(_Shard):
     def __init__(self, out: Path, rel: str, discipline: str, opts: ShardOptions):
-        super().__init__(out, rel, "parquet", discipline)
+        super().__init__(out, rel, "parquet", discipline, opts.fsync)
         self.row_groups = 0
         schema = parquet_schema()
         compression = {n: ("none" if n == "image" else opts.compression) for n in schema.names}
@@ -267,7 +269,7 @@ class _ParquetShard(_Shard):
     def _close(self) -> tuple[int, str]:
         self.writer.close()
         self.sink.close()
-        return fsync_and_hash(self.tmp)
+        return fsync_and_hash(self.tmp, durable=self.durable)
 
     def abort(self) -> None:
         try:
@@ -327,7 +329,7 @@ class ShardWriter:
         if "wds" in self.opts.formats:
             shard = self._tars.get(d)
             if shard is None:
-                shard = self._tars[d] = _TarShard(self.out, self._new_name("wds", d), d)
+                shard = self._tars[d] = _TarShard(self.out, self._new_name("wds", d), d, self.opts.fsync)
             shard.add(rec, image, ext)
             if shard.size >= self.opts.tar_shard_bytes:
                 self.shards.append(self._tars.pop(d).commit())
