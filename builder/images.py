@@ -15,6 +15,11 @@ import hashlib
 import io
 import warnings
 import zlib
+
+try:  # ISA-L's CRC-32 is ~9x zlib's (the PNG check runs it over every byte)
+    from isal.isal_zlib import crc32 as _crc32
+except ImportError:  # pragma: no cover - isal is a dependency
+    _crc32 = zlib.crc32
 from dataclasses import dataclass
 from typing import Optional
 
@@ -104,7 +109,7 @@ def _png_chunks(data: bytes) -> bool:
             raise ImageRejected("undecodable", f"PNG chunk type {ctype!r} at byte {pos}")
         if end > n:
             raise ImageRejected("truncated", f"PNG chunk {ctype.decode()} at byte {pos} is cut short at byte {n}")
-        if zlib.crc32(view[pos + 4 : end - 4]) != int.from_bytes(data[end - 4 : end], "big"):
+        if _crc32(view[pos + 4 : end - 4]) != int.from_bytes(data[end - 4 : end], "big"):
             raise ImageRejected("undecodable", f"PNG chunk {ctype.decode()} at byte {pos}: CRC mismatch")
         has_data = has_data or ctype == b"IDAT"
         animated = animated or ctype == b"acTL"
