@@ -177,7 +177,8 @@ def _move_into_place(staging: Path, out: Path) -> None:
 
 
 def convert_unit(unit, *, out: Path, work: WorkDir, options: ShardOptions, disciplines, max_pixels: int,
-                 image_check: str, fingerprint: str, remaining: Optional[int] = None, on_bytes=None) -> dict:
+                 image_check: str, fingerprint: str, remaining: Optional[int] = None, on_bytes=None,
+                 read_ahead: bool = True) -> dict:
     """Read, join and write one unit, then commit its rejects and (last) its marker; returns the marker.
 
     Shards are written into the unit's own staging folder and renamed into ``out`` when the
@@ -195,7 +196,9 @@ def convert_unit(unit, *, out: Path, work: WorkDir, options: ShardOptions, disci
         records = itertools.islice(records, remaining)
     # No fsync per shard: the files sit in the unit's staging folder until the unit is complete,
     # then one fsync_tree makes them durable (by then the kernel has written most of them back).
-    rep = write_dataset(prefetch(records), staging, options=dataclasses.replace(options, prefix=f"train-{unit.id}", fsync=False),
+    if read_ahead:  # one process: reading overlaps writing; beside other workers it only adds GIL hand-offs
+        records = prefetch(records)
+    rep = write_dataset(records, staging, options=dataclasses.replace(options, prefix=f"train-{unit.id}", fsync=False),
                         rejects=rejects, max_pixels=max_pixels, image_check=image_check, finalize=False)
     fsync_tree(staging)
     _move_into_place(staging, out)
@@ -247,7 +250,7 @@ def _exit_with_driver(driver_pid: int, every: float = 0.2) -> None:
 
 
 def _worker_unit(unit, job: dict) -> dict:
-    return convert_unit(unit, on_bytes=_progress_queue.put, **job)
+    return convert_unit(unit, on_bytes=_progress_queue.put, read_ahead=False, **job)
 
 
 def _worker_context():
