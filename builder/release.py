@@ -190,6 +190,65 @@ class GzipStream(io.RawIOBase):
                 return len(data)
 
 
+class TarMembers:
+    """The members of an uncompressed tar stream, parsed by tarfile's own ``TarInfo`` (GNU long
+    names, pax headers) but read straight from a buffered reader.
+
+    tarfile's stream mode (``"r|"``) copies its 10 KiB buffer on every read: a third of the
+    cost of reading the release. Here a member's bytes are one ``read``. A header that is cut
+    or invalid, or an end without the end-of-archive marker, raises ``tarfile.ReadError``
+    (stream mode stops silently); sparse members are refused. Iterate, and call :meth:`data` for the member just yielded to get its bytes
+    (members whose bytes are not wanted are skipped).
+    """
+
+    def __init__(self, f):
+        self._f, self._pos, self._pending = f, 0, 0
+        # what TarInfo.fromtarfile reads through (it only uses these attributes)
+        self.fileobj, self.offset, self.encoding, self.errors, self.pax_headers = self, 0, "utf-8", "surrogateescape", {}
+
+    def read(self, n: int) -> bytes:
+        data = self._f.read(n)
+        self._pos += len(data)
+        return data
+
+    def tell(self) -> int:
+        return self._pos
+
+    def __iter__(self) -> Iterator[tarfile.TarInfo]:
+        while True:
+            self._skip(self._pending)
+            self._pending = 0
+            try:
+                info = tarfile.TarInfo.fromtarfile(self)
+            except tarfile.EOFHeaderError:  # a zero block: the end-of-archive marker
+                return
+            except tarfile.EmptyHeaderError:  # no bytes left: cut at a member boundary (or empty)
+                raise tarfile.ReadError(f"the archive ends at byte {self._pos} without its end-of-archive marker") from None
+            except tarfile.HeaderError as e:  # cut (truncated) or not a tar header
+                raise tarfile.ReadError(f"bad tar header at byte {self._pos}: {e}") from None
+            if info.issparse():
+                raise tarfile.ReadError(f"sparse member {info.name!r} is not supported")
+            if info.isreg() or info.type not in tarfile.SUPPORTED_TYPES:
+                self._pending = info._block(info.size)  # tarfile's own rule for members with data
+            yield info
+
+    def data(self, info: tarfile.TarInfo) -> bytes:
+        """The bytes of ``info``, the member just yielded."""
+        data = self.read(info.size)
+        if len(data) != info.size:
+            raise tarfile.ReadError(f"member {info.name!r} cut short ({len(data)} of {info.size} bytes)")
+        self._skip(self._pending - info.size)
+        self._pending = 0
+        return data
+
+    def _skip(self, n: int) -> None:
+        while n > 0:
+            chunk = self.read(min(n, 1 << 20))
+            if not chunk:
+                raise tarfile.ReadError("unexpected end of data")
+            n -= len(chunk)
+
+
 # --------------------------------------------------------------------------------------------
 # Discovery
 # --------------------------------------------------------------------------------------------
@@ -607,7 +666,7 @@ def to_record(source: str, rec: dict, image: bytes, member_name: str, categories
     }
 
 
-def _iter_members(unit: ReleaseUnit, on_bytes) -> Iterator[tuple[tarfile.TarFile, tarfile.TarInfo]]:
+def _iter_members(unit: ReleaseUnit, on_bytes) -> Iterator[tuple[TarMembers, tarfile.TarInfo]]:
     """Members of the unit's archive in stream order. A stream cut short (truncated or missing
     last part) raises one of ``_STREAM_END_ERRORS``, also when the cut falls between members:
     the gzip stream is drained to its end-of-stream marker after the tar's end."""
@@ -616,7 +675,7 @@ def _iter_members(unit: ReleaseUnit, on_bytes) -> Iterator[tuple[tarfile.TarFile
     gz = io.BufferedReader(GzipStream(stream), 1 << 20)
     last = 0
     try:
-        tar = tarfile.open(fileobj=gz, mode="r|")
+        tar = TarMembers(gz)
         for member in tar:
             if on_bytes is not None and stream.bytes_read != last:
                 on_bytes(stream.bytes_read - last)
@@ -713,11 +772,8 @@ def _join_member(unit, rejects, index, lines, tar, member, wanted, stats) -> Opt
         if d not in wanted:
             stats["filtered"] += 1
             return None
-    f = tar.extractfile(member)
     try:
-        data = f.read() if f is not None else b""
-        if len(data) != member.size:
-            raise tarfile.ReadError(f"member {name!r} cut short ({len(data)} of {member.size} bytes)")
+        data = tar.data(member)
     except _STREAM_END_ERRORS:
         index.used[pos] = False  # the stream broke inside this image: its record is reported as lost
         raise

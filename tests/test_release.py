@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import tarfile
 from pathlib import Path
 
 import fsspec
@@ -288,3 +289,45 @@ def test_gzip_stream_is_the_same_bytes_with_either_inflater_and_fails_on_a_cut(t
         corrupt[len(gzip.compress(payload)) - 6] ^= 1  # inside the first member's CRC
         with pytest.raises(_STREAM_END_ERRORS):
             io.BufferedReader(GzipStream(io.BytesIO(bytes(corrupt)), inflate_lib=lib)).read()
+
+
+@pytest.mark.parametrize("fmt", [tarfile.GNU_FORMAT, tarfile.PAX_FORMAT, tarfile.USTAR_FORMAT])
+def test_tar_members_reads_what_tarfile_reads(fmt):
+    """Same names, types, sizes and bytes as tarfile's stream mode; long and non-ASCII names,
+    links and folders included; a cut anywhere raises instead of ending quietly."""
+    from s1mmalign.builder.release import TarMembers
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=fmt) as tar:
+        def add(name, data=b"", kind=tarfile.REGTYPE, link=""):
+            info = tarfile.TarInfo(name)
+            info.type, info.linkname, info.size = kind, link, len(data)
+            tar.addfile(info, io.BytesIO(data))
+        add("0801", kind=tarfile.DIRTYPE)
+        add("0801/a.png", b"x" * 1000)
+        add("0801/" + "long" * 40 + ".png" if fmt != tarfile.USTAR_FORMAT else "0801/b.png", b"y" * 513)
+        add("0801/link.png", kind=tarfile.SYMTYPE, link="a.png")
+        add("0801/hard.png", kind=tarfile.LNKTYPE, link="0801/a.png")
+        add("0801/empty.png", b"")
+        if fmt != tarfile.USTAR_FORMAT:
+            add("0801/caf\u00e9.png", b"z" * 10)
+    blob = buf.getvalue()
+
+    def expected(data):
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r|") as tar:
+            return [(m.name, m.type, m.size, tar.extractfile(m).read() if m.isreg() else None) for m in tar]
+
+    with tarfile.open(fileobj=io.BytesIO(blob), mode="r|") as tar:
+        list(tar)
+        end_marker = tar.offset  # the zero blocks (then padding) start here
+
+    members = TarMembers(io.BytesIO(blob))
+    got = [(m.name, m.type, m.size, members.data(m) if m.isreg() else None) for m in members]
+    assert got == expected(blob) and len(got) >= 6
+    skipped = TarMembers(io.BytesIO(blob))  # members whose bytes are not read are skipped
+    assert [m.name for m in skipped] == [g[0] for g in got]
+    for cut in [*range(100, end_marker, 97), end_marker]:  # inside a header, a member's bytes, at a boundary
+        with pytest.raises(tarfile.ReadError):
+            for m in (members := TarMembers(io.BytesIO(blob[:cut]))):
+                if m.isreg():
+                    members.data(m)
