@@ -149,9 +149,11 @@ def convert_release(
     for unit in rel.units:
         if unit.id in done:
             all_rejects.extend(work.read_rejects(STAGE, unit.id))
-    finalize_dataset(out, rejects=all_rejects)
+    index = finalize_dataset(out, rejects=all_rejects)
     report = build_report(rel, done, all_rejects, seconds=time.perf_counter() - started, read_bytes=read_bytes, out=out,
                           cpu_seconds=time.process_time() - cpu_started + worker_cpu)
+    # Units are written apart, so a key repeated across archives is only seen here: counted, kept.
+    report["duplicate_keys"] = index.get("duplicate_keys", {"count": 0, "examples": []})
     write_text_atomic(out / REPORT_FILE, json.dumps(report, indent=1))
     return report
 
@@ -334,6 +336,10 @@ def format_summary(report: dict) -> str:
         lines.append(f"skipped {report['filtered']} records outside --disciplines")
     if report["limited"]:
         lines.append("stopped at --limit")
+    dup = report.get("duplicate_keys") or {}
+    if dup.get("count"):
+        lines.append(f"warning: {dup['count']} keys were written by more than one archive (e.g. {', '.join(dup['examples'][:3])}): "
+                     "the release holds those images in two archives; both copies are in the output (index/shards.json lists them)")
     width = max([len(s) for s in report["sources"]] + [6])
     lines.append(f"  {'source':<{width}}  {'written':>8}  {'rejected':>8}  reasons")
     for source, s in sorted(report["sources"].items()):

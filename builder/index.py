@@ -9,7 +9,8 @@
                  "modalities": {...}, "sources": {...}, "licenses": {...},
                  "sample_index": "index/wds/physics/train-00000.tar.idx.parquet",
                  "row_groups": [{"num_rows": n, "modalities": {...}}]   # Parquet shards only
-                }, ...]}
+                }, ...],
+     "duplicate_keys": {"count": n, "examples": [...]}}    # only when a key is in two shards
 
 ``sizes.json`` at the root maps every shard path to its sample count; ``wds/<d>/sizes.json``
 maps every tar basename of the dataset to its count (open_clip reads the one beside the
@@ -21,6 +22,7 @@ from __future__ import annotations
 import collections
 import json
 from pathlib import Path
+from typing import Optional
 
 import s1mmalign_dataset as contract
 from s1mmalign.builder.atomic import write_text_atomic
@@ -33,8 +35,28 @@ def _count(values) -> dict[str, int]:
     return dict(sorted(collections.Counter(values).items()))
 
 
-def collect_shards(out: Path) -> list[dict]:
-    """Shard entries from every sidecar whose shard exists; orphan sidecars are removed."""
+def duplicate_keys(keys_per_shard: list[list[str]], limit: int = 20) -> tuple[int, list[str]]:
+    """(how many keys appear more than once, up to ``limit`` of them) over shards of one format.
+
+    Writers reject repeats within one call; this catches keys written by separate calls into
+    one folder (units of ``convert`` run side by side). 8 bytes per key: Python's string hash
+    sorts the candidates, equal strings confirm them.
+    """
+    import numpy as np
+
+    keys = [k for ks in keys_per_shard for k in ks]
+    if len(keys) < 2:
+        return 0, []
+    h = np.fromiter((hash(k) for k in keys), dtype=np.int64, count=len(keys))
+    order = np.argsort(h, kind="stable")
+    same = np.flatnonzero(h[order][1:] == h[order][:-1])
+    dup = sorted({keys[order[i]] for i in same if keys[order[i]] == keys[order[i + 1]]})
+    return len(dup), dup[:limit]
+
+
+def collect_shards(out: Path, keys: Optional[dict[str, list]] = None) -> list[dict]:
+    """Shard entries from every sidecar whose shard exists; orphan sidecars are removed.
+    ``keys``, when given, receives each format's list of per-shard key lists."""
     entries = []
     for sc in sorted((out / contract.INDEX_DIR).rglob("*.idx.parquet")):
         facts, table = read_sidecar(sc)
@@ -42,6 +64,8 @@ def collect_shards(out: Path) -> list[dict]:
             sc.unlink()
             continue
         cols = table.to_pydict()
+        if keys is not None:
+            keys.setdefault(facts["format"], []).append(cols["key"])
         entry = dict(facts)
         entry["modalities"] = _count(cols["modality"])
         entry["sources"] = _count(cols["source"])
@@ -59,10 +83,13 @@ def collect_shards(out: Path) -> list[dict]:
 def write_index(out: str | Path) -> dict:
     """Rebuild ``index/shards.json`` and the ``sizes.json`` files; returns the index."""
     out = Path(out)
-    shards = collect_shards(out)
+    keys: dict[str, list] = {}
+    shards = collect_shards(out, keys)
     # Counts come from one format (Parquet when written) so samples are not counted twice.
     formats = {s["format"] for s in shards}
     primary = "parquet" if "parquet" in formats else "wds"
+    n_dup, dup_examples = duplicate_keys(keys.get(primary, []))
+    del keys
     counts: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     for s in shards:
         if s["format"] == primary:
@@ -75,6 +102,8 @@ def write_index(out: str | Path) -> dict:
         "counts": {d: dict(sorted(c.items())) for d, c in sorted(counts.items())},
         "shards": shards,
     }
+    if n_dup:  # only when there are any: written by separate calls into one folder (see duplicate_keys)
+        index["duplicate_keys"] = {"count": n_dup, "examples": dup_examples}
     write_text_atomic(out / contract.SHARD_INDEX_FILE, json.dumps(index, indent=1))
     write_text_atomic(out / contract.SIZES_FILE, json.dumps({s["path"]: s["num_samples"] for s in shards}, indent=1))
     tars = {Path(s["path"]).name: s["num_samples"] for s in shards if s["format"] == "wds"}

@@ -182,3 +182,23 @@ def test_parallel_units_give_the_same_shards(tmp_path):
     assert serial["written"] == parallel["written"] == 24
     assert _files(tmp_path / "serial") == _files(tmp_path / "parallel")
     assert not (tmp_path / "parallel" / WORK_DIR / "staging").exists() or not any((tmp_path / "parallel" / WORK_DIR / "staging").iterdir())
+
+
+def test_a_key_written_by_two_archives_is_counted(tmp_path):
+    """Two year archives holding the same image path: both units write it (they run apart);
+    the report and index/shards.json say so, and nothing is lost."""
+    root = tmp_path / "rel"
+    dup = "0801/0801.0001.tar.gz/f.png"
+    for year, names in ((2008, [dup, "0801/0801.0002.tar.gz/f.png"]), (2009, [dup, "0901/0901.0003.tar.gz/f.png"])):
+        members = [(n, draw_figure(i + year, size=(120, 90))) for i, n in enumerate(names)]
+        recs = [{"arxiv_id": n.split("/")[1][:9], "title": "t", "image_path": f"images/{n}", "caption": f"c {n}",
+                 "categories": "hep-th"} for n, _ in members]
+        write_jsonl(root / "arxiv" / "jsonl" / f"{year % 100:02d}_recaption.jsonl", recs)
+        write_archive(root / "arxiv" / f"images_{year}.tar.gz", members)
+    report = convert_release(root, tmp_path / "out", progress=False, workers=2)
+    assert report["written"] == 4 and report["duplicate_keys"]["count"] == 1
+    index = json.loads((tmp_path / "out" / "index" / "shards.json").read_text())
+    assert index["duplicate_keys"]["count"] == 1 and index["duplicate_keys"]["examples"][0].startswith("arxiv_")
+    assert "1 keys were written by more than one archive" in format_summary(report)
+    clean = convert_release(root, tmp_path / "one", progress=False, workers=1, sources=["arxiv"])
+    assert clean["duplicate_keys"]["count"] == 1  # the same in one process: units are written apart either way
