@@ -129,8 +129,8 @@ def convert_release(
     try:
         workers = default_workers(len(todo)) if workers is None else workers
         if workers > 1 and limit is None and len(todo) > 1:
-            converted = _convert_parallel(todo, job, workers, on_bytes)
-            worker_cpu = sum(m.get("cpu_seconds", 0.0) for m in converted.values())
+            converted, here = _convert_parallel(todo, job, workers, on_bytes)
+            worker_cpu = sum(m.get("cpu_seconds", 0.0) for u, m in converted.items() if u not in here)
             done.update(converted)
         else:
             for unit in todo:
@@ -267,30 +267,70 @@ def _worker_context():
     return ctx
 
 
-def _convert_parallel(units, job: dict, workers: int, on_bytes) -> dict[str, dict]:
-    """Units in ``workers`` processes, the largest first so that the last one to finish is a
-    small one."""
+def _convert_parallel(units, job: dict, workers: int, on_bytes) -> tuple[dict[str, dict], set[str]]:
+    """Units on ``workers`` CPUs, the largest first (the last to finish is a small one): this
+    process converts one unit at a time in a thread -- it has everything imported, so it starts
+    at once -- while ``workers - 1`` fork-server processes take the others. Returns the markers
+    and the ids of the units converted here (their CPU time is this process's)."""
     import concurrent.futures as cf
+    import threading
 
     ctx = _worker_context()
     progress = ctx.SimpleQueue()
+    todo = sorted(units, key=lambda u: -u.nbytes)
+    lock = threading.Lock()
     done: dict[str, dict] = {}
+    here: set[str] = set()
+    failed: list[BaseException] = []
+
+    def take():
+        with lock:
+            return todo.pop(0) if todo and not failed else None
+
+    def convert_here() -> None:
+        try:
+            while (unit := take()) is not None:
+                done[unit.id] = convert_unit(unit, on_bytes=progress.put, read_ahead=False, **job)
+                here.add(unit.id)
+        except BaseException as e:  # re-raised by the main thread
+            with lock:
+                failed.append(e)
 
     def drain() -> None:
         while not progress.empty():
             on_bytes(progress.get())
 
-    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
+    driver = threading.Thread(target=convert_here, name="convert-here", daemon=True)
+    driver.start()  # before the pool: starting the fork server takes a while, and blocks submit()
+    with cf.ProcessPoolExecutor(max_workers=workers - 1, mp_context=ctx, initializer=_init_worker,
                                 initargs=(progress, os.getpid())) as pool:
-        futures = {pool.submit(_worker_unit, u, job): u for u in sorted(units, key=lambda u: -u.nbytes)}
+        futures: dict = {}
+        for _ in range(workers - 1):
+            if (unit := take()) is not None:
+                futures[pool.submit(_worker_unit, unit, job)] = unit
         pending = set(futures)
-        while pending:
-            finished, pending = cf.wait(pending, timeout=0.5)
+        while pending or driver.is_alive():
+            if pending:
+                finished, pending = cf.wait(pending, timeout=0.5, return_when=cf.FIRST_COMPLETED)
+            else:
+                finished = set()
+                driver.join(0.5)
             drain()
             for f in finished:
-                done[futures[f].id] = f.result()  # a failed unit raises here; finished ones keep their markers
-    drain()
-    return done
+                try:
+                    done[futures[f].id] = f.result()  # finished units keep their markers whatever happens next
+                except BaseException as e:
+                    with lock:
+                        failed.append(e)
+                    continue
+                if (unit := take()) is not None:
+                    nxt = pool.submit(_worker_unit, unit, job)
+                    futures[nxt] = unit
+                    pending.add(nxt)
+        drain()
+    if failed:
+        raise failed[0]
+    return done, here
 
 
 def build_report(rel, done: dict[str, dict], rejects: Rejects, *, seconds: float, read_bytes: int, out: Path,
