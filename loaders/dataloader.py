@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Callable, Optional
 
 from torchdata.stateful_dataloader import StatefulDataLoader
@@ -40,12 +41,8 @@ def make_dataloader(
         raise ValueError("persistent_workers=True would keep workers on the old epoch; leave it off")
     if num_workers > 0 and prefetch_factor is not None:
         kwargs["prefetch_factor"] = prefetch_factor
-    return S1MMAlignLoader(
-        stream,
-        batch_size=batch_size,
-        num_workers=num_workers,
-        collate_fn=collate_fn or collate_samples,
-        drop_last=drop_last,
-        pin_memory=pin_memory,
-        **kwargs,
-    )
+    with warnings.catch_warnings():  # torchdata 0.11 calls torch.set_vital, deprecated in torch 2.13: noise only
+        warnings.filterwarnings("ignore", message="'set_vital' is deprecated", category=UserWarning)
+        return S1MMAlignLoader(stream, batch_size=batch_size, num_workers=num_workers,
+                               collate_fn=collate_fn or collate_samples, drop_last=drop_last,
+                               pin_memory=pin_memory, **kwargs)

@@ -289,6 +289,18 @@ def test_clip_collate_with_a_clip_processor(ds, tmp_path):
     assert torch.isfinite(out.loss)
 
 
+def test_making_a_loader_warns_nothing(ds):
+    """torchdata's deprecated torch.set_vital call is noise to a user; our own warnings still show."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        loader = make_dataloader(S1MMAlignStream(ds, disciplines="physics"), batch_size=4)
+        warnings.warn("ours", UserWarning)
+    assert [str(w.message) for w in caught] == ["ours"]
+    assert len(next(iter(loader))["key"]) == 4
+
+
 def test_clip_collate_with_open_clip_style_callables(ds, tmp_path):
     """open_clip's fit: preprocess(PIL) -> [3,H,W] tensor, tokenizer(list[str]) -> LongTensor[B, 77], .encode()."""
     import numpy as np
