@@ -346,7 +346,7 @@ def paper_records(
             rej("image", e.reason, e.detail)
             continue
         except OSError as e:
-            rej("image", "unreadable_file", f"{type(e).__name__}: {e}")
+            rej("image", "unreadable", f"{type(e).__name__}: {e}")
             continue
         ctx = cites.get(fig.id)
         yield {
