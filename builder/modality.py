@@ -108,16 +108,16 @@ def caption_is_multi_panel(caption: str) -> bool:
 
 def _long_runs(mask: np.ndarray, min_len: int) -> np.ndarray:
     """The pixels of ``mask`` that lie on a horizontal run of at least ``min_len``."""
-    out = np.zeros_like(mask)
-    padded = np.zeros((mask.shape[0], mask.shape[1] + 2), dtype=np.int8)
+    h, w = mask.shape
+    padded = np.zeros((h, w + 2), dtype=np.int8)
     padded[:, 1:-1] = mask
-    d = np.diff(padded, axis=1)
-    for r in range(mask.shape[0]):
-        starts, ends = np.flatnonzero(d[r] == 1), np.flatnonzero(d[r] == -1)
-        for s, e in zip(starts, ends):
-            if e - s >= min_len:
-                out[r, s:e] = True
-    return out
+    d = np.diff(padded, axis=1).ravel()  # a zero column each side: every run starts and ends in its row
+    starts, ends = np.flatnonzero(d == 1), np.flatnonzero(d == -1)
+    keep = ends - starts >= min_len
+    marks = np.zeros(d.size + 1, dtype=np.int32)  # +1 where a long run starts, -1 where it ends
+    marks[starts[keep]] = 1
+    marks[ends[keep]] = -1
+    return (np.cumsum(marks[:-1]) > 0).reshape(h, w + 1)[:, :w]
 
 
 def _gutters(filled: np.ndarray, min_gutter: float) -> Iterator[tuple[int, int]]:
