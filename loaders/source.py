@@ -185,6 +185,8 @@ class Source:
         self.index_bytes_read = [0]  # sidecar bytes read in this process
         self._sidecars: dict[str, pa.Table] = {}  # built by reading when there is no index
         listing = self._list_shards()
+        if "hf" in protocols:
+            self._list_index_folder()
         try:
             with self.fs.open(self._abs(contract.SHARD_INDEX_FILE), "rb") as f:
                 self.index = json.load(f)
@@ -231,6 +233,17 @@ class Source:
                     continue  # temporaries (.<name>.tmp) and other files
                 out[rel] = int(info.get("size") or 0)
         return out
+
+    def _list_index_folder(self) -> None:
+        """List ``index/`` once, recursively, into the file system's listing cache (``hf://``).
+
+        Opening a Hub file asks for its folder's listing when that is not cached; the sidecars are
+        opened from many threads at once (:meth:`sidecars`), each of which would list the same
+        folder again, page by page (the Hub rate limits). The cache travels to DataLoader workers."""
+        try:
+            self.fs.find(self._abs(contract.INDEX_DIR))
+        except FileNotFoundError:
+            pass
 
     def _check(self, listing: dict[str, int]) -> None:
         """Raise :class:`IndexMismatchError` when shards were added, removed or rewritten."""

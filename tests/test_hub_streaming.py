@@ -82,7 +82,8 @@ def sample_view(s: dict) -> tuple:
 @needs_online_client
 @pytest.mark.parametrize("fmt", ["wds", "parquet"])
 def test_hf_stream_equals_the_local_folder_and_reads_only_the_slice(folder, hub, fmt):
-    kw = dict(disciplines=PICKED, format=fmt, seed=7, shuffle_buffer=64, shuffle_initial=16)
+    # a modality filter too: the per-shard sample indexes are read (wds: exact byte ranges of the slice)
+    kw = dict(disciplines=PICKED, modalities="plot", format=fmt, seed=7, shuffle_buffer=32, shuffle_initial=8)
     stream = remote(hub, **kw)
     resolved = list(hub.requests)  # everything the process building the stream asked
 
@@ -93,10 +94,11 @@ def test_hf_stream_equals_the_local_folder_and_reads_only_the_slice(folder, hub,
 
     local = S1MMAlignStream(folder, **kw)
     assert [sample_view(s) for s in stream] == [sample_view(s) for s in local]  # same samples, same order
+    one_pass = hub.requests[len(resolved):]
 
     batches = [k for b in make_dataloader(stream, batch_size=8, num_workers=2) for k in b["key"]]
     assert batches == [k for b in make_dataloader(local, batch_size=8, num_workers=2) for k in b["key"]]
-    assert len(batches) == len(stream) == 120
+    assert len(batches) == len(stream) == 40
 
     # the workers asked for no listing, repo info or index: they got the resolved source by pickling
     after = hub.requests[len(resolved):]
@@ -112,6 +114,15 @@ def test_hf_stream_equals_the_local_folder_and_reads_only_the_slice(folder, hub,
     assert {discipline_of(p) for p in touched} <= set(PICKED)
     assert all(p.startswith(("data/", "index/data/")) == (fmt == "parquet") for p in touched)
     assert all(r.status in (200, 206) for r in hub.requests if r.kind == "resolve")
+
+    # and of those only what the slice needs: wds the byte runs of its samples; Parquet the row
+    # groups and, per shard, pyarrow's speculative footer read (the last 64 KiB)
+    fetched = sum(r.range[1] - r.range[0] + 1 for r in one_pass if r.path in picked)
+    sizes = {p: (folder / p).stat().st_size for p in picked}
+    if fmt == "wds":
+        assert fetched < 0.75 * sum(sizes.values()), (fetched, sum(sizes.values()))
+    else:
+        assert fetched <= sum(p.bytes for p in stream.selection.picks) + sum(min(n, 65536) for n in sizes.values())
 
 
 @needs_online_client
@@ -214,3 +225,33 @@ def test_fake_hub_answers_like_the_hub_and_stays_inside_its_folder(folder):
         assert status == 404 and "does not serve" in json.loads(body)["error"]
         assert hub.unexpected == ["GET /api/models/org/name"]
         conn.close()
+
+
+@needs_online_client
+def test_fake_hub_speaks_the_hub_api_to_the_real_client(folder, tmp_path):
+    """HfApi's read calls and hf_hub_download get what they expect (pages, LFS metadata, ETag)."""
+    from huggingface_hub import HfApi, hf_hub_download
+    from huggingface_hub.hf_api import RepoFile, RepoFolder
+
+    with FakeHub(folder, REPO, page_size=3) as hub:
+        api = HfApi(endpoint=hub.url, token=False)
+        info = api.dataset_info(REPO, revision=SHA, files_metadata=True)
+        on_disk = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
+        assert info.sha == SHA and {s.rfilename for s in info.siblings} == on_disk
+
+        tree = list(api.list_repo_tree(REPO, "index", recursive=True, repo_type="dataset"))
+        assert {t.path for t in tree if isinstance(t, RepoFile)} == {p for p in on_disk if p.startswith("index/")}
+        assert len(hub.asked("tree")) == -(-len(tree) // 3)  # followed every page
+
+        shard = sorted(p for p in on_disk if p.startswith("data/"))[0]
+        got = {t.path: t for t in api.get_paths_info(REPO, ["index/shards.json", "data", shard, "absent.txt"],
+                                                       repo_type="dataset", revision=SHA)}
+        assert set(got) == {"index/shards.json", "data", shard} and isinstance(got["data"], RepoFolder)
+        assert got["index/shards.json"].lfs is None  # text files are stored in git, binaries in LFS
+        assert got[shard].lfs.sha256 == hashlib.sha256((folder / shard).read_bytes()).hexdigest()
+
+        local = hf_hub_download(REPO, "index/shards.json", repo_type="dataset", endpoint=hub.url, token=False,
+                                cache_dir=str(tmp_path / "cache"))
+        assert Path(local).read_bytes() == (folder / "index" / "shards.json").read_bytes()
+        assert [r.method for r in hub.asked("resolve")] == ["HEAD", "GET"]
+    assert not hub.unexpected
