@@ -163,7 +163,28 @@ def _resolve(url: str | os.PathLike, storage_options: Optional[dict]) -> tuple[A
     if "://" not in url:
         url = str(Path(url).expanduser().resolve())
     fs, root = fsspec.core.url_to_fs(url, **(storage_options or {}))
+    if "hf" in (fs.protocol if isinstance(fs.protocol, (tuple, list)) else (fs.protocol,)):
+        root = _pin_hub_revision(fs, root.rstrip("/"))
     return fs, root.rstrip("/")
+
+
+def _pin_hub_revision(fs, root: str) -> str:
+    """``datasets/<org>/<name>[@branch]/...`` -> ``...@<commit>/...``: the commit the branch points to now.
+
+    Every process of a run (DataLoader workers, later epochs) then reads the files the index it
+    read describes, even when the repository gets a new commit while training runs for days."""
+    import dataclasses
+
+    from huggingface_hub import HfApi
+    from huggingface_hub.utils import parse_hf_uri
+
+    uri = parse_hf_uri(f"hf://{root}")
+    if uri.is_bucket:  # no revisions
+        return root
+    sha = HfApi(endpoint=fs.endpoint, token=fs.token).repo_info(uri.id, repo_type=uri.type, revision=uri.revision).sha
+    if not sha or sha == uri.revision:
+        return root
+    return dataclasses.replace(uri, revision=sha).to_uri()[len("hf://"):]
 
 
 class Source:

@@ -114,6 +114,8 @@ def test_hf_stream_equals_the_local_folder_and_reads_only_the_slice(folder, hub,
     assert {discipline_of(p) for p in touched} <= set(PICKED)
     assert all(p.startswith(("data/", "index/data/")) == (fmt == "parquet") for p in touched)
     assert all(r.status in (200, 206) for r in hub.requests if r.kind == "resolve")
+    # the URL named no revision: the stream pinned the commit "main" pointed to, for every process
+    assert {r.rev for r in hub.requests if r.kind != "info"} == {SHA}
 
     # and of those only what the slice needs: wds the byte runs of its samples; Parquet the row
     # groups and, per shard, pyarrow's speculative footer read (the last 64 KiB)
