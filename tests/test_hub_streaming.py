@@ -151,7 +151,7 @@ import datasets
 from PIL import Image
 
 out = {}
-for streaming in (True, False):
+for streaming in [True, False][: int(sys.argv[3])]:
     ds = datasets.load_dataset(sys.argv[1], sys.argv[2], split="train", streaming=streaming)
     rows = []
     for r in ds:
@@ -163,24 +163,31 @@ print(json.dumps(out))
 """
 
 
-def local_rows(folder: Path, discipline: str) -> list[list]:
+def local_rows(folder: Path, discipline: str = "*", modality: str | None = None) -> list[list]:
     rows = []
-    for f in sorted((folder / "data" / discipline).glob("*.parquet")):
-        for r in pq.read_table(f, columns=["key", "discipline", "caption", "image"]).to_pylist():
+    for f in sorted(folder.glob(f"data/{discipline}/*.parquet")):
+        for r in pq.read_table(f, columns=["key", "discipline", "caption", "image", "modality"]).to_pylist():
+            if modality and r["modality"] != modality:
+                continue
             img = Image.open(io.BytesIO(r["image"]["bytes"]))
             rows.append([r["key"], r["discipline"], r["caption"], list(img.size),
                          hashlib.sha256(img.convert("RGB").tobytes()).hexdigest()])
     return rows
 
 
-def test_load_dataset_reads_one_discipline_config_from_the_hub(folder, hub, tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGINGFACE"))}
+def load_from_hub(hub: FakeHub, tmp_path: Path, config: str, both: bool = True) -> dict:
+    """Run CLIENT in a fresh interpreter whose huggingface_hub talks to ``hub`` (HF_ENDPOINT)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGINGFACE"))}  # HF_HUB_OFFLINE too
     env.update(HF_ENDPOINT=hub.url, HF_HOME=str(tmp_path / "hf_home"), HF_DATASETS_CACHE=str(tmp_path / "hf_datasets"),
                HF_HUB_DISABLE_TELEMETRY="1")
-    p = subprocess.run([sys.executable, "-c", CLIENT, REPO, "physics"], capture_output=True, text=True, env=env,
-                       timeout=240)
+    p = subprocess.run([sys.executable, "-c", CLIENT, REPO, config, "2" if both else "1"], capture_output=True,
+                       text=True, env=env, timeout=240)
     assert p.returncode == 0, p.stderr[-4000:]
-    got = json.loads(p.stdout.strip().splitlines()[-1])
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def test_load_dataset_reads_one_discipline_config_from_the_hub(folder, hub, tmp_path):
+    got = load_from_hub(hub, tmp_path, "physics")
     want = local_rows(folder, "physics")
     assert len(want) == 60 and {r[1] for r in want} == {"physics"}
     assert sorted(got["streaming"]) == sorted(got["downloaded"]) == sorted(want)
@@ -191,6 +198,13 @@ def test_load_dataset_reads_one_discipline_config_from_the_hub(folder, hub, tmp_
         {f"data/physics/{f.name}" for f in (folder / "data" / "physics").glob("*.parquet")}
     assert "README.md" in files
     assert any(r.range for r in hub.downloads() if r.path.startswith("data/"))  # streaming read byte ranges
+
+
+def test_load_dataset_modality_config_from_the_hub(folder, hub, tmp_path):
+    """A modality config is a `filters` config over every Parquet file (the card's YAML)."""
+    got = load_from_hub(hub, tmp_path, "modality-plot", both=False)["streaming"]
+    want = local_rows(folder, modality="plot")
+    assert len(want) == 80 and sorted(got) == sorted(want)
 
 
 # -- the fake itself -----------------------------------------------------------------------------------------
