@@ -25,14 +25,14 @@ import hashlib
 import http.server
 import json
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Callable, Optional
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 SHA = "5d3a1f0c2b7e4a9d8c6b5a4f3e2d1c0b9a8f7e6d"  # the repo's one commit
-TEXT_SUFFIXES = {".md", ".json", ".jsonl", ".txt", ".yaml", ".yml", ".gitattributes"}  # stored in git, not LFS
+TEXT_SUFFIXES = {".md", ".json", ".jsonl", ".txt", ".yaml", ".yml"}  # stored in git; other files in LFS
+LAST_COMMIT = {"id": SHA, "title": "Upload dataset", "date": "2026-01-01T00:00:00.000Z"}
 
 
 @dataclass(frozen=True)
@@ -69,8 +69,6 @@ class _Entry:
     def etag(self) -> str:
         return self.lfs["oid"] if self.lfs else self.oid
 
-
-LAST_COMMIT = {"id": SHA, "title": "Upload dataset", "date": "2026-01-01T00:00:00.000Z"}
 
 
 class FakeHub:
@@ -127,10 +125,6 @@ class FakeHub:
     def downloads(self) -> list[Request]:
         """The GETs of file contents (not HEADs)."""
         return self.asked("resolve", "GET")
-
-    def clear(self) -> None:
-        with self._lock:
-            self.requests.clear()
 
     def take_failure(self, rel: str) -> bool:
         with self._lock:
@@ -206,6 +200,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self._send_json(kind, path, {"error": message}, status, headers, rng)
 
     def _unknown(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))  # the connection stays usable
         with self.hub._lock:
             self.hub.unexpected.append(f"{self.command} {self.path}")
         self._error("unknown", self.path, 404, None, f"the fake Hub does not serve {self.command} {self.path}")
@@ -324,12 +319,3 @@ def _inside(rel: str) -> bool:
     parts = PurePosixPath(rel).parts
     return not rel.startswith("/") and ".." not in parts and "\\" not in rel
 
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
-    """Poll ``predicate`` (server threads record requests a moment after answering)."""
-    end = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > end:
-            return False
-        time.sleep(0.01)
-    return True
