@@ -53,6 +53,15 @@ def _transient_errors() -> tuple[type, ...]:
 
 
 TRANSIENT = _transient_errors()
+
+
+def is_permanent(e: BaseException) -> bool:
+    """An HTTP answer that retrying cannot change: 4xx other than 408 (timeout) and 429 (rate limit).
+
+    A 401/403 (expired token, gated repository) is raised at once instead of after the retries."""
+    response = getattr(e, "response", None)
+    status = getattr(response, "status_code", None) or getattr(e, "status", None)
+    return isinstance(status, int) and 400 <= status < 500 and status not in (408, 429)
 SHARD_SUFFIXES = {".tar": "wds", ".parquet": "parquet"}
 
 
@@ -94,7 +103,7 @@ class RetryingFile:
             except (FileNotFoundError, PermissionError, IsADirectoryError):
                 raise
             except TRANSIENT as e:
-                if attempt == self.retries:
+                if attempt == self.retries or is_permanent(e):
                     raise
                 log.warning("read of %s failed (%s: %s); retry %d/%d", self.path, type(e).__name__, e, attempt + 1, self.retries)
                 self._drop()

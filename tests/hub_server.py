@@ -75,14 +75,16 @@ class FakeHub:
     """``with FakeHub(folder, "org/name") as hub:`` serve ``folder`` at ``hub.url`` until the block ends.
 
     ``page_size``: entries per tree page (the Hub uses 1000, 50 with ``expand``); ``fail``: a
-    predicate ``(repo_path) -> bool``: the first GET of each matching file is answered 503 once
-    (a transient error); the failed ones are listed in :attr:`failed`.
+    predicate ``(repo_path) -> bool``: the first GET of each matching file is answered
+    ``fail_status`` once (503: a transient error; 403: a permanent one); the failed ones are
+    listed in :attr:`failed`.
     """
 
     def __init__(self, folder: str | Path, repo_id: str = "org/name", *, page_size: int = 1000,
-                 fail: Optional[Callable[[str], bool]] = None):
+                 fail: Optional[Callable[[str], bool]] = None, fail_status: int = 503):
         self.root = Path(folder).resolve()
         self.repo_id, self.sha, self.page_size, self.fail = repo_id, SHA, page_size, fail
+        self.fail_status = fail_status
         self.files = {e.rel: e for e in (_Entry(self.root, p.relative_to(self.root).as_posix())
                                           for p in sorted(self.root.rglob("*")) if p.is_file())}
         self.dirs = sorted({p for rel in self.files for p in _parents(rel)})
@@ -293,7 +295,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 return
         rng = (first, last) if spec else None
         if self.command == "GET" and self.hub.take_failure(rel):
-            return self._error("resolve", rel, 503, None, "Service temporarily unavailable (fake)", rng)
+            return self._error("resolve", rel, self.hub.fail_status, None, f"HTTP {self.hub.fail_status} (fake)", rng)
         self.hub.record(Request(self.command, "resolve", rel, rng, 206 if spec else 200, rev))
         self.send_response(206 if spec else 200)
         if spec:

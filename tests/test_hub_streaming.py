@@ -16,6 +16,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -141,6 +142,24 @@ def test_transient_503s_are_retried_and_the_samples_do_not_change(folder):
         asked = [r for r in hub.requests if r.path == path and r.method == "GET"]
         assert asked[0].status == 503 and asked[1].status in (200, 206) and asked[1].range == asked[0].range
     assert {r.rev for r in hub.requests if r.kind in ("resolve", "tree")} == {SHA}
+
+
+@needs_online_client
+def test_a_403_is_not_retried(folder):
+    """A permanent answer (expired token, gated repo) is not retried: its shard's samples are counted at once."""
+    local = S1MMAlignStream(folder, disciplines="biology", format="wds", seed=3)
+    denied = sorted(p.path for p in local.selection.picks)[0]
+    with FakeHub(folder, REPO, fail=denied.__eq__, fail_status=403) as hub:
+        stream = remote(hub, disciplines="biology", format="wds", seed=3)
+        it = iter(stream)
+        started = time.perf_counter()
+        got = [s["key"] for s in it]
+        seconds = time.perf_counter() - started
+    assert not hub.unexpected and hub.failed == [denied]
+    gets = [r for r in hub.requests if r.path == denied and r.method == "GET"]
+    assert [r.status for r in gets] == [403]  # asked once: the retries (0.2 + 0.4 + 0.8 + 1.6 s) are skipped
+    assert it.errors.get("read_error", 0) > 0 and len(got) == len(list(local))  # padded to the planned count
+    assert seconds < 3
 
 
 # -- datasets.load_dataset("org/name", "<discipline>") --------------------------------------------------------
