@@ -28,13 +28,39 @@ def tars(out):
     return sorted(str(p) for p in Path(out, "wds").rglob("*.tar"))
 
 
+def safe_decode(pipeline):
+    """The README's recipe: images with PIL, json and txt as such, and none of webdataset's default
+    handlers (they unpickle .pyd/.pickle members)."""
+    return pipeline.decode("pil", wds.handle_extension("json", json.loads),
+                           wds.handle_extension("txt", bytes.decode), post=[])
+
+
+def test_the_readmes_webdataset_recipe_never_unpickles(tmp_path):
+    import pickle
+
+    png = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(png, "PNG")
+    with tarfile.open(tmp_path / "t.tar", "w") as tf:
+        for name, data in [("k.png", png.getvalue()), ("k.json", b'{"discipline": "physics"}'), ("k.txt", b"a caption"),
+                           ("k.pyd", pickle.dumps({"unpickled": True}))]:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    url = str(tmp_path / "t.tar")
+    default = next(iter(wds.WebDataset(url, shardshuffle=False, empty_check=False).decode("pil")))
+    assert default["pyd"] == {"unpickled": True}  # the hazard the recipe avoids
+    s = next(iter(safe_decode(wds.WebDataset(url, shardshuffle=False, empty_check=False))))
+    assert isinstance(s["png"], Image.Image) and s["json"] == {"discipline": "physics"} and s["txt"] == "a caption"
+    assert isinstance(s["pyd"], bytes)
+
+
 def test_webdataset_reads_every_sample(tmp_path, records):
     report = write_dataset(records, tmp_path, options=SMALL)
     assert report["written"] == len(records) and report["rejected"] == 0
     shards = tars(tmp_path)
     assert len(shards) > 3  # rotated by size, per discipline
     seen = {}
-    for s in wds.WebDataset(shards, shardshuffle=False, empty_check=False).decode("pil"):
+    for s in safe_decode(wds.WebDataset(shards, shardshuffle=False, empty_check=False)):
         assert isinstance(s["png"], Image.Image)
         assert s["json"]["key"] == s["__key__"] and "." not in s["__key__"]
         seen[s["__key__"]] = s
