@@ -1,6 +1,6 @@
 """s1mmalign.loaders vs bare webdataset vs HF datasets streaming, on one generated dataset.
 
-    .venv/bin/python benchmarks/bench_loaders.py [--samples 20000] [--dir /tmp/s1mmalign-bench] [--slice-only]
+    .venv/bin/python benchmarks/bench_loaders.py [--samples 20000] [--dir /tmp/s1mmalign-bench] [--slice-only] [--dpi 80]
 
 Every contender does the same work per sample: decode the image with PIL
 (``builder.images.decode_image``), resize to 224x224, and tokenize the caption with the same
@@ -44,8 +44,8 @@ BUFFER = 1000
 # -- the dataset -------------------------------------------------------------------------------
 
 
-def _figure_pool(n: int) -> list[tuple[bytes, str]]:
-    """``n`` realistic figures: matplotlib plots/heatmaps/bars as PNG, image-like panels as JPEG."""
+def _figure_pool(n: int, dpi: int = 80) -> list[tuple[bytes, str]]:
+    """``n`` realistic figures: matplotlib plots/heatmaps/bars as PNG, image-like panels as JPEG (4x3 in at ``dpi``)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -55,7 +55,7 @@ def _figure_pool(n: int) -> list[tuple[bytes, str]]:
     rng = np.random.default_rng(0)
     pool = []
     for i in range(n):
-        fig, ax = plt.subplots(figsize=(4.0, 3.0), dpi=80)
+        fig, ax = plt.subplots(figsize=(4.0, 3.0), dpi=dpi)
         kind = i % 4
         if kind == 0:
             x = np.linspace(0, 10, 200)
@@ -77,8 +77,8 @@ def _figure_pool(n: int) -> list[tuple[bytes, str]]:
     return pool
 
 
-def _records(n: int):
-    pool = _figure_pool(160)
+def _records(n: int, dpi: int = 80):
+    pool = _figure_pool(160, dpi)
     discs = [d for d, share in SHARES.items() for _ in range(share)]
     rnd = random.Random(0)
     words = ("signal spectrum sample phase density field measured model fit error temperature cell galaxy "
@@ -95,8 +95,8 @@ def _records(n: int):
         }
 
 
-def make_dataset(root: Path, n: int) -> Path:
-    ds = root / f"ds{n}"
+def make_dataset(root: Path, n: int, dpi: int = 80) -> Path:
+    ds = root / (f"ds{n}" if dpi == 80 else f"ds{n}-dpi{dpi}")
     if (ds / "index" / "shards.json").is_file():
         return ds
     from s1mmalign.builder.shards import ShardOptions
@@ -104,7 +104,7 @@ def make_dataset(root: Path, n: int) -> Path:
 
     mib = 1 << 20
     t = time.perf_counter()
-    report = write_dataset(_records(n), ds, options=ShardOptions(parquet_shard_bytes=32 * mib, tar_shard_bytes=32 * mib,
+    report = write_dataset(_records(n, dpi), ds, options=ShardOptions(parquet_shard_bytes=32 * mib, tar_shard_bytes=32 * mib,
                                                                  row_group_bytes=4 * mib), progress=True)
     print(f"wrote {report['written']} samples, {report['shards']} shards in {time.perf_counter() - t:.0f} s", flush=True)
     return ds
@@ -208,6 +208,8 @@ def _spawn(name: str, ds: Path, tok_dir: Path, buffer: int = BUFFER, base_url: s
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--samples", type=int, default=20000)
+    ap.add_argument("--dpi", type=int, default=80,
+                    help="figure resolution: 4x3 in at this dpi (80: 320x240, ~18 KiB a sample; 240: 960x720)")
     ap.add_argument("--dir", default="/tmp/s1mmalign-bench")
     ap.add_argument("--remote-mb-per-s", type=float, nargs="+", default=[50.0, 20.0],
                     help="rate caps of the loopback HTTP server for the remote slice runs (default: 50 and 20 MB/s)")
@@ -223,14 +225,15 @@ def main() -> None:
         return
     root = Path(args.dir)
     root.mkdir(parents=True, exist_ok=True)
-    ds = make_dataset(root, args.samples)
+    ds = make_dataset(root, args.samples, args.dpi)
     tar_bytes = sum(p.stat().st_size for p in (ds / "wds").rglob("*.tar"))
     pq_bytes = sum(p.stat().st_size for p in (ds / "data").rglob("*.parquet"))
     for p in [*(ds / "wds").rglob("*.tar"), *(ds / "data").rglob("*.parquet")]:  # warm the page cache
         p.read_bytes()
     index = json.loads((ds / "index" / "shards.json").read_text())
     slice_n = sum(index["counts"].get(SLICE, {}).values())
-    print(f"dataset: {index['num_samples']} samples, tar {tar_bytes / 2**20:.0f} MiB, parquet {pq_bytes / 2**20:.0f} MiB; "
+    print(f"dataset: {index['num_samples']} samples, tar {tar_bytes / 2**20:.0f} MiB "
+          f"({tar_bytes / index['num_samples'] / 1024:.0f} KiB a sample), parquet {pq_bytes / 2**20:.0f} MiB; "
           f"slice {SLICE}: {slice_n} samples ({slice_n / index['num_samples']:.1%}); {os.cpu_count()} CPUs")
     tok = root / "tok"
     if args.slice_only:

@@ -70,7 +70,6 @@ class _Entry:
         return self.lfs["oid"] if self.lfs else self.oid
 
 
-
 class FakeHub:
     """``with FakeHub(folder, "org/name") as hub:`` serve ``folder`` at ``hub.url`` until the block ends.
 
