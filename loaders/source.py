@@ -24,11 +24,13 @@ from pathlib import Path
 from typing import Any, Optional
 
 import fsspec
+import fsspec.asyn
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 import s1mmalign_dataset as contract
 from s1mmalign.builder.shards import SAMPLE_INDEX_SCHEMA, note_sample
+from s1mmalign.loaders.cache import Keeper, ShardCache
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +55,7 @@ def _transient_errors() -> tuple[type, ...]:
 
 
 TRANSIENT = _transient_errors()
+_LOCAL_FS = fsspec.filesystem("file")
 
 
 def is_permanent(e: BaseException) -> bool:
@@ -74,11 +77,14 @@ class RetryingFile:
 
     ``counter`` is a one-element list that accumulates the bytes returned (shared by all
     files of a source in one process). ``open_kwargs`` go to ``fs.open`` (e.g. the cache type).
+    ``keeper``: a :class:`~s1mmalign.loaders.cache.Keeper` that gets every byte read and, on
+    :meth:`close`, keeps the file in the local cache when it was read (nearly) whole.
     """
 
     def __init__(self, fs, path: str, counter: list, retries: int = 4, backoff: float = 0.2,
-                 open_kwargs: Optional[dict] = None):
+                 open_kwargs: Optional[dict] = None, keeper=None):
         self.fs, self.path, self.counter = fs, path, counter
+        self.keeper = keeper
         self.retries, self.backoff = retries, backoff
         self.open_kwargs = open_kwargs or {}
         self.pos = 0
@@ -119,9 +125,23 @@ class RetryingFile:
 
     def read(self, n: int = -1) -> bytes:
         data = self._retry(lambda f: f.read(n))
+        if self.keeper is not None:
+            self.keeper.keep(self.pos, data)
         self.pos += len(data)
         self.counter[0] += len(data)
         return data
+
+    def _fetch(self, offset: int, n: int) -> bytes:
+        """Exactly ``n`` bytes at ``offset`` (what the keeper is missing)."""
+        self.seek(offset)
+        parts = []
+        while n > 0:
+            data = self.read(n)
+            if not data:
+                raise EOFError(f"{self.path} ended at byte {self.pos}")
+            parts.append(data)
+            n -= len(data)
+        return b"".join(parts)
 
     def readinto(self, b) -> int:
         data = self.read(len(b))
@@ -157,6 +177,9 @@ class RetryingFile:
         return False
 
     def close(self) -> None:
+        keeper, self.keeper = self.keeper, None
+        if keeper is not None:
+            keeper.finish(self._fetch)
         self._drop()
         self.closed = True
 
@@ -206,12 +229,16 @@ class Source:
         storage_options: Optional[dict] = None,
         check_index: bool = True,
         progress: bool = True,
+        cache_dir: Optional[str | os.PathLike] = None,
     ):
         self.url = os.fspath(url)
-        self.fs, self.root = _resolve(url, storage_options)
+        self._fs, self.root = _resolve(url, storage_options)
+        self._fs_pid = os.getpid()
         protocols = self.fs.protocol if isinstance(self.fs.protocol, (tuple, list)) else (self.fs.protocol,)
         self.is_local = "file" in protocols or "local" in protocols
-        self.bytes_read = [0]  # shard bytes read in this process
+        self.cache = ShardCache(cache_dir) if cache_dir is not None and not self.is_local else None
+        self.bytes_read = [0]  # shard bytes read in this process (from the source; see cache_bytes_read)
+        self.cache_bytes_read = [0]  # shard bytes read from the local cache in this process
         self.index_bytes_read = [0]  # sidecar bytes read in this process
         self._sidecars: dict[str, pa.Table] = {}  # built by reading when there is no index
         listing = self._list_shards()
@@ -238,6 +265,16 @@ class Source:
             self._check(listing)
 
     # -- files ------------------------------------------------------------------------------
+    @property
+    def fs(self):
+        """The file system; in a forked DataLoader worker, a new instance of an asynchronous one
+        (fsspec's ``http(s)://`` runs an event loop that does not survive a fork)."""
+        if self._fs_pid != os.getpid():
+            if isinstance(self._fs, fsspec.asyn.AsyncFileSystem):
+                self._fs = type(self._fs)(**self._fs.storage_options)
+            self._fs_pid = os.getpid()
+        return self._fs
+
     def _abs(self, rel: str) -> str:
         return f"{self.root}/{rel}"
 
@@ -246,7 +283,22 @@ class Source:
         read-ahead cache (the caller reads in large pieces: Parquet column chunks, tar runs in
         ``READ_CHUNK`` pieces), instead of fsspec's default blocks that over-fetch and re-fetch."""
         kwargs = {"cache_type": "none"} if exact and not self.is_local else None
-        return RetryingFile(self.fs, self._abs(rel), self.bytes_read, open_kwargs=kwargs)
+        entry = self._cacheable(rel)
+        if entry is None:
+            return RetryingFile(self.fs, self._abs(rel), self.bytes_read, open_kwargs=kwargs)
+        local = self.cache.lookup(rel, entry["sha256"], entry["bytes"])
+        if local is not None:
+            return RetryingFile(_LOCAL_FS, str(local), self.cache_bytes_read)
+        keeper = Keeper(self.cache.path(rel, entry["sha256"]), entry["sha256"], entry["bytes"])
+        return RetryingFile(self.fs, self._abs(rel), self.bytes_read, open_kwargs=kwargs, keeper=keeper)
+
+    def _cacheable(self, rel: str) -> Optional[dict]:
+        """The index entry of shard ``rel`` when it may go through the cache (a sha256 to name it by)."""
+        if self.cache is None or not self.from_index:
+            return None
+        if not hasattr(self, "_entries"):
+            self._entries = {s["path"]: s for s in self.index["shards"] if s.get("sha256") and s.get("bytes")}
+        return self._entries.get(rel)
 
     def _list_shards(self) -> dict[str, int]:
         """shard path (relative) -> size in bytes, for every tar and Parquet shard present."""

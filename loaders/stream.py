@@ -62,6 +62,9 @@ class S1MMAlignStream(IterableDataset):
     ``read_ahead`` (bytes, default 32 MiB; 0: off): each iterating process or DataLoader worker
     reads the next samples of its plan in a background thread while the current ones are
     decoded, holding at most that many bytes of samples ahead — the same samples in the same order.
+
+    ``cache_dir`` (remote sources): shards fetched whole are kept there, checked against the
+    index's sha256, and read from there in later epochs and runs (see :mod:`s1mmalign.loaders.cache`).
     """
 
     def __init__(
@@ -89,10 +92,11 @@ class S1MMAlignStream(IterableDataset):
         read_ahead: int = DEFAULT_READ_AHEAD,
         storage_options: Optional[dict] = None,
         check_index: bool = True,
+        cache_dir: "Optional[str | os.PathLike]" = None,
     ):
         check_caption_mode(caption, mix_p)
         self.source = source if isinstance(source, Source) else Source(
-            source, storage_options=storage_options, check_index=check_index)
+            source, storage_options=storage_options, check_index=check_index, cache_dir=cache_dir)
         self.selection = select(
             self.source, format=format, disciplines=disciplines, modalities=modalities, sources=sources,
             licenses=licenses, min_clip_score=min_clip_score, caption=caption,

@@ -387,6 +387,20 @@ def test_http_source_with_transient_errors(ds, fmt):
     assert state["failed"] > 0  # the errors happened and were retried
 
 
+def test_http_source_in_dataloader_workers(ds):
+    """fsspec's http file system runs an event loop that does not survive a fork: forked workers
+    make their own (before, every worker failed with "This class is not fork-safe")."""
+    server, _ = serve_http(ds.parent)
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/{ds.name}"
+        s = S1MMAlignStream(url, disciplines="biology", seed=2)  # the index was read here, in the parent
+        keys = [k for b in make_dataloader(s, batch_size=8, num_workers=2) for k in b["key"]]
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert sorted(keys) == sorted(expected_keys(discipline={"biology"}))
+
+
 def test_workers_never_reread_the_index(ds, tmp_path):
     """The file list and index are resolved once, in the main process (the Hub rate limits)."""
     copy = tmp_path / "once"

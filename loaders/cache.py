@@ -1,0 +1,114 @@
+"""A local copy of remote shards, so that the epochs after the first read them from disk.
+
+``S1MMAlignStream(url, cache_dir=...)``: a remote shard that a reader has fetched whole (every
+byte, in any order: a tar front to back, a Parquet footer first) is kept as
+``cache_dir/<sha256[:2]>/<sha256><suffix>``, named by the sha256 the index gives the shard, once
+its bytes hash to it; later opens of that shard, in any process, read the local copy. A shard
+read only in part (a pruned slice, a worker's share that starts mid-shard) is not kept unless
+what is missing is small (at most ``FILL_GAPS`` bytes, such as a tar's end-of-archive blocks,
+which readers stop before): that is fetched when the file closes. Nothing half-written sits
+under a final name: bytes go to a temporary file beside it, fsynced and hashed before the
+rename; processes filling one cache at once each write their own temporary file. The cache
+only grows: delete the folder to reclaim the space.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from pathlib import Path, PurePosixPath
+from typing import Optional
+
+from s1mmalign.builder.atomic import fsync_and_hash, temporary_name
+
+log = logging.getLogger(__name__)
+
+FILL_GAPS = 1 << 20  # bytes a nearly whole read may still fetch at close to complete its shard
+
+
+class ShardCache:
+    """Where cached shards live; content-addressed by the sha256 in the shard index."""
+
+    def __init__(self, folder: str | os.PathLike):
+        self.folder = Path(folder).expanduser().resolve()
+
+    def path(self, rel: str, sha256: str) -> Path:
+        return self.folder / sha256[:2] / (sha256 + PurePosixPath(rel).suffix)
+
+    def lookup(self, rel: str, sha256: str, size: int) -> Optional[Path]:
+        """The local copy of a shard, if one of the right size is there."""
+        p = self.path(rel, sha256)
+        try:
+            return p if p.stat().st_size == size else None
+        except FileNotFoundError:
+            return None
+
+
+class Keeper:
+    """What a remote file read so far, written at its offsets into a temporary file.
+
+    ``finish(fetch)`` completes it (``fetch(offset, n)`` returns the missing bytes, read
+    through the remote file) when little is missing, checks the sha256 and renames it into
+    place; anything else discards it."""
+
+    def __init__(self, dest: Path, sha256: str, size: int):
+        self.dest, self.sha256, self.size = dest, sha256, size
+        self.tmp: Optional[Path] = None
+        self.fd: Optional[int] = None
+        self.spans: list[tuple[int, int]] = []
+
+    def keep(self, offset: int, data: bytes) -> None:
+        if not data or offset + len(data) > self.size:
+            return
+        if self.fd is None:
+            self.dest.parent.mkdir(parents=True, exist_ok=True)
+            self.tmp = temporary_name(self.dest)
+            self.fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        os.pwrite(self.fd, data, offset)
+        self.spans.append((offset, offset + len(data)))
+
+    def gaps(self) -> list[tuple[int, int]]:
+        """(offset, length) of the bytes not kept yet."""
+        out, at = [], 0
+        for a, b in sorted(self.spans):
+            if a > at:
+                out.append((at, a - at))
+            at = max(at, b)
+        if at < self.size:
+            out.append((at, self.size - at))
+        return out
+
+    def finish(self, fetch) -> bool:
+        """Keep the shard if it is (nearly) whole and hashes right; True when it was kept."""
+        try:
+            if self.fd is None:
+                return False
+            gaps = self.gaps()
+            if sum(n for _, n in gaps) > FILL_GAPS:
+                return False
+            for offset, n in gaps:
+                self.keep(offset, fetch(offset, n))
+            os.close(self.fd)
+            self.fd = None
+            size, sha = fsync_and_hash(self.tmp)
+            if (size, sha) != (self.size, self.sha256):
+                log.warning("not caching %s: its bytes hash to %s, the index says %s", self.dest.name, sha, self.sha256)
+                return False
+            os.replace(self.tmp, self.dest)
+            self.tmp = None
+            return True
+        except Exception as e:  # a cache is best effort: the samples were read either way
+            log.warning("not caching %s: %s: %s", self.dest.name, type(e).__name__, e)
+            return False
+        finally:
+            self.discard()
+
+    def discard(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+        if self.tmp is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.tmp)
+            self.tmp = None
