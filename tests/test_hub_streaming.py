@@ -145,6 +145,23 @@ def test_transient_503s_are_retried_and_the_samples_do_not_change(folder):
 
 
 @needs_online_client
+@pytest.mark.parametrize("fmt", ["wds", "parquet"])
+def test_cache_dir_serves_later_epochs_without_the_hub(folder, hub, tmp_path, fmt):
+    local = S1MMAlignStream(folder, disciplines="physics", format=fmt, seed=4)
+    stream = remote(hub, disciplines="physics", format=fmt, seed=4, cache_dir=tmp_path / "cache")
+    for epoch in (0, 1):
+        local.set_epoch(epoch)
+        stream.set_epoch(epoch)
+        assert [sample_view(s) for s in stream] == [sample_view(s) for s in local]
+        if epoch == 0:
+            first = len(hub.downloads())
+    assert not hub.unexpected
+    assert len(hub.downloads()) == first  # the second epoch downloaded nothing
+    assert len(list((tmp_path / "cache").rglob("*" + (".tar" if fmt == "wds" else ".parquet")))) == len(
+        stream.selection.picks)
+
+
+@needs_online_client
 def test_a_403_is_not_retried(folder):
     """A permanent answer (expired token, gated repo) is not retried: its shard's samples are counted at once."""
     local = S1MMAlignStream(folder, disciplines="biology", format="wds", seed=3)
