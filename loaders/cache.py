@@ -8,8 +8,9 @@ read only in part (a pruned slice, a worker's share that starts mid-shard) is no
 what is missing is small (at most ``FILL_GAPS`` bytes, such as a tar's end-of-archive blocks,
 which readers stop before): that is fetched when the file closes. Nothing half-written sits
 under a final name: bytes go to a temporary file beside it, fsynced and hashed before the
-rename; processes filling one cache at once each write their own temporary file. The cache
-only grows: delete the folder to reclaim the space.
+rename; processes filling one cache at once each write their own temporary file, and those a
+killed run leaves are removed later (:func:`remove_dead_temporaries`). The cache only grows:
+delete the folder to reclaim the space.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import time
 from pathlib import Path, PurePosixPath
 from typing import Optional
 
-from s1mmalign.builder.atomic import fsync_and_hash, temporary_name
+from s1mmalign.builder.atomic import TMP_SUFFIX, fsync_and_hash, temporary_name
 
 log = logging.getLogger(__name__)
 
@@ -28,10 +30,14 @@ FILL_GAPS = 1 << 20  # bytes a nearly whole read may still fetch at close to com
 
 
 class ShardCache:
-    """Where cached shards live; content-addressed by the sha256 in the shard index."""
+    """Where cached shards live; content-addressed by the sha256 in the shard index.
+
+    Made once per stream, in the process that builds it: temporary files that a killed run left
+    (their process is gone and they are over an hour old) are removed then."""
 
     def __init__(self, folder: str | os.PathLike):
         self.folder = Path(folder).expanduser().resolve()
+        self.removed = remove_dead_temporaries(self.folder) if self.folder.is_dir() else 0
 
     def path(self, rel: str, sha256: str) -> Path:
         return self.folder / sha256[:2] / (sha256 + PurePosixPath(rel).suffix)
@@ -43,6 +49,33 @@ class ShardCache:
             return p if p.stat().st_size == size else None
         except FileNotFoundError:
             return None
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def remove_dead_temporaries(folder: Path, min_age_s: float = 3600.0) -> int:
+    """Delete ``.<name>.<pid>-<hex>.tmp`` files whose writer is gone; never one a live process
+    may still be writing (another worker or run filling the same cache)."""
+    n, now = 0, time.time()
+    for p in folder.glob(f"*/.*{TMP_SUFFIX}"):
+        pid = p.name[: -len(TMP_SUFFIX)].rsplit(".", 1)[-1].split("-", 1)[0]
+        try:
+            old = now - p.stat().st_mtime > min_age_s
+        except FileNotFoundError:
+            continue
+        if pid.isdigit() and old and not _pid_alive(int(pid)):
+            with contextlib.suppress(FileNotFoundError):
+                p.unlink()
+                n += 1
+    return n
 
 
 class Keeper:

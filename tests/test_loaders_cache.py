@@ -164,3 +164,31 @@ def test_local_folders_are_not_cached(root, tmp_path):
     assert stream.source.cache is None
     keys(stream, 0)
     assert not (tmp_path / "cache").exists()
+
+
+def test_temporaries_of_killed_runs_are_removed_and_live_ones_kept(tmp_path):
+    """A worker killed mid-download leaves a temporary file; the next stream removes it, but never
+    one that a live process (another worker, another run) may still be writing."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from s1mmalign.loaders.cache import ShardCache
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    folder = tmp_path / "cache" / "ab"
+    folder.mkdir(parents=True)
+    kept = folder / "abc.tar"
+    kept.write_bytes(b"x")
+    stale, fresh, live = (folder / f".abc.tar.{dead}-000001.tmp", folder / f".abd.tar.{dead}-000002.tmp",
+                          folder / f".abe.tar.{os.getpid()}-000003.tmp")
+    for p in (stale, fresh, live):
+        p.write_bytes(b"partial")
+    hour_ago = time.time() - 7200
+    os.utime(stale, (hour_ago, hour_ago))
+    os.utime(live, (hour_ago, hour_ago))
+    cache = ShardCache(tmp_path / "cache")
+    assert cache.removed == 1 and not stale.exists()
+    assert fresh.exists() and live.exists() and kept.exists()  # too recent / its writer is alive / a shard
