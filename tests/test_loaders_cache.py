@@ -192,3 +192,47 @@ def test_temporaries_of_killed_runs_are_removed_and_live_ones_kept(tmp_path):
     cache = ShardCache(tmp_path / "cache")
     assert cache.removed == 1 and not stale.exists()
     assert fresh.exists() and live.exists() and kept.exists()  # too recent / its writer is alive / a shard
+
+
+KILLED = r"""
+import sys
+from s1mmalign.loaders import S1MMAlignStream
+
+for s in S1MMAlignStream(sys.argv[1], disciplines=["biology", "physics"], format="wds", cache_dir=sys.argv[2]):
+    pass
+"""
+
+
+def test_a_killed_download_leaves_nothing_under_a_final_name(tmp_path):
+    """SIGKILL while a shard streams in over a slow link (read in several requests, its first bytes
+    already in a temporary file): every file under a final name is a whole shard whose bytes hash
+    to its name; a rerun completes the cache with the same samples."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    write_dataset(synthetic_records(300), tmp_path / "srv" / "ds", options=ShardOptions(tar_shard_bytes=1_000_000))
+    server, _ = serve_http(tmp_path / "srv", bytes_per_s=400_000)
+    cache = tmp_path / "cache"
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/ds"
+        proc = subprocess.Popen([sys.executable, "-c", KILLED, url, str(cache)])
+        deadline = time.monotonic() + 60
+        while not list(cache.rglob(".*.tmp")) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        assert list(cache.rglob(".*.tmp")), "the run ended before a download was under way"
+        for p in cache.rglob("*"):
+            if p.is_file() and not p.name.startswith("."):
+                assert hashlib.sha256(p.read_bytes()).hexdigest() == p.name.split(".")[0]
+        local = S1MMAlignStream(tmp_path / "srv" / "ds", disciplines=["biology", "physics"], format="wds")
+        again = S1MMAlignStream(url, disciplines=["biology", "physics"], format="wds", cache_dir=cache)
+        assert keys(again, 0) == keys(local, 0)
+    finally:
+        server.shutdown()
+        server.server_close()
+    shards = json.loads((tmp_path / "srv" / "ds" / "index" / "shards.json").read_text())["shards"]
+    sha = {s["path"]: s["sha256"] for s in shards}
+    assert {p.name for p in cache.rglob("*.tar")} == {sha[p.path] + ".tar" for p in again.selection.picks}
