@@ -2,6 +2,8 @@
 
     # a dataset folder (or hf://datasets/<org>/<name>); without --data a small one is generated
     python examples/train_clip.py --data DATASET --discipline physics --steps 60 --ckpt /tmp/clip-ckpt
+    # from the Hub, downloading each shard once (later epochs read the local copies):
+    python examples/train_clip.py --data hf://datasets/ORG/NAME --cache-dir /local/ssd/cache
     # stop half-way, then resume from the checkpoint (model, optimizer and loader state):
     python examples/train_clip.py --steps 60 --stop-after 30 --ckpt /tmp/clip-ckpt
     python examples/train_clip.py --steps 60 --resume --ckpt /tmp/clip-ckpt
@@ -51,6 +53,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--steps", type=int, default=60)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--num-workers", type=int, default=0)
+    ap.add_argument("--cache-dir", help="keep remote shards here, so later epochs read them locally")
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--ckpt", default=str(Path(tempfile.gettempdir()) / "s1mmalign-clip"))
     ap.add_argument("--save-every", type=int, default=10)
@@ -63,7 +66,7 @@ def main(argv=None) -> dict:
     data = args.data or generated_dataset(ckpt_dir / "dataset")
     model, processor = tiny_clip(ckpt_dir / "tokenizer", seed=0)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr)
-    stream = S1MMAlignStream(data, disciplines=[args.discipline], shuffle_buffer=200, seed=0)
+    stream = S1MMAlignStream(data, disciplines=[args.discipline], shuffle_buffer=200, seed=0, cache_dir=args.cache_dir)
     collate = CLIPCollate(processor)
     print(f"training on {stream.describe()}")
 
