@@ -37,7 +37,11 @@ class ShardCache:
 
     def __init__(self, folder: str | os.PathLike):
         self.folder = Path(folder).expanduser().resolve()
-        self.removed = remove_dead_temporaries(self.folder) if self.folder.is_dir() else 0
+        try:
+            self.removed = remove_dead_temporaries(self.folder) if self.folder.is_dir() else 0
+        except OSError as e:  # an unreadable cache folder: reading goes on, keeping fails per shard
+            log.warning("cache %s: %s: %s", self.folder, type(e).__name__, e)
+            self.removed = 0
 
     def path(self, rel: str, sha256: str) -> Path:
         return self.folder / sha256[:2] / (sha256 + PurePosixPath(rel).suffix)
@@ -47,7 +51,7 @@ class ShardCache:
         p = self.path(rel, sha256)
         try:
             return p if p.stat().st_size == size else None
-        except FileNotFoundError:
+        except OSError:  # not there, or no cache folder to look in
             return None
 
 
@@ -90,15 +94,22 @@ class Keeper:
         self.tmp: Optional[Path] = None
         self.fd: Optional[int] = None
         self.spans: list[tuple[int, int]] = []
+        self.broken = False  # writing failed: keep nothing more
 
     def keep(self, offset: int, data: bytes) -> None:
-        if not data or offset + len(data) > self.size:
+        if not data or offset + len(data) > self.size or self.broken:
             return
-        if self.fd is None:
-            self.dest.parent.mkdir(parents=True, exist_ok=True)
-            self.tmp = temporary_name(self.dest)
-            self.fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        os.pwrite(self.fd, data, offset)
+        try:
+            if self.fd is None:
+                self.dest.parent.mkdir(parents=True, exist_ok=True)
+                self.tmp = temporary_name(self.dest)
+                self.fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            os.pwrite(self.fd, data, offset)
+        except OSError as e:  # a full or unwritable cache must not stop the reading
+            log.warning("not caching %s: %s: %s", self.dest.name, type(e).__name__, e)
+            self.broken = True
+            self.discard()
+            return
         self.spans.append((offset, offset + len(data)))
 
     def gaps(self) -> list[tuple[int, int]]:
@@ -115,7 +126,7 @@ class Keeper:
     def finish(self, fetch) -> bool:
         """Keep the shard if it is (nearly) whole and hashes right; True when it was kept."""
         try:
-            if self.fd is None:
+            if self.fd is None or self.broken:
                 return False
             gaps = self.gaps()
             if sum(n for _, n in gaps) > FILL_GAPS:

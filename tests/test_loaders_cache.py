@@ -236,3 +236,13 @@ def test_a_killed_download_leaves_nothing_under_a_final_name(tmp_path):
     shards = json.loads((tmp_path / "srv" / "ds" / "index" / "shards.json").read_text())["shards"]
     sha = {s["path"]: s["sha256"] for s in shards}
     assert {p.name for p in cache.rglob("*.tar")} == {sha[p.path] + ".tar" for p in again.selection.picks}
+
+
+def test_an_unwritable_cache_does_not_stop_the_reading(root, http, tmp_path, caplog):
+    url, _ = http
+    (tmp_path / "a-file").write_bytes(b"")
+    local = S1MMAlignStream(root / "ds", disciplines="biology", format="wds", seed=3)
+    stream = S1MMAlignStream(url, disciplines="biology", format="wds", seed=3, cache_dir=tmp_path / "a-file" / "cache")
+    with caplog.at_level(logging.WARNING, logger="s1mmalign.loaders.cache"):
+        assert keys(stream, 0) == keys(local, 0)
+    assert "not caching" in caplog.text and "NotADirectoryError" in caplog.text
