@@ -1,4 +1,5 @@
-"""Package discovery for the mapped layout: builder/ -> s1mmalign.builder, loaders/ -> s1mmalign.loaders.
+"""Package discovery for the mapped layout: core/ -> s1mmalign.core, builder/ -> s1mmalign.builder,
+loaders/ -> s1mmalign.loaders.
 
 Everything else is in pyproject.toml. Subpackages are found here so a new folder with an
 ``__init__.py`` ships without anyone editing a list (tests/test_packaging.py checks the wheel).
@@ -19,4 +20,5 @@ def packages(folder: str, name: str) -> list[str]:
     return found
 
 
-setup(packages=packages("builder", "s1mmalign.builder") + packages("loaders", "s1mmalign.loaders"))
+setup(packages=packages("core", "s1mmalign.core") + packages("builder", "s1mmalign.builder")
+      + packages("loaders", "s1mmalign.loaders"))

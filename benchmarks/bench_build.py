@@ -55,8 +55,8 @@ def figure(i: int, rng: random.Random) -> bytes:
 
 
 def make_manifest(root: Path, n: int) -> Path:
-    import s1mmalign_dataset as contract
-    from s1mmalign.builder.manifest import write_manifest
+    from s1mmalign.builder.records.manifest import write_manifest
+    from s1mmalign.core import contract
 
     rng = random.Random(0)
     recs = []
@@ -92,10 +92,10 @@ def main() -> None:
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
 
-    from s1mmalign.builder.build import run_build
-    from s1mmalign.builder.manifest import read_manifest
-    from s1mmalign.builder.rejects import Rejects
-    from s1mmalign.builder.write import write_dataset
+    from s1mmalign.builder.commands.build import run_build
+    from s1mmalign.builder.records.manifest import read_manifest
+    from s1mmalign.builder.records.rejects import Rejects
+    from s1mmalign.builder.shards.write import write_dataset
 
     t = time.perf_counter()
     manifest = make_manifest(root, args.records)

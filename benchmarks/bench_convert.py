@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from s1mmalign.builder.sample_release import write_archive, write_jsonl
+from s1mmalign.builder.sources.sample_release import write_archive, write_jsonl
 
 PART_SIZE = 256 << 20  # split like the release (its parts are 30 GiB)
 WORDS = ("field", "spectrum", "phase", "transition", "lattice", "energy", "density", "galaxy", "protein", "network",
@@ -128,7 +128,7 @@ for p in sorted(glob.glob(root + "/*/*.tar.gz*")):
     groups.setdefault(p.split(".tar.gz")[0], []).append(p)
 def open_tar(parts):
     if len(sys.argv) > 2 and sys.argv[2] == "isal":  # the reference: the same pass inflated as convert's reader does
-        from s1mmalign.builder.release import GzipStream
+        from s1mmalign.builder.sources.release.streams import GzipStream
         return tarfile.open(fileobj=io.BufferedReader(GzipStream(Chain(parts)), 1 << 20), mode="r|")
     return tarfile.open(fileobj=io.BufferedReader(Chain(parts), 1 << 20), mode="r|gz")
 for parts in groups.values():
@@ -143,7 +143,7 @@ print(time.perf_counter() - t, members, ru.ru_maxrss, ru.ru_utime + ru.ru_stime)
 
 DECODE = r"""
 import glob, io, sys, tarfile, time
-from s1mmalign.builder.images import normalize_image
+from s1mmalign.core.images import normalize_image
 groups = {}
 for p in sorted(glob.glob(sys.argv[1] + "/*/*.tar.gz*")):
     groups.setdefault(p.split(".tar.gz")[0], []).append(p)
@@ -162,7 +162,7 @@ print(time.perf_counter() - t, len(data), 0)
 
 CONVERT = r"""
 import resource, sys, time
-from s1mmalign.builder.convert import convert_release
+from s1mmalign.builder.commands.convert import convert_release
 t = time.perf_counter()
 rep = convert_release(sys.argv[1], sys.argv[2], progress=False, workers=int(sys.argv[3]))
 # the report's peak RSS is the largest process's (driver or worker); CPU is the driver's + the workers'

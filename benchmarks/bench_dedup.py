@@ -31,7 +31,7 @@ def main() -> None:
     import matplotlib.pyplot as plt
     from PIL import Image
 
-    from s1mmalign.builder.dedup import Deduplicator, image_hashes
+    from s1mmalign.builder.stages.dedup import Deduplicator, image_hashes
 
     imgs = []
     for s in range(50):

@@ -131,8 +131,8 @@ def step_list(tars: list[str]) -> dict:
 
 
 def step_read(tars: list[str], meta: str) -> dict:
-    from s1mmalign.builder.ingest import discover_units
-    from s1mmalign.builder.rejects import Rejects
+    from s1mmalign.builder.records.rejects import Rejects
+    from s1mmalign.builder.sources.discover import discover_units
 
     rejects, records = Rejects(), 0
     for unit in discover_units(tars, meta):
@@ -142,7 +142,7 @@ def step_read(tars: list[str], meta: str) -> dict:
 
 
 def step_ingest(tars: list[str], meta: str, out: str) -> dict:
-    from s1mmalign.builder.ingest import ingest
+    from s1mmalign.builder.commands.ingest import ingest
 
     report = ingest(tars, out, arxiv_metadata=meta, progress=False)
     return {"records": report["records_written"], "rejects": report["rejects_by_reason"], "stages": report["stages"]}
@@ -153,8 +153,8 @@ def _child(args) -> None:
 
     tars = args.tars.split(",")
     if args.step != "list":  # imports (datasets, pyarrow, PIL) are not the step's work
-        import s1mmalign.builder.ingest  # noqa: F401
-        import s1mmalign.builder.modality  # noqa: F401
+        import s1mmalign.builder.commands.ingest  # noqa: F401
+        import s1mmalign.builder.stages.modality  # noqa: F401
     start = time.perf_counter()
     if args.step == "list":
         res = step_list(tars)

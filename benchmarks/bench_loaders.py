@@ -99,8 +99,8 @@ def make_dataset(root: Path, n: int, dpi: int = 80) -> Path:
     ds = root / (f"ds{n}" if dpi == 80 else f"ds{n}-dpi{dpi}")
     if (ds / "index" / "shards.json").is_file():
         return ds
-    from s1mmalign.builder.shards import ShardOptions
-    from s1mmalign.builder.write import write_dataset
+    from s1mmalign.builder.shards.write import write_dataset
+    from s1mmalign.builder.shards.writers import ShardOptions
 
     mib = 1 << 20
     t = time.perf_counter()
@@ -130,7 +130,7 @@ def _run(name: str, ds: Path, tok_dir: Path, buffer: int, base_url: str = "") ->
     import webdataset as wds
     from PIL import Image
 
-    from s1mmalign.builder.images import decode_image
+    from s1mmalign.core.images import decode_image
     from s1mmalign.loaders import S1MMAlignStream
     from s1mmalign.loaders.tiny import char_clip_tokenizer
 

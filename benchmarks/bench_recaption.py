@@ -34,9 +34,9 @@ def records(n: int) -> list[dict]:
 
 
 def bench_transformers(model: str, items: int, new_tokens: int, device: str, dtype: str, batch_sizes) -> dict:
-    from s1mmalign.builder.recaption import make_recaptioner
-    from s1mmalign.builder.recaption.base import Request, prepare_image
-    from s1mmalign.builder.recaption.prompt import build_prompt
+    from s1mmalign.builder.stages.recaption import make_recaptioner
+    from s1mmalign.builder.stages.recaption.base import Request, prepare_image
+    from s1mmalign.builder.stages.recaption.prompt import build_prompt
 
     rc = make_recaptioner("transformers", model=model, device=device, dtype=dtype, max_new_tokens=new_tokens,
                           min_new_tokens=new_tokens, max_pixels=448 * 448)
@@ -63,9 +63,9 @@ def bench_transformers(model: str, items: int, new_tokens: int, device: str, dty
 
 
 def bench_scoring(clip_model: str, mlm_model: str, items: int, device: str) -> dict:
-    from s1mmalign.builder.recaption import make_recaptioner
-    from s1mmalign.builder.rejects import Rejects
-    from s1mmalign.builder.scoring import ClipScorer, PseudoPerplexityScorer
+    from s1mmalign.builder.records.rejects import Rejects
+    from s1mmalign.builder.stages.recaption import make_recaptioner
+    from s1mmalign.builder.stages.scoring import ClipScorer, PseudoPerplexityScorer
 
     recs = make_recaptioner("context", overwrite=True)(records(items), Rejects())
     clip = ClipScorer(clip_model, device=device, batch_size=32)
@@ -100,7 +100,7 @@ def main() -> None:
     args = ap.parse_args()
     import torch
 
-    from s1mmalign.builder.recaption.tiny import build_tiny_bert_mlm, build_tiny_clip, build_tiny_qwen2_5_vl
+    from s1mmalign.builder.stages.recaption.tiny import build_tiny_bert_mlm, build_tiny_clip, build_tiny_qwen2_5_vl
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-recaption-"))
     model = args.model or str(build_tiny_qwen2_5_vl(tmp / "qwen"))

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -29,7 +28,7 @@ from PIL import Image, ImageDraw
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import s1mmalign_dataset as contract  # noqa: E402
+from s1mmalign.core import contract  # noqa: E402
 
 DISCIPLINES = ("physics", "biology", "computer_science", "astronomy")
 MODALITIES = ("plot", "heatmap", "diagram", "microscopy")
@@ -72,13 +71,13 @@ def record(i: int, pool) -> dict:
 
 
 def prepared(n: int, pool):
-    from s1mmalign.builder.write import prepare_record
+    from s1mmalign.builder.records.prepare import prepare_record
 
     return [prepare_record(record(i, pool)) for i in range(n)]
 
 
 def bench_ours(items, out: Path, opts) -> float:
-    from s1mmalign.builder.shards import ShardWriter
+    from s1mmalign.builder.shards.writers import ShardWriter
 
     t = time.perf_counter()
     with ShardWriter(out, opts) as w:
@@ -109,8 +108,8 @@ MEMORY_CHILD = r"""
 import resource, sys
 sys.path.insert(0, {root!r}); sys.path.insert(0, {bench!r})
 from bench_writers import image_pool, record
-from s1mmalign.builder.shards import ShardOptions
-from s1mmalign.builder.write import write_dataset
+from s1mmalign.builder.shards.writers import ShardOptions
+from s1mmalign.builder.shards.write import write_dataset
 pool = image_pool()
 n = int(sys.argv[2])
 write_dataset((record(i, pool) for i in range(n)), sys.argv[1],
@@ -133,8 +132,8 @@ def main() -> None:
     ap.add_argument("--memory-records", type=int, default=2000, help="N for the memory check (10N is run too)")
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
-    from s1mmalign.builder.shards import ShardOptions
-    from s1mmalign.builder.write import write_dataset
+    from s1mmalign.builder.shards.write import write_dataset
+    from s1mmalign.builder.shards.writers import ShardOptions
 
     pool = image_pool()
     items = prepared(args.records, pool)

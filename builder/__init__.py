@@ -9,10 +9,10 @@ CLI's ``--help``) does not pay for ``datasets`` and ``pyarrow`` up front.
 import importlib
 
 _EXPORTS = {
-    "Rejects": "s1mmalign.builder.rejects",
-    "write_dataset": "s1mmalign.builder.write",
-    "finalize_dataset": "s1mmalign.builder.write",
-    "ShardOptions": "s1mmalign.builder.shards",
+    "Rejects": "s1mmalign.builder.records.rejects",
+    "write_dataset": "s1mmalign.builder.shards.write",
+    "finalize_dataset": "s1mmalign.builder.shards.write",
+    "ShardOptions": "s1mmalign.builder.shards.writers",
 }
 
 __all__ = list(_EXPORTS)

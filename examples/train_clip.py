@@ -30,8 +30,8 @@ from s1mmalign.loaders.tiny import synthetic_records, tiny_clip
 
 
 def generated_dataset(folder: Path) -> Path:
-    from s1mmalign.builder.shards import ShardOptions
-    from s1mmalign.builder.write import write_dataset
+    from s1mmalign.builder.shards.write import write_dataset
+    from s1mmalign.builder.shards.writers import ShardOptions
 
     if not (folder / "index" / "shards.json").is_file():
         write_dataset(synthetic_records(600, disciplines=("physics", "biology", "astronomy")), folder,

@@ -16,7 +16,7 @@ from __future__ import annotations
 import random
 from typing import Callable, Optional
 
-from s1mmalign.builder.contexts import split_sentences
+from s1mmalign.core.sentences import split_sentences
 from s1mmalign.loaders.select import CAPTION_MODES
 
 

@@ -80,7 +80,7 @@ class CLIPCollate:
 
     def _pixels(self, images) -> torch.Tensor:
         tf = self.image_transform
-        if hasattr(tf, "preprocess") and callable(getattr(tf, "preprocess")):  # a transformers image processor
+        if hasattr(tf, "preprocess") and callable(tf.preprocess):  # a transformers image processor
             return tf(images=images, return_tensors="pt")["pixel_values"]
         return torch.stack([tf(im) for im in images])
 

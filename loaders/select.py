@@ -16,7 +16,7 @@ from typing import Iterable, Optional
 import numpy as np
 import pyarrow.compute as pc
 
-import s1mmalign_dataset as contract
+from s1mmalign.core import contract
 
 CAPTION_MODES = ("recaption", "caption", "both", "mix")
 

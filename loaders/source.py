@@ -28,8 +28,9 @@ import fsspec.asyn
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-import s1mmalign_dataset as contract
-from s1mmalign.builder.shards import SAMPLE_INDEX_SCHEMA, note_sample
+from s1mmalign.core import contract
+from s1mmalign.core.layout import SAMPLE_INDEX_SCHEMA, note_sample
+from s1mmalign.core.urls import fs_and_root, is_local, protocols
 from s1mmalign.loaders.cache import Keeper, ShardCache
 
 log = logging.getLogger(__name__)
@@ -191,12 +192,9 @@ class RetryingFile:
 
 
 def _resolve(url: str | os.PathLike, storage_options: Optional[dict]) -> tuple[Any, str]:
-    url = os.fspath(url)
-    if "://" not in url:
-        url = str(Path(url).expanduser().resolve())
-    fs, root = fsspec.core.url_to_fs(url, **(storage_options or {}))
-    if "hf" in (fs.protocol if isinstance(fs.protocol, (tuple, list)) else (fs.protocol,)):
-        root = _pin_hub_revision(fs, root.rstrip("/"))
+    fs, root = fs_and_root(url, storage_options)
+    if "hf" in protocols(fs):
+        root = _pin_hub_revision(fs, root)
     return fs, root.rstrip("/")
 
 
@@ -234,15 +232,14 @@ class Source:
         self.url = os.fspath(url)
         self._fs, self.root = _resolve(url, storage_options)
         self._fs_pid = os.getpid()
-        protocols = self.fs.protocol if isinstance(self.fs.protocol, (tuple, list)) else (self.fs.protocol,)
-        self.is_local = "file" in protocols or "local" in protocols
+        self.is_local = is_local(self.fs)
         self.cache = ShardCache(cache_dir) if cache_dir is not None and not self.is_local else None
         self.bytes_read = [0]  # shard bytes read in this process (from the source; see cache_bytes_read)
         self.cache_bytes_read = [0]  # shard bytes read from the local cache in this process
         self.index_bytes_read = [0]  # sidecar bytes read in this process
         self._sidecars: dict[str, pa.Table] = {}  # built by reading when there is no index
         listing = self._list_shards()
-        if "hf" in protocols:
+        if "hf" in protocols(self.fs):
             self._list_index_folder()
         try:
             with self.fs.open(self._abs(contract.SHARD_INDEX_FILE), "rb") as f:
@@ -342,13 +339,13 @@ class Source:
                     parts.append(f"{len(paths)} {what} (e.g. {', '.join(paths[:3])})")
             raise IndexMismatchError(
                 f"{self.url}: the shards differ from index/shards.json: {'; '.join(parts)}. The index is stale: "
-                f"rebuild it with s1mmalign.builder.write.finalize_dataset(folder) (or re-download a consistent "
+                f"rebuild it with s1mmalign.builder.shards.write.finalize_dataset(folder) (or re-download a consistent "
                 f"revision); pass check_index=False to read anyway"
             )
 
     # -- per-sample index ---------------------------------------------------------------------
     def sidecar(self, entry: dict) -> pa.Table:
-        """The per-sample index of one shard (``builder/shards.SAMPLE_INDEX_SCHEMA``)."""
+        """The per-sample index of one shard (``s1mmalign.core.layout.SAMPLE_INDEX_SCHEMA``)."""
         table = self._sidecars.get(entry["path"])
         if table is None:
             with RetryingFile(self.fs, self._abs(entry["sample_index"]), self.index_bytes_read) as f:

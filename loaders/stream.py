@@ -23,7 +23,7 @@ from typing import Any, Iterator, Optional
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
-from s1mmalign.builder.images import DEFAULT_MAX_PIXELS
+from s1mmalign.core.images import DEFAULT_MAX_PIXELS
 from s1mmalign.loaders import split as splitting
 from s1mmalign.loaders.captions import check_caption_mode, choose_caption
 from s1mmalign.loaders.readers import DEFAULT_READ_AHEAD, Failed, SampleError, decode, read_plan, reader

@@ -14,8 +14,6 @@ import random
 from pathlib import Path
 from typing import Iterator, Optional
 
-import s1mmalign_dataset as contract
-
 SENTENCES = (
     "The measured signal rises with temperature.",
     "Error bars show one standard deviation over five runs.",

@@ -11,12 +11,18 @@ import pytest
 from PIL import Image
 
 import s1mmalign_dataset as contract
-from s1mmalign.builder.arxiv import (
-    ArxivMetadata, PaperUnreadable, ReaderOptions, files_from_bytes, iter_bulk_tar, paper_id_from_name, paper_records,
+from s1mmalign.builder.records.rejects import Rejects
+from s1mmalign.builder.sources.arxiv import (
+    ArxivMetadata,
+    PaperUnreadable,
+    ReaderOptions,
+    files_from_bytes,
+    iter_bulk_tar,
+    paper_id_from_name,
+    paper_records,
     read_paper_path,
 )
-from s1mmalign.builder.rasterize import RasterizeError, rasterize
-from s1mmalign.builder.rejects import Rejects
+from s1mmalign.builder.sources.rasterize import RasterizeError, rasterize
 
 SAMPLE = Path(__file__).parents[1] / "builder" / "sample" / "papers"
 EPS = (SAMPLE / "2401.00002" / "hist.eps").read_bytes()
@@ -160,7 +166,7 @@ As Fig.~\ref{fig:png} shows, it works. Fig.~\ref{fig:png} again. See also Figs.~
 """
     pdf = io.BytesIO()
     Image.open(io.BytesIO(noise_image(5))).save(pdf, format="PDF")
-    from s1mmalign.builder.latex import PaperFiles
+    from s1mmalign.builder.sources.latex import PaperFiles
 
     files = PaperFiles({"main.tex": doc(body), "png_fig.png": noise_image(4), "eps_fig.eps": EPS, "pdf_fig.pdf": pdf.getvalue(),
                         "tiny.png": noise_image(6, size=(8, 8)), "bad.eps": BAD_EPS, "noise.png": noise_image(7)[:6000]})
@@ -196,7 +202,7 @@ def test_paper_records_without_metadata_uses_the_latex_title():
 
 
 def test_paper_problems_are_rejects_and_the_paper_goes_on():
-    from s1mmalign.builder.latex import PaperFiles
+    from s1mmalign.builder.sources.latex import PaperFiles
 
     files = PaperFiles({"main.tex": doc(r"\input{main}\begin{figure}\includegraphics{a}\caption{Kept.}\end{figure} {unbalanced"),
                         "a.png": noise_image(8)})
@@ -211,7 +217,7 @@ def test_pdf_fallback_renderer_poppler():
     """The ``pdftoppm`` path used when pypdfium2 is not installed renders the same page size."""
     import shutil
 
-    from s1mmalign.builder.rasterize import _render_pdf_pdfium, _render_pdf_poppler
+    from s1mmalign.builder.sources.rasterize import _render_pdf_pdfium, _render_pdf_poppler
 
     if shutil.which("pdftoppm") is None:
         pytest.skip("poppler-utils (pdftoppm) is not installed; .ci/run installs it")

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from s1mmalign.builder.config import ConfigError, check_stage_order, load_config, make_config
+from s1mmalign.builder.pipeline.config import ConfigError, check_stage_order, load_config, make_config
 
 SAMPLE = Path(__file__).resolve().parents[1] / "builder" / "sample" / "manifest.jsonl"
 
 
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "s1mmalign.builder.build", *args, "--no-progress"],
+    return subprocess.run([sys.executable, "-m", "s1mmalign.builder.commands.cli", "build", *args, "--no-progress"],
                           capture_output=True, text=True, cwd=cwd, timeout=120)
 
 
@@ -47,7 +47,7 @@ def write(tmp: Path, name: str, text: str) -> Path:
      "score (ClipScorer): unknown option(s) 'batchsize'"),
 ])
 def test_bad_config_is_a_clear_error_before_work(tmp_path, text, message):
-    from s1mmalign.builder.build import prepare
+    from s1mmalign.builder.commands.build import prepare
 
     cfg = write(tmp_path, "c.yaml", text.format(src=SAMPLE))
     with pytest.raises(ConfigError) as e:

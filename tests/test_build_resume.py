@@ -22,12 +22,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import draw_figure, make_records
-from s1mmalign.builder.manifest import write_manifest
 
-OPTIONAL = [("filter", "s1mmalign.builder.filters"), ("dedup", "s1mmalign.builder.dedup"),
-            ("classify", "s1mmalign.builder.modality"), ("recaption", "s1mmalign.builder.recaption")]
+from s1mmalign.builder.records.manifest import write_manifest
+
+OPTIONAL = [("filter", "s1mmalign.builder.stages.filters"), ("dedup", "s1mmalign.builder.stages.dedup"),
+            ("classify", "s1mmalign.builder.stages.modality"), ("recaption", "s1mmalign.builder.stages.recaption")]
 
 
 def _has(module: str) -> bool:
@@ -67,7 +67,7 @@ def make_config(tmp: Path, src: Path, out: str, stages: list[str], **extra) -> P
 
 
 def build_cmd(cfg: Path, *args: str) -> list[str]:
-    return [sys.executable, "-m", "s1mmalign.builder.build", str(cfg), "--no-progress", "--report-json", *args]
+    return [sys.executable, "-m", "s1mmalign.builder.commands.cli", "build", str(cfg), "--no-progress", "--report-json", *args]
 
 
 def run_build(cfg: Path, *args: str, env: dict | None = None) -> dict:
@@ -123,8 +123,8 @@ def kill_during(cfg: Path, work: Path, stage: str, rng: random.Random, n_units: 
 def test_sigkill_in_every_stage_then_rerun_equals_clean_build(tmp_path):
     stages = available_stages()
     extra = {}
-    if _has("s1mmalign.builder.scoring"):  # a model stage too: CLIP score with a tiny CLIP (random weights)
-        from s1mmalign.builder.recaption.tiny import build_tiny_clip
+    if _has("s1mmalign.builder.stages.scoring"):  # a model stage too: CLIP score with a tiny CLIP (random weights)
+        from s1mmalign.builder.stages.recaption.tiny import build_tiny_clip
 
         stages.insert(stages.index("write"), "score")
         extra["score"] = {"clip_model": str(build_tiny_clip(tmp_path / "clip"))}
@@ -200,8 +200,8 @@ def test_rerun_skips_everything_and_option_change_invalidates_only_later_stages(
 
 
 def test_sample_manifest_units_group_whole_papers(tmp_path):
-    from s1mmalign.builder.config import make_config as mk
-    from s1mmalign.builder.units import discover
+    from s1mmalign.builder.pipeline.config import make_config as mk
+    from s1mmalign.builder.pipeline.units import discover
 
     sample = Path(__file__).resolve().parents[1] / "builder" / "sample" / "manifest.jsonl"
     cfg = mk({"sources": [str(sample)], "out": str(tmp_path / "o"), "unit_size": 2, "stages": ["ingest", "write"]})
@@ -213,7 +213,7 @@ def test_sample_manifest_units_group_whole_papers(tmp_path):
     assert sum(len(u.keys) for u in units) == 10
 
 
-@pytest.mark.skipif("dedup" not in available_stages(), reason="builder/dedup.py is not in this installation")
+@pytest.mark.skipif("dedup" not in available_stages(), reason="builder/stages/dedup.py is not in this installation")
 def test_dedup_state_survives_a_crash_between_units(tmp_path):
     """The last unit's duplicate of a first-unit figure is still caught when dedup resumes
     after a crash (a crash before a unit's marker = the marker absent): finished units are

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import http.server
 import json
+import subprocess
 import threading
 
 import pytest
 import yaml
-
-from test_build_resume import events, make_source, run_build, build_cmd
-
-import subprocess
+from test_build_resume import build_cmd, make_source, run_build
 
 
 class Endpoint(http.server.BaseHTTPRequestHandler):

@@ -8,7 +8,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import yaml
 
-from s1mmalign.builder.build import run_build
+from s1mmalign.builder.commands.build import run_build
 
 SAMPLE = Path(__file__).resolve().parents[1] / "builder" / "sample"
 
@@ -18,8 +18,9 @@ def keys_of(out: Path) -> set[str]:
 
 
 def test_papers_and_release_sources(tmp_path):
-    from s1mmalign.builder.sample_release import sample_release
     from test_build_resume import available_stages
+
+    from s1mmalign.builder.sources.sample_release import sample_release
 
     release = sample_release(tmp_path / "release")
     cfg = tmp_path / "build.yaml"

@@ -3,15 +3,14 @@
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import datasets
 import pytest
 
-from s1mmalign.builder.cli import build_parser
-from s1mmalign.builder.demo import SAMPLE_DIR
+from s1mmalign.builder.commands.cli import build_parser
+from s1mmalign.builder.commands.demo import SAMPLE_DIR
 
-S1 = [sys.executable, "-m", "s1mmalign.builder.cli"]
+S1 = [sys.executable, "-m", "s1mmalign.builder.commands.cli"]
 
 
 def run(*args, check=True):

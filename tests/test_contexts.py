@@ -1,6 +1,6 @@
 """Citation contexts: sentence splitting and the sentences citing each figure."""
 
-from s1mmalign.builder.contexts import cap, find_citations, mark, split_sentences, strip_marks
+from s1mmalign.builder.sources.contexts import cap, find_citations, mark, split_sentences, strip_marks
 
 NUMBERS = {"f1": "1", "f2": "2", "f3": "3", "f4": "4", "s1": "S1"}
 

@@ -2,10 +2,10 @@
 
 import pyarrow as pa
 import pytest
+from conftest import make_record
 
 import s1mmalign_dataset as c
-from conftest import make_record
-from s1mmalign.builder.write import prepare_record
+from s1mmalign.builder.records.prepare import prepare_record
 
 
 def test_every_arxiv_category_maps_to_a_discipline():

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import datasets
 import pyarrow.parquet as pq
-
 from conftest import draw_figure
-from s1mmalign.builder.convert import WORK_DIR, convert_release, format_summary
-from s1mmalign.builder.sample_release import sample_release, write_archive, write_jsonl
 
-CLI = [sys.executable, "-m", "s1mmalign.builder.cli"]
+from s1mmalign.builder.commands.convert import WORK_DIR, convert_release, format_summary
+from s1mmalign.builder.sources.sample_release import sample_release, write_archive, write_jsonl
+
+CLI = [sys.executable, "-m", "s1mmalign.builder.commands.cli"]
 
 
 def _files(out: Path) -> dict[str, str]:
@@ -174,7 +174,7 @@ def test_resume_after_real_kills_gives_the_same_bytes(tmp_path):
 def test_parallel_units_give_the_same_shards(tmp_path):
     rel = _big_release(tmp_path / "rel", units=3, per_unit=8)
     opts = dict(progress=False)
-    from s1mmalign.builder.shards import ShardOptions
+    from s1mmalign.builder.shards.writers import ShardOptions
 
     small = ShardOptions(tar_shard_bytes=300_000, parquet_shard_bytes=300_000, row_group_bytes=100_000)
     serial = convert_release(rel, tmp_path / "serial", options=small, workers=1, **opts)

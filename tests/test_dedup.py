@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from s1mmalign.builder.dedup import Deduplicator, image_hashes
-from s1mmalign.builder.rejects import Rejects
+from s1mmalign.builder.records.rejects import Rejects
+from s1mmalign.builder.stages.dedup import Deduplicator, image_hashes
 
 
 def _plot(seed: int, kind: str) -> Image.Image:

@@ -7,13 +7,13 @@ import json
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-
 from conftest import make_record
-from s1mmalign.builder.evaluate import summarize
-from s1mmalign.builder.recaption.tiny import build_tiny_bert_mlm, build_tiny_clip
-from s1mmalign.builder.rejects import Rejects
-from s1mmalign.builder.scoring import ClipScorer, PseudoPerplexityScorer
-from s1mmalign.builder.write import write_dataset
+
+from s1mmalign.builder.commands.evaluate import summarize
+from s1mmalign.builder.records.rejects import Rejects
+from s1mmalign.builder.shards.write import write_dataset
+from s1mmalign.builder.stages.recaption.tiny import build_tiny_bert_mlm, build_tiny_clip
+from s1mmalign.builder.stages.scoring import ClipScorer, PseudoPerplexityScorer
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +32,7 @@ def dataset(tmp_path):
 
 
 def test_evaluate_writes_scores_report_and_plots(models, dataset, capsys):
-    from s1mmalign.builder.cli import main
+    from s1mmalign.builder.commands.cli import main
 
     clip_model, mlm_model = models
     root, recs = dataset
@@ -76,7 +76,7 @@ def test_evaluate_writes_scores_report_and_plots(models, dataset, capsys):
 
 
 def test_evaluate_with_one_model_and_a_limit(models, dataset, tmp_path):
-    from s1mmalign.builder.evaluate import evaluate_dataset
+    from s1mmalign.builder.commands.evaluate import evaluate_dataset
 
     root, _ = dataset
     report = evaluate_dataset(root, clip_model=models[0], out=tmp_path / "rep", limit=3, device="cpu")

@@ -5,11 +5,10 @@ from __future__ import annotations
 import io
 
 import numpy as np
-import pytest
 from PIL import Image
 
-from s1mmalign.builder.filters import FilterOptions, filter_records
-from s1mmalign.builder.rejects import Rejects
+from s1mmalign.builder.records.rejects import Rejects
+from s1mmalign.builder.stages.filters import FilterOptions, filter_records
 
 
 def _img(w: int, h: int, seed: int = 0, fmt: str = "PNG") -> bytes:

@@ -21,11 +21,11 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from hub_server import SHA, FakeHub
 from PIL import Image
 
-from hub_server import SHA, FakeHub
-from s1mmalign.builder.shards import ShardOptions
-from s1mmalign.builder.write import write_dataset
+from s1mmalign.builder.shards.write import write_dataset
+from s1mmalign.builder.shards.writers import ShardOptions
 from s1mmalign.loaders import S1MMAlignStream, make_dataloader
 from s1mmalign.loaders.tiny import synthetic_records
 

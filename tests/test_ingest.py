@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 
 import s1mmalign_dataset as contract
-from s1mmalign.builder.ingest import detect_kind, discover_units, ingest
-from s1mmalign.builder.manifest import read_manifest
-from s1mmalign.builder.rejects import Rejects
+from s1mmalign.builder.commands.ingest import ingest
+from s1mmalign.builder.records.manifest import read_manifest
+from s1mmalign.builder.records.rejects import Rejects
+from s1mmalign.builder.sources.discover import detect_kind, discover_units
 
 ROOT = Path(__file__).parents[1]
 SAMPLE = ROOT / "builder" / "sample"
@@ -148,7 +149,7 @@ def test_ingest_real_papers_applies_the_5kb_rule(tmp_path):
 def test_cli_ingest_then_write(tmp_path):
     out, ds = tmp_path / "ingested", tmp_path / "dataset"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-m", "s1mmalign.builder.cli", "ingest", str(PAPERS), str(SAMPLE / "jats"), str(out),
+    cmd = [sys.executable, "-m", "s1mmalign.builder.commands.cli", "ingest", str(PAPERS), str(SAMPLE / "jats"), str(out),
            "--arxiv-metadata", str(META), "--no-progress"]
     run = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert run.returncode == 0, run.stderr
@@ -157,10 +158,10 @@ def test_cli_ingest_then_write(tmp_path):
     assert len(lines) >= 5 and all((out / r["image"]).is_file() and not os.path.isabs(r["image"]) for r in lines)
     arxiv = [r for r in lines if r["source"] == "arxiv"]
     assert {r["license"] for r in arxiv} == {"http://creativecommons.org/licenses/by/4.0/", "http://creativecommons.org/licenses/by-sa/4.0/"}
-    run = subprocess.run([sys.executable, "-m", "s1mmalign.builder.cli", "write", str(out / "manifest.jsonl"), str(ds),
+    run = subprocess.run([sys.executable, "-m", "s1mmalign.builder.commands.cli", "write", str(out / "manifest.jsonl"), str(ds),
                           "--no-progress"], capture_output=True, text=True, env=env, timeout=300)
     assert run.returncode == 0, run.stderr
     assert f"wrote {len(lines)} records" in run.stdout
-    missing = subprocess.run([sys.executable, "-m", "s1mmalign.builder.cli", "ingest", str(tmp_path / "nope"), str(out)],
+    missing = subprocess.run([sys.executable, "-m", "s1mmalign.builder.commands.cli", "ingest", str(tmp_path / "nope"), str(out)],
                              capture_output=True, text=True, env=env, timeout=120)
     assert missing.returncode == 1 and "no such source" in missing.stderr

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from s1mmalign.builder.jats import is_jats_source, iter_oa_package, read_jats_article, resolve_media
-from s1mmalign.builder.rejects import Rejects
-from s1mmalign.builder.write import prepare_record
+from s1mmalign.builder.records.prepare import prepare_record
+from s1mmalign.builder.records.rejects import Rejects
+from s1mmalign.builder.sources.jats import is_jats_source, iter_oa_package, read_jats_article, resolve_media
 
 HEAD = '<?xml version="1.0" encoding="UTF-8"?>\n'
 

@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import gzip
 import json
-import re
-import shutil
 from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image
 
-from s1mmalign.builder.jats import iter_oa_package, read_jats_article
-from s1mmalign.builder.rejects import Rejects
+from s1mmalign.builder.records.rejects import Rejects
+from s1mmalign.builder.sources.jats import iter_oa_package, read_jats_article
 
 DATA = Path(__file__).parent / "data" / "jats_real"
 SAMPLE = Path(__file__).parents[1] / "builder" / "sample" / "jats"

@@ -2,8 +2,8 @@
 
 import pytest
 
-from s1mmalign.builder.contexts import find_citations
-from s1mmalign.builder.latex import PaperFiles, find_main_tex, latex_to_text, parse_paper, read_group, Unbalanced
+from s1mmalign.builder.sources.contexts import find_citations
+from s1mmalign.builder.sources.latex import PaperFiles, Unbalanced, find_main_tex, latex_to_text, parse_paper, read_group
 
 PNG = b"\x89PNG\r\n\x1a\n"  # names are all the parser needs
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from s1mmalign.builder.arxiv import read_paper_path
-from s1mmalign.builder.contexts import find_citations
-from s1mmalign.builder.latex import PaperFiles, parse_paper
+from s1mmalign.builder.sources.arxiv import read_paper_path
+from s1mmalign.builder.sources.contexts import find_citations
+from s1mmalign.builder.sources.latex import PaperFiles, parse_paper
 
 HERE = Path(__file__).parent
 REAL = HERE / "data" / "latex_real"

@@ -2,12 +2,12 @@
 
 import datasets
 import pytest
+from conftest import make_records
 from PIL import Image
 
 import s1mmalign_dataset as c
-from conftest import make_records
-from s1mmalign.builder.shards import ShardOptions
-from s1mmalign.builder.write import write_dataset
+from s1mmalign.builder.shards.write import write_dataset
+from s1mmalign.builder.shards.writers import ShardOptions
 
 RECORDS = make_records(45, disciplines=("physics", "biology", "medicine"), modalities=("plot", "heatmap", "diagram"))
 
@@ -70,9 +70,10 @@ def test_builder_class_configs(out, tmp_path):
 
 def test_modality_slices_prune_row_groups(out):
     """Row-group statistics let a modality filter skip the other modalities' row groups."""
+    from pathlib import Path
+
     import pyarrow.dataset as pads
     import pyarrow.parquet as pq
-    from pathlib import Path
 
     files = sorted(Path(out, "data").rglob("*.parquet"))
     expr = pads.field("modality").isin(["heatmap"])
@@ -93,8 +94,9 @@ def test_builder_errors_are_clear(tmp_path):
 
 def test_builder_class_reads_a_remote_fsspec_folder(out, tmp_path):
     """`data_dir` may be any fsspec URL (hf://datasets/... on the Hub); memory:// stands in here."""
-    import fsspec
     from pathlib import Path
+
+    import fsspec
 
     fs = fsspec.filesystem("memory")
     for p in Path(out).rglob("*.parquet"):

@@ -14,8 +14,8 @@ import pytest
 import torch
 
 import s1mmalign_dataset as contract
-from s1mmalign.builder.shards import ShardOptions
-from s1mmalign.builder.write import write_dataset
+from s1mmalign.builder.shards.write import write_dataset
+from s1mmalign.builder.shards.writers import ShardOptions
 from s1mmalign.loaders import CLIPCollate, IndexMismatchError, S1MMAlignStream, make_dataloader
 from s1mmalign.loaders.captions import CaptionFitter, choose_caption
 from s1mmalign.loaders.tiny import char_clip_tokenizer, figure_bytes, serve_http, synthetic_records, tiny_clip
@@ -229,7 +229,6 @@ def test_pickle_members_are_never_unpickled(tmp_path):
     folder.mkdir(parents=True)
     with tarfile.open(folder / "train-00000.tar", "w") as tar:
         for i in range(3):
-            rec = next(synthetic_records(1, seed=i))
             for name, data in ((f"k{i}.png", figure_bytes(i)), (f"k{i}.pyd", payload), (f"k{i}.pickle", payload),
                                (f"k{i}.pth", payload), (f"k{i}.txt", b"a caption")):
                 info = tarfile.TarInfo(name)
@@ -292,12 +291,11 @@ def test_clip_collate_with_a_clip_processor(ds, tmp_path):
 
 def test_making_a_loader_warns_nothing(ds):
     """torchdata's deprecated torch.set_vital call is noise to a user; our own warnings still show."""
-    import warnings
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         loader = make_dataloader(S1MMAlignStream(ds, disciplines="physics"), batch_size=4)
-        warnings.warn("ours", UserWarning)
+        warnings.warn("ours", UserWarning, stacklevel=1)
     assert [str(w.message) for w in caught] == ["ours"]
     assert len(next(iter(loader))["key"]) == 4
 
@@ -439,7 +437,7 @@ def test_stream_command(ds):
     import subprocess
     import sys
 
-    cmd = [sys.executable, "-m", "s1mmalign.builder.cli", "stream", str(ds), "--discipline", "physics",
+    cmd = [sys.executable, "-m", "s1mmalign.builder.commands.cli", "stream", str(ds), "--discipline", "physics",
            "--modality", "plot", "--show", "2"]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from s1mmalign.builder.shards import ShardOptions
-from s1mmalign.builder.write import write_dataset
+from s1mmalign.builder.shards.write import write_dataset
+from s1mmalign.builder.shards.writers import ShardOptions
 from s1mmalign.loaders import S1MMAlignStream, make_dataloader
 from s1mmalign.loaders.tiny import serve_http, synthetic_records
 
@@ -80,8 +80,9 @@ def test_second_epoch_reads_the_cache_and_yields_the_same_samples(root, http, tm
 def test_a_partly_read_file_is_kept_only_when_little_is_missing(tmp_path):
     """What a reader fetched, over real HTTP: kept when at most FILL_GAPS bytes are missing (fetched
     at close: a tar's end blocks, a Parquet header), else discarded (a pruned slice of a big shard)."""
-    import fsspec
     import os
+
+    import fsspec
 
     from s1mmalign.loaders.cache import FILL_GAPS, Keeper, ShardCache
     from s1mmalign.loaders.source import RetryingFile

@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime
 import io
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -19,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from s1mmalign.builder.shards import ShardOptions
-from s1mmalign.builder.write import write_dataset
+from s1mmalign.builder.shards.write import write_dataset
+from s1mmalign.builder.shards.writers import ShardOptions
 from s1mmalign.loaders.tiny import synthetic_records
 
 STOP_AT = 5  # batches before the checkpoint

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from s1mmalign.builder.shards import ShardOptions
-from s1mmalign.builder.write import write_dataset
+from s1mmalign.builder.shards.write import write_dataset
+from s1mmalign.builder.shards.writers import ShardOptions
 from s1mmalign.loaders import S1MMAlignStream, make_dataloader
-from s1mmalign.loaders.readers import ITEM_OVERHEAD, READ_CHUNK, Raw, ReadAhead
+from s1mmalign.loaders.readers import ITEM_OVERHEAD, READ_CHUNK, Raw, ReadAhead, item_bytes
 from s1mmalign.loaders.tiny import serve_http, synthetic_records
 
 SMALL = ShardOptions(parquet_shard_bytes=60_000, tar_shard_bytes=60_000, row_group_bytes=15_000)
@@ -136,7 +136,7 @@ def test_read_ahead_holds_at_most_its_bound():
             yield Raw(f"k{i}", {}, b"x" * (10_000 - ITEM_OVERHEAD), "shard")
 
     ahead = []
-    reader = ReadAhead(items(), max_bytes=35_000)  # room for 3 items of 10,000 counted bytes
+    reader = ReadAhead(items(), size=item_bytes, max_bytes=35_000)  # room for 3 items of 10,000 counted bytes
     for consumed, item in enumerate(reader, 1):
         time.sleep(0.005)  # a slow consumer: the thread runs ahead until the bound stops it
         ahead.append(produced[0] - consumed)
@@ -155,7 +155,7 @@ def test_close_does_not_hang_on_a_stalled_read(caplog):
         released.wait(30)  # a network read that does not return
         yield "second"
 
-    reader = ReadAhead(items(), max_bytes=1 << 20, join_timeout=0.2)
+    reader = ReadAhead(items(), size=item_bytes, max_bytes=1 << 20, join_timeout=0.2)
     assert next(reader) == "first" and stalled.wait(5)
     started = time.perf_counter()
     reader.close()
@@ -257,7 +257,7 @@ def test_an_error_raised_while_reading_ahead_reaches_the_consumer_in_sequence(ds
         yield from ("a", "b", "c")
         raise KeyError("boom")
 
-    reader = ReadAhead(items(), max_bytes=1)
+    reader = ReadAhead(items(), size=item_bytes, max_bytes=1)
     assert [next(reader) for _ in range(3)] == ["a", "b", "c"]
     with pytest.raises(KeyError, match="boom"):
         next(reader)

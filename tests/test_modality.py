@@ -11,11 +11,16 @@ import pytest
 from PIL import Image, ImageDraw
 
 import s1mmalign_dataset as contract
-from s1mmalign.builder.modality import (
-    PROMPTS, TEMPLATES, caption_is_multi_panel, classify_caption, layout_is_multi_panel, make_classifier,
+from s1mmalign.builder.records.prepare import prepare_record
+from s1mmalign.builder.records.rejects import Rejects
+from s1mmalign.builder.stages.modality import (
+    PROMPTS,
+    TEMPLATES,
+    caption_is_multi_panel,
+    classify_caption,
+    layout_is_multi_panel,
+    make_classifier,
 )
-from s1mmalign.builder.rejects import Rejects
-from s1mmalign.builder.write import prepare_record
 
 REAL = Path(__file__).parent / "data" / "jats_real" / "expected.json"
 
@@ -119,7 +124,7 @@ def test_layout_multi_panel():
     d.line([120, 60, 180, 60], fill="black", width=3)  # connected boxes: one diagram
     assert not layout_is_multi_panel(scheme)
     # the demo's sample figures are all single-panel (dark micrograph, plot, heatmap, schematic, map, CT, molecule)
-    from s1mmalign.builder.jats import iter_oa_package, read_jats_article
+    from s1mmalign.builder.sources.jats import iter_oa_package, read_jats_article
 
     sample = Path(__file__).parents[1] / "builder" / "sample" / "jats"
     recs = [*read_jats_article(sample / "PMC9000001", Rejects()), *read_jats_article(sample / "biorxiv-2024-000002", Rejects()),
@@ -130,7 +135,7 @@ def test_layout_multi_panel():
 
 def test_long_runs_match_the_per_row_definition():
     """The vectorised run finder marks exactly the pixels on a horizontal run of >= min_len."""
-    from s1mmalign.builder.modality import _long_runs
+    from s1mmalign.builder.stages.modality import _long_runs
 
     rng = np.random.default_rng(0)
     for _ in range(200):

@@ -3,7 +3,6 @@
 import subprocess
 import sys
 import zipfile
-from pathlib import Path
 
 from conftest import ROOT
 
@@ -23,4 +22,4 @@ def test_wheel_contains_every_module_and_sample(tmp_path):
     missing = sorted(expected - names)
     assert not missing, f"not in the wheel (add the package to pyproject's [tool.setuptools] packages): {missing[:10]}"
     entry = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
-    assert "s1mmalign = s1mmalign.builder.cli:main" in entry
+    assert "s1mmalign = s1mmalign.builder.commands.cli:main" in entry

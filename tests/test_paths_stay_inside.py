@@ -2,8 +2,8 @@
 
 import pytest
 
-from s1mmalign.builder.latex import PaperFiles
-from s1mmalign.builder.manifest import safe_join
+from s1mmalign.builder.records.manifest import safe_join
+from s1mmalign.builder.sources.latex import PaperFiles
 
 
 def test_symlinked_folder_in_an_unpacked_paper_is_not_followed_out(tmp_path):

@@ -17,14 +17,14 @@ from pathlib import Path
 
 import pytest
 
-from s1mmalign.builder.publish import PublishError, plan_upload
+from s1mmalign.builder.commands.publish import PublishError, plan_upload
 
 SAMPLE = Path(__file__).resolve().parents[1] / "builder" / "sample" / "manifest.jsonl"
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> Path:
-    from s1mmalign.builder.build import run_build
+    from s1mmalign.builder.commands.build import run_build
 
     tmp = tmp_path_factory.mktemp("pub")
     cfg = tmp / "b.yaml"
@@ -34,7 +34,7 @@ def built(tmp_path_factory) -> Path:
 
 
 def publish_cli(*args: str, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "s1mmalign.builder.publish", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "s1mmalign.builder.commands.cli", "publish", *args], capture_output=True, text=True,
                           env=env, timeout=120)
 
 

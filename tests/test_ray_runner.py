@@ -37,8 +37,8 @@ def records_by_key(out):
 def test_ray_runner_gives_the_same_records_as_the_local_runner(tmp_path):
     stages = available_stages()
     extra = {}
-    if _has("s1mmalign.builder.scoring"):
-        from s1mmalign.builder.recaption.tiny import build_tiny_clip
+    if _has("s1mmalign.builder.stages.scoring"):
+        from s1mmalign.builder.stages.recaption.tiny import build_tiny_clip
 
         stages.insert(stages.index("write"), "score")
         extra["score"] = {"clip_model": str(build_tiny_clip(tmp_path / "clip"))}

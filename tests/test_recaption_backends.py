@@ -7,13 +7,13 @@ import importlib.util
 import json
 
 import pytest
-
 from conftest import draw_figure, make_record
-from s1mmalign.builder.recaption import BACKENDS, make_recaptioner
-from s1mmalign.builder.recaption.base import Request, prepare_image
-from s1mmalign.builder.recaption.prompt import build_prompt
-from s1mmalign.builder.recaption.tiny import build_tiny_qwen2_5_vl, build_tiny_qwen3_vl
-from s1mmalign.builder.rejects import Rejects
+
+from s1mmalign.builder.records.rejects import Rejects
+from s1mmalign.builder.stages.recaption import BACKENDS, make_recaptioner
+from s1mmalign.builder.stages.recaption.base import Request, prepare_image
+from s1mmalign.builder.stages.recaption.prompt import build_prompt
+from s1mmalign.builder.stages.recaption.tiny import build_tiny_qwen2_5_vl, build_tiny_qwen3_vl
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +94,7 @@ def test_context_backend_is_extractive_and_labelled():
                                                             "As shown in Fig. 0, the response saturates."],
                       abstract="Unrelated opening sentence. The response saturates at high temperature. Another one.")
     out = make_recaptioner("context", abstract_sentences=1)([rec], Rejects())[0]
-    assert out["recaption_model"] == "context:extractive-fusion@1/prompt-none"
+    assert out["recaption_model"] == "context:extractive-fusion@2/prompt-none"
     text = out["recaption"]
     assert text.startswith(rec["caption"]) and text.count("the response saturates.") == 1
     assert "The response saturates at high temperature." in text and "Unrelated" not in text

@@ -9,12 +9,12 @@ import subprocess
 import sys
 
 import pyarrow.parquet as pq
-
 from conftest import make_records
-from s1mmalign.builder.manifest import read_manifest, write_manifest
-from s1mmalign.builder.write import write_dataset
 
-CLI = [sys.executable, "-m", "s1mmalign.builder.cli"]
+from s1mmalign.builder.records.manifest import read_manifest, write_manifest
+from s1mmalign.builder.shards.write import write_dataset
+
+CLI = [sys.executable, "-m", "s1mmalign.builder.commands.cli"]
 
 
 def run(*args, env=None):
@@ -32,7 +32,7 @@ def test_manifest_in_manifest_out_then_dataset_in_dataset_out(tmp_path):
     assert p.returncode == 0, p.stderr
     got = list(read_manifest(out))
     assert len(got) == 6 and all(r["recaption"].startswith(r["caption"]) for r in got)
-    assert all(r["recaption_model"] == "context:extractive-fusion@1/prompt-none" for r in got)
+    assert all(r["recaption_model"] == "context:extractive-fusion@2/prompt-none" for r in got)
     assert json.loads(p.stdout.strip().splitlines()[-1])["recaptioned"] == 6
 
     write_dataset(records, tmp_path / "ds")
@@ -58,7 +58,7 @@ def test_unloadable_model_is_a_clear_error_not_a_fallback(tmp_path):
 
 
 def test_bad_input_paths_are_clear_errors(tmp_path, capsys):
-    from s1mmalign.builder.cli import main
+    from s1mmalign.builder.commands.cli import main
 
     assert main(["recaption", str(tmp_path / "missing.jsonl"), str(tmp_path / "o.jsonl"), "--backend", "context"]) == 1
     assert "does not exist" in capsys.readouterr().err
@@ -70,8 +70,8 @@ def test_bad_input_paths_are_clear_errors(tmp_path, capsys):
 
 
 def test_transformers_backend_from_a_local_folder_keeps_every_record(tmp_path, capsys):
-    from s1mmalign.builder.cli import main
-    from s1mmalign.builder.recaption.tiny import build_tiny_qwen2_5_vl
+    from s1mmalign.builder.commands.cli import main
+    from s1mmalign.builder.stages.recaption.tiny import build_tiny_qwen2_5_vl
 
     model = build_tiny_qwen2_5_vl(tmp_path / "qwen")
     records = make_records(3)

@@ -14,11 +14,11 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from conftest import draw_figure, make_record
 from PIL import Image
 
-from conftest import draw_figure, make_record
-from s1mmalign.builder.recaption import make_recaptioner
-from s1mmalign.builder.rejects import Rejects
+from s1mmalign.builder.records.rejects import Rejects
+from s1mmalign.builder.stages.recaption import make_recaptioner
 
 KEY = "sk-test-SECRET-123456"
 

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from s1mmalign.builder.recaption.prompt import (
-    PROMPT_VERSION, InvalidOutput, OutputLimits, build_prompt, clean_output, truncate, validate_output,
+from s1mmalign.builder.stages.recaption.prompt import (
+    PROMPT_VERSION,
+    InvalidOutput,
+    OutputLimits,
+    build_prompt,
+    clean_output,
+    truncate,
+    validate_output,
 )
 
 REC = {

@@ -10,16 +10,15 @@ from pathlib import Path
 import fsspec
 import pyarrow.parquet as pq
 import pytest
+from conftest import draw_figure
 from PIL import Image
 
 import s1mmalign_dataset as contract
-from conftest import draw_figure
-from s1mmalign.builder.convert import convert_release
-from s1mmalign.builder.rejects import Rejects
-from s1mmalign.builder.release import (
-    PartsStream, discover_units, iter_release, normalize_image_path, release_key,
-)
-from s1mmalign.builder.sample_release import sample_release, write_archive, write_jsonl
+from s1mmalign.builder.commands.convert import convert_release
+from s1mmalign.builder.records.rejects import Rejects
+from s1mmalign.builder.sources.release import discover_units, iter_release, normalize_image_path, release_key
+from s1mmalign.builder.sources.release.streams import PartsStream
+from s1mmalign.builder.sources.sample_release import sample_release, write_archive, write_jsonl
 
 
 def _png(img: Image.Image, **kw) -> bytes:
@@ -239,16 +238,20 @@ def test_remote_filesystem_matches_local(tmp_path):
 def test_hf_url_resolves_to_hub_filesystem():
     from huggingface_hub import HfFileSystem
 
-    from s1mmalign.builder.release import _fs_and_root
+    from s1mmalign.core.urls import fs_and_root, is_local, url_of
 
-    fs, path, local = _fs_and_root("hf://datasets/ScienceOne-AI/S1-MMAlign")
-    assert isinstance(fs, HfFileSystem) and path == "datasets/ScienceOne-AI/S1-MMAlign" and not local
+    fs, path = fs_and_root("hf://datasets/ScienceOne-AI/S1-MMAlign")
+    assert isinstance(fs, HfFileSystem) and path == "datasets/ScienceOne-AI/S1-MMAlign" and not is_local(fs)
+    assert url_of(fs, path) == "hf://datasets/ScienceOne-AI/S1-MMAlign"
 
 
 def test_prefetch_keeps_order_delivers_items_before_an_error_and_stops_when_closed():
     import threading
 
-    from s1mmalign.builder.release import prefetch
+    from s1mmalign.core.prefetch import ReadAhead
+
+    def prefetch(items, depth=4, batch=32):  # the bound the release reader uses: a count of items
+        return ReadAhead(items, depth * batch, name="release-reader")
 
     assert list(prefetch(iter(range(1000)), depth=2, batch=7)) == list(range(1000))
 
@@ -275,7 +278,7 @@ def test_gzip_stream_is_the_same_bytes_with_either_inflater_and_fails_on_a_cut(t
 
     from isal import isal_zlib
 
-    from s1mmalign.builder.release import _STREAM_END_ERRORS, GzipStream
+    from s1mmalign.builder.sources.release.streams import STREAM_END_ERRORS, GzipStream
 
     payload = bytes(range(256)) * 5000
     blob = gzip.compress(payload) + gzip.compress(b"second member")
@@ -283,11 +286,11 @@ def test_gzip_stream_is_the_same_bytes_with_either_inflater_and_fails_on_a_cut(t
         got = io.BufferedReader(GzipStream(io.BytesIO(blob), chunk=4096, inflate_lib=lib), 1 << 16).read()
         assert got == payload + b"second member"
         for cut in (5, len(blob) // 3, len(gzip.compress(payload)) - 4, len(blob) - 1):
-            with pytest.raises(_STREAM_END_ERRORS):
+            with pytest.raises(STREAM_END_ERRORS):
                 io.BufferedReader(GzipStream(io.BytesIO(blob[:cut]), chunk=4096, inflate_lib=lib)).read()
         corrupt = bytearray(blob)
         corrupt[len(gzip.compress(payload)) - 6] ^= 1  # inside the first member's CRC
-        with pytest.raises(_STREAM_END_ERRORS):
+        with pytest.raises(STREAM_END_ERRORS):
             io.BufferedReader(GzipStream(io.BytesIO(bytes(corrupt)), inflate_lib=lib)).read()
 
 
@@ -295,7 +298,7 @@ def test_gzip_stream_is_the_same_bytes_with_either_inflater_and_fails_on_a_cut(t
 def test_tar_members_reads_what_tarfile_reads(fmt):
     """Same names, types, sizes and bytes as tarfile's stream mode; long and non-ASCII names,
     links and folders included; a cut anywhere raises instead of ending quietly."""
-    from s1mmalign.builder.release import TarMembers
+    from s1mmalign.builder.sources.release.streams import TarMembers
 
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=fmt) as tar:

@@ -6,8 +6,8 @@ import fsspec
 import pytest
 
 import s1mmalign_dataset as contract
-from s1mmalign.builder.release import is_release_root
-from s1mmalign.builder.sample_release import sample_release
+from s1mmalign.builder.sources.release import is_release_root
+from s1mmalign.builder.sources.sample_release import sample_release
 
 
 @pytest.fixture(scope="module")

@@ -9,12 +9,12 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import make_record
 from PIL import Image
 
-from conftest import make_record
-from s1mmalign.builder.recaption.tiny import build_tiny_bert_mlm, build_tiny_clip
-from s1mmalign.builder.rejects import Rejects
-from s1mmalign.builder.scoring import ClipScorer, PseudoPerplexityScorer, window_plan
+from s1mmalign.builder.records.rejects import Rejects
+from s1mmalign.builder.stages.recaption.tiny import build_tiny_bert_mlm, build_tiny_clip
+from s1mmalign.builder.stages.scoring import ClipScorer, PseudoPerplexityScorer, window_plan
 
 
 @pytest.fixture(scope="module")

@@ -13,13 +13,13 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 import webdataset as wds
+from conftest import ROOT, draw_figure, make_record, make_records
 from PIL import Image
 
 import s1mmalign_dataset as c
-from conftest import ROOT, draw_figure, make_record, make_records
-from s1mmalign.builder.index import read_index
-from s1mmalign.builder.shards import ShardOptions
-from s1mmalign.builder.write import write_dataset
+from s1mmalign.builder.shards.write import write_dataset
+from s1mmalign.builder.shards.writers import ShardOptions
+from s1mmalign.core.layout import read_index
 
 SMALL = ShardOptions(parquet_shard_bytes=15_000, tar_shard_bytes=15_000, row_group_bytes=4_000)
 
@@ -193,8 +193,8 @@ KILL_SCRIPT = r"""
 import sys, itertools
 sys.path.insert(0, {root!r}); sys.path.insert(0, {tests!r})
 from conftest import make_record
-from s1mmalign.builder.shards import ShardOptions
-from s1mmalign.builder.write import write_dataset
+from s1mmalign.builder.shards.writers import ShardOptions
+from s1mmalign.builder.shards.write import write_dataset
 def records():
     for i in itertools.count():
         if i == 40:
@@ -231,7 +231,7 @@ def test_killed_writer_leaves_nothing_half_written(tmp_path):
 
 
 def test_fast_check_catches_corrupt_and_truncated_files():
-    from s1mmalign.builder.images import ImageRejected, normalize_image
+    from s1mmalign.core.images import ImageRejected, normalize_image
 
     png, jpg = draw_figure(7, size=(300, 200)), draw_figure(8, size=(300, 200), fmt="JPEG")
     flipped = bytearray(png)
@@ -245,7 +245,7 @@ def test_fast_check_catches_corrupt_and_truncated_files():
 
 def test_fast_check_rejects_every_cut_and_accepts_trailing_bytes():
     """Cut anywhere, a PNG or JPEG fails the fast check; bytes after a JPEG's end are harmless."""
-    from s1mmalign.builder.images import ImageRejected, normalize_image
+    from s1mmalign.core.images import ImageRejected, normalize_image
 
     png, jpg = draw_figure(9, size=(200, 150)), draw_figure(10, size=(200, 150), fmt="JPEG")
     for data in (png, jpg):
@@ -289,7 +289,7 @@ def _image_corpus() -> dict[str, bytes]:
 
 def test_fast_check_stores_exactly_what_a_full_decode_stores():
     """The fast check reads headers itself; it must decide as Pillow does for every mode."""
-    from s1mmalign.builder.images import normalize_image
+    from s1mmalign.core.images import normalize_image
 
     corpus = _image_corpus()
     assert len(corpus) >= 12
@@ -302,7 +302,7 @@ def test_fast_check_stores_exactly_what_a_full_decode_stores():
 
 
 def test_fast_check_limits_come_from_the_header():
-    from s1mmalign.builder.images import ImageRejected, normalize_image
+    from s1mmalign.core.images import ImageRejected, normalize_image
 
     png, jpg = draw_figure(11, size=(300, 200)), draw_figure(12, size=(300, 200), fmt="JPEG")
     for data in (png, jpg):
@@ -318,7 +318,7 @@ def test_tar_member_headers_match_tarfile():
     """The hand-written headers are tarfile's own bytes (PAX records for long or non-ASCII names)."""
     import tarfile
 
-    from s1mmalign.builder.shards import member_header
+    from s1mmalign.builder.shards.writers import member_header
 
     for name, size in (("a.png", 0), ("k" * 100 + "", 12345), ("k" * 101, 7), ("caf\u00e9.json", 3), ("x.txt", 8**11 - 1)):
         info = tarfile.TarInfo(name)

@@ -58,15 +58,15 @@ def tf32(enabled: bool):
 
 
 def clip_scores(path, recs, device: str, dtype: str) -> list[float]:
-    from s1mmalign.builder.rejects import Rejects
-    from s1mmalign.builder.scoring import ClipScorer
+    from s1mmalign.builder.records.rejects import Rejects
+    from s1mmalign.builder.stages.scoring import ClipScorer
 
     out = ClipScorer(str(path), device=device, dtype=dtype, batch_size=4)(recs, Rejects())
     return [r[f"clip_score_{f}"] for r in out for f in ("caption", "recaption")]
 
 
 def pppl(path, texts, device: str, dtype: str) -> list[float]:
-    from s1mmalign.builder.scoring import PseudoPerplexityScorer
+    from s1mmalign.builder.stages.scoring import PseudoPerplexityScorer
 
     return PseudoPerplexityScorer(str(path), device=device, dtype=dtype, batch_size=32).pseudo_perplexity(texts)
 
@@ -96,9 +96,9 @@ def same_order(ref, got) -> str:
 
 
 def compare_generation(qwen, device: str, n: int, new_tokens: int) -> None:
-    from s1mmalign.builder.recaption.base import Request, prepare_image
-    from s1mmalign.builder.recaption.prompt import build_prompt
-    from s1mmalign.builder.recaption.transformers_backend import TransformersBackend
+    from s1mmalign.builder.stages.recaption.base import Request, prepare_image
+    from s1mmalign.builder.stages.recaption.prompt import build_prompt
+    from s1mmalign.builder.stages.recaption.transformers_backend import TransformersBackend
 
     recs = [make_record(i, image=draw_figure(i, size=[(96, 72), (200, 60), (50, 120), (128, 128)][i % 4]),
                         recaption=None, abstract="A longer abstract. " * (i + 1)) for i in range(n)]
@@ -135,7 +135,7 @@ def main() -> int:
     args = ap.parse_args()
     import torch
 
-    from s1mmalign.builder.recaption.tiny import build_tiny_bert_mlm, build_tiny_clip, build_tiny_qwen2_5_vl
+    from s1mmalign.builder.stages.recaption.tiny import build_tiny_bert_mlm, build_tiny_clip, build_tiny_qwen2_5_vl
 
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         sys.exit("no CUDA device visible: pass --device cpu to rehearse")

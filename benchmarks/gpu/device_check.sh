@@ -61,12 +61,12 @@ setup() {
   echo "PYTHONPATH=$PYTHONPATH"
   $PY - "$ROOT" <<'EOF'
 import os, sys
-import s1mmalign_dataset, s1mmalign.builder.recaption, s1mmalign.builder.scoring, s1mmalign.loaders
+import s1mmalign_dataset, s1mmalign.builder.stages.recaption, s1mmalign.builder.stages.scoring, s1mmalign.loaders
 root = os.path.realpath(sys.argv[1])
-for m in (s1mmalign_dataset, s1mmalign.builder.scoring, s1mmalign.loaders):
+for m in (s1mmalign_dataset, s1mmalign.builder.stages.scoring, s1mmalign.loaders):
     real = os.path.realpath(m.__file__)
     assert real.startswith(root + os.sep), f"{m.__name__} comes from {real}, not the working tree {root}"
-print("s1mmalign imports from the working tree:", os.path.dirname(os.path.realpath(s1mmalign.builder.scoring.__file__)))
+print("s1mmalign imports from the working tree:", os.path.dirname(os.path.realpath(s1mmalign.builder.stages.scoring.__file__)))
 EOF
 }
 

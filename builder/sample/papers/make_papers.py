@@ -2,7 +2,7 @@
 
 Run: python builder/sample/papers/make_papers.py builder/sample/papers  (needs matplotlib; output is what is committed).
 """
-import io, json, tarfile, gzip, os, shutil, sys
+import io, json, tarfile, shutil, sys
 from pathlib import Path
 import numpy as np
 import matplotlib; matplotlib.use("Agg")

@@ -1,0 +1,70 @@
+"""``s1mmalign build [CONFIG] --source PATH --out OUT``: papers in, a Hub-ready dataset folder out.
+
+Validates everything first (config, sources, stages, backends), then runs the stages unit by
+unit with resume (see docs/build.md). Rerunning the same command after a crash finishes the
+job; ``--retry-failed`` also reruns the items model stages failed (dropped or rejected).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+from s1mmalign.builder.pipeline.config import BuildConfig, load_config
+
+
+def prepare(config: Optional[str] = None, *, retry_failed: bool = False, **overrides):
+    """Validate the config and discover units (no work yet); returns a :class:`Build`."""
+    from s1mmalign.builder.pipeline.build import Build, check_available
+
+    cfg: BuildConfig = load_config(config, **overrides)
+    check_available(cfg)
+    return Build(cfg, retry_failed=retry_failed)
+
+
+def run_build(config: Optional[str] = None, *, progress: bool = True, retry_failed: bool = False, **overrides) -> dict:
+    """Run a build to the end (or as far as failures allow); returns the report."""
+    from s1mmalign.builder.pipeline.runners import get_runner
+
+    build = prepare(config, retry_failed=retry_failed, **overrides)
+    t0 = time.perf_counter()
+    stats = get_runner(build.cfg.runner)(build, progress=progress)
+    return build.finish(stats, time.perf_counter() - t0)
+
+
+def add_cli(sub) -> None:
+    p = sub.add_parser(
+        "build", help="papers -> filtered, classified, recaptioned, scored shards + card (resumable)",
+        description="Run ingest -> filter/dedup -> classify -> recaption -> score -> write -> card over the "
+                    "sources, resumably: rerun the same command after a crash and finished units are skipped. "
+                    "See docs/build.md for the config file.")
+    p.add_argument("config", nargs="?", help="build config (.yaml/.yml/.toml); optional")
+    p.add_argument("--source", action="append", dest="sources", metavar="PATH",
+                   help="a paper folder/archive, a release folder or a manifest.jsonl (repeatable; replaces the config's)")
+    p.add_argument("--out", help="output dataset folder")
+    p.add_argument("--work", help="resume state folder (default OUT/.build)")
+    p.add_argument("--recaptioner", help="recaption backend (context, transformers, vllm, openai)")
+    p.add_argument("--runner", choices=("local", "ray"), help="where stages run (default local)")
+    p.add_argument("--retry-failed", action="store_true", help="rerun the items model stages (classify, recaption, score) failed in finished units, only those")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--report-json", action="store_true", help="print the report as JSON instead of the summary")
+    p.set_defaults(func=_cli_build)
+
+
+def _cli_build(args) -> int:
+    from s1mmalign.builder.pipeline.build import BUILD_REPORT, summary
+
+    report = run_build(args.config, progress=not args.no_progress, retry_failed=args.retry_failed,
+                       sources=args.sources, out=args.out, work=args.work, recaptioner=args.recaptioner,
+                       runner=args.runner)
+    if args.report_json:
+        print(json.dumps(report, indent=1, sort_keys=True))
+    else:
+        print(summary(report))
+    out = Path(args.out) if args.out else None
+    if out:
+        print(f"report: {out / BUILD_REPORT}", file=sys.stderr)
+    return 0 if report["complete"] else 1

@@ -1,0 +1,1 @@
+"""Orchestration: units of work, resume state, the build config, and the runners (local, Ray)."""

@@ -1,0 +1,1 @@
+"""Writers: records -> WebDataset and Parquet shards, their index, and the dataset card."""

@@ -1,0 +1,147 @@
+"""Citation contexts: the sentences of a paper that cite each figure (shared by every reader).
+
+A reader turns its body text into paragraphs of plain text and, where the markup names the
+cited figure (LaTeX ``\\ref{fig:x}``, JATS ``<xref ref-type="fig" rid="f1">``), puts
+:func:`mark` ``(figure_id)`` just before the printed reference. Then::
+
+    from s1mmalign.builder.sources.contexts import mark, find_citations
+
+    paras = [f"As {mark('f1')}Fig. 1 and Figs. {mark('f2')}2{mark('f4')}\u20134 show, ..."]
+    cites = find_citations(paras, numbers={"f1": "1", "f2": "2", "f3": "3", "f4": "4"})
+    cites["f3"].sentences  # ['As Fig. 1 and Figs. 2\u20134 show, ...'] (the range is expanded)
+    cites["f3"].count      # citing sentences before de-duplication and capping
+
+Rules: a sentence cites a figure when it holds its marker, when a range between two marked or
+printed numbers covers it ("Figs. 2\u20134", "Figures 2 to 4", "Fig. 2-4"), or when it names its
+printed number in plain text ("Fig. 3", "Fig. 3b", "Figure S2", "Figs. 1 and 3") — the last
+needs ``numbers`` (figure id -> printed number). Panels ("3b", "3(b)") cite their figure.
+Sentences are returned per figure de-duplicated (after whitespace normalisation), in
+document order, each cut to ``max_chars`` at a word boundary; at most ``max_sentences``.
+Markers never show in the output.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping, Optional
+
+from s1mmalign.core.sentences import MARK_RE, mark, split_sentences, strip_marks  # noqa: F401 (readers import them from here)
+
+DEFAULT_MAX_CHARS = 600
+DEFAULT_MAX_SENTENCES = 10
+
+
+@dataclass
+class Contexts:
+    """The citing sentences of one figure: ``sentences`` (unique, in order, capped) and ``count``."""
+
+    sentences: list[str] = field(default_factory=list)
+    count: int = 0
+
+
+# -- finding citations ------------------------------------------------------------------------
+
+_NUM = r"(S?\d+)(?:\s?\(?([a-z])\)?(?![a-z]))?"  # "3", "S2", "3b", "3(b)"
+_FIG_WORD = r"\b(?:Fig(?:ure)?s?\.?|FIGS?\.|FIGURES?|Supplementary\s+Fig(?:ure)?s?\.?)"
+_SEP = r"\s*(?:,|;|and|&|or)\s*"
+_RANGE = r"\s*(?:\u2013|\u2014|-{1,3}|to|through)\s*"
+_TEXT_REF = re.compile(
+    _FIG_WORD + r"[\s~\u00a0]*" + r"(" + _NUM + r"(?:(?:" + _SEP + "|" + _RANGE + r")" + _NUM + r")*)",
+)
+_ITEM = re.compile(r"(S?\d+)(?:\s?\(?[a-z]\)?(?![a-z]))?|(\u2013|\u2014|-{1,3}|\bto\b|\bthrough\b)")
+
+
+def _sort_key(number: str) -> tuple[int, int]:
+    s = number.startswith("S")
+    try:
+        return (int(s), int(number.lstrip("S")))
+    except ValueError:
+        return (int(s), 1 << 30)
+
+
+def _printed_refs(sentence: str, by_number: Mapping[str, str]) -> set[str]:
+    """Figure ids named by printed numbers in ``sentence`` (markers already removed)."""
+    found: set[str] = set()
+    for m in _TEXT_REF.finditer(sentence):
+        items = _ITEM.findall(m.group(1))
+        prev, pending_range = None, False
+        for num, dash in items:
+            if dash:
+                pending_range = prev is not None
+                continue
+            if pending_range and prev is not None:
+                lo, hi = _sort_key(prev), _sort_key(num)
+                for n, fid in by_number.items():
+                    if lo <= _sort_key(n) <= hi:
+                        found.add(fid)
+            if num in by_number:
+                found.add(by_number[num])
+            prev, pending_range = num, False
+    return found
+
+
+def _marked_refs(sentence: str, order: Mapping[str, int], ids: list[str]) -> set[str]:
+    """Figure ids whose marker is in ``sentence``, with ranges between two markers expanded."""
+    marks = list(MARK_RE.finditer(sentence))
+    found = {m.group(1) for m in marks}
+    for a, b in zip(marks, marks[1:]):
+        between = strip_marks(sentence[a.end():b.start()])
+        # "2--4": the printed number of a, then a dash, then b's marker
+        if re.fullmatch(r"\s*S?\d+[a-z]?\)?\s*(?:\u2013|\u2014|-{1,3}|to|through)\s*", between):
+            i, j = order.get(a.group(1)), order.get(b.group(1))
+            if i is not None and j is not None and i < j:
+                found.update(ids[i:j + 1])
+    return found
+
+
+def cap(sentence: str, max_chars: int) -> str:
+    """``sentence`` cut to at most ``max_chars`` characters at a word boundary (with an ellipsis)."""
+    if len(sentence) <= max_chars:
+        return sentence
+    cut = sentence[: max_chars - 1]
+    if " " in cut[max_chars // 2:]:
+        cut = cut[: cut.rindex(" ")]
+    return cut.rstrip(" ,;:") + "\u2026"
+
+
+def find_citations(
+    paragraphs: Iterable[str],
+    numbers: Optional[Mapping[str, str]] = None,
+    *,
+    figure_ids: Optional[Iterable[str]] = None,
+    max_chars: int = DEFAULT_MAX_CHARS,
+    max_sentences: int = DEFAULT_MAX_SENTENCES,
+) -> dict[str, Contexts]:
+    """The citing sentences of every figure (see the module docstring).
+
+    ``numbers`` maps figure id -> printed number ("3", "S2"), in figure order; it enables plain
+    text references and range expansion. ``figure_ids`` restricts the result to those ids
+    (default: the ids of ``numbers`` plus every marked id). Every id asked for has an entry.
+    """
+    numbers = dict(numbers or {})
+    ids = list(numbers) if numbers else []
+    order = {fid: i for i, fid in enumerate(ids)}
+    by_number = {str(n): fid for fid, n in numbers.items() if n}
+    wanted = set(figure_ids) if figure_ids is not None else None
+    out: dict[str, Contexts] = {fid: Contexts() for fid in (wanted if wanted is not None else ids)}
+    seen: dict[str, set[str]] = {}
+    for para in paragraphs:
+        for sentence in split_sentences(para):
+            cited = _marked_refs(sentence, order, ids)
+            plain = " ".join(strip_marks(sentence).split())
+            if by_number:
+                cited |= _printed_refs(plain, by_number)
+            if not plain:
+                continue
+            for fid in sorted(cited, key=lambda f: order.get(f, len(order))):
+                if wanted is not None and fid not in wanted:
+                    continue
+                ctx = out.setdefault(fid, Contexts())
+                ctx.count += 1
+                norm = plain.casefold()
+                if norm in seen.setdefault(fid, set()) or len(ctx.sentences) >= max_sentences:
+                    continue
+                seen[fid].add(norm)
+                ctx.sentences.append(cap(plain, max_chars))
+    return out

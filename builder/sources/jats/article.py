@@ -1,0 +1,285 @@
+"""One JATS article (folder or file) to figure records: figures, their media files, citing sentences."""
+
+from __future__ import annotations
+
+import os
+import re
+import tarfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Optional
+from xml.etree.ElementTree import Element, ParseError
+
+from defusedxml import DefusedXmlException
+
+from s1mmalign.builder.records.manifest import safe_join
+from s1mmalign.builder.records.rejects import Rejects
+from s1mmalign.builder.sources.contexts import find_citations
+from s1mmalign.builder.sources.jats.xml import (
+    _FORMAT_RANK,
+    MEDIA_SUFFIXES,
+    STAGE,
+    XLINK_HREF,
+    _abstract,
+    _article_ids,
+    _license,
+    _local,
+    _meta,
+    _norm,
+    _paragraphs,
+    _source_of,
+    _subjects,
+    _title,
+    element_text,
+    parse_article,
+)
+from s1mmalign.core import contract
+from s1mmalign.core.images import ImageRejected, normalize_image
+
+
+def _unsafe_href(href: str) -> Optional[str]:
+    """Why ``href`` may not be followed, or None."""
+    if not href.strip():
+        return "empty href"
+    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", href) and not re.match(r"^[A-Za-z]:[\\/]", href):
+        return "a URL, not a file of the paper"
+    if href.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:[\\/]", href) or "\x00" in href:
+        return "absolute path"
+    if ".." in re.split(r"[\\/]", href):
+        return "'..' leaves the paper's folder"
+    return None
+
+
+def _pixel_area(path: Path) -> int:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return im.size[0] * im.size[1]
+    except Exception:
+        return -1
+
+
+def resolve_media(root: Path, href: str) -> list[Path]:
+    """The media files ``href`` may name under ``root``, best first.
+
+    ``href`` is matched exactly, then by stem with any image extension (PMC often writes the
+    href without one, or names ``x.tif`` while shipping ``x.jpg``), case-insensitively, in the
+    href's folder. Best = largest pixel area, then lossless before lossy before GIF.
+    """
+    base = safe_join(root, href, resolve_links=True)
+    if base is None:
+        return []
+    folder = base.parent
+    if not folder.is_dir():
+        return []
+    name = base.name
+    stem = name[: -len(Path(name).suffix)] if Path(name).suffix.lower() in MEDIA_SUFFIXES else name
+    found = []
+    for p in folder.iterdir():
+        if not p.is_file():
+            continue
+        low = p.name.lower()
+        if low == name.lower() or (low.startswith(stem.lower() + ".") and p.suffix.lower() in MEDIA_SUFFIXES
+                                   and low[: -len(p.suffix)] == stem.lower()):
+            if safe_join(root, p.relative_to(root).as_posix(), resolve_links=True) is not None:
+                found.append(p)
+    found.sort(key=lambda p: (-_pixel_area(p), _FORMAT_RANK.get(p.suffix.lower(), 4), p.name))
+    return found
+
+
+# -- articles -------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Figure:
+    fid: str
+    label: str
+    caption: str
+    href: Optional[str]
+
+
+def _figures(root: Element) -> list[_Figure]:
+    out: list[_Figure] = []
+    for i, fig in enumerate(el for el in root.iter() if _local(el.tag) == "fig"):
+        label_el = next((c for c in fig if _local(c.tag) == "label"), None)
+        cap_el = next((c for c in fig if _local(c.tag) == "caption"), None)
+        caption = ""
+        if cap_el is not None:
+            blocks = []
+            for c in cap_el:
+                t = element_text(c)
+                if not t:
+                    continue
+                if _local(c.tag) == "title" and not re.search(r"[.!?:]$", t):
+                    t += "."
+                blocks.append(t)
+            caption = _norm(" ".join(blocks)) if blocks else element_text(cap_el)
+        graphic = next((g for g in fig.iter() if _local(g.tag) == "graphic" and g.get(XLINK_HREF) is not None), None)
+        out.append(_Figure(
+            fid=fig.get("id") or f"fig{i + 1}",
+            label=element_text(label_el) if label_el is not None else "",
+            caption=caption,
+            href=graphic.get(XLINK_HREF).strip() if graphic is not None else None,
+        ))
+    return out
+
+
+def _printed_number(label: str) -> str:
+    m = re.search(r"(S?\d+)", label.replace("Supplementary ", "S").replace("Suppl. ", "S"))
+    return m.group(1) if m else ""
+
+
+def find_article_xml(folder: Path) -> list[Path]:
+    """The JATS article files of a folder (``.nxml`` first; ``.xml`` that look like JATS)."""
+    nxml = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() == ".nxml")
+    if nxml:
+        return nxml
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() == ".xml" and looks_like_jats(p))
+
+
+def looks_like_jats(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096).decode("utf-8", "replace")
+    except OSError:
+        return False
+    return bool(re.search(r"<article[\s>]", head)) and ("JATS" in head or "jats" in head or "article-type" in head
+                                                       or "xmlns:xlink" in head or "<front" in head)
+
+
+def is_jats_source(path: str | os.PathLike) -> bool:
+    """True for a JATS article file, a folder holding one, or an ``oa_package`` tar.gz."""
+    p = Path(path)
+    if p.is_dir():
+        try:
+            return bool(find_article_xml(p))
+        except OSError:
+            return False
+    if p.suffix.lower() == ".nxml":
+        return True
+    if p.suffix.lower() == ".xml":
+        return looks_like_jats(p)
+    if p.name.lower().endswith((".tar.gz", ".tgz")):
+        try:
+            with tarfile.open(p, "r:gz") as tf:
+                for i, m in enumerate(tf):
+                    if m.name.lower().endswith(".nxml"):
+                        return True
+                    if i >= 500:
+                        break
+        except (tarfile.TarError, OSError, EOFError, zlib.error):
+            return False
+    return False
+
+
+def read_jats_article(
+    path: str | os.PathLike,
+    rejects: Rejects,
+    *,
+    source: Optional[str] = None,
+    media_root: str | os.PathLike | None = None,
+    paper_id: Optional[str] = None,
+) -> Iterator[dict]:
+    """Yield one contract record (image bytes included) per figure of a JATS article.
+
+    ``path``: an article folder or an article file (media beside it, or under ``media_root``).
+    ``source`` overrides the detected one (``pmc``, ``biorxiv``, ``medrxiv``, ...).
+    Figures that cannot be read are added to ``rejects``; this never raises on bad input.
+    """
+    path = Path(path)
+    if path.is_dir():
+        try:
+            files = find_article_xml(path)
+        except OSError as e:
+            rejects.add(None, "article", "unreadable", f"{path}: {e}", stage=STAGE, source=source or "")
+            return
+        if not files:
+            rejects.add(None, "article", "no_article_xml", f"{path}: no .nxml/.xml article in the folder",
+                        stage=STAGE, source=source or "")
+            return
+        for f in files:
+            yield from _read_one(f, Path(media_root) if media_root else path, rejects, source, paper_id)
+    else:
+        yield from _read_one(path, Path(media_root) if media_root else path.parent, rejects, source, paper_id)
+
+
+
+
+def _read_one(xml: Path, root: Path, rejects: Rejects, source: Optional[str], paper_id: Optional[str]) -> Iterator[dict]:
+    try:
+        root_el = parse_article(xml)
+    except (ParseError, DefusedXmlException, UnicodeDecodeError, ValueError) as e:
+        rejects.add(paper_id or xml.stem, "article", "malformed_xml", f"{xml.name}: {type(e).__name__}: {e}",
+                    stage=STAGE, source=source or "")
+        return
+    except OSError as e:
+        rejects.add(paper_id or xml.stem, "article", "unreadable", f"{xml.name}: {e}", stage=STAGE, source=source or "")
+        return
+    meta = _meta(root_el)
+    ids = _article_ids(meta)
+    doi = ids.get("doi", "")
+    pid = paper_id or doi or (f"PMC{ids['pmc'].removeprefix('PMC')}" if "pmc" in ids else "") or ids.get("pmid") or xml.stem
+    src = source or _source_of(root_el, doi)
+    title, abstract = _title(meta), _abstract(meta)
+    subjects, license_ = _subjects(root_el), _license(root_el)
+    figures = _figures(root_el)
+    if not figures:
+        return
+    numbers = {f.fid: _printed_number(f.label) for f in figures}
+    cites = find_citations(_paragraphs(root_el), numbers, figure_ids=[f.fid for f in figures])
+    # bioRxiv is all biology and medRxiv all medicine; PMC spans every field: "other" when no subject maps
+    discipline = contract.discipline_for_tags(subjects, default={"biorxiv": "biology", "medrxiv": "medicine"}.get(src, "other"))
+    for fig in figures:
+        key = contract.make_key(src, pid, fig.fid)
+
+        def reject(field: str, reason: str, detail: str) -> None:
+            rejects.add(key, field, reason, f"{pid} {fig.label or fig.fid}: {detail}", stage=STAGE, source=src)
+
+        if not fig.caption:
+            reject("caption", "no_caption", "the figure has no caption text")
+            continue
+        if fig.href is None:
+            reject("image", "no_graphic", "the figure has no <graphic xlink:href>")
+            continue
+        why = _unsafe_href(fig.href)
+        if why:
+            reject("image", "unsafe_href", f"{fig.href!r}: {why}; not followed")
+            continue
+        candidates = resolve_media(root, fig.href)
+        if not candidates:
+            reject("image", "missing_media", f"no media file for href {fig.href!r} in {root.name}")
+            continue
+        media = candidates[0]
+        try:
+            stored = normalize_image(media.read_bytes())
+        except ImageRejected as e:
+            reject("image", e.reason, f"{media.name}: {e.detail}")
+            continue
+        except OSError as e:
+            reject("image", "unreadable", f"{media.name}: {e}")
+            continue
+        ctx = cites.get(fig.fid)
+        yield {
+            "key": key,
+            "image": {"bytes": stored.data, "path": media.relative_to(root).as_posix()},
+            "caption": fig.caption,
+            "title": title,
+            "abstract": abstract,
+            "citation_contexts": list(ctx.sentences) if ctx else [],
+            "citation_count": ctx.count if ctx else 0,
+            "paper_id": pid,
+            "figure_label": fig.label or fig.fid,
+            "source": src,
+            "categories": subjects,
+            "discipline": discipline,
+            "license": license_,
+            "width": stored.width,
+            "height": stored.height,
+            "image_sha256": stored.sha256,
+            "image_path": media.relative_to(root).as_posix(),
+        }
+
+
+# -- oa_package archives --------------------------------------------------------------------------

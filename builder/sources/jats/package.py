@@ -1,0 +1,75 @@
+"""A PMC ``oa_package`` archive: unpacked, within limits, into a private temporary folder, then read as an article."""
+
+from __future__ import annotations
+
+import os
+import tarfile
+import tempfile
+import zlib
+from pathlib import Path, PurePosixPath
+from typing import Iterator, Optional
+
+from s1mmalign.builder.records.manifest import safe_join
+from s1mmalign.builder.records.rejects import Rejects
+from s1mmalign.builder.sources.jats.article import looks_like_jats, read_jats_article
+from s1mmalign.builder.sources.jats.xml import STAGE
+
+#: oa_package limits: members and total unpacked bytes (a guard against archive bombs).
+MAX_PACKAGE_MEMBERS = 10_000
+MAX_PACKAGE_BYTES = 4 << 30
+
+
+def iter_oa_package(path: str | os.PathLike, rejects: Rejects, *, source: Optional[str] = None,
+                    tmp_dir: str | os.PathLike | None = None) -> Iterator[dict]:
+    """Yield the figure records of a PMC ``oa_package`` ``.tar.gz``.
+
+    Regular files are unpacked into a fresh temporary folder (removed afterwards); links,
+    devices and names leaving that folder are never written (``unsafe_member``). A corrupt or
+    truncated archive is one ``corrupt_archive`` reject.
+    """
+    path = Path(path)
+    with tempfile.TemporaryDirectory(prefix="s1mm-oa-", dir=tmp_dir) as tmp:
+        tmp_root = Path(tmp)
+        try:
+            _unpack(path, tmp_root, rejects, source or "pmc")
+        except (tarfile.TarError, OSError, EOFError, zlib.error) as e:
+            rejects.add(path.name, "archive", "corrupt_archive", f"{path.name}: {type(e).__name__}: {e}",
+                        stage=STAGE, source=source or "pmc")
+            return
+        folders = sorted({p.parent for p in tmp_root.rglob("*") if p.is_file() and p.suffix.lower() == ".nxml"})
+        if not folders:
+            folders = sorted({p.parent for p in tmp_root.rglob("*.xml") if p.is_file() and looks_like_jats(p)})
+        if not folders:
+            rejects.add(path.name, "archive", "no_article_xml", f"{path.name}: no JATS article inside",
+                        stage=STAGE, source=source or "pmc")
+            return
+        for folder in folders:
+            yield from read_jats_article(folder, rejects, source=source)
+
+
+def _unpack(path: Path, dest: Path, rejects: Rejects, source: str) -> None:
+    total = 0
+    with tarfile.open(path, "r:*") as tf:
+        for i, m in enumerate(tf):
+            if i >= MAX_PACKAGE_MEMBERS:
+                raise tarfile.TarError(f"more than {MAX_PACKAGE_MEMBERS} members")
+            if m.isdir():
+                continue
+            if not m.isfile():
+                rejects.add(path.name, "archive", "unsafe_member", f"{m.name}: not a regular file; skipped",
+                            stage=STAGE, source=source)
+                continue
+            name = PurePosixPath(m.name)
+            target = safe_join(dest, m.name, resolve_links=True) if not (name.is_absolute() or ".." in name.parts) else None
+            if target is None:
+                rejects.add(path.name, "archive", "unsafe_member", f"{m.name}: leaves the package; skipped",
+                            stage=STAGE, source=source)
+                continue
+            total += m.size
+            if total > MAX_PACKAGE_BYTES:
+                raise tarfile.TarError(f"unpacks to more than {MAX_PACKAGE_BYTES} bytes")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            src = tf.extractfile(m)
+            with open(target, "wb") as out:
+                while chunk := src.read(1 << 20):
+                    out.write(chunk)

@@ -1,0 +1,152 @@
+"""A paper's LaTeX file tree: its files, its main ``.tex``, and ``\\input`` / ``\\include`` expanded."""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from pathlib import Path
+from typing import Optional
+
+from s1mmalign.builder.sources.latex.syntax import strip_comments
+
+MAX_INPUT_DEPTH = 20
+GRAPHIC_EXTS = (".pdf", ".png", ".jpg", ".jpeg", ".eps", ".ps", ".gif", ".tif", ".tiff", ".eps.gz", ".svg")
+
+
+
+# -- the paper's files ------------------------------------------------------------------------
+
+class PaperFiles:
+    """A paper's files: relative POSIX names -> bytes. Names are normalised and kept inside
+    the paper (``..`` and absolute names are dropped by the readers that build this)."""
+
+    def __init__(self, files: dict[str, bytes] | None = None, root: Optional[Path] = None):
+        self._files = files
+        self._root = root
+        if root is not None:
+            self._names = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and not p.is_symlink())
+        else:
+            self._names = sorted(files or {})
+        self._set = set(self._names)
+        self._lower = {n.lower(): n for n in self._names}
+
+    @classmethod
+    def from_dir(cls, root: Path) -> "PaperFiles":
+        return cls(root=Path(root))
+
+    def names(self) -> list[str]:
+        return self._names
+
+    def lookup(self, name: str) -> Optional[str]:
+        """The stored name for ``name`` (exact, then case-insensitive), or None."""
+        name = relative_name(name)
+        if name is None:
+            return None
+        if name in self._set:
+            return name
+        return self._lower.get(name.lower())
+
+    def read(self, name: str) -> bytes:
+        if self._root is not None:
+            from s1mmalign.builder.records.manifest import safe_join
+
+            p = safe_join(self._root, name, resolve_links=True)  # a link in an unpacked paper must not leave it
+            if p is None:
+                raise FileNotFoundError(name)
+            return p.read_bytes()
+        return self._files[name]
+
+    def text(self, name: str) -> str:
+        data = self.read(name)
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            return data.decode("latin-1")
+
+
+def relative_name(name: str) -> Optional[str]:
+    """A relative POSIX name without ``.``/``..`` components, or None when it leaves the root."""
+    name = name.strip().strip('"').replace("\\", "/")
+    if not name or name.startswith("/") or re.match(r"^[A-Za-z]:", name):
+        return None
+    norm = posixpath.normpath(name)
+    if norm == ".." or norm.startswith("../") or norm == ".":
+        return None
+    return norm
+
+
+# -- comments, groups, arguments ---------------------------------------------------------------
+
+
+
+_INPUT = re.compile(r"\\(input|include|subfile|subfileinclude)(?![A-Za-z@])\s*(\{[^{}]*\}|[^\s{}\\%]+)")
+
+
+def _resolve_tex(files: PaperFiles, name: str, base: str) -> Optional[str]:
+    for cand in (name, name + ".tex"):
+        for b in ("", base):
+            found = files.lookup(posixpath.join(b, cand) if b else cand)
+            if found:
+                return found
+    return None
+
+
+def expand_inputs(files: PaperFiles, main: str, problems: list, *, _stack: tuple = (), _depth: int = 0) -> str:
+    """The text of ``main`` with its inputs inlined (comments stripped); cycles and missing
+    files are skipped and listed in ``problems`` (``recursive_input``, ``missing_input``)."""
+    text = strip_comments(files.text(main))
+    base = posixpath.dirname(main)
+    stack = _stack + (main,)
+
+    def repl(m: re.Match) -> str:
+        raw = m.group(2).strip("{}").strip()
+        if not raw or raw.startswith("#"):
+            return m.group(0)
+        target = _resolve_tex(files, raw, base) or _resolve_tex(files, raw, posixpath.dirname(stack[0]))
+        if target is None:
+            if m.group(1) == "input" and raw.rsplit(".", 1)[-1].lower() in ("sty", "cls", "clo", "cfg", "def"):
+                return ""
+            problems.append(("missing_input", f"\\{m.group(1)}{{{raw}}} in {main}: no such file in the paper"))
+            return ""
+        if target in stack:
+            problems.append(("recursive_input", f"{' -> '.join(stack + (target,))}: cycle skipped"))
+            return ""
+        if _depth >= MAX_INPUT_DEPTH:
+            problems.append(("recursive_input", f"\\input nesting deeper than {MAX_INPUT_DEPTH} at {target}"))
+            return ""
+        return "\n" + expand_inputs(files, target, problems, _stack=stack, _depth=_depth + 1) + "\n"
+
+    return _INPUT.sub(repl, text)
+
+
+_DOCCLASS = re.compile(r"^[^%\n]*\\document(class|style)\b", re.M)
+
+
+def has_documentclass(tex: str) -> bool:
+    """True when ``tex`` has an uncommented ``\\documentclass`` (or ``\\documentstyle``): a main file."""
+    return bool(_DOCCLASS.search(tex))
+
+
+def find_main_tex(files: PaperFiles) -> Optional[str]:
+    """The main ``.tex``: has ``\\documentclass``; ties broken by ``\\begin{document}``, a
+    conventional name (main, ms, paper, article), then size."""
+    best, best_score = None, None
+    for name in files.names():
+        low = name.lower()
+        if not low.endswith((".tex", ".ltx", ".latex")) and "." in posixpath.basename(name):
+            continue
+        try:
+            head = files.text(name)
+        except (OSError, KeyError):
+            continue
+        if not _DOCCLASS.search(head):
+            continue
+        stem = posixpath.splitext(posixpath.basename(low))[0]
+        score = ("\\begin{document}" in head, stem in ("main", "ms", "paper", "article", "manuscript"),
+                 -name.count("/"), len(head))
+        if best_score is None or score > best_score:
+            best, best_score = name, score
+    return best
+
+
+# -- LaTeX -> plain text ----------------------------------------------------------------------

@@ -1,0 +1,340 @@
+"""One paper's figures (caption, label, image files, sub-figures) and its citing paragraphs."""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from dataclasses import dataclass, field
+from typing import Optional
+
+from s1mmalign.builder.sources.latex.files import GRAPHIC_EXTS, PaperFiles, expand_inputs, find_main_tex
+from s1mmalign.builder.sources.latex.syntax import Unbalanced, find_command, read_args, read_group
+from s1mmalign.builder.sources.latex.text import SYMBOLS, Converter, clean_text, numbered_labels
+
+FIGURE_ENVS = ("figure", "figure*", "teaserfigure", "wrapfigure", "wrapfigure*", "SCfigure", "SCfigure*", "sidewaysfigure", "sidewaysfigure*")
+TABLE_ENVS = ("table", "table*", "wraptable", "sidewaystable", "sidewaystable*")
+
+
+@dataclass
+class Figure:
+    index: int  # 1-based figure number in document order
+    env: str
+    label: Optional[str] = None
+    caption: str = ""
+    graphics: list[str] = field(default_factory=list)  # names as written
+    files: list[Optional[str]] = field(default_factory=list)  # resolved names in the paper (None: missing)
+    sublabels: list[str] = field(default_factory=list)
+    subcaptions: list[str] = field(default_factory=list)
+    is_table: bool = False
+    problem: Optional[tuple[str, str]] = None
+
+    @property
+    def id(self) -> str:
+        return self.label or f"figure{self.index}"
+
+    @property
+    def display_label(self) -> str:
+        return self.label or f"Figure {self.index}"
+
+
+@dataclass
+class Paper:
+    main: Optional[str]
+    title: str = ""
+    abstract: str = ""
+    figures: list[Figure] = field(default_factory=list)
+    paragraphs: list[str] = field(default_factory=list)  # plain text with contexts markers
+    problems: list[tuple[str, str]] = field(default_factory=list)
+
+    def numbers(self) -> dict[str, str]:
+        """Figure id -> printed number, in order (what :func:`contexts.find_citations` takes)."""
+        return {f.id: str(f.index) for f in self.figures if not f.is_table}
+
+
+#: Commands that show an image file: name -> (mandatory arguments, which one is the file).
+#: ``\fig``/``\rotatefig``/``\plotone``/``\plottwo`` are AASTeX's, ``\incfig`` AIAA's.
+GRAPHICS_COMMANDS: dict[str, tuple[int, tuple[int, ...]]] = {
+    "includegraphics": (1, (0,)), "epsfig": (1, (0,)), "psfig": (1, (0,)), "epsfbox": (1, (0,)),
+    "epsffile": (1, (0,)), "plotone": (1, (0,)), "plottwo": (2, (0, 1)), "includepdf": (1, (0,)),
+    "fig": (3, (0,)), "rotatefig": (4, (1,)), "incfig": (1, (0,)), "includesvg": (1, (0,)),
+}
+
+
+def _graphics_in(body: str, commands: dict = GRAPHICS_COMMANDS) -> list[str]:
+    names = []
+    pattern = re.compile(r"\\(" + "|".join(sorted(map(re.escape, commands), key=len, reverse=True)) + r")(?![A-Za-z@])\*?")
+    for m in pattern.finditer(body):
+        cmd = m.group(1)
+        n, which = commands[cmd]
+        try:
+            _, args, _ = read_args(body, m.end(), n)
+        except Unbalanced:
+            continue
+        for a in (args[k] for k in which):
+            a = a.strip()
+            if cmd in ("epsfig", "psfig"):
+                kv = re.search(r"(?:file|figure)\s*=\s*([^,}\s]+)", a)
+                if not kv:
+                    continue
+                a = kv.group(1)
+            if a and "#" not in a:
+                names.append(a)
+    return names
+
+
+def _graphics_macros(tex: str) -> dict[str, tuple[int, tuple[int, ...]]]:
+    """User macros that wrap a graphics command, e.g. ``\newcommand{\fig}[2]{...\\includegraphics{#1}...}``."""
+    out = {}
+    for m in re.finditer(r"\\(?:re)?newcommand\*?\s*\{?\\([A-Za-z@]+)\}?\s*\[(\d)\](?:\[[^\]]*\])?\s*(?=\{)", tex):
+        try:
+            body, _ = read_group(tex, m.end())
+        except Unbalanced:
+            continue
+        hit = re.search(r"\\(?:includegraphics|epsfig|plotone|epsfbox)\*?\s*(?:\[[^\]]*\])?\s*\{[^{}]*#(\d)", body)
+        if hit:
+            out[m.group(1)] = (int(m.group(2)), (int(hit.group(1)) - 1,))
+    return out
+
+
+def _graphicspath(tex: str) -> list[str]:
+    dirs = []
+    for m in find_command(tex, "graphicspath"):
+        try:
+            _, args, _ = read_args(tex, m.end(), 1, 0)
+        except Unbalanced:
+            continue
+        dirs += [d.strip() for d in re.findall(r"\{([^{}]*)\}", args[0]) if d.strip()]
+    return dirs
+
+
+def resolve_graphic(files: PaperFiles, name: str, base: str, search: list[str]) -> Optional[str]:
+    """The paper file ``\\includegraphics{name}`` shows: tried under the main file's folder and
+    every ``\\graphicspath`` entry, as written and with each known extension."""
+    name = name.strip().strip('"')
+    stem, ext = posixpath.splitext(name)
+    tries = [name] if ext.lower() in GRAPHIC_EXTS else []
+    tries += [name + e for e in GRAPHIC_EXTS]
+    if ext.lower() in GRAPHIC_EXTS:  # arXiv often converts .eps to .pdf: accept a sibling
+        tries += [stem + e for e in GRAPHIC_EXTS if e != ext.lower()]
+    for d in [""] + search:
+        for t in tries:
+            for b in {base, ""}:
+                cand = posixpath.join(b, d, t) if (b or d) else t
+                found = files.lookup(cand)
+                if found:
+                    return found
+    return None
+
+
+_ENV_RE = re.compile(r"\\begin\s*\{(" + "|".join(re.escape(e) for e in FIGURE_ENVS + TABLE_ENVS) + r")\}")
+
+
+def _env_end(tex: str, env: str, start: int) -> int:
+    """Index just after the ``\\end{env}`` matching the ``\\begin{env}`` ending at ``start``."""
+    pat = re.compile(r"\\(begin|end)\s*\{" + re.escape(env) + r"\}")
+    depth = 1
+    for m in pat.finditer(tex, start):
+        depth += 1 if m.group(1) == "begin" else -1
+        if depth == 0:
+            return m.end()
+    raise Unbalanced(f"\\begin{{{env}}} without \\end{{{env}}}")
+
+
+def _sub_parts(body: str) -> tuple[str, list[tuple[str, str]]]:
+    """Split sub-figures out of a figure body: (body without them, [(sub text, sub caption)])."""
+    subs: list[tuple[str, str]] = []
+    rest = body
+    # \begin{subfigure}...\end{subfigure} (subcaption), also subfloat/minipage holding a \caption
+    for env in ("subfigure", "subfloat", "minipage"):
+        while True:
+            m = re.search(r"\\begin\s*\{" + env + r"\}", rest)
+            if not m:
+                break
+            try:
+                end = _env_end(rest, env, m.end())
+            except Unbalanced:
+                break
+            inner = rest[m.end():end]
+            cap = _caption_args(inner)
+            if env == "minipage" and cap is None:
+                rest = rest[:m.start()] + inner[: inner.rfind("\\end")] + rest[end:]
+                continue
+            subs.append((inner, cap or ""))
+            rest = rest[:m.start()] + " " + rest[end:]
+    # \subfloat[cap]{...}, \subfigure[cap]{...} (subfig / subfigure packages), \subcaptionbox{cap}{...}
+    for cmd, cap_first in (("subfloat", False), ("subfigure", False), ("subcaptionbox", True)):
+        while True:
+            m = re.search(r"\\" + cmd + r"(?![A-Za-z@])\*?", rest)
+            if not m:
+                break
+            try:
+                opts, args, end = read_args(rest, m.end(), 2 if cap_first else 1, 2)
+            except Unbalanced:
+                break
+            cap = args[0] if cap_first else (opts[-1] if opts else "")
+            subs.append((" ".join(args), cap))
+            rest = rest[:m.start()] + " " + rest[end:]
+    return rest, subs
+
+
+def _caption_args(body: str) -> Optional[str]:
+    """The long argument of the last ``\\caption`` in ``body`` (None: no caption)."""
+    found = None
+    for m in re.finditer(r"\\caption(?![A-Za-z@])\*?|\\captionof\*?\s*\{(?:figure|table)\}", body):
+        try:
+            _, args, _ = read_args(body, m.end(), 1, 1)
+        except Unbalanced as e:
+            raise Unbalanced(f"\\caption: {e}") from None
+        found = args[0]
+    return found
+
+
+def _labels(body: str) -> list[str]:
+    return [l.strip() for l in re.findall(r"\\label\s*\{([^{}]*)\}", body) if l.strip()]
+
+
+def _macros(tex: str) -> dict[str, str]:
+    """Zero-argument macros (``\\newcommand{\\x}{...}``, ``\\def\\x{...}``) for captions."""
+    out = {}
+    for m in re.finditer(r"\\(?:re)?newcommand\*?\s*\{?\\([A-Za-z@]+)\}?\s*(?=\{)|\\def\s*\\([A-Za-z@]+)\s*(?=\{)", tex):
+        name = m.group(1) or m.group(2)
+        try:
+            body, _ = read_group(tex, m.end())
+        except Unbalanced:
+            continue
+        if "#" not in body and name not in SYMBOLS and len(body) < 400:
+            out[name] = body
+    return out
+
+
+def _title_abstract(tex: str, conv: Converter) -> tuple[str, str]:
+    title = abstract = ""
+    m = re.search(r"\\title(?![A-Za-z@])\*?", tex)
+    if m:
+        try:
+            _, args, _ = read_args(tex, m.end(), 1, 1)
+            title = clean_text(conv.convert(args[0]))
+        except Unbalanced:
+            pass
+    m = re.search(r"\\begin\{abstract\}(.*?)\\end\{abstract\}", tex, re.S)
+    if m:
+        abstract = m.group(1)
+    else:
+        m = re.search(r"\\abstract(?![A-Za-z@])", tex)
+        if m:
+            try:
+                _, args, _ = read_args(tex, m.end(), 1, 0)
+                abstract = args[0]
+            except Unbalanced:
+                pass
+    return title, clean_text(conv.convert(abstract))
+
+
+def parse_paper(files: PaperFiles, main: Optional[str] = None) -> Paper:
+    """Parse one paper (see the module docstring). ``Paper.main`` is None when no main file exists."""
+    main = main or find_main_tex(files)
+    paper = Paper(main=main)
+    if main is None:
+        paper.problems.append(("no_main_tex", "no .tex file with \\documentclass"))
+        return paper
+    tex = expand_inputs(files, main, paper.problems)
+    tex = re.sub(r"\\begin\{(verbatim|lstlisting|minted)\}.*?\\end\{\1\}", " ", tex, flags=re.S)
+    if tex.count("{") - tex.count("\\{") != tex.count("}") - tex.count("\\}"):
+        paper.problems.append(("unbalanced_braces", f"{tex.count('{')} '{{' vs {tex.count('}')} '}}' in {main} and its inputs"))
+    macros = _macros(tex[: tex.find("\\begin{document}")] if "\\begin{document}" in tex else tex)
+    search = _graphicspath(tex)
+    graphics_commands = {**GRAPHICS_COMMANDS, **_graphics_macros(tex)}
+    base = posixpath.dirname(main)
+    body_start = tex.find("\\begin{document}")
+    body = tex[body_start + len("\\begin{document}"):] if body_start >= 0 else tex
+    end = body.find("\\end{document}")
+    body = body[:end] if end >= 0 else body
+
+    # figures and tables, in order; their spans are cut out of the running text
+    spans: list[tuple[int, int]] = []
+    pos, number, tables = 0, 0, 0
+    table_labels: dict[str, tuple[str, str]] = {}
+    raw_captions: list[tuple[Figure, Optional[str], list[str]]] = []
+    label_of: dict[str, tuple[str, str]] = {}
+    while True:
+        m = _ENV_RE.search(body, pos)
+        if not m:
+            break
+        env = m.group(1)
+        try:
+            stop = _env_end(body, env, m.end())
+        except Unbalanced as e:
+            paper.problems.append(("unbalanced_environment", str(e)))
+            pos = m.end()
+            continue
+        spans.append((m.start(), stop))
+        pos = stop
+        inner = body[m.end():stop]
+        inner = inner[: inner.rfind("\\end")]
+        is_table = env.rstrip("*") in ("table", "wraptable", "sidewaystable") or bool(re.search(r"\\captionof\*?\s*\{table\}", inner))
+        if is_table:
+            tables += 1
+        else:
+            number += 1
+        fig = Figure(index=tables if is_table else number, env=env, is_table=is_table)
+        if env.startswith("wrapfigure"):  # skip {placement}{width}
+            try:
+                _, _, k = read_args(inner, 0, 2, 1)
+                inner = inner[k:]
+            except Unbalanced:
+                pass
+        main_body, subs = _sub_parts(inner)
+        try:
+            cap = _caption_args(main_body)
+        except Unbalanced as e:
+            cap, fig.problem = None, ("unbalanced_braces", str(e))
+        raw_captions.append((fig, cap, [c for _, c in subs if c]))
+        labels = _labels(main_body)
+        fig.label = labels[0] if labels else None
+        panel_of: dict[str, int] = {}  # sub-figure label -> panel index (a = 0)
+        for panel, (sub_text, sub_cap) in enumerate(subs):
+            for l in _labels(sub_text) + _labels(sub_cap):
+                if l not in fig.sublabels:
+                    fig.sublabels.append(l)
+                    panel_of[l] = panel
+        fig.graphics = _graphics_in(inner, graphics_commands)
+        fig.files = [resolve_graphic(files, g, base, search) for g in fig.graphics]
+        if is_table:
+            table_labels.update({l: ("", str(tables), "table") for l in labels})
+        else:
+            for l in ([fig.label] if fig.label else []):
+                label_of[l] = (fig.id, str(number), "figure")
+            for l in fig.sublabels:
+                k = panel_of[l]
+                label_of.setdefault(l, (fig.id, f"{number}{chr(ord('a') + k) if k < 26 else ''}", "subfigure"))
+        paper.figures.append(fig)
+
+    text_parts, last = [], 0
+    for a, b in spans:
+        text_parts.append(body[last:a])
+        text_parts.append(" ")  # a float inside a paragraph does not end it
+        last = b
+    text_parts.append(body[last:])
+    running = "".join(text_parts)
+    label_of = {**numbered_labels(running), **table_labels, **label_of}
+    plain = Converter(label_of, macros)
+    for fig, cap, sub_caps in raw_captions:
+        fig.subcaptions = [clean_text(plain.convert(c)) for c in sub_caps]
+        if cap is not None:
+            fig.caption = clean_text(plain.convert(cap))
+        elif fig.subcaptions:  # only sub-captions: their union describes the figure
+            fig.caption = "; ".join(fig.subcaptions)
+        if fig.problem is None and cap is None and not fig.subcaptions:
+            fig.problem = ("no_caption", f"{fig.env} {fig.display_label} has no \\caption")
+        elif fig.problem is None and not fig.caption:
+            fig.problem = ("empty_caption", f"{fig.env} {fig.display_label}: the caption has no text")
+    conv = Converter(label_of, macros, marks=True)
+    paper.title, paper.abstract = _title_abstract(tex, plain)
+    running = re.sub(r"\\begin\{abstract\}.*?\\end\{abstract\}", "\n\n", running, flags=re.S)
+    running = re.sub(r"\\(?:sub)*section\*?\s*(\[[^\]]*\])?\s*\{[^{}]*\}|\\(?:paragraph|chapter)\*?\s*\{[^{}]*\}", "\n\n", running)
+    running = re.sub(r"\\begin\{(equation|align|eqnarray|gather|multline)\*?\}.*?\\end\{\1\*?\}", " [equation] ", running, flags=re.S)
+    for para in re.split(r"\n\s*\n|\\par(?![A-Za-z])", running):
+        text = clean_text(conv.convert(para))
+        if text:
+            paper.paragraphs.append(text)
+    return paper

@@ -1,0 +1,82 @@
+"""LaTeX syntax without TeX: comments, brace groups, command arguments."""
+
+from __future__ import annotations
+
+import re
+from typing import Iterable
+
+_COMMENT = re.compile(r"(?<!\\)((?:\\\\)*)%.*")
+
+
+def strip_comments(tex: str) -> str:
+    r"""Remove ``%`` comments (not ``\%``), ``\iffalse ... \fi`` and ``comment`` environments."""
+    tex = "\n".join(_COMMENT.sub(r"\1", line) if "%" in line else line for line in tex.split("\n"))
+    tex = re.sub(r"\\begin\{comment\}.*?\\end\{comment\}", "", tex, flags=re.S)
+    tex = re.sub(r"\\iffalse\b.*?\\fi\b", "", tex, flags=re.S)
+    return tex
+
+
+class Unbalanced(ValueError):
+    pass
+
+
+def read_group(s: str, i: int, open_: str = "{", close: str = "}") -> tuple[str, int]:
+    """The content of the group opening at ``s[i]`` and the index after it (escapes respected)."""
+    assert s[i] == open_
+    depth, j, n = 0, i, len(s)
+    while j < n:
+        c = s[j]
+        if c == "\\":
+            j += 2
+            continue
+        if c == open_:
+            depth += 1
+        elif c == close:
+            depth -= 1
+            if depth == 0:
+                return s[i + 1:j], j + 1
+        elif open_ == "[" and c == "{":  # braces inside an optional argument may hold "]"
+            _, j = read_group(s, j)
+            continue
+        j += 1
+    raise Unbalanced(f"no closing {close!r} for the {open_!r} at offset {i}: {s[i:i + 60]!r}")
+
+
+def skip_space(s: str, i: int) -> int:
+    while i < len(s) and s[i] in " \t\n\r":
+        i += 1
+    return i
+
+
+def read_args(s: str, i: int, n_mandatory: int, max_optional: int = 2) -> tuple[list[str], list[str], int]:
+    """Optional ``[...]`` then ``n_mandatory`` ``{...}`` arguments starting at ``s[i]``.
+
+    A mandatory argument may be a single token (``\\input file``). Raises :class:`Unbalanced`.
+    """
+    opts, args = [], []
+    j = skip_space(s, i)
+    while len(opts) < max_optional and j < len(s) and s[j] == "[" and not args:
+        content, j = read_group(s, j, "[", "]")
+        opts.append(content)
+        j = skip_space(s, j)
+    for _ in range(n_mandatory):
+        j = skip_space(s, j)
+        if j >= len(s):
+            raise Unbalanced("missing argument at end of text")
+        if s[j] == "{":
+            content, j = read_group(s, j)
+        elif s[j] == "\\":
+            m = re.match(r"\\([A-Za-z@]+|.)", s[j:])
+            content, j = m.group(0), j + m.end()
+        else:
+            content, j = s[j], j + 1
+        args.append(content)
+    return opts, args, j
+
+
+def find_command(s: str, name: str, start: int = 0) -> Iterable[re.Match]:
+    """Matches of ``\\name`` (and ``\\name*``) not followed by a letter."""
+    return re.finditer(r"\\" + re.escape(name) + r"(?![A-Za-z@])\*?", s[start:] if start else s)
+
+
+# -- \input / \include ------------------------------------------------------------------------

@@ -1,0 +1,97 @@
+"""The dataset folder layout (a dataset folder is a Hub dataset repository).
+
+``data/<discipline>/*.parquet``, ``wds/<discipline>/*.tar``, ``index/`` (the shard index and
+per-shard sidecars) and ``sizes.json``: written by the builder, read by the loaders and the
+datasets adapter.
+
+``index/shards.json`` is what loaders read to prune before opening anything::
+
+    {"version": 1, "contract": "1.0", "num_samples": N,
+     "counts": {discipline: {modality: n}},
+     "shards": [{"path": "wds/physics/train-00000.tar", "format": "wds", "discipline": "physics",
+                 "num_samples": n, "bytes": b, "sha256": "...",
+                 "modalities": {...}, "sources": {...}, "licenses": {...},
+                 "sample_index": "index/wds/physics/train-00000.tar.idx.parquet",
+                 "row_groups": [{"num_rows": n, "modalities": {...}}]   # Parquet shards only
+                }, ...],
+     "duplicate_keys": {"count": n, "examples": [...]}}    # only when a key is in two shards
+
+``sizes.json`` at the root maps every shard path to its sample count; ``wds/<d>/sizes.json``
+maps every tar basename of the dataset to its count (open_clip reads the one beside the
+first shard and looks the others up by basename, so each holds them all).
+
+Each shard has a per-sample sidecar ``index/<shard path>.idx.parquet`` (columns
+:data:`SAMPLE_INDEX_SCHEMA`; the shard's facts in its ``s1mmalign_shard`` schema metadata).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+PARQUET_DIR = "data"
+WDS_DIR = "wds"
+INDEX_DIR = "index"
+SHARD_INDEX_FILE = "index/shards.json"
+SIZES_FILE = "sizes.json"
+
+
+def parquet_glob(discipline: str = "*") -> str:
+    return f"{PARQUET_DIR}/{discipline}/train-*.parquet"
+
+INDEX_VERSION = 1
+
+
+def sidecar_rel(shard_rel: str) -> str:
+    """The sidecar of a shard, relative to the dataset folder."""
+    return f"{INDEX_DIR}/{shard_rel}.idx.parquet"
+
+
+#: Columns of the per-sample index sidecar.
+SAMPLE_INDEX_SCHEMA = pa.schema(
+    [
+        ("key", pa.string()),
+        ("modality", pa.string()),
+        ("source", pa.string()),
+        ("license", pa.string()),
+        ("paper_id", pa.string()),
+        ("caption_chars", pa.int32()),
+        ("recaption_chars", pa.int32()),  # -1 without a recaption
+        ("clip_score_caption", pa.float32()),
+        ("clip_score_recaption", pa.float32()),
+        ("offset", pa.int64()),  # tar: byte offset of the sample's first header; parquet: row in shard
+        ("size", pa.int64()),  # tar: bytes of the sample's members; parquet: 1
+        ("row_group", pa.int32()),  # parquet: row group of the row; tar: -1
+    ]
+)
+
+
+def note_sample(cols: dict[str, list], rec: dict, offset: int, size: int, row_group: int) -> None:
+    """Append one sample's row to sidecar columns (also used to rebuild an index from shards)."""
+    cols["key"].append(rec.get("key"))
+    cols["modality"].append(rec.get("modality") or "other")
+    cols["source"].append(rec.get("source") or "")
+    cols["license"].append(rec.get("license") or "")
+    cols["paper_id"].append(rec.get("paper_id") or "")
+    cols["caption_chars"].append(len(rec.get("caption") or ""))
+    cols["recaption_chars"].append(len(rec["recaption"]) if rec.get("recaption") is not None else -1)
+    cols["clip_score_caption"].append(rec.get("clip_score_caption"))
+    cols["clip_score_recaption"].append(rec.get("clip_score_recaption"))
+    cols["offset"].append(offset)
+    cols["size"].append(size)
+    cols["row_group"].append(row_group)
+
+
+def read_sidecar(path: Path) -> tuple[dict, pa.Table]:
+    """(shard facts, per-sample index table) of one sidecar."""
+    table = pq.read_table(path)
+    facts = json.loads(table.schema.metadata[b"s1mmalign_shard"])
+    return facts, table.replace_schema_metadata(None)
+
+
+def read_index(out: str | Path) -> dict:
+    with open(Path(out) / SHARD_INDEX_FILE, encoding="utf-8") as f:
+        return json.load(f)
