@@ -13,7 +13,6 @@ for direct use: ``S1MMAlign(config_name="physics", data_dir=OUT).as_streaming_da
 
 from __future__ import annotations
 
-import posixpath
 from dataclasses import dataclass
 from typing import Any, Iterator, Optional, Sequence
 
@@ -23,12 +22,12 @@ import pyarrow.compute as pc
 import pyarrow.dataset as pads
 
 from s1mmalign.core.layout import *  # noqa: F401,F403
-from s1mmalign.core.layout import parquet_glob
+from s1mmalign.core.layout import parquet_files, parquet_glob
 from s1mmalign.core.schema import *  # noqa: F401,F403
 from s1mmalign.core.schema import FIELD_NAMES, SCHEMA, features_dict
 from s1mmalign.core.taxonomy import *  # noqa: F401,F403
 from s1mmalign.core.taxonomy import DISCIPLINES, MODALITIES, SOURCES
-from s1mmalign.core.urls import fs_and_root, url_of
+from s1mmalign.core.urls import fs_and_root
 
 FEATURES: datasets.Features = datasets.Features.from_dict(features_dict())
 
@@ -126,17 +125,14 @@ class S1MMAlign(datasets.ArrowBasedBuilder):
                 "S1MMAlign needs data_dir= (a dataset folder written by `s1mmalign write`/`convert`, "
                 "local or hf://datasets/<org>/<name>) or data_files="
             )
-        fs, root = fs_and_root(base)
         disciplines = self.config.disciplines or ["*"]
-        files: list[str] = []
-        for d in disciplines:
-            files += sorted(fs.glob(posixpath.join(root, parquet_glob(d))))
+        files = parquet_files(base, disciplines)
         if not files:
             raise FileNotFoundError(
                 f"no Parquet shards under {base!r} for {self.config.name!r} "
                 f"(looked for {[parquet_glob(d) for d in disciplines]})"
             )
-        return [url_of(fs, f) for f in files]
+        return files
 
     def _is_release(self) -> bool:
         layout = self.config.layout

@@ -161,8 +161,10 @@ print(time.perf_counter() - t, len(data), 0)
 """
 
 CONVERT = r"""
-import resource, sys, time
-from s1mmalign.builder.commands.convert import convert_release
+import importlib, importlib.util, resource, sys, time
+# commits before the reorganisation had convert at s1mmalign.builder.convert (--compare-with)
+old = importlib.util.find_spec("s1mmalign.builder.convert") is not None
+convert_release = importlib.import_module("s1mmalign.builder.convert" if old else "s1mmalign.builder.commands.convert").convert_release
 t = time.perf_counter()
 rep = convert_release(sys.argv[1], sys.argv[2], progress=False, workers=int(sys.argv[3]))
 # the report's peak RSS is the largest process's (driver or worker); CPU is the driver's + the workers'
@@ -170,8 +172,10 @@ print(time.perf_counter() - t, rep["written"], rep["peak_rss_mb"] * 1024, rep["r
 """
 
 
-def run(code: str, *args: str) -> list[float]:
-    out = subprocess.run([sys.executable, "-c", code, *args], check=True, capture_output=True, text=True).stdout
+def run(code: str, *args: str, site: str = "") -> list[float]:
+    """``code`` in its own process; ``site``: import s1mmalign from that folder (an install of another commit)."""
+    env = dict(os.environ, PYTHONPATH=site) if site else None
+    out = subprocess.run([sys.executable, "-c", code, *args], check=True, capture_output=True, text=True, env=env).stdout
     return [float(x) for x in out.split()]
 
 
@@ -184,6 +188,10 @@ def main() -> None:
                     help="comma-separated worker counts to run convert with (default: 1 and one per CPU, "
                          "convert's default)")
     ap.add_argument("--keep", action="store_true", help="keep the generated releases (reused by the next --keep run)")
+    ap.add_argument("--compare-with", metavar="SITE", default="",
+                    help="also run convert from this folder (pip install --no-deps --target SITE <an earlier commit>) "
+                         "right after each run, and print this commit's time over that one's")
+    ap.add_argument("--only", choices=("small", "full"), help="run one size only")
     args = ap.parse_args()
     work = Path(args.workdir)
     if not args.keep:
@@ -202,7 +210,7 @@ def main() -> None:
         print(f"generated {name}: {sizes[name]['records']} records, {sizes[name]['image_bytes'] / 1e6:.0f} MB of images, "
               f"{sizes[name]['archive_bytes'] / 1e6:.0f} MB of archives in {time.perf_counter() - t:.0f} s", flush=True)
     results = {}
-    for name in ("small", "full"):
+    for name in ((args.only,) if args.only else ("small", "full")):
         rel = str(work / f"release-{name}")
         bare_s, members, bare_rss, bare_cpu = run(BARE, rel)
         mb = sizes[name]["archive_bytes"] / 1e6
@@ -226,6 +234,15 @@ def main() -> None:
                   f"{isal_s / conv_s:.2f}x of the ISA-L pass); per CPU-second "
                   f"{bare_cpu / conv_cpu:.2f}x ({conv_cpu:.1f} CPU-s in all processes vs {bare_cpu:.1f})", flush=True)
             shutil.rmtree(work / f"out-{name}-{workers}", ignore_errors=True)
+            if args.compare_with:
+                old_s = run(CONVERT, rel, str(work / f"out-{name}-{workers}-old"), str(workers), site=args.compare_with)[0]
+                shutil.rmtree(work / f"out-{name}-{workers}-old", ignore_errors=True)
+                results[name][f"earlier_s_w{workers}"] = old_s
+                print(f"    earlier commit ({args.compare_with}): {old_s:7.1f} s; this/earlier = {conv_s / old_s:.3f} "
+                      "(wall time; < 1 is faster)", flush=True)
+    if args.only:
+        print(json.dumps({"sizes": sizes, "results": results}))
+        return
     s, f = results["small"], results["full"]
     print(f"peak RSS of convert: {s['conv_rss'] / 1024:.0f} MB at {sizes['small']['records']} records, "
           f"{f['conv_rss'] / 1024:.0f} MB at {sizes['full']['records']} records "

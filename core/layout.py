@@ -27,10 +27,14 @@ Each shard has a per-sample sidecar ``index/<shard path>.idx.parquet`` (columns
 from __future__ import annotations
 
 import json
+import posixpath
 from pathlib import Path
+from typing import Iterator, Optional, Sequence
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from s1mmalign.core.urls import fs_and_root, url_of
 
 PARQUET_DIR = "data"
 WDS_DIR = "wds"
@@ -41,6 +45,33 @@ SIZES_FILE = "sizes.json"
 
 def parquet_glob(discipline: str = "*") -> str:
     return f"{PARQUET_DIR}/{discipline}/train-*.parquet"
+
+
+def parquet_files(root: str | Path, disciplines: Sequence[str] = ("*",), storage_options: Optional[dict] = None) -> list[str]:
+    """The Parquet shards of a dataset folder (local path or fsspec URL), sorted per discipline:
+    paths on local disk, URLs elsewhere. The one way every reader finds them."""
+    fs, base = fs_and_root(root, storage_options)
+    files: list[str] = []
+    for d in disciplines:
+        files += sorted(fs.glob(posixpath.join(base, parquet_glob(d))))
+    return [url_of(fs, f) for f in files]
+
+
+def iter_parquet_batches(root: str | Path, columns: Optional[Sequence[str]] = None, batch_size: int = 64) -> Iterator[list[dict]]:
+    """Records of every Parquet shard of a dataset folder, in file order, as lists of dicts,
+    with only ``columns`` read (all when None)."""
+    import fsspec
+
+    files = parquet_files(root)
+    if not files:
+        raise FileNotFoundError(f"no Parquet shards under {root} (expected {parquet_glob()}); "
+                                "is it a dataset folder written by `s1mmalign write`?")
+    for f in files:
+        with fsspec.open(f, "rb") as fh:
+            pf = pq.ParquetFile(fh)
+            cols = [c for c in (columns or pf.schema_arrow.names) if c in pf.schema_arrow.names]
+            for batch in pf.iter_batches(batch_size=batch_size, columns=cols):
+                yield batch.to_pylist()
 
 INDEX_VERSION = 1
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from s1mmalign.core.cli_args import add_filter_arguments
+
 
 def add_cli(sub) -> None:
     p = sub.add_parser(
@@ -11,9 +13,7 @@ def add_cli(sub) -> None:
                     "(samples per discipline, shards, share of the bytes read) and the first samples.",
     )
     p.add_argument("source", help="dataset folder, hf://datasets/<org>/<name>, or any fsspec URL")
-    p.add_argument("--discipline", action="append", help="keep this discipline (repeatable)")
-    p.add_argument("--modality", action="append", help="keep this figure modality (repeatable)")
-    p.add_argument("--source-name", action="append", dest="sources", help="keep this source, e.g. arxiv (repeatable)")
+    add_filter_arguments(p, disciplines=True, modalities=True, sources=True)
     p.add_argument("--license", action="append", dest="licenses", help="keep this license (repeatable)")
     p.add_argument("--min-clip-score", type=float)
     p.add_argument("--caption", default="recaption", choices=["recaption", "caption", "both", "mix"])
@@ -27,7 +27,7 @@ def _cli_stream(args) -> int:
     from s1mmalign.loaders import S1MMAlignStream
 
     stream = S1MMAlignStream(
-        args.source, disciplines=args.discipline, modalities=args.modality, sources=args.sources,
+        args.source, disciplines=args.disciplines, modalities=args.modalities, sources=args.sources,
         licenses=args.licenses, min_clip_score=args.min_clip_score, caption=args.caption, format=args.format,
         rank=0, world_size=args.world_size, shuffle=False,
         read_ahead=0,  # a few samples: reading ahead would fetch up to 32 MiB nobody looks at

@@ -59,3 +59,22 @@ def test_demo_runs_end_to_end(tmp_path):
     p = run("demo", str(tmp_path / "demo"))
     assert "[demo] done" in p.stdout
     assert "load_dataset(" in p.stdout
+
+
+def test_filter_flags_are_spelled_the_same_in_every_command():
+    """--discipline/--disciplines, --modality, --source-name/--sources: one name or a comma list,
+    repeatable, checked against the taxonomy, in stream and convert alike."""
+    from s1mmalign.builder.commands.cli import build_parser
+
+    parser = build_parser()
+    for argv in (["stream", "ds", "--discipline", "physics,biology", "--disciplines", "chemistry"],
+                 ["convert", "rel", "out", "--disciplines", "physics,biology", "--discipline", "chemistry"]):
+        args = parser.parse_args(argv)
+        assert args.disciplines == ["physics", "biology", "chemistry"]
+    args = parser.parse_args(["stream", "ds", "--modality", "plot", "--source-name", "arxiv,pmc"])
+    assert args.modalities == ["plot"] and args.sources == ["arxiv", "pmc"]
+    assert parser.parse_args(["convert", "rel", "out", "--sources", "arxiv"]).sources == ["arxiv"]
+    for argv in (["stream", "ds", "--modality", "plots"], ["convert", "rel", "out", "--discipline", "alchemy"]):
+        with pytest.raises(SystemExit) as e:
+            parser.parse_args(argv)
+        assert e.value.code == 2

@@ -58,7 +58,7 @@ def test_cli_convert_slice_and_report(tmp_path):
     # bad arguments: clear errors, exit code 1
     bad = subprocess.run(CLI + ["convert", str(rel), str(tmp_path / "o2"), "--disciplines", "alchemy"],
                          capture_output=True, text=True, timeout=300)
-    assert bad.returncode == 1 and "unknown discipline" in bad.stderr
+    assert bad.returncode == 2 and "unknown discipline alchemy; valid: mathematics" in bad.stderr  # a usage error
     bad = subprocess.run(CLI + ["convert", str(tmp_path / "nope"), str(tmp_path / "o3")], capture_output=True, text=True, timeout=300)
     assert bad.returncode == 1 and "not a folder" in bad.stderr
 
@@ -123,7 +123,7 @@ def _markers(out: Path) -> list[Path]:
 
 def _started(out: Path) -> list[str]:
     lines = (out / WORK_DIR / "executions.jsonl").read_text().splitlines()
-    return [e["unit"] for e in map(json.loads, lines) if e["event"] == "started"]
+    return [e["unit"] for e in map(json.loads, lines) if e["event"] == "start" and e["stage"] == "write"]
 
 
 def _temporaries(out: Path) -> bool:
@@ -202,3 +202,31 @@ def test_a_key_written_by_two_archives_is_counted(tmp_path):
     assert "1 keys were written by more than one archive" in format_summary(report)
     clean = convert_release(root, tmp_path / "one", progress=False, workers=1, sources=["arxiv"])
     assert clean["duplicate_keys"]["count"] == 1  # the same in one process: units are written apart either way
+
+
+def test_convert_and_build_with_the_same_stages_give_the_same_dataset(tmp_path):
+    """convert is a preset of the one pipeline: `build --source RELEASE --stages ingest,classify,write,card`
+    (stage by stage, with intermediate state) writes the very same records and shard bytes as
+    `convert` (streamed on two processes); both label modality, and convert reports it per modality."""
+    rel = sample_release(tmp_path / "rel", part_size=8192)  # the bundled sample's records: captions name what they show
+    conv = subprocess.run(CLI + ["convert", str(rel), str(tmp_path / "conv"), "--no-progress", "--workers", "2"],
+                          capture_output=True, text=True, timeout=300)
+    assert conv.returncode == 0, conv.stderr
+    cfg = tmp_path / "build.yaml"  # convert's stages and classifier options, run stage by stage
+    cfg.write_text(json.dumps({"classify": {"name": "rules", "layout": False}}))
+    built = subprocess.run(CLI + ["build", str(cfg), "--source", str(rel), "--out", str(tmp_path / "built"), "--no-progress",
+                                  "--stages", "ingest,classify,write,card"], capture_output=True, text=True, timeout=300)
+    assert built.returncode == 0, built.stderr
+    assert _files(tmp_path / "conv") == _files(tmp_path / "built") and len(_keys(tmp_path / "conv")) == 10
+
+    def rows(out: Path) -> dict:
+        return {r["key"]: r for f in sorted((out / "data").rglob("*.parquet")) for r in pq.read_table(f).to_pylist()}
+
+    a, b = rows(tmp_path / "conv"), rows(tmp_path / "built")
+    assert a == b
+    labels = {r["modality"] for r in a.values()}
+    assert labels - {"other"}, labels  # classified, not all "other"
+    assert all(r["modality_method"] for r in a.values())
+    report = json.loads((tmp_path / "conv" / "reports" / "convert.json").read_text())
+    assert sum(report["modalities"].values()) == 10 and set(report["modalities"]) == labels
+    assert "modality: " in conv.stdout

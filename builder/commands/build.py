@@ -16,22 +16,28 @@ from typing import Optional
 from s1mmalign.builder.pipeline.config import BuildConfig, load_config
 
 
-def prepare(config: Optional[str] = None, *, retry_failed: bool = False, **overrides):
-    """Validate the config and discover units (no work yet); returns a :class:`Build`."""
-    from s1mmalign.builder.pipeline.build import Build, check_available
+def prepare(config: Optional[str | dict] = None, *, retry_failed: bool = False, **overrides):
+    """Validate the config (a file, or a dict as a file would hold) and discover units (no work
+    yet); returns a :class:`Build`."""
+    from s1mmalign.builder.pipeline.build import Build
+    from s1mmalign.builder.pipeline.config import make_config
+    from s1mmalign.builder.pipeline.stages import check_available
 
-    cfg: BuildConfig = load_config(config, **overrides)
+    cfg: BuildConfig = make_config(config) if isinstance(config, dict) else load_config(config, **overrides)
     check_available(cfg)
     return Build(cfg, retry_failed=retry_failed)
 
 
-def run_build(config: Optional[str] = None, *, progress: bool = True, retry_failed: bool = False, **overrides) -> dict:
-    """Run a build to the end (or as far as failures allow); returns the report."""
+def run_build(config: Optional[str | dict] = None, *, progress: bool = True, retry_failed: bool = False,
+              workers: Optional[int] = None, **overrides) -> dict:
+    """Run a build to the end (or as far as failures allow); returns the report. ``workers``:
+    processes for the segments that spread over CPUs on the local runner (default one per CPU)."""
     from s1mmalign.builder.pipeline.runners import get_runner
 
     build = prepare(config, retry_failed=retry_failed, **overrides)
     t0 = time.perf_counter()
-    stats = get_runner(build.cfg.runner)(build, progress=progress)
+    runner = get_runner(build.cfg.runner)
+    stats = runner(build, progress=progress, workers=workers) if build.cfg.runner == "local" else runner(build, progress=progress)
     return build.finish(stats, time.perf_counter() - t0)
 
 
@@ -48,6 +54,11 @@ def add_cli(sub) -> None:
     p.add_argument("--work", help="resume state folder (default OUT/.build)")
     p.add_argument("--recaptioner", help="recaption backend (context, transformers, vllm, openai)")
     p.add_argument("--runner", choices=("local", "ray"), help="where stages run (default local)")
+    p.add_argument("--stages", help="comma-separated stages to run (default: every stage that is configured), "
+                                    "e.g. ingest,classify,write,card (what convert runs)")
+    p.add_argument("--stream", action="store_true", help="run the unit stages in one pass per unit, keeping no "
+                                                         "intermediate state (faster; a unit then resumes whole)")
+    p.add_argument("--workers", type=int, help="processes for reading and writing on the local runner (default: one per CPU)")
     p.add_argument("--retry-failed", action="store_true", help="rerun the items model stages (classify, recaption, score) failed in finished units, only those")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--report-json", action="store_true", help="print the report as JSON instead of the summary")
@@ -57,9 +68,9 @@ def add_cli(sub) -> None:
 def _cli_build(args) -> int:
     from s1mmalign.builder.pipeline.build import BUILD_REPORT, summary
 
-    report = run_build(args.config, progress=not args.no_progress, retry_failed=args.retry_failed,
+    report = run_build(args.config, progress=not args.no_progress, retry_failed=args.retry_failed, workers=args.workers,
                        sources=args.sources, out=args.out, work=args.work, recaptioner=args.recaptioner,
-                       runner=args.runner)
+                       runner=args.runner, stages=args.stages, stream=args.stream or None)
     if args.report_json:
         print(json.dumps(report, indent=1, sort_keys=True))
     else:

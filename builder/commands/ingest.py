@@ -8,16 +8,13 @@ the units through the filter, dedup and modality stages and writes ``OUT/manifes
 
 from __future__ import annotations
 
-import itertools
 import json
 import logging
 import time
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Optional, Sequence
+from typing import Optional, Sequence
 
-from s1mmalign.builder.records.rejects import Rejects
 from s1mmalign.builder.sources.arxiv import ReaderOptions
-from s1mmalign.builder.sources.discover import Unit, discover_units
 
 log = logging.getLogger(__name__)
 
@@ -28,24 +25,18 @@ BATCH = 64
 
 # -- the ingest run ---------------------------------------------------------------------------
 
-def _stages(classifier: Optional[str]) -> tuple[list[Callable], list[str]]:
-    """The stages after reading: filters, dedup, and modality unless ``classifier`` is None."""
-    from s1mmalign.builder.stages.dedup import Deduplicator
-    from s1mmalign.builder.stages.filters import filter_records
-    from s1mmalign.builder.stages.modality import make_classifier
-
-    stages: list[Callable] = [filter_records, Deduplicator()]
-    names = ["filters", "dedup"]
-    if classifier:
-        stages.append(make_classifier(classifier))
-        names.append(f"modality:{classifier}")
-    return stages, names
-
-
-def _batched(it: Iterable[dict], n: int) -> Iterator[list[dict]]:
-    it = iter(it)
-    while batch := list(itertools.islice(it, n)):
-        yield batch
+def ingest_config(sources: Sequence[str | Path], out: str | Path, *, arxiv_metadata: str | Path | None = None,
+                  classifier: Optional[str] = "rules", options: Optional[ReaderOptions] = None) -> dict:
+    """The build config an ingest runs: papers, filters, dedup, modality, into a manifest."""
+    ingest_opts: dict = {"dpi": (options or ReaderOptions()).dpi}
+    if arxiv_metadata is not None:
+        ingest_opts["arxiv_metadata"] = str(Path(arxiv_metadata).resolve())
+    return {
+        "sources": [{"path": str(Path(s).resolve()), "kind": "papers"} for s in sources],
+        "out": str(Path(out).resolve()), "stream": True,
+        "stages": ["ingest", "filter", "dedup", *(["classify"] if classifier else []), "manifest"],
+        "ingest": ingest_opts, "classify": {"name": classifier} if classifier else {},
+    }
 
 
 def ingest(
@@ -57,44 +48,28 @@ def ingest(
     options: Optional[ReaderOptions] = None,
     progress: bool = True,
 ) -> dict:
-    """Read every source into ``out`` (see the module docstring); returns the run's report."""
-    from s1mmalign.builder.records.manifest import MANIFEST_NAME, write_manifest
+    """Read every source into ``out`` (see the module docstring; rerun to resume); returns the run's report."""
+    from s1mmalign.builder.commands.build import run_build
     from s1mmalign.core.atomic import write_text_atomic
 
-    out = Path(out)
+    for s in sources:
+        if not Path(s).exists():
+            raise FileNotFoundError(f"no such source: {s}")
     started = time.perf_counter()
-    units = discover_units(sources, arxiv_metadata, options=options)
-    rejects = Rejects()
-    stages, stage_names = _stages(classifier)
-    counts = {"units": len(units), "records_read": 0}
-
-    def records() -> Iterator[dict]:
-        unit_iter: Iterable[Unit] = units
-        if progress:
-            from tqdm.auto import tqdm
-
-            unit_iter = tqdm(units, desc="ingest", unit=" unit", mininterval=1.0)
-        for unit in unit_iter:
-            for batch in _batched(unit.read(rejects), BATCH):
-                counts["records_read"] += len(batch)
-                for stage in stages:
-                    batch = stage(batch, rejects)
-                yield from batch
-
-    written = write_manifest(records(), out / MANIFEST_NAME)
-    for stage in stages:
-        if hasattr(stage, "close"):
-            stage.close()
-    rejects.write_jsonl(out / REPORTS_DIR / "rejects.jsonl")
+    cfg = ingest_config(sources, out, arxiv_metadata=arxiv_metadata, classifier=classifier, options=options)
+    built = run_build(cfg, progress=progress)
+    segment = built["stages"][cfg["stages"][-2]]
     report = {
-        **counts,
-        "records_written": written,
-        "rejected": len(rejects),
-        "rejects_by_reason": rejects.by_reason(),
-        "stages": stage_names,
+        "units": segment["units"],
+        "records_read": segment["records_in"],
+        "records_written": built["stages"].get("manifest", {}).get("records_out", 0),
+        "rejected": sum(built["rejects_by_reason"].values()),
+        "rejects_by_reason": built["rejects_by_reason"],
+        "stages": ["filters", "dedup", *([f"modality:{classifier}"] if classifier else [])],
+        "complete": built["complete"],
         "seconds": round(time.perf_counter() - started, 3),
     }
-    write_text_atomic(out / REPORTS_DIR / "ingest.json", json.dumps(report, indent=1))
+    write_text_atomic(Path(out) / REPORTS_DIR / "ingest.json", json.dumps(report, indent=1))
     return report
 
 

@@ -3,145 +3,34 @@
 :class:`Build` knows the stages of a config, the units of its sources and the resume state,
 and runs one stage on one unit (:meth:`Build.run_unit`) — the only place stage code is
 called, whichever runner (``runners/local.py``, ``runners/ray_runner.py``) decides where.
-Stages follow the protocol of docs/DEVELOPING.md, ``stage(batch, rejects) -> batch``, and are
-imported lazily from their homes; a missing one is a clear error before any work starts.
+Stages follow the protocol of docs/DEVELOPING.md, ``stage(batch, rejects) -> batch``; their
+registry is :mod:`s1mmalign.builder.pipeline.stages`. ``ingest``, ``convert`` and ``build`` are
+presets of this one pipeline (see :class:`Build` for segments and ``stream``).
 """
 
 from __future__ import annotations
 
-import functools
+import dataclasses
 import hashlib
-import importlib
-import inspect
+import itertools
 import json
+import os
 import re
+import shutil
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterable, Iterator, Optional
 
-from s1mmalign.builder.pipeline.config import BuildConfig, ConfigError, shard_options
+from s1mmalign.builder.pipeline.config import BuildConfig, shard_options, unit_prefix
 from s1mmalign.builder.pipeline.resume import WorkDir
-from s1mmalign.builder.pipeline.units import discover, require
+from s1mmalign.builder.pipeline.stages import STAGES, StageTimeout, is_model_stage, make_segment
+from s1mmalign.builder.pipeline.units import discover
 from s1mmalign.builder.records.rejects import Rejects
 from s1mmalign.core import contract
 
 BUILD_REPORT = "reports/build.json"
-
-
-@dataclass(frozen=True)
-class StageDef:
-    name: str
-    module: str
-    symbol: str
-    model: bool = False  # holds a model: an actor pool on Ray, watchdog applies
-    stateful: bool = False  # state across units (dedup): runs in unit order in one process
-    retryable: bool = False  # --retry-failed reruns the items it failed (dropped or rejected)
-
-
-STAGES: dict[str, StageDef] = {
-    "ingest": StageDef("ingest", "s1mmalign.builder.pipeline.units", "discover"),
-    "filter": StageDef("filter", "s1mmalign.builder.stages.filters", "filter_records"),
-    "dedup": StageDef("dedup", "s1mmalign.builder.stages.dedup", "Deduplicator", stateful=True),
-    "classify": StageDef("classify", "s1mmalign.builder.stages.modality", "make_classifier", model=True, retryable=True),
-    "recaption": StageDef("recaption", "s1mmalign.builder.stages.recaption", "make_recaptioner", model=True, retryable=True),
-    "score": StageDef("score", "s1mmalign.builder.stages.scoring", "ClipScorer", model=True, retryable=True),
-    "write": StageDef("write", "s1mmalign.builder.shards.write", "write_dataset"),
-}
-#: Stages that run per unit (card runs once at the end).
-UNIT_STAGES = tuple(STAGES)
-
-
-class StageTimeout(RuntimeError):
-    pass
-
-
-class ScoreStage:
-    """CLIP score and masked-LM pseudo-perplexity, one after the other, as one stage."""
-
-    def __init__(self, clip_model: Optional[str] = None, ppl_model: Optional[str] = None, **opts: Any):
-        self.scorers = []
-        if clip_model:
-            self.scorers.append(require("s1mmalign.builder.stages.scoring", "ClipScorer", "stage 'score'")(model=clip_model, **opts))
-        if ppl_model:
-            cls = require("s1mmalign.builder.stages.scoring", "PseudoPerplexityScorer", "stage 'score'")
-            self.scorers.append(cls(model=ppl_model, **opts))
-
-    def __call__(self, batch: list[dict], rejects: Rejects) -> list[dict]:
-        for s in self.scorers:
-            batch = s(batch, rejects)
-        return batch
-
-    def close(self) -> None:
-        for s in self.scorers:
-            getattr(s, "close", lambda: None)()
-
-
-def _check_options(where: str, fn: Callable, opts: dict, also: tuple = (), drop: tuple = ()) -> None:
-    """Raise ConfigError for options ``fn`` does not take (a typo found before any work)."""
-    params = inspect.signature(fn).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return
-    allowed = ({n for n in params if n != "self"} | set(also)) - set(drop)
-    unknown = sorted(set(opts) - allowed)
-    if unknown:
-        raise ConfigError(f"{where}: unknown option(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(sorted(allowed))}")
-
-
-def check_available(cfg: BuildConfig) -> None:
-    """Import every configured stage's home and check its options now, so that a missing
-    module or a misspelt option fails before any work (no model is loaded)."""
-    for name in cfg.stages:
-        if name in ("ingest", "write", "card"):
-            continue
-        d = STAGES[name]
-        require(d.module, d.symbol, f"stage {name!r}")
-        opts = cfg.stage_options(name)
-        if name == "filter":
-            _check_options("filter", require(d.module, "FilterOptions", "stage 'filter'"), opts)
-        elif name == "dedup":
-            _check_options("dedup", require(d.module, d.symbol, "stage 'dedup'"), opts)
-        elif name == "classify":
-            kind = opts.pop("name", "rules")
-            classes = {"rules": "RulesClassifier", "clip": "ClipClassifier"}
-            if kind not in classes:
-                raise ConfigError(f"classify: unknown classifier {kind!r}; use 'rules' (caption text) or 'clip' (zero-shot CLIP)")
-            _check_options(f"classify ({kind})", require(d.module, classes[kind], "stage 'classify'"), opts)
-        elif name == "recaption":
-            rc = importlib.import_module(d.module)
-            backend = opts.pop("backend")
-            _check_options(f"recaption ({backend})", rc.backend_class(backend).__init__, opts,
-                           also=tuple(getattr(rc, "STAGE_OPTIONS", ())))
-        elif name == "score":
-            rest = {k: v for k, v in opts.items() if k not in ("clip_model", "ppl_model")}
-            for key, cls in (("clip_model", "ClipScorer"), ("ppl_model", "PseudoPerplexityScorer")):
-                if opts.get(key):
-                    _check_options(f"score ({cls})", require(d.module, cls, "stage 'score'"), rest, drop=("model",))
-
-
-def make_stage(name: str, cfg: BuildConfig) -> Callable[[list[dict], Rejects], list[dict]]:
-    """The stage callable for ``name`` with the config's options (models load here)."""
-    d = STAGES[name]
-    opts = cfg.stage_options(name)
-    if name == "filter":
-        FilterOptions = require(d.module, "FilterOptions", "stage 'filter'")
-        return functools.partial(require(d.module, d.symbol, "stage 'filter'"), options=FilterOptions(**opts))
-    if name == "dedup":
-        return require(d.module, d.symbol, "stage 'dedup'")(**opts)
-    if name == "classify":
-        return require(d.module, d.symbol, "stage 'classify'")(opts.pop("name", "rules"), **opts)
-    if name == "recaption":
-        return require(d.module, d.symbol, "stage 'recaption'")(opts.pop("backend"), **opts)
-    if name == "score":
-        return ScoreStage(**opts)
-    raise ValueError(f"stage {name!r} has no stage callable")
-
-
-def is_model_stage(name: str, cfg: BuildConfig) -> bool:
-    if name == "classify":
-        return cfg.stage_options("classify").get("name", "rules") != "rules"
-    return STAGES[name].model
+REJECTS_REPORT = "reports/rejects.jsonl"
 
 
 def call_with_watchdog(fn: Callable, batch: list[dict], rejects: Rejects, timeout: Optional[float]) -> list[dict]:
@@ -172,15 +61,24 @@ def call_with_watchdog(fn: Callable, batch: list[dict], rejects: Rejects, timeou
     return result["out"]
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far."""
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # KiB on Linux
+
+
 def _unit_shard_re(unit: str) -> re.Pattern:
-    return re.compile(rf"^train-{re.escape(unit)}-\d+\.(parquet|tar)(\.idx\.parquet)?$")
+    return re.compile(rf"^{re.escape(unit_prefix(unit))}-\d+\.(parquet|tar)(\.idx\.parquet)?$")
 
 
 def remove_unit_shards(out: Path, unit: str) -> int:
-    """Delete the shards (and sidecars) a previous, interrupted write of ``unit`` left."""
+    """Delete the shards (and sidecars) an earlier write of ``unit`` left (before it is written again)."""
     pat, n = _unit_shard_re(unit), 0
     for folder in (contract.PARQUET_DIR, contract.WDS_DIR, contract.INDEX_DIR):
-        for p in (out / folder).rglob(f"train-{unit}-*"):
+        if not (out / folder).is_dir():
+            continue
+        for p in (out / folder).rglob(f"{unit_prefix(unit)}-*"):
             if p.is_file() and pat.match(p.name):
                 p.unlink()
                 n += 1
@@ -188,27 +86,43 @@ def remove_unit_shards(out: Path, unit: str) -> int:
 
 
 class Build:
-    """One build: config, units, resume state; runs a stage on a unit."""
+    """One build: config, units, resume state; runs a segment of stages on a unit.
+
+    A segment is what one unit goes through in one pass and what resumes as a whole: every
+    stage on its own (the default: each stage's output is kept, so a change of options reruns
+    only the stages after it), or, with ``stream: true`` in the config, all the unit stages at
+    once (records flow from the source through every stage into the shards with no
+    intermediate state: what ``convert`` does). A segment is named by its last stage.
+    """
 
     def __init__(self, cfg: BuildConfig, units: Optional[list] = None, *, retry_failed: bool = False,
-                 driver: bool = True):
+                 driver: bool = True, problems: Optional[Rejects] = None):
         """``driver``: this process owns the build (cleans temporaries a killed run left);
-        runner workers pass False, as they run side by side."""
+        runner workers pass False, as they run side by side. ``problems``: what discovery
+        rejected (unknown release folders, missing parts); reported in every run."""
         from s1mmalign.core.atomic import remove_stale_temporaries
 
         self.cfg = cfg
-        self.units = units if units is not None else discover(cfg)
+        self.problems = problems if problems is not None else Rejects()
+        if units is None:
+            units = discover(cfg, self.problems)
+        self.units = units
         self.unit_by_id = {u.id: u for u in self.units}
         self.work = WorkDir(cfg.work, clean=driver)
         if driver and cfg.out.is_dir():
             remove_stale_temporaries(cfg.out)
         self.retry_failed = retry_failed
         self._source_digests: dict[str, str] = {}
-        self.unit_stages = [s for s in cfg.stages if s != "card"]
+        stages = [s for s in cfg.stages if s not in ("card", "manifest")]  # card and manifest run once, at the end
+        groups = [stages] if cfg.stream else [[s] for s in stages]
+        self.segments: dict[str, list[str]] = {g[-1]: g for g in groups}
+        self.unit_stages = list(self.segments)  # segment names, in order
         self.fingerprints: dict[str, str] = {}
         prev = ""
-        for s in self.unit_stages:
-            prev = self.fingerprints[s] = hashlib.sha256(f"{prev}:{cfg.fingerprint(s)}".encode()).hexdigest()[:16]
+        for s in stages:  # chained: an option change invalidates its stage and every later one
+            prev = hashlib.sha256(f"{prev}:{cfg.fingerprint(s)}".encode()).hexdigest()[:16]
+            if s in self.segments:
+                self.fingerprints[s] = prev
 
     def previous(self, stage: str) -> Optional[str]:
         i = self.unit_stages.index(stage)
@@ -218,7 +132,7 @@ class Build:
         prev = self.previous(stage)
         if prev:
             return self.work.output_digest(prev, unit)
-        if unit not in self._source_digests:  # the first stage's input: the source files
+        if unit not in self._source_digests:  # the first segment's input: the source files
             self._source_digests[unit] = self.unit_by_id[unit].digest()
         return self._source_digests[unit]
 
@@ -226,12 +140,12 @@ class Build:
         return self.work.is_done(stage, unit, self.fingerprints[stage], self.input_digest(stage, unit))
 
     def ready(self, stage: str, unit: str) -> bool:
-        """Has the upstream stage finished this unit (so this stage can run on it)?"""
+        """Has the upstream segment finished this unit (so this one can run on it)?"""
         prev = self.previous(stage)
         return prev is None or self.is_done(prev, unit)
 
     def needs_retry(self, stage: str, unit: str) -> bool:
-        if not (self.retry_failed and STAGES[stage].retryable):
+        if not (self.retry_failed and len(self.segments[stage]) == 1 and STAGES[stage].retryable):
             return False
         m = self.work.marker(stage, unit)
         return bool(m) and m.get("failed", 0) > 0
@@ -248,71 +162,132 @@ class Build:
                 run.append(u.id)
         return run, done
 
-    # -- running one stage on one unit ------------------------------------------------------------
-    def _input(self, stage: str, unit: str, rejects: Rejects) -> list[dict]:
+    def stateful(self, stage: str) -> bool:
+        """Does the segment keep state across units (dedup)? Then it runs in unit order, in one process."""
+        return any(STAGES[s].stateful for s in self.segments[stage])
+
+    def holds_model(self, stage: str) -> bool:
+        return any(is_model_stage(s, self.cfg) for s in self.segments[stage])
+
+    def make_fn(self, stage: str) -> Optional[Callable]:
+        """The callable of the segment's transforming stages (models load here), or None."""
+        return make_segment(self.segments[stage], self.cfg)
+
+    # -- running one segment on one unit -----------------------------------------------------------
+    def _read(self, stage: str, unit: str, rejects: Rejects, stats: dict, on_bytes=None,
+              limit: Optional[int] = None) -> Iterator[dict]:
+        """The segment's input records: the unit's source for the first segment, else the
+        previous segment's output."""
         prev = self.previous(stage)
-        if prev is None:
-            return list(self.unit_by_id[unit].read(rejects))
-        return self.work.read_records(prev, unit, base=self.unit_stages[0])
+        if prev is not None:
+            yield from self.work.read_records(prev, unit, base=self.unit_stages[0])
+            return
+        opts = self.cfg.stage_options("ingest")
+        records = self.unit_by_id[unit].read(rejects, disciplines=opts.get("disciplines"), on_bytes=on_bytes, stats=stats)
+        yield from (records if limit is None else itertools.islice(records, max(limit, 0)))
 
-    def _apply(self, stage: str, fn: Callable, records: list[dict], rejects: Rejects) -> list[dict]:
-        timeout = float(self.cfg.ray.get("watchdog_s") or 0) if is_model_stage(stage, self.cfg) else None
-        out: list[dict] = []
-        bs = self.cfg.batch_size
-        for i in range(0, len(records), bs):
-            out.extend(call_with_watchdog(fn, records[i:i + bs], rejects, timeout))
-        return out
+    def _apply(self, stage: str, fn: Callable, records: Iterable[dict], rejects: Rejects) -> Iterator[dict]:
+        timeout = float(self.cfg.ray.get("watchdog_s") or 0) if self.holds_model(stage) else None
+        it = iter(records)
+        while batch := list(itertools.islice(it, self.cfg.batch_size)):
+            yield from call_with_watchdog(fn, batch, rejects, timeout)
 
-    def run_unit(self, stage: str, unit: str, fn: Optional[Callable] = None) -> dict:
-        """Run ``stage`` on ``unit`` and commit its output; returns the marker (counts).
+    def _write(self, unit: str, records: Iterable[dict], rejects: Rejects) -> dict:
+        """Write a unit's shards into its staging folder, then move them into OUT: a unit's
+        shards appear together, and a killed write leaves nothing under a final name."""
+        from s1mmalign.builder.shards.write import write_dataset
+        from s1mmalign.core.atomic import fsync_tree
 
-        A retryable stage whose unit finished with dropped items and ``retry_failed`` set reruns
-        only those items and merges them back in input order.
+        staging = self.work.root / "staging" / unit
+        shutil.rmtree(staging, ignore_errors=True)
+        opts = self.cfg.stage_options("write")
+        # No fsync per shard: one fsync_tree once the unit is complete (by then most is written back).
+        options = dataclasses.replace(shard_options(self.cfg, unit), fsync=False)
+        rep = write_dataset(records, staging, options=options, rejects=rejects, finalize=False, **opts)
+        fsync_tree(staging)
+        remove_unit_shards(self.cfg.out, unit)
+        files = sorted((p for p in staging.rglob("*") if p.is_file() and not p.name.startswith(".")),
+                       key=lambda p: (not p.name.endswith(".idx.parquet"), p.as_posix()))
+        for p in files:  # sidecars first: a kill in between leaves sidecars that finalize drops
+            target = self.cfg.out / p.relative_to(staging)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(p, target)
+        shutil.rmtree(staging, ignore_errors=True)
+        return rep
+
+    def run_unit(self, stage: str, unit: str, fn: Optional[Callable] = None, *, on_bytes=None,
+                 limit: Optional[int] = None) -> dict:
+        """Run segment ``stage`` on ``unit`` and commit its output; returns the marker (counts).
+
+        ``fn`` is :meth:`make_fn`'s callable (made here when not given). A retryable stage whose
+        unit finished with dropped items and ``retry_failed`` set reruns only those items and
+        merges them back in input order. ``limit``: read at most that many source records.
         """
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
+        stages = self.segments[stage]
         retry = self.is_done(stage, unit) and self.needs_retry(stage, unit)
         self.work.log(stage, unit, "retry" if retry else "start")
-        rejects = Rejects()
-        records = self._input(stage, unit, rejects)
-        n_in = len(records)
-        info: dict[str, Any] = {"records_in": n_in}
-        if stage == "write":
-            remove_unit_shards(self.cfg.out, unit)
-            from s1mmalign.builder.shards.write import write_dataset
+        rejects, stats = Rejects(), {}
+        own_fn = fn is None
+        fn = self.make_fn(stage) if own_fn else fn
+        counted = [0]
 
-            rep = write_dataset(records, self.cfg.out, options=shard_options(self.cfg, unit), rejects=rejects,
-                                finalize=False)
-            info.update(records_out=rep["written"], shards=rep["shards"])
-            out_records = None
-        elif stage == "ingest":
-            out_records = records
-            info["records_out"] = len(records)
-        elif retry:
-            old_out = self.work.read_records(stage, unit, base=self.unit_stages[0])
-            old_rejects = self.work.read_rejects(stage, unit)
-            failed_keys = self._failed_keys(records, old_out, old_rejects)
-            old = {r["key"]: r for r in old_out if r.get("key") not in failed_keys}
-            for r in old_rejects:
-                if r.key not in failed_keys:
-                    rejects.add(r.key, r.field, r.reason, r.detail, stage=r.stage, source=r.source)
-            new = {r["key"]: r for r in self._apply(stage, fn, [r for r in records if r.get("key") in failed_keys], rejects)}
-            out_records = [old.get(r.get("key")) or new[r.get("key")] for r in records
-                           if r.get("key") in old or r.get("key") in new]
-            info.update(records_out=len(out_records), retried=len(failed_keys))
-        else:
-            out_records = self._apply(stage, fn, records, rejects)
+        def count(records: Iterable[dict]) -> Iterator[dict]:
+            for r in records:
+                counted[0] += 1
+                yield r
+
+        try:
+            records = count(self._read(stage, unit, rejects, stats, on_bytes, limit))
+            info: dict[str, Any] = {}
+            track_failures = len(stages) == 1 and STAGES[stage].retryable
+            if retry or track_failures:
+                records = list(records)  # the items a model stage failed are counted against its input
+            if retry:
+                out_records, retried = self._retry(stage, unit, fn, records, rejects)
+                info["retried"] = len(retried)
+            elif fn is not None:
+                records = self._apply(stage, fn, records, rejects)
+            if stage == "write":
+                rep = self._write(unit, records, rejects)
+                info.update(records_out=rep["written"], shards=rep["shards"])
+                out_records = None
+            elif not retry:
+                out_records = list(records)
+        finally:
+            if own_fn and fn is not None and hasattr(fn, "close"):
+                fn.close()
+        info["records_in"] = counted[0]
+        if out_records is not None:
             info["records_out"] = len(out_records)
-        if STAGES[stage].retryable and out_records is not None:
+        if track_failures and out_records is not None:
             info["failed"] = len(self._failed_keys(records, out_records, rejects))
+        info.update({k: stats[k] for k in ("joined", "filtered") if k in stats})
+        if limit is not None:
+            info["limited"] = counted[0] >= limit
         info["seconds"] = round(time.perf_counter() - started, 3)
+        info["cpu_seconds"] = round(time.process_time() - cpu_started, 3)
+        info["peak_rss_mb"] = peak_rss_mb()
         images_of = None
         if stage != self.unit_stages[0] and out_records is not None:
             images_of = self.work.base_images(self.unit_stages[0], unit)
         marker = self.work.commit(stage, unit, records=out_records, rejects=rejects,
                                   fingerprint=self.fingerprints[stage], input_digest=self.input_digest(stage, unit),
-                                  info=info, images_of=images_of)
-        self.work.log(stage, unit, "done", records_in=n_in, records_out=info["records_out"])
+                                  info=info, images_of=images_of)  # the marker is written last
+        self.work.log(stage, unit, "done", records_in=info["records_in"], records_out=info.get("records_out"))
         return marker
+
+    def _retry(self, stage: str, unit: str, fn: Callable, records: list[dict], rejects: Rejects) -> tuple[list[dict], set]:
+        old_out = self.work.read_records(stage, unit, base=self.unit_stages[0])
+        old_rejects = self.work.read_rejects(stage, unit)
+        failed_keys = self._failed_keys(records, old_out, old_rejects)
+        old = {r["key"]: r for r in old_out if r.get("key") not in failed_keys}
+        for r in old_rejects:
+            if r.key not in failed_keys:
+                rejects.add(r.key, r.field, r.reason, r.detail, stage=r.stage, source=r.source)
+        new = {r["key"]: r for r in self._apply(stage, fn, [r for r in records if r.get("key") in failed_keys], rejects)}
+        out = [old.get(r.get("key")) or new[r.get("key")] for r in records if r.get("key") in old or r.get("key") in new]
+        return out, failed_keys
 
     @staticmethod
     def _failed_keys(records: list[dict], out: list[dict], rejects: Rejects) -> set:
@@ -320,12 +295,16 @@ class Build:
         return ({r.get("key") for r in records} - {r.get("key") for r in out}) | {r.key for r in rejects if r.key}
 
     def replay(self, stage: str, unit: str, fn: Callable) -> None:
-        """Feed a finished unit's output back through a stateful stage (dedup) so that the units
-        after it see the same state as in an uninterrupted build; nothing is written."""
-        records = self.work.read_records(stage, unit, base=self.unit_stages[0])
-        bs = self.cfg.batch_size
-        for i in range(0, len(records), bs):
-            fn(records[i:i + bs], Rejects())
+        """Feed a finished unit back through a stateful segment (dedup) so that the units after it
+        see the same state as in an uninterrupted build; nothing is written. The segment's own
+        output is what its stateful stage kept; a segment ending in ``write`` stores none, so
+        its input is read again."""
+        if stage != "write":
+            records = self.work.read_records(stage, unit, base=self.unit_stages[0])
+        else:
+            records = self._read(stage, unit, Rejects(), {})
+        for _ in self._apply(stage, fn, records, Rejects()):
+            pass
 
     def fail_unit(self, stage: str, unit: str, err: BaseException) -> None:
         self.work.mark_failed(stage, unit, f"{type(err).__name__}: {err}")
@@ -338,6 +317,7 @@ class Build:
         from s1mmalign.core.atomic import write_text_atomic
 
         all_rejects = Rejects()
+        all_rejects.extend(self.problems)
         stages: dict[str, dict] = {}
         failed_units: dict[str, dict] = {}
         for s in self.unit_stages:
@@ -349,6 +329,7 @@ class Build:
                     agg["units_done"] += 1
                     agg["records_in"] += m.get("records_in", 0)
                     agg["records_out"] += m.get("records_out", 0)
+                    agg["limited"] = agg.get("limited", False) or bool(m.get("limited"))
                     stage_rejects.extend(self.work.read_rejects(s, u.id))
                 f = self.work.failure(s, u.id)
                 if f:
@@ -363,7 +344,8 @@ class Build:
         report = {"stages": stages, "failed_units": failed_units, "wall_s": round(wall_s, 3), "stale_units": stale,
                   "rejects_by_reason": all_rejects.by_reason(),
                   "rejects_by_source": all_rejects.by_source_and_reason()}
-        complete = "write" in stages and stages["write"]["units_done"] == len(self.units)
+        last = self.unit_stages[-1]
+        complete = stages[last]["units_done"] == len(self.units)
         if "card" in self.cfg.stages and stages.get("write", {}).get("units_done"):
             t = time.perf_counter()
             self.work.log("card", "-", "start")
@@ -371,9 +353,47 @@ class Build:
             self.work.log("card", "-", "done")
             stages["card"] = {"units": 1, "units_done": 1, "units_run": 1, "records_out": index["num_samples"],
                               "seconds": round(time.perf_counter() - t, 3), "shards": len(index["shards"])}
+            report["duplicate_keys"] = index.get("duplicate_keys", {"count": 0, "examples": []})
+            modalities: dict[str, int] = {}
+            for per_modality in index["counts"].values():
+                for m, n in per_modality.items():
+                    modalities[m] = modalities.get(m, 0) + n
+            report["modalities"] = dict(sorted(modalities.items(), key=lambda kv: -kv[1]))
+        if "manifest" in self.cfg.stages and stages[last]["units_done"]:
+            stages["manifest"] = self._write_manifest(last)
+            all_rejects.write_jsonl(self.cfg.out / REJECTS_REPORT)
+        report["sources"] = self._per_source(all_rejects)
         report["complete"] = complete
         write_text_atomic(self.cfg.out / BUILD_REPORT, json.dumps(report, indent=1, sort_keys=True))
         return report
+
+    def _write_manifest(self, last: str) -> dict:
+        """``OUT/manifest.jsonl`` (images under ``OUT/images/``): every finished unit's records, in unit order."""
+        from s1mmalign.builder.records.manifest import MANIFEST_NAME, write_manifest
+
+        t = time.perf_counter()
+        done = [u.id for u in self.units if self.is_done(last, u.id)]
+        records = (r for uid in done for r in self.work.read_records(last, uid, base=self.unit_stages[0]))
+        n = write_manifest(records, self.cfg.out / MANIFEST_NAME)
+        return {"units": len(self.units), "units_done": len(done), "records_out": n,
+                "seconds": round(time.perf_counter() - t, 3)}
+
+    def _per_source(self, rejects: Rejects) -> dict[str, dict]:
+        """Units, written and filtered records (the last segment's markers), and rejects, per source."""
+        last = self.unit_stages[-1]
+        out: dict[str, dict] = {}
+        blank = {"units": 0, "units_done": 0, "written": 0, "filtered": 0, "rejected": {}}
+        for u in self.units:
+            s = out.setdefault(getattr(u, "source", "") or "papers", dict(blank, rejected={}))
+            s["units"] += 1
+            if self.is_done(last, u.id):
+                m = self.work.marker(last, u.id)
+                s["units_done"] += 1
+                s["written"] += m.get("records_out", 0)
+                s["filtered"] += m.get("filtered", 0)
+        for source, reasons in rejects.by_source_and_reason().items():
+            out.setdefault(source or "papers", dict(blank, rejected={}))["rejected"] = reasons
+        return out
 
 
 def summary(report: dict) -> str:

@@ -38,7 +38,7 @@ from typing import Any, Optional
 
 #: Every stage in the only order that works. ``filter`` and ``dedup`` may swap.
 STAGE_ORDER: tuple[str, ...] = ("ingest", "filter", "dedup", "classify", "recaption", "score", "write", "card")
-_RANK = {"ingest": 0, "filter": 1, "dedup": 1, "classify": 2, "recaption": 3, "score": 4, "write": 5, "card": 6}
+_RANK = {"ingest": 0, "filter": 1, "dedup": 1, "classify": 2, "recaption": 3, "score": 4, "write": 5, "manifest": 5, "card": 6}
 _WHY = {
     "ingest": "every other stage reads the records ingest produces",
     "filter": "filtering works on ingested records and must happen before models spend time on them",
@@ -48,12 +48,15 @@ _WHY = {
     "score": "the scores are written into the shards",
     "write": "the card describes the written shards",
     "card": "the card is the last step",
+    "manifest": "the manifest holds what the stages produced",
 }
 #: Recaption backends named by the architecture; the recaption package may add more.
 KNOWN_RECAPTIONERS: tuple[str, ...] = ("context", "transformers", "vllm", "openai")
 RUNNERS = ("local", "ray")
 
-TOP_KEYS = {"sources", "out", "work", "runner", "unit_size", "batch_size", "stages", "shards", "ray", *STAGE_ORDER}
+TOP_KEYS = {"sources", "out", "work", "runner", "unit_size", "batch_size", "stream", "stages", "shards", "ray", *STAGE_ORDER}
+INGEST_KEYS = {"arxiv_metadata", "dpi", "sources", "disciplines", "limit"}
+WRITE_KEYS = {"max_pixels", "image_check"}
 SHARD_KEYS = {"formats": ["parquet", "wds"], "parquet_shard_mb": 500.0, "tar_shard_mb": 1000.0, "row_group_mb": 32.0}
 RAY_KEYS = {"address": None, "num_cpus": None, "object_store_mb": 512, "pool_size": {}, "num_gpus": {}, "watchdog_s": 3600.0}
 
@@ -70,6 +73,7 @@ class BuildConfig:
     runner: str = "local"
     unit_size: int = 200
     batch_size: int = 64
+    stream: bool = False  # all unit stages in one pass per unit, no intermediate state (convert)
     stages: list[str] = field(default_factory=lambda: list(STAGE_ORDER))
     options: dict[str, dict] = field(default_factory=dict)  # per stage
     shards: dict = field(default_factory=lambda: copy.deepcopy(SHARD_KEYS))
@@ -131,9 +135,15 @@ def check_stage_order(stages: list[str]) -> None:
     dupes = sorted({s for s in stages if stages.count(s) > 1})
     if dupes:
         raise ConfigError(f"stages: {dupes} listed more than once")
-    for required in ("ingest", "write"):
-        if required not in stages:
-            raise ConfigError(f"stages: {required!r} is required ({_WHY[required]})")
+    if "ingest" not in stages:
+        raise ConfigError(f"stages: 'ingest' is required ({_WHY['ingest']})")
+    ends = [s for s in ("write", "manifest") if s in stages]
+    if not ends:
+        raise ConfigError(f"stages: 'write' is required ({_WHY['write']}), or 'manifest' to write a manifest.jsonl instead of shards")
+    if len(ends) > 1:
+        raise ConfigError("stages: 'write' (shards) and 'manifest' (manifest.jsonl + images) are two ends; name one")
+    if "manifest" in stages and "card" in stages:
+        raise ConfigError("stages: 'card' describes written shards; it goes with 'write', not 'manifest'")
     for a, b in zip(stages, stages[1:]):
         if _RANK[a] > _RANK[b]:
             raise ConfigError(f"stages: {b!r} cannot run after {a!r}: {b} must come first because {_WHY[b]} "
@@ -149,6 +159,8 @@ def _source_entry(item: Any, base: Path) -> dict:
     kind = item.get("kind", "auto")
     if kind not in ("auto", "manifest", "papers", "release"):
         raise ConfigError(f"sources: kind {kind!r} unknown; use auto, manifest, papers or release")
+    if "://" in str(item["path"]):  # a remote release (hf://, s3://): checked when it is listed
+        return {"path": str(item["path"]), "kind": kind}
     path = Path(os.path.expanduser(str(item["path"])))
     if not path.is_absolute():
         path = base / path
@@ -202,7 +214,23 @@ def make_config(data: dict, *, base: Optional[Path] = None) -> BuildConfig:
         if not isinstance(opts, dict):
             raise ConfigError(f"{stage}: expected a mapping of options, got {opts!r}")
         options[stage] = opts
-    _check_keys("ingest", options["ingest"], {"arxiv_metadata"})
+    _check_keys("ingest", options["ingest"], INGEST_KEYS)
+    _check_keys("write", options["write"], WRITE_KEYS)
+    disciplines = options["ingest"].get("disciplines")
+    if disciplines is not None:
+        from s1mmalign.core.taxonomy import DISCIPLINES
+
+        if isinstance(disciplines, str) or not all(isinstance(d, str) for d in disciplines):
+            raise ConfigError(f"ingest.disciplines: expected a list of names, got {disciplines!r}")
+        bad = sorted(set(disciplines) - set(DISCIPLINES))
+        if bad:
+            raise ConfigError(f"unknown discipline(s) {bad}; valid: {', '.join(DISCIPLINES)}")
+    limit = options["ingest"].get("limit")
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 0):
+        raise ConfigError(f"--limit must be >= 0, got {limit!r}")
+    stream = data.get("stream", False)
+    if not isinstance(stream, bool):
+        raise ConfigError(f"stream: expected true or false, got {stream!r}")
     _check_keys("card", options["card"], {"repo_id"})
 
     stages = data.get("stages")
@@ -237,7 +265,7 @@ def make_config(data: dict, *, base: Optional[Path] = None) -> BuildConfig:
         _check_keys(f"ray.{k}", ray[k], STAGE_ORDER)
 
     cfg = BuildConfig(sources=srcs, out=out, work=work, runner=runner,
-                      unit_size=data.get("unit_size", 200), batch_size=data.get("batch_size", 64),
+                      unit_size=data.get("unit_size", 200), batch_size=data.get("batch_size", 64), stream=stream,
                       stages=stages, options=options, shards=shards, ray=ray)
     try:
         shard_options(cfg, "x")
@@ -246,35 +274,45 @@ def make_config(data: dict, *, base: Optional[Path] = None) -> BuildConfig:
     return cfg
 
 
+def unit_prefix(unit_id: str) -> str:
+    """The shard name prefix of one unit's shards: the one place this rule is spelled."""
+    return f"train-{unit_id}"
+
+
 def shard_options(cfg: BuildConfig, unit_id: str):
-    """The ShardOptions of one unit's shards (prefix ``train-<unit>``)."""
+    """The ShardOptions of one unit's shards (prefix :func:`unit_prefix`)."""
     from s1mmalign.builder.shards.writers import MiB, ShardOptions
 
     s = cfg.shards
     return ShardOptions(formats=tuple(s["formats"]), parquet_shard_bytes=int(float(s["parquet_shard_mb"]) * MiB),
                         tar_shard_bytes=int(float(s["tar_shard_mb"]) * MiB),
-                        row_group_bytes=int(float(s["row_group_mb"]) * MiB), prefix=f"train-{unit_id}")
+                        row_group_bytes=int(float(s["row_group_mb"]) * MiB), prefix=unit_prefix(unit_id))
 
 
 def load_config(path: Optional[str | os.PathLike] = None, **overrides: Any) -> BuildConfig:
     """Read ``path`` (optional), apply command-line ``overrides`` (None = not given), validate.
 
     Overrides: ``sources`` (list, replaces the file's), ``out``, ``runner``, ``recaptioner``
-    (sets recaption.backend), ``work``.
+    (sets recaption.backend), ``work``, ``stages`` (comma-separated), ``stream``.
     """
     data = read_config_file(path) if path else {}
     base = Path(path).resolve().parent if path else Path.cwd()
     cli_base = Path.cwd()
     if overrides.get("sources"):
-        data["sources"] = [str(Path(s).resolve()) if not Path(s).is_absolute() else s for s in overrides["sources"]]
+        data["sources"] = [s if "://" in str(s) or Path(s).is_absolute() else str(Path(s).resolve())
+                           for s in overrides["sources"]]
         for s in data["sources"]:
-            if not Path(s).exists():
+            if "://" not in str(s) and not Path(s).exists():
                 raise ConfigError(f"--source {s} does not exist")
     for k in ("out", "work"):
         if overrides.get(k):
             data[k] = str((cli_base / overrides[k]).resolve())
     if overrides.get("runner"):
         data["runner"] = overrides["runner"]
+    if overrides.get("stages"):
+        data["stages"] = [x.strip() for x in overrides["stages"].split(",") if x.strip()]
+    if overrides.get("stream"):
+        data["stream"] = True
     if overrides.get("recaptioner"):
         data.setdefault("recaption", {})
         data["recaption"] = {**(data["recaption"] or {}), "backend": overrides["recaptioner"]}

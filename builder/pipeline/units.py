@@ -11,33 +11,19 @@ sample) is cut here into units of ``unit_size`` papers. Ids are folded to ``[A-Z
 from __future__ import annotations
 
 import hashlib
-import importlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Optional
 
 from s1mmalign.builder.pipeline.config import BuildConfig, ConfigError
 from s1mmalign.builder.records.manifest import MANIFEST_NAME, read_manifest
 from s1mmalign.builder.records.rejects import Rejects
+from s1mmalign.builder.sources.arxiv import ArxivMetadata, ReaderOptions
 from s1mmalign.builder.sources.discover import discover_units, source_kind
+from s1mmalign.builder.sources.release import ReleaseUnit
 from s1mmalign.builder.sources.release import discover_units as release_units
-
-
-class StageUnavailable(ConfigError):
-    """A stage (or source kind) whose module is not in this installation."""
-
-
-def require(module: str, symbol: str, what: str) -> Any:
-    """``module.symbol``, or a :class:`StageUnavailable` naming both and what needs them."""
-    try:
-        mod = importlib.import_module(module)
-    except ImportError as e:
-        raise StageUnavailable(f"{what} needs {module}.{symbol}, which is not in this installation ({e}); "
-                               f"leave it out of the config or update s1mmalign") from None
-    if not hasattr(mod, symbol):
-        raise StageUnavailable(f"{what} needs {module}.{symbol}, which {module} does not define")
-    return getattr(mod, symbol)
+from s1mmalign.core import contract
 
 
 def safe_unit_id(raw: str) -> str:
@@ -67,12 +53,17 @@ class ManifestUnit:
     path: Path
     index: int
     keys: frozenset
+    source = "manifest"
 
     def digest(self) -> str:
         keys = hashlib.sha256("\n".join(sorted(self.keys)).encode()).hexdigest()
         return f"{keys}:{stat_digest(self.path)}"
 
-    def read(self, rejects: Rejects) -> Iterator[dict]:
+    def read(self, rejects: Rejects, *, disciplines=None, on_bytes=None, stats: Optional[dict] = None) -> Iterator[dict]:
+        records = self._read(rejects)
+        return records if not disciplines else _keep_disciplines(records, set(disciplines), stats)
+
+    def _read(self, rejects: Rejects) -> Iterator[dict]:
         scratch = Rejects()
         for rec in read_manifest(self.path, scratch):
             if rec.get("key") in self.keys:
@@ -102,13 +93,26 @@ def manifest_units(path: Path, unit_size: int) -> list[ManifestUnit]:
 
 @dataclass(frozen=True)
 class WrappedUnit:
-    """A unit from ingest or release under a file-safe id."""
+    """A unit of papers or of the release under a file-safe id."""
 
     id: str
     inner: Any
 
-    def read(self, rejects: Rejects) -> Iterator[dict]:
-        return iter(self.inner.read(rejects))
+    @property
+    def source(self) -> str:
+        return getattr(self.inner, "source", "") or "papers"
+
+    @property
+    def nbytes(self) -> int:
+        return getattr(self.inner, "nbytes", 0)
+
+    def read(self, rejects: Rejects, *, disciplines=None, on_bytes=None, stats: Optional[dict] = None) -> Iterator[dict]:
+        """The unit's records; ``disciplines`` keeps only those (the release skips the others
+        before joining their images), counted in ``stats["filtered"]``."""
+        if isinstance(self.inner, ReleaseUnit):
+            return self.inner.read(rejects, disciplines=disciplines, on_bytes=on_bytes, stats=stats)
+        records = iter(self.inner.read(rejects))
+        return records if not disciplines else _keep_disciplines(records, set(disciplines), stats)
 
     def digest(self) -> str:
         """The input's identity: the release unit's own digest, else the files' stat digest."""
@@ -119,19 +123,37 @@ class WrappedUnit:
         return stat_digest(path) if path is not None else self.id
 
 
-def discover(cfg: BuildConfig) -> list:
-    """Every unit of every source, in a stable order; ids unique."""
+def _keep_disciplines(records: Iterator[dict], wanted: set, stats: Optional[dict]) -> Iterator[dict]:
+    for rec in records:
+        d = rec.get("discipline") or contract.discipline_for_tags(rec.get("categories"))
+        if d in wanted:
+            yield rec
+        elif stats is not None:
+            stats["filtered"] = stats.get("filtered", 0) + 1
+
+
+def discover(cfg: BuildConfig, problems: Optional[Rejects] = None) -> list:
+    """Every unit of every source, in a stable order; ids unique. What a source's discovery
+    rejects (an unknown release folder, a missing part) goes to ``problems``."""
     units: list = []
+    opts = cfg.stage_options("ingest")
+    meta = opts.get("arxiv_metadata")
+    if meta is not None and not isinstance(meta, ArxivMetadata):
+        meta = ArxivMetadata(meta)  # loaded once for every paper source
     for src in cfg.sources:
         kind = src["kind"] if src["kind"] != "auto" else source_kind(src["path"])
         if kind == "manifest":
             path = src["path"] if src["path"].is_file() else src["path"] / MANIFEST_NAME
             units.extend(manifest_units(path, cfg.unit_size))
         elif kind == "papers":
-            meta = cfg.stage_options("ingest").get("arxiv_metadata")
-            units.extend(WrappedUnit(safe_unit_id(u.id), u) for u in discover_units([src["path"]], arxiv_metadata=meta))
+            reader = ReaderOptions(**({"dpi": opts["dpi"]} if opts.get("dpi") else {}))
+            units.extend(WrappedUnit(safe_unit_id(u.id), u)
+                         for u in discover_units([src["path"]], arxiv_metadata=meta, options=reader))
         else:
-            units.extend(WrappedUnit(safe_unit_id(u.id), u) for u in release_units(src["path"]).units)
+            release = release_units(src["path"], opts.get("sources"))
+            if problems is not None:
+                problems.extend(release.problems)
+            units.extend(WrappedUnit(safe_unit_id(u.id), u) for u in release.units)
     seen: dict[str, int] = {}
     for u in units:
         seen[u.id] = seen.get(u.id, 0) + 1

@@ -18,7 +18,7 @@ import logging
 import os
 import time
 
-from s1mmalign.builder.pipeline.build import STAGES, Build, is_model_stage, make_stage
+from s1mmalign.builder.pipeline.build import Build
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +65,12 @@ def _rows(results: list[dict]):
 def _cpu_task(batch, cfg, units, stage, retry_failed):
     """A Ray task: run a CPU stage on the units of this batch (the stage is cheap to build)."""
     build = Build(cfg, units, retry_failed=retry_failed, driver=False)
-    fn = make_stage(stage, cfg) if stage not in ("ingest", "write") else None
-    return _rows([_result(build, stage, u, fn) for u in batch.column("unit").to_pylist()])
+    fn = build.make_fn(stage)
+    try:
+        return _rows([_result(build, stage, u, fn) for u in batch.column("unit").to_pylist()])
+    finally:
+        if fn is not None:
+            fn.close()
 
 
 class _ModelActor:
@@ -75,7 +79,7 @@ class _ModelActor:
     def __init__(self, cfg, units, stage, retry_failed):
         self.build = Build(cfg, units, retry_failed=retry_failed, driver=False)
         self.stage = stage
-        self.fn = make_stage(stage, cfg)
+        self.fn = self.build.make_fn(stage)
 
     def __call__(self, batch):
         return _rows([_result(self.build, self.stage, u, self.fn) for u in batch.column("unit").to_pylist()])
@@ -92,7 +96,7 @@ def run_stage_ray(build: Build, stage: str) -> dict:
     cfg = build.cfg
     args = dict(cfg=cfg, units=build.units, stage=stage, retry_failed=build.retry_failed)
     ds = ray.data.from_items([{"unit": u} for u in run], override_num_blocks=len(run))
-    if is_model_stage(stage, cfg):
+    if build.holds_model(stage):
         ds = ds.map_batches(_ModelActor, batch_size=1, batch_format="pyarrow", fn_constructor_kwargs=args,
                             compute=ray.data.ActorPoolStrategy(size=int(cfg.ray["pool_size"].get(stage, 1))),
                             num_gpus=float(cfg.ray["num_gpus"].get(stage, 0)), num_cpus=1)
@@ -121,7 +125,7 @@ def run_ray(build: Build, progress: bool = True) -> dict[str, dict]:
     stats = {}
     try:
         for stage in build.unit_stages:
-            if STAGES[stage].stateful:  # global state: one process, unit order
+            if build.stateful(stage):  # global state: one process, unit order
                 stats[stage] = run_stage_local(build, stage, progress)
             else:
                 stats[stage] = run_stage_ray(build, stage)

@@ -1,0 +1,42 @@
+"""The filter flags every command spells the same: ``--discipline``, ``--modality``, ``--source-name``.
+
+Each takes one name or a comma-separated list and may be repeated; the plural spellings
+(``--disciplines physics,biology``) are the same flag. Values are checked against the taxonomy
+where there is one, so a typo is an error naming the valid values, not an empty selection.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Optional
+
+from s1mmalign.core.taxonomy import DISCIPLINES, MODALITIES
+
+
+class _Names(argparse.Action):
+    """Append comma-separated names (``--x a,b --x c`` -> ``[a, b, c]``), checked against ``valid``."""
+
+    def __init__(self, *args, valid: Optional[tuple] = None, **kwargs):
+        self.valid = valid
+        super().__init__(*args, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        names = [v.strip() for v in str(values).split(",") if v.strip()]
+        bad = [n for n in names if self.valid is not None and n not in self.valid]
+        if bad:
+            parser.error(f"{option_string}: unknown {self.dest[:-1]} {', '.join(bad)}; valid: {', '.join(self.valid)}")
+        setattr(namespace, self.dest, (getattr(namespace, self.dest) or []) + names)
+
+
+def add_filter_arguments(parser: argparse.ArgumentParser, *, disciplines: bool = True, modalities: bool = False,
+                         sources: bool = False, sources_help: str = "keep this source, e.g. arxiv") -> None:
+    """Add the filter flags a command takes; parsed values are lists (None when not given)."""
+    if disciplines:
+        parser.add_argument("--discipline", "--disciplines", dest="disciplines", action=_Names, valid=DISCIPLINES,
+                            metavar="NAME[,NAME]", help=f"keep these disciplines (repeatable; {', '.join(DISCIPLINES)})")
+    if modalities:
+        parser.add_argument("--modality", "--modalities", dest="modalities", action=_Names, valid=MODALITIES,
+                            metavar="NAME[,NAME]", help=f"keep these figure modalities (repeatable; {', '.join(MODALITIES)})")
+    if sources:
+        parser.add_argument("--source-name", "--sources", dest="sources", action=_Names, metavar="NAME[,NAME]",
+                            help=f"{sources_help} (repeatable, or comma-separated)")
