@@ -166,7 +166,8 @@ import importlib, importlib.util, resource, sys, time
 old = importlib.util.find_spec("s1mmalign.builder.convert") is not None
 convert_release = importlib.import_module("s1mmalign.builder.convert" if old else "s1mmalign.builder.commands.convert").convert_release
 t = time.perf_counter()
-rep = convert_release(sys.argv[1], sys.argv[2], progress=False, workers=int(sys.argv[3]))
+kw = {} if old else {"classifier": None if sys.argv[4] == "none" else sys.argv[4]}
+rep = convert_release(sys.argv[1], sys.argv[2], progress=False, workers=int(sys.argv[3]), **kw)
 # the report's peak RSS is the largest process's (driver or worker); CPU is the driver's + the workers'
 print(time.perf_counter() - t, rep["written"], rep["peak_rss_mb"] * 1024, rep["rejected"], rep["cpu_seconds"])
 """
@@ -192,6 +193,8 @@ def main() -> None:
                     help="also run convert from this folder (pip install --no-deps --target SITE <an earlier commit>) "
                          "right after each run, and print this commit's time over that one's")
     ap.add_argument("--only", choices=("small", "full"), help="run one size only")
+    ap.add_argument("--classifier", default="rules", help="convert's modality classifier (rules, none); "
+                                                         "commits before the one pipeline did not classify")
     args = ap.parse_args()
     work = Path(args.workdir)
     if not args.keep:
@@ -225,7 +228,8 @@ def main() -> None:
         print(f"  image checks alone     : {per_image * 1e3:.2f} ms per image (normalize_image fast check, {int(dec_n)} images) "
               f"= {per_image * members:.1f} s for all {int(members)}, {bare_s / (per_image * members):.2f}x the bare pass")
         for workers in args.workers:
-            conv_s, written, conv_rss, rejected, conv_cpu = run(CONVERT, rel, str(work / f"out-{name}-{workers}"), str(workers))
+            conv_s, written, conv_rss, rejected, conv_cpu = run(CONVERT, rel, str(work / f"out-{name}-{workers}"), str(workers),
+                                                                args.classifier)
             results[name][f"conv_s_w{workers}"] = conv_s
             results[name].setdefault("conv_rss", conv_rss)
             print(f"  convert, {workers} worker(s)  : {conv_s:7.1f} s  {mb / conv_s:7.1f} MB/s  peak RSS "
@@ -235,11 +239,15 @@ def main() -> None:
                   f"{bare_cpu / conv_cpu:.2f}x ({conv_cpu:.1f} CPU-s in all processes vs {bare_cpu:.1f})", flush=True)
             shutil.rmtree(work / f"out-{name}-{workers}", ignore_errors=True)
             if args.compare_with:
-                old_s = run(CONVERT, rel, str(work / f"out-{name}-{workers}-old"), str(workers), site=args.compare_with)[0]
+                old = run(CONVERT, rel, str(work / f"out-{name}-{workers}-old"), str(workers), args.classifier,
+                          site=args.compare_with)
+                old_s, old_cpu = old[0], old[4]
                 shutil.rmtree(work / f"out-{name}-{workers}-old", ignore_errors=True)
                 results[name][f"earlier_s_w{workers}"] = old_s
-                print(f"    earlier commit ({args.compare_with}): {old_s:7.1f} s; this/earlier = {conv_s / old_s:.3f} "
-                      "(wall time; < 1 is faster)", flush=True)
+                results[name][f"earlier_cpu_w{workers}"] = old_cpu
+                results[name][f"conv_cpu_w{workers}"] = conv_cpu
+                print(f"    earlier commit ({args.compare_with}): {old_s:7.1f} s, {old_cpu:.1f} CPU-s; this/earlier = "
+                      f"{conv_s / old_s:.3f} by wall time, {conv_cpu / old_cpu:.3f} by CPU-s (< 1 is faster)", flush=True)
     if args.only:
         print(json.dumps({"sizes": sizes, "results": results}))
         return

@@ -15,6 +15,7 @@ import weakref
 from typing import Any, Callable, Iterable, Iterator, Optional
 
 JOIN_TIMEOUT = 5  # seconds close() waits for the reading thread to finish its current read
+RECORDS_AHEAD = 128  # records a reader of sources holds ahead of its consumer by default
 
 log = logging.getLogger(__name__)
 

@@ -16,4 +16,4 @@ if ! python -c "import torch" 2>/dev/null; then
   pip install -q torch
 fi
 pip install -q -e ".[${EXTRAS}]"
-python -c "import torch, datasets, webdataset, s1mmalign.builder, s1mmalign.loaders; print('s1mmalign ready: torch', torch.__version__, '| datasets', datasets.__version__)"
+python -c "import torch, datasets, s1mmalign.builder, s1mmalign.loaders; print('s1mmalign ready: torch', torch.__version__, '| datasets', datasets.__version__)"

@@ -28,6 +28,7 @@ from s1mmalign.builder.pipeline.stages import STAGES, StageTimeout, is_model_sta
 from s1mmalign.builder.pipeline.units import discover
 from s1mmalign.builder.records.rejects import Rejects
 from s1mmalign.core import contract
+from s1mmalign.core.prefetch import RECORDS_AHEAD, ReadAhead
 
 BUILD_REPORT = "reports/build.json"
 REJECTS_REPORT = "reports/rejects.jsonl"
@@ -175,16 +176,20 @@ class Build:
 
     # -- running one segment on one unit -----------------------------------------------------------
     def _read(self, stage: str, unit: str, rejects: Rejects, stats: dict, on_bytes=None,
-              limit: Optional[int] = None) -> Iterator[dict]:
-        """The segment's input records: the unit's source for the first segment, else the
-        previous segment's output."""
+              limit: Optional[int] = None, read_ahead: bool = False) -> Iterator[dict]:
+        """The segment's input records: the unit's source for the first segment (read in a
+        thread ahead of the stages with ``read_ahead``), else the previous segment's output."""
         prev = self.previous(stage)
         if prev is not None:
             yield from self.work.read_records(prev, unit, base=self.unit_stages[0])
             return
         opts = self.cfg.stage_options("ingest")
         records = self.unit_by_id[unit].read(rejects, disciplines=opts.get("disciplines"), on_bytes=on_bytes, stats=stats)
-        yield from (records if limit is None else itertools.islice(records, max(limit, 0)))
+        if limit is not None:
+            records = itertools.islice(records, max(limit, 0))
+        if read_ahead:  # inflating and joining overlap the stages and the writer (they release the GIL)
+            records = ReadAhead(records, RECORDS_AHEAD, name="source-reader")
+        yield from records
 
     def _apply(self, stage: str, fn: Callable, records: Iterable[dict], rejects: Rejects) -> Iterator[dict]:
         timeout = float(self.cfg.ray.get("watchdog_s") or 0) if self.holds_model(stage) else None
@@ -216,12 +221,14 @@ class Build:
         return rep
 
     def run_unit(self, stage: str, unit: str, fn: Optional[Callable] = None, *, on_bytes=None,
-                 limit: Optional[int] = None) -> dict:
+                 limit: Optional[int] = None, read_ahead: bool = False) -> dict:
         """Run segment ``stage`` on ``unit`` and commit its output; returns the marker (counts).
 
         ``fn`` is :meth:`make_fn`'s callable (made here when not given). A retryable stage whose
         unit finished with dropped items and ``retry_failed`` set reruns only those items and
-        merges them back in input order. ``limit``: read at most that many source records.
+        merges them back in input order. ``limit``: read at most that many source records;
+        ``read_ahead``: read the source in a thread (alone in a process; beside pool workers it
+        only adds GIL hand-offs).
         """
         started, cpu_started = time.perf_counter(), time.process_time()
         stages = self.segments[stage]
@@ -238,7 +245,7 @@ class Build:
                 yield r
 
         try:
-            records = count(self._read(stage, unit, rejects, stats, on_bytes, limit))
+            records = count(self._read(stage, unit, rejects, stats, on_bytes, limit, read_ahead))
             info: dict[str, Any] = {}
             track_failures = len(stages) == 1 and STAGES[stage].retryable
             if retry or track_failures:

@@ -50,8 +50,6 @@ _WHY = {
     "card": "the card is the last step",
     "manifest": "the manifest holds what the stages produced",
 }
-#: Recaption backends named by the architecture; the recaption package may add more.
-KNOWN_RECAPTIONERS: tuple[str, ...] = ("context", "transformers", "vllm", "openai")
 RUNNERS = ("local", "ray")
 
 TOP_KEYS = {"sources", "out", "work", "runner", "unit_size", "batch_size", "stream", "stages", "shards", "ray", *STAGE_ORDER}
@@ -170,16 +168,9 @@ def _source_entry(item: Any, base: Path) -> dict:
 
 
 def _recaptioner_names() -> tuple[str, ...]:
-    try:
-        import s1mmalign.builder.stages.recaption as rc
-    except ImportError:
-        return KNOWN_RECAPTIONERS
-    for attr in ("BACKENDS", "RECAPTIONERS", "backends"):
-        names = getattr(rc, attr, None)
-        if names:
-            names = names() if callable(names) else names
-            return tuple(names)
-    return KNOWN_RECAPTIONERS
+    from s1mmalign.builder.stages.recaption import BACKENDS
+
+    return BACKENDS
 
 
 def make_config(data: dict, *, base: Optional[Path] = None) -> BuildConfig:

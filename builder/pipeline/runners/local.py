@@ -131,7 +131,7 @@ def _run_here(build: Build, stage: str, run: list[str], done: list[str], statefu
             if remaining is not None and remaining <= 0:
                 break
             try:
-                m = build.run_unit(stage, uid, fn, on_bytes=on_bytes, limit=remaining)
+                m = build.run_unit(stage, uid, fn, on_bytes=on_bytes, limit=remaining, read_ahead=True)
             except Exception as e:  # noqa: BLE001 - one unit's failure must not stop the build
                 failed(uid, e)
             else:

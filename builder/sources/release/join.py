@@ -25,9 +25,6 @@ if TYPE_CHECKING:  # annotations only: the unit module imports this one
 
 STAGE = "release"
 
-#: Joined records a reading thread may hold ahead of its consumer (``core.prefetch.ReadAhead``).
-PREFETCH_RECORDS = 128
-
 #: Discipline of a record whose categories name none (preprint servers of one field).
 SOURCE_DEFAULT_DISCIPLINE: dict[str, str] = {
     "biorxiv": "biology",

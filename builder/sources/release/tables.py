@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any, Iterator, Optional, Sequence
 
 from s1mmalign.builder.records.rejects import Rejects
-from s1mmalign.builder.sources.release.join import PREFETCH_RECORDS
 from s1mmalign.builder.sources.release.unit import ReleaseUnit
 from s1mmalign.core import contract
-from s1mmalign.core.prefetch import ReadAhead
+from s1mmalign.core.prefetch import RECORDS_AHEAD, ReadAhead
 
 
 def release_tables(
@@ -29,7 +28,7 @@ def release_tables(
     rejects = rejects if rejects is not None else Rejects()
     rows: list[dict] = []
     for unit in units:
-        for rec in ReadAhead(unit.read(rejects, disciplines=disciplines), PREFETCH_RECORDS):
+        for rec in ReadAhead(unit.read(rejects, disciplines=disciplines), RECORDS_AHEAD):
             try:
                 clean, _ = prepare_record(rec, max_pixels=max_pixels or DEFAULT_MAX_PIXELS)
             except contract.RecordError as e:
