@@ -29,13 +29,8 @@ from typing import Any, Optional, Sequence
 
 from s1mmalign.builder.pipeline.resume import WorkDir
 from s1mmalign.builder.records.rejects import Rejects
-from s1mmalign.builder.shards.write import (
-    REPORTS_DIR,
-    add_shard_arguments,
-    finalize_dataset,
-    shard_options_from_args,
-    write_dataset,
-)
+from s1mmalign.builder.commands.write import add_shard_arguments, shard_options_from_args
+from s1mmalign.builder.shards.write import REPORTS_DIR, finalize_dataset, write_dataset
 from s1mmalign.builder.shards.writers import ShardOptions
 from s1mmalign.core import contract
 from s1mmalign.core.atomic import (
@@ -121,9 +116,9 @@ def convert_release(
 
     bar = None
     if progress:
-        from tqdm.auto import tqdm
+        from s1mmalign.core.progress import progress as make_bar
 
-        bar = tqdm(total=sum(u.nbytes for u in rel.units), initial=sum(u.nbytes for u in rel.units if u.id in done),
+        bar = make_bar(total=sum(u.nbytes for u in rel.units), initial=sum(u.nbytes for u in rel.units if u.id in done),
                    unit="B", unit_scale=True, unit_divisor=1024, desc="convert", mininterval=1.0)
     read_bytes = 0
 

@@ -227,9 +227,9 @@ def evaluate_dataset(
     models: collections.Counter = collections.Counter()
     bar = None
     if progress:
-        from tqdm.auto import tqdm
+        from s1mmalign.core.progress import progress as make_bar
 
-        bar = tqdm(total=total, desc="evaluate", unit=" fig", mininterval=1.0)
+        bar = make_bar(total=total, desc="evaluate", unit=" fig", mininterval=1.0)
     cols = ["key", "image", "caption", "recaption", "recaption_model"]
     for batch in iter_dataset_batches(root, cols if clip else [c for c in cols if c != "image"], batch_size):
         if limit is not None and len(rows) >= limit:

@@ -71,9 +71,9 @@ def ingest(
     def records() -> Iterator[dict]:
         unit_iter: Iterable[Unit] = units
         if progress:
-            from tqdm.auto import tqdm
+            from s1mmalign.core.progress import progress as bar
 
-            unit_iter = tqdm(units, desc="ingest", unit=" unit", mininterval=1.0)
+            unit_iter = bar(units, desc="ingest", unit=" unit", mininterval=1.0)
         for unit in unit_iter:
             for batch in _batched(unit.read(rejects), BATCH):
                 counts["records_read"] += len(batch)

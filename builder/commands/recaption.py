@@ -2,7 +2,7 @@
 
 INPUT is a manifest (``manifest.jsonl``) or a dataset folder; OUT is the same kind: a new
 manifest (images copied beside it) or a new dataset folder written with ``write_dataset``.
-Records that already have a recaption are kept as they are unless ``--overwrite``. A cache
+Records that already have a recaption are kept as they are unless ``--redo-recaptions``. A cache
 (default ``~/.cache/s1mmalign/recaption``) makes a rerun recompute nothing already done.
 """
 
@@ -44,10 +44,11 @@ def add_cli(sub) -> None:
     p.add_argument("--timeout", type=float, default=120.0, help="openai: seconds per request")
     p.add_argument("--cache", help="cache folder (default ~/.cache/s1mmalign/recaption or $S1MMALIGN_RECAPTION_CACHE)")
     p.add_argument("--no-cache", action="store_true")
-    p.add_argument("--overwrite", action="store_true", help="recaption records that already have a recaption")
+    p.add_argument("--redo-recaptions", action="store_true", dest="redo",
+                   help="recaption records that already have a recaption too (default: keep theirs)")
     p.add_argument("--limit", type=int, help="only the first N records (a trial run)")
     p.add_argument("--no-progress", action="store_true")
-    from s1mmalign.builder.shards.write import add_shard_arguments
+    from s1mmalign.builder.commands.write import add_shard_arguments
 
     add_shard_arguments(p)
     p.set_defaults(func=run)
@@ -92,7 +93,7 @@ def run(args) -> int:
     cache = None if args.no_cache else (args.cache or default_cache_dir())
     rejects = Rejects()
     stage = make_recaptioner(args.backend, cache=cache, batch_size=args.batch_size, retries=args.retries,
-                             max_pixels=args.model_max_pixels, overwrite=args.overwrite, progress=not args.no_progress,
+                             max_pixels=args.model_max_pixels, overwrite=args.redo, progress=not args.no_progress,
                              **backend_options(args))
     started = time.perf_counter()
 
@@ -117,11 +118,8 @@ def run(args) -> int:
 
     try:
         if dataset_in:
-            from s1mmalign.builder.shards.write import (
-                print_report,
-                shard_options_from_args,
-                write_dataset,
-            )
+            from s1mmalign.builder.commands.write import print_report, shard_options_from_args
+            from s1mmalign.builder.shards.write import write_dataset
 
             total = count_rows(src)
             print(f"recaption {src} ({total} records) -> {out} with {stage.model_string}")

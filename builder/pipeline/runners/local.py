@@ -15,9 +15,9 @@ log = logging.getLogger(__name__)
 
 
 def _bar(total: int, desc: str, enabled: bool):
-    from tqdm.auto import tqdm
+    from s1mmalign.core.progress import progress
 
-    return tqdm(total=total, desc=f"{desc:<9}", unit=" unit", disable=not enabled, mininterval=0.5, leave=True)
+    return progress(total=total, desc=f"{desc:<9}", unit=" unit", enabled=enabled, mininterval=0.5, leave=True)
 
 
 def run_stage_local(build: Build, stage: str, progress: bool = True) -> dict:
