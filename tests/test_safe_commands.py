@@ -239,7 +239,8 @@ def test_demo_never_deletes_what_it_did_not_write(tmp_path):
     (d / "notes.txt").write_text("mine")
     one_line_error(run("demo", d), "--force", "not empty")
     assert [p.name for p in d.iterdir()] == ["notes.txt"]
-    run("demo", d, "--force", check=0)
+    p = run("demo", d, "--force", check=0)  # the whole demo, end to end
+    assert "[demo] done" in p.stdout and "load_dataset(" in p.stdout
     (d / "later.txt").write_text("also mine")
     run("demo", d, check=0)  # a previous demo's output: no --force needed; only the demo's files are replaced
     assert (d / "notes.txt").read_text() == "mine" and (d / "later.txt").read_text() == "also mine"

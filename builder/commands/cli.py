@@ -89,7 +89,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 1
 
 
-_USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError, PermissionError)
+_USER_ERRORS = (ValueError, RuntimeError, FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError, PermissionError)
 _NETWORK_ERRORS = {"ConnectError", "ConnectTimeout", "ConnectionError", "gaierror", "NameResolutionError",
                    "MaxRetryError", "OfflineModeIsEnabled", "ClientConnectorError"}
 
@@ -115,8 +115,8 @@ def explain(e: BaseException) -> str:
 
 
 def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
+    """The message on one line (a multi-line message joined, not cut: its advice is often last)."""
+    return " ".join(str(e).split()) or type(e).__name__
 
 
 if __name__ == "__main__":

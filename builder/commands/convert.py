@@ -422,11 +422,22 @@ def add_cli(sub) -> None:
 
 
 def _cli_convert(args) -> int:
+    from s1mmalign.builder.commands.write import check_outcome
+    from s1mmalign.builder.shards.target import args_fingerprint, open_target
+
+    target = open_target(args.out, "convert", args_fingerprint(args, paths=["release"]), overwrite=args.overwrite, resumable=True)
     report = convert_release(
-        args.release, args.out, sources=_csv(args.sources), disciplines=_csv(args.disciplines), limit=args.limit,
+        args.release, target.path, sources=_csv(args.sources), disciplines=_csv(args.disciplines), limit=args.limit,
         options=shard_options_from_args(args), max_pixels=args.max_pixels, image_check=args.image_check,
         progress=not args.no_progress,
         workers=args.workers,
     )
+    report["out"] = args.out
     print(format_summary(report))
+    try:
+        check_outcome(report["written"], report["rejected"], args.max_reject_rate, where=str(target.path / REPORTS_DIR / "rejects.jsonl"))
+    except RuntimeError:
+        target.fail()
+        raise
+    target.commit()
     return 0

@@ -9,6 +9,7 @@ Records that already have a recaption are kept as they are unless ``--redo-recap
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -82,6 +83,10 @@ def run(args) -> int:
         iter_dataset_records,
     )
 
+    from s1mmalign.builder.commands.write import check_outcome
+    from s1mmalign.builder.records.manifest import MANIFEST_NAME, check_manifest
+    from s1mmalign.builder.shards.target import args_fingerprint, commit_file_target, open_file_target, open_target
+
     src, out = Path(args.input), Path(args.out)
     if not src.exists():
         raise FileNotFoundError(f"{src} does not exist")
@@ -90,6 +95,16 @@ def run(args) -> int:
     dataset_in = src.is_dir()
     if dataset_in and not is_dataset_folder(src):
         raise ValueError(f"{src} is a folder without Parquet shards under data/: not a dataset folder")
+    if not dataset_in:
+        check_manifest(src)
+        if args.out.endswith(("/", os.sep)) or out.is_dir():  # a folder: OUT/manifest.jsonl, images beside it
+            out = out / MANIFEST_NAME
+    if src.resolve() == out.resolve():
+        raise ValueError("OUT must differ from INPUT (the input is never modified)")
+    fp = args_fingerprint(args, files=[] if dataset_in else [src], paths=["input"])
+    target = open_target(out, "recaption", fp, overwrite=args.overwrite) if dataset_in else None
+    if not dataset_in:
+        open_file_target(out, "recaption", fp, overwrite=args.overwrite)
     cache = None if args.no_cache else (args.cache or default_cache_dir())
     rejects = Rejects()
     stage = make_recaptioner(args.backend, cache=cache, batch_size=args.batch_size, retries=args.retries,
@@ -123,15 +138,19 @@ def run(args) -> int:
 
             total = count_rows(src)
             print(f"recaption {src} ({total} records) -> {out} with {stage.model_string}")
-            report = write_dataset(recaptioned(), out, options=shard_options_from_args(args), rejects=rejects,
+            report = write_dataset(recaptioned(), target.path, options=shard_options_from_args(args), rejects=rejects,
                                    max_pixels=args.max_pixels, image_check=args.image_check)
+            written = report["written"]
+            target.commit() if written else target.fail()
             print_report(report, out)
         else:
             from s1mmalign.builder.records.manifest import write_manifest
 
             print(f"recaption {src} -> {out} with {stage.model_string}")
-            n = write_manifest(recaptioned(), out)
-            print(f"wrote {n} records to {out}")
+            out.parent.mkdir(parents=True, exist_ok=True)
+            written = write_manifest(recaptioned(), out)
+            commit_file_target(out, "recaption", fp)
+            print(f"wrote {written} records to {out}")
             if len(rejects):
                 rejects.write_jsonl(out.with_name(out.stem + ".rejects.jsonl"))
     finally:
@@ -139,4 +158,5 @@ def run(args) -> int:
     s = stage.stats
     print(json.dumps({**s, "seconds": round(time.perf_counter() - started, 2), "cache": str(cache) if cache else None,
                       "rejects_by_reason": rejects.by_reason()}))
+    check_outcome(written, len(rejects), args.max_reject_rate)
     return 0

@@ -38,10 +38,11 @@ def add_shard_arguments(p) -> None:
     add_outcome_arguments(p)
 
 
-def add_outcome_arguments(p) -> None:
+def add_outcome_arguments(p, overwrite: bool = True) -> None:
     """``--overwrite`` and ``--max-reject-rate``: what a command that writes OUT may replace and when it fails."""
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace a dataset OUT already holds (it stays readable until the new one is complete)")
+    if overwrite:
+        p.add_argument("--overwrite", action="store_true",
+                       help="replace a dataset OUT already holds (it stays readable until the new one is complete)")
     p.add_argument("--max-reject-rate", type=float, default=100.0, metavar="PERCENT",
                    help="fail (exit 1) when more than this share of the records is rejected (default 100: only "
                         "a run that writes no record fails)")

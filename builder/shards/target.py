@@ -132,7 +132,30 @@ def _remove(p: Path) -> None:
 
 
 def _describe(marker: Optional[dict]) -> str:
-    return f"written by `s1mmalign {marker['command']}` with other inputs or options" if marker else "not written by this run"
+    return f"written by `s1mmalign {marker['command']}` with other inputs or options" if marker else "not written by this command"
+
+
+def _file_marker(path: Path) -> Path:
+    return path.with_name(f".{path.name}.s1mmalign.json")
+
+
+def open_file_target(path: str | os.PathLike, command: str, fp: str, *, overwrite: bool = False) -> Path:
+    """The same rule for a single output file (a manifest): an existing file is replaced only when
+    this command wrote it with the same fingerprint, or with ``overwrite``. The file itself must be
+    written atomically by the caller, who calls :func:`commit_file_target` after."""
+    path = Path(path)
+    if path.is_dir():
+        raise TargetError(f"{path} is a folder; name the output file, or end OUT with / to write OUT/manifest.jsonl")
+    if path.exists() and not overwrite:
+        marker = _file_marker(path)
+        m = json.loads(marker.read_text(encoding="utf-8")) if marker.is_file() else None
+        if not (m and m.get("command") == command and m.get("fingerprint") == fp):
+            raise TargetError(f"{path} already exists ({_describe(m)}); choose another name, or pass --overwrite to replace it")
+    return path
+
+
+def commit_file_target(path: str | os.PathLike, command: str, fp: str) -> None:
+    write_text_atomic(_file_marker(Path(path)), json.dumps({"command": command, "fingerprint": fp, "state": "complete"}))
 
 
 def open_target(out: str | os.PathLike, command: str, fp: str, *, overwrite: bool = False,
@@ -149,7 +172,8 @@ def open_target(out: str | os.PathLike, command: str, fp: str, *, overwrite: boo
         _finish_swap(out)  # a run was killed while putting its finished dataset in place
     same = lambda m: bool(m) and m.get("command") == command and m.get("fingerprint") == fp  # noqa: E731
     current, pending = _read_marker(out), _read_marker(staging)
-    if staging.exists() and not same(pending) and (pending or {}).get("state") != "failed" and not overwrite:
+    # (a staging folder without a marker was killed before its marker was written: it holds nothing yet)
+    if pending and not same(pending) and pending.get("state") != "failed" and not overwrite:
         raise TargetError(f"{out} holds an unfinished run {_describe(pending)}; rerun that command to finish it, "
                           "or pass --overwrite to replace it")
     if same(current) and resumable and not staging.exists():  # finished before: resumes in place (skips what is done)
