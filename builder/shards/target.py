@@ -135,6 +135,13 @@ def _describe(marker: Optional[dict]) -> str:
     return f"written by `s1mmalign {marker['command']}` with other inputs or options" if marker else "not written by this command"
 
 
+def build_target(cfg, *, overwrite: bool = False) -> Target:
+    """A build's OUT: the same sources resume (the build itself redoes what its options changed)."""
+    sources = sorted(str(Path(s["path"]).resolve()) if "://" not in str(s["path"]) else str(s["path"]) for s in cfg.sources)
+    return open_target(cfg.out, "build", fingerprint("build", {"sources": sources}), overwrite=overwrite,
+                       resumable=True, in_place=True)
+
+
 def _file_marker(path: Path) -> Path:
     return path.with_name(f".{path.name}.s1mmalign.json")
 
@@ -159,8 +166,11 @@ def commit_file_target(path: str | os.PathLike, command: str, fp: str) -> None:
 
 
 def open_target(out: str | os.PathLike, command: str, fp: str, *, overwrite: bool = False,
-                resumable: bool = False) -> Target:
+                resumable: bool = False, in_place: bool = False) -> Target:
     """Check ``out`` for a run of ``command`` with fingerprint ``fp``; returns where to write.
+
+    ``in_place``: a command whose own resume state makes every step atomic (build) works in OUT
+    itself, except when it replaces another dataset (then in the staging folder, as the others).
 
     Raises :class:`TargetError` when ``out`` is a file, or holds another dataset and not ``overwrite``.
     """
@@ -187,6 +197,10 @@ def open_target(out: str | os.PathLike, command: str, fp: str, *, overwrite: boo
                           "the new one is complete)")
     if staging.exists() and not (same(pending) and resumable and pending.get("state") == "writing"):
         shutil.rmtree(staging)  # ours: an unfinished run this one replaces, or a start-over command's earlier try
+    if in_place and (same(current) or not ours) and not staging.exists():
+        out.mkdir(parents=True, exist_ok=True)
+        _write_marker(out, command, fp, "writing")
+        return Target(out, out, command, fp)
     staging.mkdir(parents=True, exist_ok=True)
     _write_marker(staging, command, fp, "writing")
     return Target(out, staging, command, fp)
