@@ -246,3 +246,57 @@ def test_demo_never_deletes_what_it_did_not_write(tmp_path):
     assert (d / "notes.txt").read_text() == "mine" and (d / "later.txt").read_text() == "also mine"
     made = json.loads((d / ".s1mmalign-demo.json").read_text())["made"]
     assert "dataset" in made and "notes.txt" not in made and "later.txt" not in made
+
+
+# -- the other commands that write a dataset ----------------------------------------------------
+
+def test_build_and_convert_refuse_a_folder_write_made(tmp_path, manifest):
+    out = tmp_path / "out"
+    run("write", manifest, out, "--no-progress", check=0)
+    before = dataset_files(out)
+    one_line_error(run("build", "--source", manifest, "--out", out, "--no-progress"), "--overwrite", "s1mmalign write")
+    one_line_error(run("convert", tmp_path, out, "--no-progress"), "--overwrite")
+    assert dataset_files(out) == before
+
+
+def test_recaption_into_a_folder_writes_its_manifest(tmp_path, manifest):
+    p = run("recaption", manifest, f"{tmp_path / 'rc'}/", "--backend", "context", "--no-cache", "--no-progress", check=0)
+    assert (tmp_path / "rc" / "manifest.jsonl").is_file() and not (tmp_path / "rc").is_file(), p.stdout
+    (tmp_path / "rc2").mkdir()  # an existing folder, no trailing slash
+    run("recaption", manifest, tmp_path / "rc2", "--backend", "context", "--no-cache", "--no-progress", check=0)
+    assert (tmp_path / "rc2" / "manifest.jsonl").is_file()
+    # the README flow: recaption then write the recaptioned manifest
+    run("write", tmp_path / "rc" / "manifest.jsonl", tmp_path / "ds", "--no-progress", check=0)
+    # rerunning the same command is fine; another one (other options) over its manifest is refused
+    run("recaption", manifest, f"{tmp_path / 'rc'}/", "--backend", "context", "--no-cache", "--no-progress", check=0)
+    one_line_error(run("recaption", manifest, f"{tmp_path / 'rc'}/", "--backend", "context", "--no-cache",
+                       "--limit", "3", "--no-progress"), "--overwrite")
+    mine = tmp_path / "mine.jsonl"
+    mine.write_text("{}\n")
+    one_line_error(run("recaption", manifest, mine, "--backend", "context", "--no-cache"), "--overwrite")
+    assert mine.read_text() == "{}\n"
+
+
+def test_evaluate_without_a_model_and_a_missing_model_folder(tmp_path, manifest):
+    run("write", manifest, tmp_path / "ds", "--no-progress", check=0)
+    one_line_error(run("evaluate", tmp_path / "ds", "--clip-model", "", "--mlm-model", ""), "--clip-model")
+    one_line_error(run("evaluate", tmp_path / "ds", "--clip-model", tmp_path / "no-such-model", "--mlm-model", ""),
+                   "no such folder")
+    one_line_error(run("recaption", manifest, tmp_path / "o.jsonl", "--backend", "transformers", "--model", "/no/such/dir"),
+                   "no such folder")
+    assert not (tmp_path / "ds" / "eval" / "clip_score_hist.png").exists()
+
+
+def test_ingest_of_a_folder_without_papers_fails(tmp_path):
+    (tmp_path / "empty").mkdir()
+    one_line_error(run("ingest", tmp_path / "empty", tmp_path / "o"), "no papers found")
+    one_line_error(run("ingest", tmp_path / "empty", tmp_path / "o", "--arxiv-metadata", tmp_path / "nope.json"),
+                   "--arxiv-metadata")
+
+
+def test_hf_urls_without_network_are_one_line(tmp_path):
+    env_off = {"HF_HUB_OFFLINE": "0"}
+    for args in (("stream", "hf://datasets/no-org/no-name"), ("convert", "hf://datasets/no-org/no-name", tmp_path / "c")):
+        p = subprocess.run([*S1, *map(str, args)], capture_output=True, text=True, timeout=300,
+                           env={**ENV, **env_off, "HF_ENDPOINT": "http://127.0.0.1:9"})  # a closed port: no network
+        one_line_error(p, "cannot reach the network")
