@@ -113,16 +113,23 @@ def _run_and_kill(cmd: list[str], out: Path, when) -> bool:
             proc.wait()
 
 
+def _root(out: Path) -> Path:
+    """Where an unfinished run works: OUT's staging folder until its dataset is complete."""
+    from s1mmalign.builder.shards.target import STAGING
+
+    return out / STAGING if (out / STAGING).is_dir() else out
+
+
 def _markers(out: Path) -> list[Path]:
     while True:  # the running conversion may remove a staging folder while this walks it
         try:
-            return sorted((out / WORK_DIR).rglob("*.done.json"))
+            return sorted((_root(out) / WORK_DIR).rglob("*.done.json"))
         except FileNotFoundError:
             continue
 
 
 def _started(out: Path) -> list[str]:
-    lines = (out / WORK_DIR / "executions.jsonl").read_text().splitlines()
+    lines = (_root(out) / WORK_DIR / "executions.jsonl").read_text().splitlines()
     return [e["unit"] for e in map(json.loads, lines) if e["event"] == "start" and e["stage"] == "write"]
 
 
@@ -156,13 +163,14 @@ def test_resume_after_real_kills_gives_the_same_bytes(tmp_path):
     time.sleep(1.0)
     assert _files(out) == snapshot and {json.loads(m.read_text())["unit"] for m in _markers(out)} == done_units
     done_unit = sorted(done_units)[0]
-    finished = {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in out.rglob(f"train-{done_unit}-*")}
+    root = _root(out)
+    finished = {p.relative_to(root): (p.stat().st_ino, p.stat().st_mtime_ns) for p in root.rglob(f"train-{done_unit}-*")}
     assert finished
     # 3) the rerun completes; finished shards are not rewritten
     n_before = len(_started(out))
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr
-    assert {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in out.rglob(f"train-{done_unit}-*")} == finished
+    assert {p.relative_to(out): (p.stat().st_ino, p.stat().st_mtime_ns) for p in out.rglob(f"train-{done_unit}-*")} == finished
     assert _files(out) == expected
     assert _keys(out) == _keys(ref) and len(_keys(out)) == 120
     assert not _temporaries(out)

@@ -82,6 +82,8 @@ def test_evaluate_with_one_model_and_a_limit(models, dataset, tmp_path):
     report = evaluate_dataset(root, clip_model=models[0], out=tmp_path / "rep", limit=3, device="cpu")
     assert report["records"] == 3 and report["pseudo_ppl"]["caption"] is None
     assert pq.read_table(tmp_path / "rep" / "scores.parquet").num_rows == 3
+    assert report["plots"] == ["clip_score_hist.png"]  # no empty pseudo-perplexity plot
+    assert not (tmp_path / "rep" / "pseudo_ppl_cdf.png").exists()
     with pytest.raises(ValueError, match="--clip-model and/or --mlm-model"):
         evaluate_dataset(root)
 

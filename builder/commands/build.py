@@ -62,15 +62,22 @@ def add_cli(sub) -> None:
     p.add_argument("--retry-failed", action="store_true", help="rerun the items model stages (classify, recaption, score) failed in finished units, only those")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--report-json", action="store_true", help="print the report as JSON instead of the summary")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a dataset OUT holds that another command wrote (it stays readable until the new one is complete)")
     p.set_defaults(func=_cli_build)
 
 
 def _cli_build(args) -> int:
     from s1mmalign.builder.pipeline.build import BUILD_REPORT, summary
+    from s1mmalign.builder.shards.target import build_target
 
+    overrides = dict(sources=args.sources, out=args.out, work=args.work, recaptioner=args.recaptioner, runner=args.runner,
+                     stages=args.stages, stream=args.stream or None)
+    target = build_target(load_config(args.config, **overrides), overwrite=args.overwrite)  # refuses another dataset
     report = run_build(args.config, progress=not args.no_progress, retry_failed=args.retry_failed, workers=args.workers,
-                       sources=args.sources, out=args.out, work=args.work, recaptioner=args.recaptioner,
-                       runner=args.runner, stages=args.stages, stream=args.stream or None)
+                       **{**overrides, "out": str(target.path)})
+    if report["complete"]:
+        target.commit()
     if args.report_json:
         print(json.dumps(report, indent=1, sort_keys=True))
     else:

@@ -9,8 +9,11 @@ friends are imported inside the functions that need them).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import importlib
 import logging
+import os
 import sys
 from typing import Optional, Sequence
 
@@ -18,7 +21,7 @@ from typing import Optional, Sequence
 COMMAND_MODULES: tuple[str, ...] = (
     "s1mmalign.builder.commands.demo",
     "s1mmalign.builder.commands.ingest",
-    "s1mmalign.builder.shards.write",
+    "s1mmalign.builder.commands.write",
     "s1mmalign.builder.commands.recaption",
     "s1mmalign.builder.commands.evaluate",
     "s1mmalign.builder.commands.convert",
@@ -28,35 +31,92 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 
 
+def _add_common(parser: argparse.ArgumentParser, default) -> None:
+    """Options every command takes, before or after the subcommand's name."""
+    parser.add_argument("-v", "--verbose", action="store_true", default=default, help="debug logging")
+    parser.add_argument("-q", "--quiet", action="store_true", default=default,
+                        help="only warnings and errors: no progress, no summary")
+    parser.add_argument("--debug", action="store_true", default=default, help="show the traceback of an error")
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("s1mmalign")
+    except PackageNotFoundError:
+        return "(source)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="s1mmalign",
         description="Build, check, publish and stream S1-MMAlign scientific figure-caption datasets.",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--version", action="version", version=f"s1mmalign {_version()}")
+    _add_common(parser, False)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).add_cli(sub)
+    for p in sub.choices.values():  # after the subcommand too; given there, it wins
+        _add_common(p, argparse.SUPPRESS)
     return parser
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    from s1mmalign.core.progress import set_quiet
+
+    set_quiet(args.quiet)
     try:
-        return int(args.func(args) or 0)
+        with contextlib.ExitStack() as stack:
+            if args.quiet:
+                stack.enter_context(contextlib.redirect_stdout(stack.enter_context(open(os.devnull, "w"))))
+            return int(args.func(args) or 0)
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print(f"s1mmalign {args.command}: interrupted; rerun the same command to resume or start again", file=sys.stderr)
         return 130
-    except (FileNotFoundError, ValueError, RuntimeError) as e:
-        if args.verbose:
+    except Exception as e:  # one line; --debug shows the traceback
+        if args.debug:
             raise
-        print(f"s1mmalign {args.command}: error: {e}", file=sys.stderr)
+        print(f"s1mmalign {args.command}: error: {explain(e)}", file=sys.stderr)
         return 1
+
+
+_USER_ERRORS = (ValueError, RuntimeError, FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError, PermissionError)
+_NETWORK_ERRORS = {"ConnectError", "ConnectTimeout", "ConnectionError", "gaierror", "NameResolutionError",
+                   "MaxRetryError", "OfflineModeIsEnabled", "ClientConnectorError"}
+
+
+def explain(e: BaseException) -> str:
+    """One line for an error: what is wrong and what to do."""
+    chain, seen = [], e
+    while seen is not None and len(chain) < 10:
+        chain.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    for c in chain:
+        if type(c).__name__ in _NETWORK_ERRORS or (isinstance(c, OSError) and c.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ECONNREFUSED)):
+            return (f"cannot reach the network ({type(c).__name__}: {_first_line(c)}); "
+                    "check the connection, or give a local folder instead of a URL")
+    if isinstance(e, OSError) and e.filename is not None and e.strerror:
+        hint = {IsADirectoryError: "is a folder; name a file", NotADirectoryError: "a part of this path is a file, not a folder",
+                PermissionError: "permission denied; choose a path you can write to",
+                FileNotFoundError: "no such file or folder"}.get(type(e), e.strerror)
+        return f"{e.filename}: {hint}"
+    if isinstance(e, _USER_ERRORS) or type(e).__name__ == "UsageError":
+        return _first_line(e)
+    return f"{type(e).__name__}: {_first_line(e)} (rerun with --debug for the traceback)"
+
+
+def _first_line(e: BaseException) -> str:
+    """The message on one line (a multi-line message joined, not cut: its advice is often last)."""
+    return " ".join(str(e).split()) or type(e).__name__
 
 
 if __name__ == "__main__":

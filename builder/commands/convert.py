@@ -20,7 +20,8 @@ import time
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from s1mmalign.builder.shards.write import REPORTS_DIR, add_shard_arguments, shard_options_from_args
+from s1mmalign.builder.commands.write import add_shard_arguments, shard_options_from_args
+from s1mmalign.builder.shards.write import REPORTS_DIR
 from s1mmalign.builder.shards.writers import MiB, ShardOptions
 from s1mmalign.core.atomic import write_text_atomic
 from s1mmalign.core.cli_args import add_filter_arguments
@@ -159,11 +160,22 @@ def add_cli(sub) -> None:
 
 
 def _cli_convert(args) -> int:
+    from s1mmalign.builder.commands.write import check_outcome
+    from s1mmalign.builder.shards.target import args_fingerprint, open_target
+
+    target = open_target(args.out, "convert", args_fingerprint(args, paths=["release"]), overwrite=args.overwrite, resumable=True)
     report = convert_release(
-        args.release, args.out, sources=args.sources, disciplines=args.disciplines, limit=args.limit,
+        args.release, target.path, sources=args.sources, disciplines=args.disciplines, limit=args.limit,
         options=shard_options_from_args(args), max_pixels=args.max_pixels, image_check=args.image_check,
         classifier=None if args.classifier == "none" else args.classifier,
         progress=not args.no_progress, workers=args.workers,
     )
+    report["out"] = args.out
     print(format_summary(report))
+    try:
+        check_outcome(report["written"], report["rejected"], args.max_reject_rate, where=str(target.path / REPORTS_DIR / "rejects.jsonl"))
+    except RuntimeError:
+        target.fail()
+        raise
+    target.commit()
     return 0

@@ -9,6 +9,7 @@ folder, the current manifest and a ``say`` printer.
 from __future__ import annotations
 
 import importlib
+import json
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -54,15 +55,48 @@ STEPS: list[Callable[[DemoContext], None]] = [
 ]
 
 
-def run_demo(out: Optional[str] = None) -> DemoContext:
-    target = Path(out) if out else Path(tempfile.mkdtemp(prefix="s1mmalign-demo-"))
-    if target.exists() and any(target.iterdir()):
-        shutil.rmtree(target)
+#: Written into the demo's folder first: what the demo made there (removed by the next demo run, and only that).
+MARKER = ".s1mmalign-demo.json"
+
+
+def _claim(target: Path, force: bool) -> None:
+    """Make ``target`` ready for a demo run; never deletes what an earlier demo did not write."""
+    if target.exists() and not target.is_dir():
+        raise ValueError(f"{target} is a file; name a new or empty folder for the demo")
+    marker = target / MARKER
+    if marker.is_file():  # an earlier demo's output: remove exactly what it listed
+        try:
+            made = json.loads(marker.read_text(encoding="utf-8")).get("made", [])
+        except ValueError:
+            made = []
+        for name in made:
+            p = target / name
+            if name and "/" not in name and name not in (".", "..") and (p.exists() or p.is_symlink()):
+                shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+    elif target.exists() and any(target.iterdir()) and not force:
+        raise ValueError(f"{target} is not empty and not a previous demo's output; choose a new or empty folder, "
+                         "or pass --force to write the demo into it (its files are kept unless the demo writes the same names)")
     target.mkdir(parents=True, exist_ok=True)
+    _write_marker(target, [])
+
+
+def _write_marker(target: Path, made: list[str]) -> None:
+    from s1mmalign.core.atomic import write_text_atomic
+
+    write_text_atomic(target / MARKER, json.dumps({"made": sorted(made)}))
+
+
+def run_demo(out: Optional[str] = None, *, force: bool = False) -> DemoContext:
+    target = Path(out) if out else Path(tempfile.mkdtemp(prefix="s1mmalign-demo-"))
+    _claim(target, force)
+    before = {p.name for p in target.iterdir()}  # kept: not the demo's
     ctx = DemoContext(out=target)
     ctx.say(f"output folder: {target}")
-    for step in STEPS:
-        step(ctx)
+    try:
+        for step in STEPS:
+            step(ctx)
+    finally:  # what this run made, so the next demo run removes exactly that
+        _write_marker(target, [p.name for p in target.iterdir() if p.name not in before and p.name != MARKER])
     ctx.say("done")
     return ctx
 
@@ -71,5 +105,7 @@ def add_cli(sub) -> None:
     p = sub.add_parser("demo", help="run the whole pipeline on the bundled sample (offline, ~1 min)",
                        description="Run every stage that exists on the small sample shipped with the package "
                                    "and read the result back with datasets.load_dataset.")
-    p.add_argument("out", nargs="?", help="output folder (default: a new temporary folder); emptied first")
-    p.set_defaults(func=lambda args: run_demo(args.out) and 0)
+    p.add_argument("out", nargs="?", help="output folder (default: a new temporary folder); must be new, empty, "
+                                          "or an earlier demo's output (whose files are replaced)")
+    p.add_argument("--force", action="store_true", help="write into a folder that holds other files (they are kept)")
+    p.set_defaults(func=lambda args: run_demo(args.out, force=args.force) and 0)

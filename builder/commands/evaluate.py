@@ -159,7 +159,8 @@ def _save(fig, ax, path: Path) -> str:
 
 
 def write_plots(rows: list[dict], out_dir: Path) -> list[str]:
-    """The two figures; returns the file names written (none without matplotlib)."""
+    """The two figures, each only when it has data (a skipped model draws no empty plot); returns the
+    file names written (none without matplotlib)."""
     try:
         import matplotlib
 
@@ -170,21 +171,24 @@ def write_plots(rows: list[dict], out_dir: Path) -> list[str]:
     import numpy as np
 
     written = []
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for field, label in (("clip_score_caption", "original caption"), ("clip_score_recaption", "recaption")):
-        v = [r[field] for r in rows if r.get(field) is not None]
-        if v:
+    pairs = (("caption", "original caption"), ("recaption", "recaption"))
+    clip = [(label, v) for f, label in pairs if (v := [r[f"clip_score_{f}"] for r in rows if r.get(f"clip_score_{f}") is not None])]
+    if clip:
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for label, v in clip:
             ax.hist(v, bins=min(50, max(5, len(v) // 5)), alpha=0.55, label=f"{label} (n={len(v)})")
-    ax.set_xlabel("CLIP score (2.5 max(cos, 0))")
-    ax.set_ylabel("figures")
-    ax.set_title("CLIP score distribution")
-    written.append(_save(fig, ax, out_dir / "clip_score_hist.png"))
+        ax.set_xlabel("CLIP score (2.5 max(cos, 0))")
+        ax.set_ylabel("figures")
+        ax.set_title("CLIP score distribution")
+        written.append(_save(fig, ax, out_dir / "clip_score_hist.png"))
 
+    ppl = [(label, v) for f, label in pairs
+           if (v := np.sort([math.log10(r[f"pseudo_ppl_{f}"]) for r in rows if (r.get(f"pseudo_ppl_{f}") or 0) > 0])).size]
+    if not ppl:
+        return written
     fig, ax = plt.subplots(figsize=(6, 4))
-    for field, label in (("pseudo_ppl_caption", "original caption"), ("pseudo_ppl_recaption", "recaption")):
-        v = np.sort([math.log10(r[field]) for r in rows if r.get(field) and r[field] > 0])
-        if v.size:
-            ax.step(v, np.arange(1, v.size + 1) / v.size, where="post", label=f"{label} (n={v.size})")
+    for label, v in ppl:
+        ax.step(v, np.arange(1, v.size + 1) / v.size, where="post", label=f"{label} (n={v.size})")
     ax.set_xlabel("log10 pseudo-perplexity")
     ax.set_ylabel("cumulative fraction")
     ax.set_title("Empirical CDF of pseudo-perplexity")
@@ -227,9 +231,9 @@ def evaluate_dataset(
     models: collections.Counter = collections.Counter()
     bar = None
     if progress:
-        from tqdm.auto import tqdm
+        from s1mmalign.core.progress import progress as make_bar
 
-        bar = tqdm(total=total, desc="evaluate", unit=" fig", mininterval=1.0)
+        bar = make_bar(total=total, desc="evaluate", unit=" fig", mininterval=1.0)
     cols = ["key", "image", "caption", "recaption", "recaption_model"]
     for batch in iter_dataset_batches(root, cols if clip else [c for c in cols if c != "image"], batch_size):
         if limit is not None and len(rows) >= limit:
@@ -306,6 +310,8 @@ def _cli(args) -> int:
                               mlm_batch_size=args.mlm_batch_size, long_text=args.long_text, limit=args.limit,
                               progress=not args.no_progress)
     out_dir = Path(args.out) if args.out else Path(args.dataset) / EVAL_DIR
+    if not report["records"]:
+        raise RuntimeError(f"no record scored in {args.dataset} (see {out_dir / 'report.json'} for rejects)")
     c = report["clip_score"]
     print(f"{report['records']} records scored in {report['seconds']} s; report: {out_dir / 'report.md'}")
     if c["mean_change_pct"] is not None:

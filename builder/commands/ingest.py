@@ -90,10 +90,18 @@ def add_cli(sub) -> None:
     p.add_argument("--classifier", default="rules", help="modality classifier: rules (default), clip, none")
     p.add_argument("--dpi", type=int, default=150, help="resolution for rasterising EPS/PDF figures (default 150)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    from s1mmalign.builder.commands.write import add_outcome_arguments
+
+    add_outcome_arguments(p, overwrite=False)
     p.set_defaults(func=_cli_ingest)
 
 
 def _cli_ingest(args) -> int:
+    from s1mmalign.builder.commands.write import check_outcome
+
+    if args.arxiv_metadata and not Path(args.arxiv_metadata).is_file():
+        raise FileNotFoundError(f"--arxiv-metadata {args.arxiv_metadata}: no such file; give the arXiv OAI metadata "
+                                "snapshot (JSON Lines) or leave the option out")
     report = ingest(
         args.sources, args.out, arxiv_metadata=args.arxiv_metadata,
         classifier=None if args.classifier == "none" else args.classifier,
@@ -105,4 +113,9 @@ def _cli_ingest(args) -> int:
     if report["rejected"]:
         reasons = ", ".join(f"{r}: {n}" for r, n in report["rejects_by_reason"].items())
         print(f"rejected {report['rejected']} ({reasons}); see {out / REPORTS_DIR / 'rejects.jsonl'}")
+    if not report["units"]:
+        raise ValueError(f"no papers found in {', '.join(args.sources)}: expected arXiv source tars or folders, "
+                         "JATS article folders or PMC oa_package archives")
+    check_outcome(report["records_written"], report["rejected"], args.max_reject_rate,
+                  where=str(out / REPORTS_DIR / "rejects.jsonl"))
     return 0

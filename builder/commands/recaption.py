@@ -2,13 +2,14 @@
 
 INPUT is a manifest (``manifest.jsonl``) or a dataset folder; OUT is the same kind: a new
 manifest (images copied beside it) or a new dataset folder written with ``write_dataset``.
-Records that already have a recaption are kept as they are unless ``--overwrite``. A cache
+Records that already have a recaption are kept as they are unless ``--redo-recaptions``. A cache
 (default ``~/.cache/s1mmalign/recaption``) makes a rerun recompute nothing already done.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -44,10 +45,11 @@ def add_cli(sub) -> None:
     p.add_argument("--timeout", type=float, default=120.0, help="openai: seconds per request")
     p.add_argument("--cache", help="cache folder (default ~/.cache/s1mmalign/recaption or $S1MMALIGN_RECAPTION_CACHE)")
     p.add_argument("--no-cache", action="store_true")
-    p.add_argument("--overwrite", action="store_true", help="recaption records that already have a recaption")
+    p.add_argument("--redo-recaptions", action="store_true", dest="redo",
+                   help="recaption records that already have a recaption too (default: keep theirs)")
     p.add_argument("--limit", type=int, help="only the first N records (a trial run)")
     p.add_argument("--no-progress", action="store_true")
-    from s1mmalign.builder.shards.write import add_shard_arguments
+    from s1mmalign.builder.commands.write import add_shard_arguments
 
     add_shard_arguments(p)
     p.set_defaults(func=run)
@@ -72,6 +74,9 @@ def backend_options(args) -> dict:
 
 
 def run(args) -> int:
+    from s1mmalign.builder.commands.write import check_outcome
+    from s1mmalign.builder.records.manifest import MANIFEST_NAME, check_manifest
+    from s1mmalign.builder.shards.target import args_fingerprint, commit_file_target, open_file_target, open_target
     from s1mmalign.builder.stages.recaption import make_recaptioner
     from s1mmalign.builder.stages.recaption.cache import default_cache_dir
     from s1mmalign.builder.stages.recaption.io import (
@@ -89,10 +94,20 @@ def run(args) -> int:
     dataset_in = src.is_dir()
     if dataset_in and not is_dataset_folder(src):
         raise ValueError(f"{src} is a folder without Parquet shards under data/: not a dataset folder")
+    if not dataset_in:
+        check_manifest(src)
+        if args.out.endswith(("/", os.sep)) or out.is_dir():  # a folder: OUT/manifest.jsonl, images beside it
+            out = out / MANIFEST_NAME
+    if src.resolve() == out.resolve():
+        raise ValueError("OUT must differ from INPUT (the input is never modified)")
+    fp = args_fingerprint(args, files=[] if dataset_in else [src], paths=["input"])
+    target = open_target(out, "recaption", fp, overwrite=args.overwrite) if dataset_in else None
+    if not dataset_in:
+        open_file_target(out, "recaption", fp, overwrite=args.overwrite)
     cache = None if args.no_cache else (args.cache or default_cache_dir())
     rejects = Rejects()
     stage = make_recaptioner(args.backend, cache=cache, batch_size=args.batch_size, retries=args.retries,
-                             max_pixels=args.model_max_pixels, overwrite=args.overwrite, progress=not args.no_progress,
+                             max_pixels=args.model_max_pixels, overwrite=args.redo, progress=not args.no_progress,
                              **backend_options(args))
     started = time.perf_counter()
 
@@ -117,23 +132,24 @@ def run(args) -> int:
 
     try:
         if dataset_in:
-            from s1mmalign.builder.shards.write import (
-                print_report,
-                shard_options_from_args,
-                write_dataset,
-            )
+            from s1mmalign.builder.commands.write import print_report, shard_options_from_args
+            from s1mmalign.builder.shards.write import write_dataset
 
             total = count_rows(src)
             print(f"recaption {src} ({total} records) -> {out} with {stage.model_string}")
-            report = write_dataset(recaptioned(), out, options=shard_options_from_args(args), rejects=rejects,
+            report = write_dataset(recaptioned(), target.path, options=shard_options_from_args(args), rejects=rejects,
                                    max_pixels=args.max_pixels, image_check=args.image_check)
+            written = report["written"]
+            target.commit() if written else target.fail()
             print_report(report, out)
         else:
             from s1mmalign.builder.records.manifest import write_manifest
 
             print(f"recaption {src} -> {out} with {stage.model_string}")
-            n = write_manifest(recaptioned(), out)
-            print(f"wrote {n} records to {out}")
+            out.parent.mkdir(parents=True, exist_ok=True)
+            written = write_manifest(recaptioned(), out)
+            commit_file_target(out, "recaption", fp)
+            print(f"wrote {written} records to {out}")
             if len(rejects):
                 rejects.write_jsonl(out.with_name(out.stem + ".rejects.jsonl"))
     finally:
@@ -141,4 +157,5 @@ def run(args) -> int:
     s = stage.stats
     print(json.dumps({**s, "seconds": round(time.perf_counter() - started, 2), "cache": str(cache) if cache else None,
                       "rejects_by_reason": rejects.by_reason()}))
+    check_outcome(written, len(rejects), args.max_reject_rate)
     return 0

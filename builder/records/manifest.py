@@ -2,8 +2,9 @@
 
 This is the generic hand-over format between stages (``ingest`` writes one, ``recaption``
 reads and writes one, ``write`` turns one into shards). Image paths are relative to the
-manifest's folder (absolute paths are accepted only inside ``image_root``); a path that
-leaves its root is rejected, never opened.
+manifest's folder (a relative path that leaves it is rejected, never opened) or absolute.
+With ``image_root`` every image path, resolved, must lie inside it (for manifests you did not
+write); any other is rejected.
 """
 
 from __future__ import annotations
@@ -41,6 +42,39 @@ def safe_join(root: Path, rel: str, *, resolve_links: bool = False) -> Optional[
     return candidate
 
 
+def check_manifest(path: str | os.PathLike) -> Path:
+    """``path`` if it is a readable manifest file, else ``ValueError`` saying what it is instead."""
+    path = Path(path)
+    if path.is_dir():
+        hint = f"; did you mean {path / MANIFEST_NAME}?" if (path / MANIFEST_NAME).is_file() else ""
+        raise ValueError(f"{path} is a folder; name the manifest file (JSON Lines, one record per line){hint}")
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such manifest file")
+    with open(path, "rb") as f:
+        head = f.read(4096)
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as e:
+        if e.start < len(head) - 4:  # not a multi-byte character cut at the end of the sample
+            raise ValueError(f"{path} is not a JSON Lines manifest (binary data, not UTF-8 text)") from None
+        text = head[: e.start].decode("utf-8")
+    first = text.lstrip()[:1]
+    if first and first != "{":
+        raise ValueError(f"{path} is not a JSON Lines manifest (the first line is not a JSON object)")
+    return path
+
+
+def _image_file(manifest_dir: Path, image_root: Optional[Path], img: str) -> Optional[Path]:
+    """The file an ``image`` path names, or None when it is not allowed (see the module docstring)."""
+    if not img or "\x00" in img:
+        return None
+    if image_root is None:
+        return Path(img) if os.path.isabs(img) else safe_join(manifest_dir, img)
+    file = Path(img) if os.path.isabs(img) else manifest_dir / img
+    real, root = Path(os.path.realpath(file)), Path(os.path.realpath(image_root))
+    return file if root in real.parents else None
+
+
 def read_manifest(
     path: str | os.PathLike,
     rejects: Optional[Rejects] = None,
@@ -54,9 +88,9 @@ def read_manifest(
     ``malformed_json``, ``empty_line``, ``image_outside_root``, ``image_missing``) and skipped.
     """
     path = Path(path)
-    root = Path(image_root) if image_root else path.parent
+    root = Path(image_root) if image_root else None
     rejects = rejects if rejects is not None else Rejects()
-    with open(path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8", errors="replace") as f:  # a line that is not UTF-8 fails as malformed_json
         for lineno, line in enumerate(f, 1):
             if not line.strip():
                 continue
@@ -70,7 +104,7 @@ def read_manifest(
                 continue
             img = rec.get("image")
             if isinstance(img, str) and load_images:
-                file = safe_join(root, img)
+                file = _image_file(path.parent, root, img)
                 if file is None:
                     rejects.add(rec.get("key"), "image", "image_outside_root", img, stage="manifest", source=rec.get("source", ""))
                     continue

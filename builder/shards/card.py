@@ -22,26 +22,18 @@ import yaml
 
 from s1mmalign.core import contract
 from s1mmalign.core.atomic import write_text_atomic
+from s1mmalign.core.licenses import hub_license, spdx_id
 
 TEMPLATE = Path(__file__).parents[1] / "dataset_card.md"
 
-# Licenses as they appear in papers -> Hub license ids.
-_HUB_LICENSES = {
-    "cc-by-4.0": ("creativecommons.org/licenses/by/4.0", "cc by 4.0", "cc-by-4.0", "cc-by"),
-    "cc-by-sa-4.0": ("creativecommons.org/licenses/by-sa/4.0", "cc by-sa 4.0", "cc-by-sa-4.0"),
-    "cc-by-nc-4.0": ("creativecommons.org/licenses/by-nc/4.0", "cc by-nc 4.0", "cc-by-nc-4.0"),
-    "cc-by-nc-sa-4.0": ("creativecommons.org/licenses/by-nc-sa/4.0", "cc by-nc-sa 4.0", "cc-by-nc-sa-4.0"),
-    "cc-by-nc-nd-4.0": ("creativecommons.org/licenses/by-nc-nd/4.0", "cc-by-nc-nd-4.0"),
-    "cc0-1.0": ("creativecommons.org/publicdomain/zero/1.0", "cc0", "cc0-1.0"),
-}
-
-
-def hub_license(license_text: str) -> Optional[str]:
-    low = license_text.lower().strip()
-    for hub_id, needles in _HUB_LICENSES.items():
-        if any(n in low for n in needles):
-            return hub_id
-    return None
+def license_counts(index: dict) -> collections.Counter:
+    """Records per license string as written (counted in one format)."""
+    primary = "parquet" if "parquet" in index.get("formats", []) else "wds"
+    licenses: collections.Counter = collections.Counter()
+    for s in index["shards"]:
+        if s["format"] == primary:
+            licenses.update(s["licenses"])
+    return licenses
 
 
 def size_category(n: int) -> str:
@@ -57,10 +49,7 @@ def card_yaml(index: dict) -> dict:
     primary = "parquet" if "parquet" in index.get("formats", []) else None
     disciplines = sorted(index["counts"])
     modalities = sorted({m for c in index["counts"].values() for m in c})
-    licenses = collections.Counter()
-    for s in index["shards"]:
-        if s["format"] == (primary or s["format"]):
-            licenses.update(s["licenses"])
+    licenses = license_counts(index)
     hub_ids = {hub_license(lic) for lic in licenses}
     data: dict = {
         "license": hub_ids.pop() if len(hub_ids) == 1 and None not in hub_ids else "other",
@@ -72,7 +61,8 @@ def card_yaml(index: dict) -> dict:
     }
     if data["license"] == "other":
         data["license_name"] = "per-record"
-        data["license_details"] = "Each record carries its paper's license in the `license` field."
+        data["license_details"] = ("Each record carries its paper's license in the `license` field: " + "; ".join(
+            f"{spdx_id(lic) or repr(lic or '(none)') + ' (not recognised)'}: {n}" for lic, n in licenses.most_common()))
     if primary:
         import datasets  # only for the card's YAML form of the features
 
@@ -138,10 +128,7 @@ def render_card(out: str | os.PathLike, index: dict, *, repo_id: Optional[str] =
     for name in ("caption", "recaption"):
         s = stats[name]
         lengths.append(f"| {name} | {s[0]:.0f} | {s[1]:.0f} | {s[2]:.0f} |" if s else f"| {name} | - | - | - |")
-    licenses = collections.Counter()
-    for s in index["shards"]:
-        if s["format"] == ("parquet" if "parquet" in index["formats"] else "wds"):
-            licenses.update(s["licenses"])
+    licenses = license_counts(index)
     repo = repo_id or "<org>/<name>"
     body = Template(TEMPLATE.read_text(encoding="utf-8")).safe_substitute(
         yaml=yaml.safe_dump(card_yaml(index), sort_keys=False, allow_unicode=True, width=1000).rstrip(),
@@ -155,8 +142,8 @@ def render_card(out: str | os.PathLike, index: dict, *, repo_id: Optional[str] =
         sources_table="| source | figures |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in stats["sources"].items()),
         length_table="\n".join(lengths),
         fields_table="\n".join(f"| `{n}` | {t} | {d} |" for n, t, _, d in contract.FIELDS),
-        license_table="\n".join(["", "| license | figures |", "|---|---|"]
-                                + [f"| {k or '(unknown)'} | {v} |" for k, v in licenses.most_common()]),
+        license_table="\n".join(["", "| license (SPDX) | as written | figures |", "|---|---|---|"]
+                                + [f"| {spdx_id(k) or 'not recognised'} | {k or '(none)'} | {v} |" for k, v in licenses.most_common()]),
     )
     write_text_atomic(out / "README.md", body)
     return body

@@ -19,7 +19,7 @@ from s1mmalign.builder.records.rejects import Rejects
 from s1mmalign.builder.shards.writers import ShardOptions, ShardWriter
 from s1mmalign.core import contract
 from s1mmalign.core.atomic import remove_stale_temporaries, write_text_atomic
-from s1mmalign.core.images import CHECKS, DEFAULT_MAX_PIXELS
+from s1mmalign.core.images import DEFAULT_MAX_PIXELS
 
 REPORTS_DIR = "reports"
 
@@ -27,9 +27,9 @@ REPORTS_DIR = "reports"
 def _progress(iterable, desc: str, enabled: bool):
     if not enabled:
         return iterable
-    from tqdm.auto import tqdm
+    from s1mmalign.core.progress import progress
 
-    return tqdm(iterable, desc=desc, unit=" rec", mininterval=1.0)
+    return progress(iterable, desc=desc, unit=" rec", mininterval=1.0)
 
 
 def write_dataset(
@@ -100,63 +100,3 @@ def finalize_dataset(out: str | os.PathLike, *, rejects: Optional[Rejects] = Non
         write_text_atomic(out / REPORTS_DIR / "write.json", json.dumps(report, indent=1))
     render_card(out, index)
     return index
-
-
-# -- CLI ------------------------------------------------------------------------------------
-
-
-def add_shard_arguments(p) -> None:
-    """Shard options shared by every command that writes a dataset folder."""
-    p.add_argument("--formats", default="parquet,wds", help="comma-separated: parquet, wds (default: both)")
-    p.add_argument("--parquet-shard-mb", type=float, default=500, help="target Parquet shard size in MB (default 500)")
-    p.add_argument("--tar-shard-mb", type=float, default=1000, help="target tar shard size in MB (default 1000)")
-    p.add_argument("--row-group-mb", type=float, default=32, help="target Parquet row group size in MB (default 32)")
-    p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="decompression-bomb limit in pixels")
-    p.add_argument("--image-check", choices=CHECKS, default="fast",
-                   help="fast: PNG chunk CRCs and JPEG at 1/8 scale (catches corrupt and truncated files, ~4x cheaper); "
-                        "full: decode every pixel (default: fast)")
-
-
-def shard_options_from_args(args, **overrides) -> ShardOptions:
-    return ShardOptions(
-        formats=tuple(f.strip() for f in args.formats.split(",") if f.strip()),
-        parquet_shard_bytes=int(args.parquet_shard_mb * (1 << 20)),
-        tar_shard_bytes=int(args.tar_shard_mb * (1 << 20)),
-        row_group_bytes=int(args.row_group_mb * (1 << 20)),
-        **overrides,
-    )
-
-
-def print_report(report: dict, out: Path) -> None:
-    print(f"wrote {report['written']} records in {report['shards']} shards to {out} ({report['seconds']} s)")
-    if report["rejected"]:
-        reasons = ", ".join(f"{r}: {n}" for r, n in report["rejects_by_reason"].items())
-        print(f"rejected {report['rejected']} ({reasons}); see {out / REPORTS_DIR / 'rejects.jsonl'}")
-
-
-def add_cli(sub) -> None:
-    p = sub.add_parser(
-        "write",
-        help="shards + index + card from a manifest of figure records",
-        description="Write WebDataset and Parquet shards, the shard index, sizes.json and README.md "
-        "from a JSON Lines manifest (one contract record per line, `image` a path relative to the manifest).",
-    )
-    p.add_argument("manifest", help="manifest.jsonl")
-    p.add_argument("out", help="output dataset folder (a Hub dataset repository as it stands)")
-    add_shard_arguments(p)
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=_cli_write)
-
-
-def _cli_write(args) -> int:
-    from s1mmalign.builder.records.manifest import read_manifest
-
-    out = Path(args.out)
-    rejects = Rejects()
-    records = read_manifest(args.manifest, rejects)
-    report = write_dataset(
-        records, out, options=shard_options_from_args(args), rejects=rejects,
-        max_pixels=args.max_pixels, image_check=args.image_check, progress=not args.no_progress,
-    )
-    print_report(report, out)
-    return 0

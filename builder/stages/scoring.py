@@ -21,10 +21,10 @@ from __future__ import annotations
 import collections
 import contextlib
 import math
-from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from s1mmalign.builder.records.rejects import Rejects
+from s1mmalign.builder.stages.model_source import DOWNLOAD_HINT
 
 DEFAULT_CLIP_MODEL = "openai/clip-vit-base-patch32"
 DEFAULT_MLM_MODEL = "allenai/scibert_scivocab_uncased"
@@ -40,14 +40,15 @@ def _device(device: str) -> str:
 
 
 def _path(model: str) -> str:
-    p = Path(model).expanduser()
-    return str(p) if p.is_dir() else model
+    from s1mmalign.builder.stages.model_source import model_path
+
+    return model_path(model)
 
 
 def _load_error(kind: str, model: str, err: Exception) -> RuntimeError:
     return RuntimeError(
         f"could not load the {kind} model {model!r} ({type(err).__name__}: {str(err)[:200]}); "
-        "download it where you have network access (`huggingface-cli download <id> --local-dir DIR`) "
+        f"download it where you have network access ({DOWNLOAD_HINT}) "
         "and pass the folder instead"
     )
 

@@ -23,14 +23,14 @@ log = logging.getLogger(__name__)
 
 def _bar(build: Build, stage: str, units: list[str], done: list[str], enabled: bool):
     """Progress in archive bytes when every unit knows its size (the release), else in units."""
-    from tqdm.auto import tqdm
+    from s1mmalign.core.progress import progress
 
     sizes = {u: getattr(build.unit_by_id[u], "nbytes", 0) for u in units + done}
     if sizes and all(sizes.values()) and len(build.segments[stage]) > 1:
-        return tqdm(total=sum(sizes.values()), initial=sum(sizes[u] for u in done), unit="B", unit_scale=True,
-                    unit_divisor=1024, desc=f"{stage:<9}", disable=not enabled, mininterval=1.0), True
-    return tqdm(total=len(units) + len(done), initial=len(done), desc=f"{stage:<9}", unit=" unit",
-                disable=not enabled, mininterval=0.5), False
+        return progress(total=sum(sizes.values()), initial=sum(sizes[u] for u in done), unit="B", unit_scale=True,
+                        unit_divisor=1024, desc=f"{stage:<9}", enabled=enabled, mininterval=1.0), True
+    return progress(total=len(units) + len(done), initial=len(done), desc=f"{stage:<9}", unit=" unit",
+                    enabled=enabled, mininterval=0.5), False
 
 
 def _unit_for_pool(build: Build, stage: str, uid: str):

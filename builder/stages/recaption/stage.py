@@ -143,9 +143,9 @@ class Recaptioner:
     def _bar(self, total: int):
         if not self.progress or not total:
             return None
-        from tqdm.auto import tqdm
+        from s1mmalign.core.progress import progress
 
-        return tqdm(total=total, desc=f"recaption ({self.backend.name})", unit=" fig", mininterval=1.0)
+        return progress(total=total, desc=f"recaption ({self.backend.name})", unit=" fig", mininterval=1.0)
 
     def close(self) -> None:
         self.backend.close()

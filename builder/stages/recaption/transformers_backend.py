@@ -14,6 +14,7 @@ import hashlib
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
+from s1mmalign.builder.stages.model_source import DOWNLOAD_HINT
 from s1mmalign.builder.stages.recaption.base import DEFAULT_MAX_PIXELS, Backend, Request
 
 DEFAULT_MODEL = "Qwen/Qwen2.5-VL-7B-Instruct"
@@ -48,7 +49,7 @@ def local_fingerprint(folder: Path) -> str:
 def load_error(model: str, err: Exception) -> RuntimeError:
     return RuntimeError(
         f"could not load recaption model {model!r} ({type(err).__name__}: {str(err)[:300]}). "
-        "Download it where you have network access (`huggingface-cli download <id> --local-dir DIR`) and "
+        f"Download it where you have network access ({DOWNLOAD_HINT}) and "
         "pass --model DIR, or set HF_HOME to a cache holding it, or choose another backend "
         "(--backend openai with --base-url of a running server, or --backend context for the model-free "
         "extractive method)."
@@ -120,8 +121,10 @@ class TransformersBackend(Backend):
         else:
             torch_dtype = getattr(torch, dtype)
         self.dtype = str(torch_dtype).replace("torch.", "")
-        local = Path(model).expanduser()
-        path = str(local) if local.is_dir() else model
+        from s1mmalign.builder.stages.model_source import model_path
+
+        path = model_path(model)
+        local = Path(path)
         try:
             config = AutoConfig.from_pretrained(path, revision=revision)
             kw = {"attn_implementation": attn_implementation} if attn_implementation else {}
