@@ -7,10 +7,14 @@ One interface, two methods::
     classify = make_classifier("clip", model="openai/clip-vit-base-patch32", device="cuda")
     batch = classify(batch, rejects)   # fills modality, modality_method, multi_panel
 
-``rules`` reads the caption: captions usually name what they show ("heatmap", "SEM image",
-"schematic", "micrograph", "CT scan"). Each modality has strong cues (its names) and weak
-ones ("versus", "error bars" for a plot); the highest score wins, ties go to the cue that comes
-first in the caption; no cue gives ``other``. ``modality_method`` is ``caption-rules``.
+``rules`` combines every signal a record has (:mod:`s1mmalign.builder.modality_signals`): a
+recaption written by a model from the image first, then the caption, the figure's file name,
+the sentences citing it and layout statistics of the image, with a confidence; a label below
+the confidence threshold is ``other``. ``modality_method`` names the signals that decided
+("rules:recaption+caption"). :func:`classify_caption` alone is the caption signal: captions
+usually name what they show ("heatmap", "SEM image", "schematic", "micrograph", "CT scan"); each
+modality has strong cues (its names) and weak ones ("versus", "error bars" for a plot); the
+highest score wins, ties go to the cue that comes first in the caption.
 
 ``clip`` is zero-shot with a transformers ``CLIPModel`` (any checkpoint id or local folder):
 each modality is the mean of the normalised text embeddings of a prompt ensemble
@@ -31,6 +35,7 @@ from typing import Any, Callable, Iterator, Optional, Sequence
 import numpy as np
 
 from s1mmalign.builder.records.rejects import Rejects
+from s1mmalign.builder.stages import modality_signals as signals
 from s1mmalign.core import contract
 from s1mmalign.core.images import ImageRejected, decode_image
 
@@ -42,7 +47,7 @@ DEFAULT_CLIP_MODEL = "openai/clip-vit-base-patch32"
 
 # (pattern, weight). Weight 3: the caption names the modality; 1: a weaker hint.
 _RULES: dict[str, list[tuple[str, int]]] = {
-    "heatmap": [(r"heat ?maps?", 3), (r"colou?r[- ]?(coded|scale|map)", 1), (r"correlation matri(x|ces)", 2),
+    "heatmap": [(r"heat ?maps?", 3), (r"contour (plot|map|line)s?|(colou?r|density) maps?", 3), (r"colou?r[- ]?(coded|scale|map)", 1), (r"correlation matri(x|ces)", 2),
                 (r"confusion matri(x|ces)", 3), (r"clustergram", 3)],
     "microscopy": [(r"micrographs?", 3), (r"microscop(y|e|ic)", 3), (r"\b(sem|tem|stem|afm|sted)\b( images?)?", 3),
                    (r"(scanning|transmission) electron", 3), (r"confocal", 3), (r"fluorescen(ce|t) (images?|staining)", 2),
@@ -56,11 +61,11 @@ _RULES: dict[str, list[tuple[str, int]]] = {
                             (r"\b(ribbon|cartoon) (diagram|representation)", 3), (r"docking|binding pose", 2),
                             (r"\b(pdb|x-ray crystallograph\w*)\b", 2), (r"\b(molecule|compound|ligand)s?\b", 1),
                             (r"\bstructures? of (the )?(compound|inhibitor|complex|protein)", 3)],
-    "map": [(r"\bmaps?\b", 3), (r"geograph\w+|satellite (image|view)", 3), (r"\b(latitude|longitude)\b", 2),
+    "map": [(r"(?<!contour )(?<!heat )(?<!colour )(?<!color )(?<!density )(?<!feature )(?<!attention )(?<!saliency )\bmaps?\b", 3), (r"geograph\w+|satellite (image|view)", 3), (r"\b(latitude|longitude)\b", 2),
             (r"\b(province|district|country|countries|region|study (area|site)s?)\b", 1)],
     "astronomical_image": [(r"\b(hubble|jwst|telescope|sdss|alma)\b", 3), (r"\b(galax(y|ies)|nebula|quasar|supernova|star[- ]forming)\b", 2),
                            (r"\b(sky|skymap|all-sky)\b", 2), (r"\b(exposure|band|filter) (image|mosaic)", 1)],
-    "photograph": [(r"photo(graph)?s?\b", 3), (r"\bcamera\b", 2), (r"\bpictures?\b", 2), (r"\b(field|specimen|sample) (view|photo)", 2),
+    "photograph": [(r"photo(graph)?s?\b", 3), (r"petri dish", 3), (r"\bcamera\b", 2), (r"\bpictures?\b", 2), (r"\b(field|specimen|sample) (view|photo)", 2),
                    (r"\bgel (image|electrophoresis)|western blots?|sds-page|immunoblot", 2)],
     "diagram": [(r"schemat\w*|\bscheme\b", 3), (r"diagram|flow ?chart|workflow|pipeline|architecture", 3),
                 (r"illustrat\w+|overview of|framework|sketch|cartoon", 2), (r"\b(model|setup|set-up) of\b", 1),
@@ -204,26 +209,60 @@ def _multi_panel(rec: dict, img=None, use_layout: bool = True) -> bool:
 
 
 class RulesClassifier:
-    """Caption-text modality (no model weights) + multi-panel flag. See the module docstring."""
+    """Modality from every signal of a record (no model weights) + multi-panel flag."""
 
-    name = RULES_METHOD
+    name = "rules"
 
-    def __init__(self, *, layout: bool = True, overwrite: bool = True):
-        self.layout, self.overwrite = layout, overwrite
+    def __init__(self, *, layout: bool = True, overwrite: bool = True, image: bool = True,
+                 min_confidence: float = signals.MIN_CONFIDENCE):
+        self.layout, self.overwrite, self.image, self.min_confidence = layout, overwrite, image, min_confidence
+
+    def decide(self, rec: dict, img=None, clip_vote: Optional[tuple[str, float]] = None) -> signals.Decision:
+        """The combined :class:`~s1mmalign.builder.modality_signals.Decision` for one record."""
+        votes: dict[str, tuple[str, float]] = {}
+        if model_recaption(rec):
+            votes["recaption"] = signals.recaption_vote(rec["recaption"])
+        named, score = classify_caption(rec.get("caption") or "")
+        votes["caption"] = (named, 1.0 if score >= 3 else 0.5 if score >= 2 else 0.25 if score else 0.0)
+        if clip_vote is not None:
+            votes["clip"] = clip_vote
+        votes["file"] = signals.file_vote(rec.get("image_path") or _image_name(rec), classify_caption)
+        votes["context"] = signals.context_vote(rec.get("citation_contexts"), classify_caption)
+        if self.image and img is not None:
+            votes["image"] = signals.image_vote(signals.image_stats(img))
+        return signals.combine(votes, min_confidence=self.min_confidence)
 
     def __call__(self, batch: list[dict], rejects: Rejects) -> list[dict]:
         out = []
         for rec in batch:
             rec = dict(rec)
+            img = None
+            if self.image or self.layout:
+                try:
+                    img = _image_of(rec)
+                except ImageRejected:
+                    img = None
             if self.overwrite or not rec.get("modality_method"):
-                rec["modality"], _ = classify_caption(rec.get("caption") or "")
-                rec["modality_method"] = RULES_METHOD
-            rec["multi_panel"] = _multi_panel(rec, use_layout=self.layout)
+                d = self.decide(rec, img)
+                rec["modality"], rec["modality_method"] = d.modality, d.method
+            rec["multi_panel"] = _multi_panel(rec, img, use_layout=self.layout and img is not None)
             out.append(rec)
         return out
 
     def close(self) -> None:
         pass
+
+
+def model_recaption(rec: dict) -> bool:
+    """True when the record's recaption was written by a model from the image (not the
+    text-only ``context`` recaptioner, not absent)."""
+    model = str(rec.get("recaption_model") or "")
+    return bool((rec.get("recaption") or "").strip()) and bool(model) and not model.startswith("context")
+
+
+def _image_name(rec: dict) -> str:
+    img = rec.get("image")
+    return str(img.get("path") or "") if isinstance(img, dict) else ""
 
 
 #: What each modality looks like, for the CLIP prompt ensemble.
