@@ -169,7 +169,7 @@ def test_rules_stage_fills_fields_and_records_pass_the_contract():
     rejects = Rejects()
     out = classify(batch, rejects)
     assert [(r["modality"], r["modality_method"], r["multi_panel"]) for r in out] == [
-        ("heatmap", "rules:caption", False), ("plot", "rules:caption+image", True), ("other", "rules:none", False)]
+        ("heatmap", "rules:caption", False), ("plot", "rules:caption", True), ("other", "rules:none", False)]
     assert len(rejects) == 0 and "modality" not in batch[0]  # input records are not modified
     for r in out:
         prepare_record(r)

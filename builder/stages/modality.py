@@ -217,35 +217,40 @@ class RulesClassifier:
                  min_confidence: float = signals.MIN_CONFIDENCE):
         self.layout, self.overwrite, self.image, self.min_confidence = layout, overwrite, image, min_confidence
 
-    def decide(self, rec: dict, img=None, clip_vote: Optional[tuple[str, float]] = None) -> signals.Decision:
-        """The combined :class:`~s1mmalign.builder.modality_signals.Decision` for one record."""
+    def votes(self, rec: dict) -> dict[str, tuple[str, float]]:
+        """The text signals' votes (model recaption, caption, file name, citing text)."""
         votes: dict[str, tuple[str, float]] = {}
         if model_recaption(rec):
             votes["recaption"] = signals.recaption_vote(rec["recaption"])
         named, score = classify_caption(rec.get("caption") or "")
         votes["caption"] = (named, 1.0 if score >= 3 else 0.5 if score >= 2 else 0.25 if score else 0.0)
-        if clip_vote is not None:
-            votes["clip"] = clip_vote
         votes["file"] = signals.file_vote(rec.get("image_path") or _image_name(rec), classify_caption)
         votes["context"] = signals.context_vote(rec.get("citation_contexts"), classify_caption)
-        if self.image and img is not None:
-            votes["image"] = signals.image_vote(signals.image_stats(img))
-        return signals.combine(votes, min_confidence=self.min_confidence)
+        return votes
 
     def __call__(self, batch: list[dict], rejects: Rejects) -> list[dict]:
         out = []
         for rec in batch:
             rec = dict(rec)
+            caption_panels = caption_is_multi_panel(rec.get("caption") or "")
+            label = self.overwrite or not rec.get("modality_method")
+            # the image is decoded only when it can change something: the text signals are not
+            # decisive (its vote weighs at most 0.6), or the layout decides multi_panel
+            votes = self.votes(rec) if label else {}
+            decisive = any(strength >= 0.7 and w >= 2 for s, (m, strength) in votes.items()
+                           if m != "other" for w in [signals.WEIGHTS[s]])
             img = None
-            if self.image or self.layout:
+            if (label and self.image and not decisive) or (self.layout and not caption_panels):
                 try:
                     img = _image_of(rec)
                 except ImageRejected:
                     img = None
-            if self.overwrite or not rec.get("modality_method"):
-                d = self.decide(rec, img)
+            if label:
+                if self.image and img is not None and not decisive:
+                    votes["image"] = signals.image_vote(signals.image_stats(img))
+                d = signals.combine(votes, min_confidence=self.min_confidence)
                 rec["modality"], rec["modality_method"] = d.modality, d.method
-            rec["multi_panel"] = _multi_panel(rec, img, use_layout=self.layout and img is not None)
+            rec["multi_panel"] = caption_panels or (self.layout and img is not None and layout_is_multi_panel(img))
             out.append(rec)
         return out
 

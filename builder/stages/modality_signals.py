@@ -8,7 +8,8 @@ signal          weight  what it reads
 ``recaption``   4       a recaption written by a model from the image (``recaption_model``
                         set and not ``context``-only): its first sentence names the figure
 ``caption``     2       the caption (:func:`s1mmalign.builder.modality.classify_caption`)
-``clip``        2       zero-shot CLIP probabilities, when a model is given
+``clip``        2       reserved for zero-shot CLIP probabilities; not wired yet (the
+                        ``clip`` classifier labels from the image on its own)
 ``file``        1       the figure's file name (``image_path``: "sem_cells.tif", "map.png")
 ``context``     1       LaTeX/JATS text citing the figure (``citation_contexts``)
 ``image``       1       layout statistics of the image (page-white line art, dark field,
