@@ -47,7 +47,7 @@ DEFAULT_CLIP_MODEL = "openai/clip-vit-base-patch32"
 
 # (pattern, weight). Weight 3: the caption names the modality; 1: a weaker hint.
 _RULES: dict[str, list[tuple[str, int]]] = {
-    "heatmap": [(r"heat ?maps?", 3), (r"contour (plot|map|line)s?|(colou?r|density) maps?", 3), (r"colou?r[- ]?(coded|scale|map)", 1), (r"correlation matri(x|ces)", 2),
+    "heatmap": [(r"heat ?maps?", 3), (r"contour (plot|map)s?|density maps?", 3), (r"colou?r[- ]?(coded|scale|map)", 1), (r"correlation matri(x|ces)", 2),
                 (r"confusion matri(x|ces)", 3), (r"clustergram", 3)],
     "microscopy": [(r"micrographs?", 3), (r"microscop(y|e|ic)", 3), (r"\b(sem|tem|stem|afm|sted)\b( images?)?", 3),
                    (r"(scanning|transmission) electron", 3), (r"confocal", 3), (r"fluorescen(ce|t) (images?|staining)", 2),
@@ -62,7 +62,8 @@ _RULES: dict[str, list[tuple[str, int]]] = {
                             (r"\b(pdb|x-ray crystallograph\w*)\b", 2), (r"\b(molecule|compound|ligand)s?\b", 1),
                             (r"\bstructures? of (the )?(compound|inhibitor|complex|protein)", 3)],
     "map": [(r"(?<!contour )(?<!heat )(?<!colour )(?<!color )(?<!density )(?<!feature )(?<!attention )(?<!saliency )\bmaps?\b", 3), (r"geograph\w+|satellite (image|view)", 3), (r"\b(latitude|longitude)\b", 2),
-            (r"\b(province|district|country|countries|region|study (area|site)s?)\b", 1)],
+            (r"\b(province|district|country|countries|region|study (area|site)s?)\b", 1),
+            (r"\b(total-field|magnetic|gravity|bouguer|free-air) (anomal\w+|disturbance)|aeromagnetic|\b(easting|northing)\b", 2)],
     "astronomical_image": [(r"\b(hubble|jwst|telescope|sdss|alma)\b", 3), (r"\b(galax(y|ies)|nebula|quasar|supernova|star[- ]forming)\b", 2),
                            (r"\b(sky|skymap|all-sky)\b", 2), (r"\b(exposure|band|filter) (image|mosaic)", 1)],
     "photograph": [(r"photo(graph)?s?\b", 3), (r"petri dish", 3), (r"\bcamera\b", 2), (r"\bpictures?\b", 2), (r"\b(field|specimen|sample) (view|photo)", 2),
@@ -222,6 +223,8 @@ class RulesClassifier:
         votes: dict[str, tuple[str, float]] = {}
         if model_recaption(rec):
             votes["recaption"] = signals.recaption_vote(rec["recaption"])
+            if votes["recaption"][1] >= 1.0:  # outweighs every other signal together: read no more
+                return votes
         named, score = classify_caption(rec.get("caption") or "")
         votes["caption"] = (named, 1.0 if score >= 3 else 0.5 if score >= 2 else 0.25 if score else 0.0)
         votes["file"] = signals.file_vote(rec.get("image_path") or _image_name(rec), classify_caption)

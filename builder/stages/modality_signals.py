@@ -41,7 +41,7 @@ METHOD_PREFIX = "rules:"
 _IS_A = re.compile(r"\b(?:is|are|shows?|showing|displays?|displaying|presents?|presenting|depicts?|depicting|"
                    r"illustrates?|illustrating|contains?|consists? of|features?|comprises?)\b", re.I)
 _NOUNS: list[tuple[str, str]] = [
-    ("heatmap", r"heat ?maps?|contour (?:plots?|maps?|lines?)|colou?r[- ](?:coded|mapped) (?:matrix|grid|map|image|field)|"
+    ("heatmap", r"heat ?maps?|contour (?:plots?|maps?|lines?)|colou?r[- ](?:coded|mapped)(?: [\w-]+){0,2} (?:matri(?:x|ces)|grids?|maps?|images?|fields?)|"
                 r"(?:correlation|confusion|similarity|distance|adjacency) matri(?:x|ces)|clustergrams?|density (?:plots?|maps?)"),
     ("microscopy", r"micrographs?|microscop\w+|(?:sem|tem|stem|afm|confocal|fluorescen\w+|electron|histolog\w+|brightfield|"
                    r"bright-field|phase[- ]contrast) (?:image|picture|view|section)s?|immuno\w+|stained (?:tissue|section|cells)|"
@@ -55,19 +55,21 @@ _NOUNS: list[tuple[str, str]] = [
     ("astronomical_image", r"(?:astronomical|telescope|sky|hubble|jwst|deep[- ]field) (?:image|view|mosaic|observation)s?|"
                            r"images? of (?:a |the )?(?:galax\w+|nebula\w*|star cluster|sky)|galax(?:y|ies)|nebula\w*|"
                            r"star fields?|night sky"),
-    ("map", r"(?:geographic\w*|topographic\w*|world|regional|political|geological|satellite) (?:maps?|image|view)|"
+    ("map", r"(?:geographic\w*|topographic\w*|world|regional|political|geological|satellite|aerial) (?:maps?|images?|views?)|"
             r"maps? of (?:the )?(?:world|region|study|country|countries|area|site|island|continent|ocean|sea|basin|state|"
             r"province|city|europe|africa|asia|america|australia)\w*|(?<!contour )(?<!heat )(?<!density )\bmaps?\b"),
-    ("photograph", r"photo(?:graph)?s?\b|pictures? of|(?:camera|field|sample|specimen|device|setup) (?:image|photo)s?|"
+    ("photograph", r"photo(?:graph)?s?\b|pictures? of|(?:camera|specimen|device|setup) (?:image|photo)s?|"
                    r"petri dish\w*|gel (?:image|electrophoresis)|western blots?|blots?"),
     ("diagram", r"(?:schematic|block|flow|circuit|conceptual|network|tree|venn|process|system) ?(?:diagram|chart)s?|"
                 r"schemat\w+|flow ?charts?|diagrams?|workflows?|pipelines?|illustrations?|sketch\w*|cartoons?|"
                 r"(?:model|network) architectures?|phylogenetic trees?|dendrograms?|graphs? of (?:nodes|a network)"),
     ("plot", r"(?:line|scatter|bar|box|violin|dot|polar|radar|contour|surface|3d|log-log|semi-log|forest|"
              r"kaplan-meier|survival|trajectory|density) ?(?:plots?|graphs?|charts?|curves?)|plots?|graphs?|"
-             r"charts?|histograms?|curves?|spectr(?:um|a)|time series|scatter\w*|bar\w*|box ?plots?"),
+             r"charts?|histograms?|curves?|spectr(?:um|a)|time series|scatter(?:grams?)?|box ?plots?"),
 ]
 _NOUN_RX = [(m, re.compile(r"\b(?:" + p + r")\b", re.I)) for m, p in _NOUNS]
+_WEAK = re.compile(r"(?:western )?blots?", re.I)
+_GEO_AXES = re.compile(r"\b(?:easting|northing|latitude|longitude)\b", re.I)
 _FIRST_SENTENCE = re.compile(r"^(.{0,400}?[.!?])(?:\s|$)", re.S)
 
 
@@ -85,12 +87,13 @@ def recaption_vote(text: str) -> tuple[str, float]:
     verb = _IS_A.search(first)
     after = first[verb.end():] if verb else ""
     for scope, strength in ((after[:160], 1.0), (first, 0.7), (text[:1500], 0.4)):
-        best, pos = None, 1 << 30
-        for modality, rx in _NOUN_RX:
-            hit = rx.search(scope)
-            if hit and hit.start() < pos:
-                best, pos = modality, hit.start()
-        if best:
+        hits = sorted((hit.start(), modality, hit.group(0)) for modality, rx in _NOUN_RX for hit in [rx.search(scope)] if hit)
+        # a blot beside charts is a panel of a chart figure: blots decide only when alone
+        strong = [h for h in hits if not _WEAK.fullmatch(h[2])] or hits
+        if strong:
+            best = strong[0][1]
+            if best in ("heatmap", "plot") and _GEO_AXES.search(first):
+                best = "map"  # a colour field or scatter over easting/northing or latitude/longitude
             return best, strength
     return "other", 0.0
 
