@@ -7,7 +7,8 @@ the confusion matrix (rows: hand label, columns: predicted):
 
 * caption rules: :func:`classify_caption` on the caption alone (no cue -> ``other``);
 * recaption rules: :func:`recaption_vote` on the recaption alone;
-* image only: the layout statistics vote of the thumbnail alone;
+* image only: the layout statistics vote of the thumbnail alone (the paper's discipline only
+  tells a dark-field micrograph from a sky image);
 * combined: the ``rules`` stage (every signal, precedence and confidence) with the recaption,
   and without it (the set's recaptions are hand-written descriptions, not a model's: both are
   reported).
@@ -80,7 +81,8 @@ def main(argv=None) -> int:
     images = [Image.open(io.BytesIO(it["image"]["bytes"])) for it in items]
     caption = [classify_caption(it.get("caption") or "")[0] for it in items]
     recaption = [signals.recaption_vote(it.get("recaption") or "")[0] for it in items]
-    image_only = [signals.combine({"image": signals.image_vote(signals.image_stats(im))}).modality for im in images]
+    image_only = [signals.combine({"image": signals.image_vote(signals.image_stats(im), it.get("discipline"))}).modality
+                  for it, im in zip(items, images)]
     stage = RulesClassifier()
     with_rc = [dict(it, recaption_model="hand-written") for it in items]
     without_rc = [dict(it, recaption=None, recaption_model=None) for it in items]

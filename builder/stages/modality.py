@@ -52,7 +52,9 @@ _RULES: dict[str, list[tuple[str, int]]] = {
     "microscopy": [(r"micrographs?", 3), (r"microscop(y|e|ic)", 3), (r"\b(sem|tem|stem|afm|sted)\b( images?)?", 3),
                    (r"(scanning|transmission) electron", 3), (r"confocal", 3), (r"fluorescen(ce|t) (images?|staining)", 2),
                    (r"immuno(fluorescence|histochemi\w+|staining)", 3), (r"\bstained\b|staining|h&e", 2),
-                   (r"scale bars?", 2), (r"\b(histolog\w+|cryo-?em)\b", 3)],
+                   (r"scale bars?", 2), (r"\b(histolog\w+|cryo-?em)\b", 3),
+                   (r"\b(e?gfp|mcherry|tdtomato|dapi|phalloidin)\b|\blabell?ed with\b|maximum[- ]intensity projections?|"
+                    r"\bz-stacks?\b|differential interference contrast", 2)],
     "medical_image": [(r"\b(ct|mri?|pet|spect)\b( scans?| images?)?", 3), (r"computed tomograph\w*", 3),
                       (r"magnetic resonance", 3), (r"radiograph\w*|x-ray (image|film)", 3), (r"ultrasound|sonograph\w*|echocardiogra\w+", 3),
                       (r"angiogra\w+|mammogra\w+|endoscop\w+|fundus|dermoscop\w+", 3), (r"\b(axial|sagittal|coronal)\b", 2),
@@ -70,7 +72,8 @@ _RULES: dict[str, list[tuple[str, int]]] = {
                    (r"\bgel (image|electrophoresis)|western blots?|sds-page|immunoblot", 2)],
     "diagram": [(r"schemat\w*|\bscheme\b", 3), (r"diagram|flow ?chart|workflow|pipeline|architecture", 3),
                 (r"illustrat\w+|overview of|framework|sketch|cartoon", 2), (r"\b(model|setup|set-up) of\b", 1),
-                (r"network (architecture|topology)|block diagram|circuit", 3), (r"\b(tree|phylogen\w+|dendrogram)\b", 2)],
+                (r"network (architecture|topology)|block diagram|circuit", 3), (r"\b(tree|phylogen\w+|dendrogram)\b", 2),
+                (r"\b(cad|wireframe|(assembly|engineering|technical|line) drawings?)\b", 3)],
     "plot": [(r"\b(plots?|graphs?|curves?|histograms?|scatter|bar (chart|graph)s?|box ?plots?|spectr(um|a)|profiles?)\b", 3),
              (r"\b(versus|vs\.?|as a function of|against)\b", 2), (r"error bars?|mean ?(±|\+/-)|standard (deviation|error)", 2),
              (r"\b(distributions?|trends?|time series|dose.response|survival|kaplan|roc|recordings?)\b", 1), (r"\b(p ?[<=>] ?0?\.\d+)", 1),
@@ -250,7 +253,7 @@ class RulesClassifier:
                     img = None
             if label:
                 if self.image and img is not None and not decisive:
-                    votes["image"] = signals.image_vote(signals.image_stats(img))
+                    votes["image"] = signals.image_vote(signals.image_stats(img), rec.get("discipline"))
                 d = signals.combine(votes, min_confidence=self.min_confidence)
                 rec["modality"], rec["modality_method"] = d.modality, d.method
             rec["multi_panel"] = caption_panels or (self.layout and img is not None and layout_is_multi_panel(img))

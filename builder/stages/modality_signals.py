@@ -131,6 +131,7 @@ class ImageStats:
     saturation: float  # mean colour saturation 0..1
     colours: int  # distinct colours after 4-bit quantisation
     ink: float  # share of pixels differing from the background
+    vivid: float  # share of strongly coloured pixels (saturation > 0.35, not near-black)
 
 
 def image_stats(img) -> ImageStats:
@@ -146,23 +147,24 @@ def image_stats(img) -> ImageStats:
     q = (a >> 4).reshape(-1, 3)
     colours = int(np.unique(q[:, 0] * 256 + q[:, 1] * 16 + q[:, 2]).size)
     return ImageStats(bg, float((mn >= 235).mean()), float((mx <= 40).mean()), float(sat.mean()), colours,
-                      float((np.abs(grey - bg) > 24).mean()))
+                      float((np.abs(grey - bg) > 24).mean()), float(((sat > 0.35) & (mx > 60)).mean()))
 
 
-def image_vote(stats: Optional[ImageStats]) -> tuple[str, float]:
-    """A weak guess from layout statistics: page-white line art is a plot, a dark field with
-    sparse light spots an astronomical image or a fluorescence micrograph, a full-bleed image
-    of many colours a photograph."""
+def image_vote(stats: Optional[ImageStats], discipline: Optional[str] = None) -> tuple[str, float]:
+    """A weak guess from layout statistics: page-white line art is a plot, a large area of
+    saturated colour on a page a colour field (heatmap), a dark field with light structure a
+    fluorescence micrograph (an astronomical image in an astronomy paper), a full-bleed image of
+    many colours a photograph. The paper's ``discipline`` only decides what a dark field is."""
     if stats is None:
         return "other", 0.0
     if stats.background < 60 and stats.dark > 0.4:
-        if stats.saturation > 0.45:
-            return "microscopy", 0.4  # saturated single-channel glow: fluorescence
-        return "astronomical_image", 0.3
+        return ("astronomical_image", 0.6) if discipline == "astronomy" else ("microscopy", 0.5)
+    if stats.background > 200 and stats.white > 0.05 and stats.vivid > 0.15:
+        return "heatmap", 0.4
     if stats.white > 0.45 and stats.background > 200:
         return "plot", 0.6 if stats.colours < 400 else 0.4
-    if stats.white < 0.15 and stats.colours > 700:
-        return "photograph", 0.5
+    if stats.white < 0.05 and stats.dark < 0.4:  # full bleed: grey ones may as well be micrographs or scans
+        return "photograph", 0.5 if stats.saturation > 0.08 else 0.4
     return "other", 0.0
 
 
