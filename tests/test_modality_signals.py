@@ -121,3 +121,55 @@ def test_caption_rules_regressions_from_real_papers():
     assert classify_caption("Colonies grown on a Petri dish after 48 h.")[0] == "photograph"
     assert signals.recaption_vote("")[0] == "other"
     assert signals.recaption_vote("The figure shows three panels. Each is a histogram of counts.") == ("plot", 0.4)
+
+
+# What a vision-language model writes for each modality of the demo sample (release recaptions).
+SAMPLE_RECAPTIONS = {
+    "plot": "The figure displays a line plot with three curves and error bars against the horizontal axis.",
+    "heatmap": "The image shows a heatmap of intensity over a two-dimensional grid with a colour bar.",
+    "microscopy": "This is a fluorescence micrograph of cells with a scale bar in the corner.",
+    "astronomical_image": "The figure presents a deep telescope image of a galaxy field with faint sources.",
+    "diagram": "The figure illustrates a schematic diagram of blocks connected by arrows.",
+    "medical_image": "The image is an axial CT slice of the chest with a nodule marked.",
+    "molecular_structure": "The figure shows the chemical structure of a small molecule drawn as a skeletal formula.",
+}
+
+
+def test_build_labels_release_records_from_their_recaption_like_the_classifier(tmp_path):
+    """The build's default classify stage on a release whose captions name nothing: every record
+    whose recaption names its modality gets it, none is left other, and the labels equal the
+    classifier's on the same records read with ``iter_release`` (the records convert writes)."""
+    import json
+    import shutil
+    from pathlib import Path
+
+    import pyarrow.parquet as pq
+    import yaml
+
+    from s1mmalign.builder.build import run_build
+    from s1mmalign.builder.release import iter_release
+    from s1mmalign.builder.sample_release import SAMPLE_MANIFEST, sample_release
+
+    shutil.copytree(SAMPLE_MANIFEST.parent / "images", tmp_path / "images")
+    rows, want = [], {}
+    for line in SAMPLE_MANIFEST.read_text(encoding="utf-8").splitlines():
+        rec = json.loads(line)
+        rec["recaption"] = SAMPLE_RECAPTIONS[rec["modality"]]
+        want[Path(rec["image"]).name] = rec["modality"]
+        rec["caption"] = "Results of the analysis."
+        rows.append(json.dumps(rec))
+    (tmp_path / "manifest.jsonl").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    release = sample_release(tmp_path / "release", manifest=tmp_path / "manifest.jsonl")
+
+    cfg = tmp_path / "build.yaml"
+    cfg.write_text(yaml.safe_dump({"sources": [str(release)], "out": "out", "stages": ["ingest", "classify", "write"]}))
+    assert run_build(str(cfg), progress=False)["complete"]
+    table = pq.read_table(sorted((tmp_path / "out").glob("data/*/*.parquet")),
+                          columns=["key", "image_path", "modality", "modality_method"]).to_pylist()
+    assert len(table) == len(want)
+    built = {r["key"]: (r["modality"], r["modality_method"]) for r in table}
+    assert {Path(r["image_path"]).name: r["modality"] for r in table} == want
+    assert all(m.startswith("rules:recaption") for _, m in built.values())
+
+    direct = make_classifier("rules")(list(iter_release(release)), Rejects())
+    assert {r["key"]: (r["modality"], r["modality_method"]) for r in direct} == built
