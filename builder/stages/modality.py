@@ -19,8 +19,11 @@ highest score wins, ties go to the cue that comes first in the caption.
 ``clip`` is zero-shot with a transformers ``CLIPModel`` (any checkpoint id or local folder):
 each modality is the mean of the normalised text embeddings of a prompt ensemble
 (:data:`PROMPTS` x :data:`TEMPLATES`), and the image goes to the most similar one.
-``modality_method`` is ``clip:<checkpoint>``. With ``min_prob``, a figure whose best
-probability is lower and whose caption names a modality is labelled by the rules instead.
+By default (``signals=True``) its best label is one vote (weight 2, strength its probability)
+beside the record's text signals, combined as ``rules`` combines them ("rules:caption+clip:<checkpoint>");
+with ``signals=False`` it labels alone: ``modality_method`` is ``clip:<checkpoint>``, and with
+``min_prob`` a figure whose best probability is lower and whose caption names a modality is
+labelled by the caption rules instead.
 
 ``multi_panel`` is True when the caption enumerates panels ("(a) ... (b)", "A, ... B,",
 "left panel") or the image splits along a blank gutter into parts (:func:`layout_is_multi_panel`).
@@ -306,6 +309,7 @@ class ClipClassifier:
         min_prob: Optional[float] = None,
         layout: bool = True,
         revision: Optional[str] = None,
+        signals: bool = True,
     ):
         import torch
         from transformers import AutoImageProcessor, AutoTokenizer, CLIPModel
@@ -317,6 +321,7 @@ class ClipClassifier:
         self.model_id = str(model)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.batch_size, self.min_prob, self.layout = batch_size, min_prob, layout
+        self.rules = RulesClassifier(layout=False, image=False) if signals else None
         try:
             self.model = CLIPModel.from_pretrained(self.model_id, revision=revision).eval().to(self.device)
             self.tokenizer = AutoTokenizer.from_pretrained(self.model_id, revision=revision)
@@ -368,7 +373,13 @@ class ClipClassifier:
             for rec, img, p in zip(chunk, images, probs):
                 i = int(p.argmax())
                 rec["modality"], rec["modality_method"] = self.labels[i], self.method
-                if self.min_prob is not None and p[i] < self.min_prob:
+                if self.rules is not None:  # CLIP is one vote among the record's signals (weight 2, its probability)
+                    votes = self.rules.votes(rec)
+                    votes["clip"] = (self.labels[i], float(p[i]))
+                    d = signals.combine(votes)
+                    rec["modality"] = d.modality
+                    rec["modality_method"] = d.method.replace("clip", self.method) if "clip" in d.signals else d.method
+                elif self.min_prob is not None and p[i] < self.min_prob:
                     named, score = classify_caption(rec.get("caption") or "")
                     if score > 0:
                         rec["modality"], rec["modality_method"] = named, RULES_METHOD

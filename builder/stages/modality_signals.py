@@ -8,8 +8,8 @@ signal          weight  what it reads
 ``recaption``   4       a recaption written by a model from the image (``recaption_model``
                         set and not ``context``-only): its first sentence names the figure
 ``caption``     2       the caption (:func:`s1mmalign.builder.modality.classify_caption`)
-``clip``        2       reserved for zero-shot CLIP probabilities; not wired yet (the
-                        ``clip`` classifier labels from the image on its own)
+``clip``        2       zero-shot CLIP's best label, strength its probability (the ``clip``
+                        classifier, when a model is given)
 ``file``        1       the figure's file name (``image_path``: "sem_cells.tif", "map.png")
 ``context``     1       LaTeX/JATS text citing the figure (``citation_contexts``)
 ``image``       1       layout statistics of the image (page-white line art, dark field,
@@ -17,8 +17,8 @@ signal          weight  what it reads
 ==============  ======  ====================================================================
 
 Each signal votes ``(modality, strength in 0..1)``; a modality's score is the sum of weight x
-strength. The winner's **confidence** is its share of all votes; below ``min_confidence`` (or
-with no vote) the label is ``other``, never a guess. ``modality_method`` is ``rules:`` plus
+strength. The winner's **confidence** is its share of all votes, capped by its strongest vote; below
+``min_confidence`` (or with no vote) the label is ``other``, never a guess. ``modality_method`` is ``rules:`` plus
 the signals that voted for the winner ("rules:recaption+caption", "rules:image",
 "rules:none").
 """
@@ -197,10 +197,9 @@ def combine(votes: dict[str, tuple[str, float]], *, weights: Optional[dict[str, 
         return Decision("other", 0.0, ())
     total = sum(scores.values())
     best = max(scores, key=lambda m: (scores[m], -list(WEIGHTS).index(_first_signal(votes, m))))
-    confidence = scores[best] / total
-    # one weak vote alone (image statistics) is never confident: at most its own strength
-    if all(signal == "image" for signal, (m, _) in votes.items() if m == best):
-        confidence = min(confidence, votes["image"][1])
+    # the winner's share of the votes, and never more than its strongest vote: weak votes alone
+    # (image statistics, a CLIP probability of 0.3, a caption's "versus") are not confident
+    confidence = min(scores[best] / total, max(st for m, st in votes.values() if m == best))
     if confidence < min_confidence and not (scores[best] >= 2.0 and confidence >= 0.4):
         return Decision("other", round(confidence, 3), ())
     signals = tuple(s for s in WEIGHTS if s in votes and votes[s][0] == best and votes[s][1] > 0)
