@@ -8,10 +8,10 @@ import io
 import numpy as np
 from PIL import Image, ImageDraw
 
-from s1mmalign.builder import modality_signals as signals
-from s1mmalign.builder.modality import classify_caption, make_classifier
-from s1mmalign.builder.rejects import Rejects
-from s1mmalign.builder.release import RECAPTION_MODEL, to_record
+from s1mmalign.builder.records.rejects import Rejects
+from s1mmalign.builder.sources.release import RECAPTION_MODEL, to_record
+from s1mmalign.builder.stages import modality_signals as signals
+from s1mmalign.builder.stages.modality import classify_caption, make_classifier
 
 
 def _png(img: Image.Image) -> bytes:
@@ -146,9 +146,9 @@ def test_build_labels_release_records_from_their_recaption_like_the_classifier(t
     import pyarrow.parquet as pq
     import yaml
 
-    from s1mmalign.builder.build import run_build
-    from s1mmalign.builder.release import iter_release
-    from s1mmalign.builder.sample_release import SAMPLE_MANIFEST, sample_release
+    from s1mmalign.builder.commands.build import run_build
+    from s1mmalign.builder.sources.release import iter_release
+    from s1mmalign.builder.sources.sample_release import SAMPLE_MANIFEST, sample_release
 
     shutil.copytree(SAMPLE_MANIFEST.parent / "images", tmp_path / "images")
     rows, want = [], {}

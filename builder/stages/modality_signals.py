@@ -7,7 +7,7 @@ signal          weight  what it reads
 ==============  ======  ====================================================================
 ``recaption``   4       a recaption written by a model from the image (``recaption_model``
                         set and not ``context``-only): its first sentence names the figure
-``caption``     2       the caption (:func:`s1mmalign.builder.modality.classify_caption`)
+``caption``     2       the caption (:func:`s1mmalign.builder.stages.modality.classify_caption`)
 ``clip``        2       zero-shot CLIP's best label, strength its probability (the ``clip``
                         classifier, when a model is given)
 ``file``        1       the figure's file name (``image_path``: "sem_cells.tif", "map.png")
