@@ -13,8 +13,8 @@ the confusion matrix (rows: hand label, columns: predicted):
   and without it (the set's recaptions are hand-written descriptions, not a model's: both are
   reported).
 
-Discipline: ``discipline_for_tags(categories + [journal])`` against the hand label, per
-discipline, on the items that belong to a paper.
+Discipline: ``discipline_for_tags(categories, journal=..., title=...)`` against the hand
+label, per discipline, on the items that belong to a paper.
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ def main(argv=None) -> int:
 
     paper = [it for it in items if it.get("discipline")]
     dgold = [it["discipline"] for it in paper]
-    dpred = [contract.discipline_for_tags(list(it.get("categories") or []) + ([it["journal"]] if it.get("journal") else []))
+    dpred = [contract.discipline_for_tags(it.get("categories") or [], journal=it.get("journal"), title=it.get("title"))
              for it in paper]
     print("\ndiscipline accuracy (items of a paper)")
     report("discipline_for_tags", dgold, dpred, contract.DISCIPLINES, a.confusion)
