@@ -105,6 +105,11 @@ def main(argv=None) -> int:
              for it in paper]
     print("\ndiscipline accuracy (items of a paper)")
     report("discipline_for_tags", dgold, dpred, contract.DISCIPLINES, a.confusion)
+    meta = [bool(it.get("categories") or it.get("journal")) for it in paper]
+    for name, keep in (("  papers with subjects or a journal", True), ("  papers with neither", False)):
+        sub = [(g, p) for g, p, m in zip(dgold, dpred, meta) if m == keep]
+        if sub:
+            print(f"{name:<34} {sum(g == p for g, p in sub) / len(sub):6.3f}  ({len(sub)})")
     return 0
 
 
