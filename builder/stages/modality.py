@@ -268,6 +268,19 @@ class RulesClassifier:
         pass
 
 
+def relabel_from_recaption(rec: dict) -> None:
+    """Relabel one record in place once a model has written its recaption (the recaption stage
+    calls this: the build classifies before it recaptions). A rules label (or none) is
+    replaced when the text signals, the new recaption among them, decide otherwise with it;
+    a CLIP label is left alone."""
+    method = str(rec.get("modality_method") or "")
+    if not model_recaption(rec) or method.startswith("clip:") or "+clip:" in method:
+        return
+    d = signals.combine(_TEXT_RULES.votes(rec))
+    if "recaption" in d.signals:
+        rec["modality"], rec["modality_method"] = d.modality, d.method
+
+
 def model_recaption(rec: dict) -> bool:
     """True when the record's recaption was written by a model from the image (not the
     text-only ``context`` recaptioner, not absent)."""
@@ -279,6 +292,8 @@ def _image_name(rec: dict) -> str:
     img = rec.get("image")
     return str(img.get("path") or "") if isinstance(img, dict) else ""
 
+
+_TEXT_RULES = RulesClassifier(layout=False, image=False)
 
 #: What each modality looks like, for the CLIP prompt ensemble.
 PROMPTS: dict[str, list[str]] = {
