@@ -173,3 +173,9 @@ def test_build_labels_release_records_from_their_recaption_like_the_classifier(t
 
     direct = make_classifier("rules")(list(iter_release(release)), Rejects())
     assert {r["key"]: (r["modality"], r["modality_method"]) for r in direct} == built
+
+
+def test_recaption_content_nouns_do_not_name_the_figure_type():
+    assert signals.recaption_vote("The figure shows the galaxy luminosity function as a line plot.") == ("plot", 1.0)
+    assert signals.recaption_vote("The figure shows the number of molecules versus time in a line plot.") == ("plot", 1.0)
+    assert signals.recaption_vote("The image shows a Hubble image of the galaxy cluster.")[0] == "astronomical_image"

@@ -36,8 +36,9 @@ MIN_CONFIDENCE = 0.5
 METHOD_PREFIX = "rules:"
 
 # What a recaption says the figure *is*: "The figure displays a filled contour plot", "This is a
-# fluorescence micrograph". Patterns in order of specificity; the earliest match in the first
-# sentence decides (a recaption names the figure type first, then its content).
+# fluorescence micrograph". Nouns of figure types only, not of content ("molecules", "galaxy":
+# "shows the galaxy luminosity function" is a plot); the earliest match in the first sentence
+# decides (a recaption names the figure type first, then its content).
 _IS_A = re.compile(r"\b(?:is|are|shows?|showing|displays?|displaying|presents?|presenting|depicts?|depicting|"
                    r"illustrates?|illustrating|contains?|consists? of|features?|comprises?)\b", re.I)
 _NOUNS: list[tuple[str, str]] = [
@@ -48,13 +49,12 @@ _NOUNS: list[tuple[str, str]] = [
                    r"tissue sections?|cryo-?em"),
     ("medical_image", r"(?:ct|mri|mr|pet|spect|x-ray|chest) (?:scan|image|slice|radiograph|film)s?|radiographs?|"
                       r"ultrasound|sonograms?|angiograms?|mammograms?|fundus (?:image|photograph)s?|fundus|"
-                      r"endoscop\w+|(?:axial|sagittal|coronal) (?:slice|view|section|image)s?|retina"),
+                      r"endoscop\w+|(?:axial|sagittal|coronal) (?:slice|view|section|image)s?"),
     ("molecular_structure", r"(?:chemical|molecular|crystal|protein|3d|three-dimensional) structures?|structural formulae?|"
                             r"skeletal formula|ball-and-stick|stick model|ribbon (?:diagram|representation|model)|"
-                            r"(?:reaction|synthetic) schemes?|molecules?"),
+                            r"(?:reaction|synthetic) schemes?"),
     ("astronomical_image", r"(?:astronomical|telescope|sky|hubble|jwst|deep[- ]field) (?:image|view|mosaic|observation)s?|"
-                           r"images? of (?:a |the )?(?:galax\w+|nebula\w*|star cluster|sky)|galax(?:y|ies)|nebula\w*|"
-                           r"star fields?|night sky"),
+                           r"images? of (?:a |the )?(?:galax\w+|nebula\w*|star cluster|sky)|star fields?|night sky"),
     ("map", r"(?:geographic\w*|topographic\w*|world|regional|political|geological|satellite|aerial) (?:maps?|images?|views?)|"
             r"maps? of (?:the )?(?:world|region|study|country|countries|area|site|island|continent|ocean|sea|basin|state|"
             r"province|city|europe|africa|asia|america|australia)\w*|(?<!contour )(?<!heat )(?<!density )\bmaps?\b"),
