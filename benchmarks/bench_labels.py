@@ -104,7 +104,9 @@ def main(argv=None) -> int:
     fast = RulesClassifier(layout=False)
     phrased = [dict(it, recaption="The figure displays " + it["recaption"][0].lower() + it["recaption"][1:])
                for it in with_rc]
-    for name, batch in (("the set's recaptions", with_rc), ("release phrasing", phrased)):
+    plain = [r for r in phrased if signals.recaption_vote(r["recaption"])[1] >= 1.0]
+    for name, batch in (("the set's recaptions", with_rc), ("release phrasing", phrased),
+                        (f"release phrasing naming the type ({len(plain)})", plain)):
         best = float("inf")
         for _ in range(5):
             t0 = time.process_time()

@@ -117,11 +117,13 @@ _PANEL_WORDS = re.compile(r"\b(panels?\s+[a-h]\b|(left|right|top|bottom|upper|lo
 
 def caption_is_multi_panel(caption: str) -> bool:
     """True when the caption enumerates two or more panels."""
-    letters = {(a or b).lower() for a, b in _PANEL_PAREN.findall(caption)}
-    letters |= {(a or b).lower() for a, b in _PANEL_LEAD.findall(caption)}
-    if len(letters) >= 2 or _PANEL_BOLD_RANGE.search(caption) or _PANEL_WORDS.search(caption):
-        return True
-    return False
+    letters = set()
+    for rx in (_PANEL_PAREN, _PANEL_LEAD):  # stops at the second distinct panel letter
+        for m in rx.finditer(caption):
+            letters.add((m.group(1) or m.group(2)).lower())
+            if len(letters) >= 2:
+                return True
+    return bool(_PANEL_BOLD_RANGE.search(caption) or _PANEL_WORDS.search(caption))
 
 
 def _long_runs(mask: np.ndarray, min_len: int) -> np.ndarray:
