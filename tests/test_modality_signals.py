@@ -135,12 +135,13 @@ SAMPLE_RECAPTIONS = {
 }
 
 
-def test_build_labels_release_records_from_their_recaption_like_the_classifier(tmp_path):
+def test_build_and_convert_label_release_records_from_their_recaption_alike(tmp_path):
     """The build's default classify stage on a release whose captions name nothing: every record
     whose recaption names its modality gets it, none is left other, and the labels equal the
-    classifier's on the same records read with ``iter_release`` (the records convert writes)."""
+    classifier's on the same records read with ``iter_release`` and those ``convert`` writes."""
     import json
     import shutil
+    from collections import Counter
     from pathlib import Path
 
     import pyarrow.parquet as pq
@@ -173,6 +174,15 @@ def test_build_labels_release_records_from_their_recaption_like_the_classifier(t
 
     direct = make_classifier("rules")(list(iter_release(release)), Rejects())
     assert {r["key"]: (r["modality"], r["modality_method"]) for r in direct} == built
+
+    # convert (its preset: classify with rules, layout check off) writes the same labels
+    from s1mmalign.builder.commands.convert import convert_release
+
+    report = convert_release(release, tmp_path / "converted", progress=False, workers=1)
+    assert report["modalities"] == dict(Counter(want.values()))
+    converted = pq.read_table(sorted((tmp_path / "converted").glob("data/*/*.parquet")),
+                              columns=["key", "modality", "modality_method"]).to_pylist()
+    assert {r["key"]: (r["modality"], r["modality_method"]) for r in converted} == built
 
 
 def test_recaption_content_nouns_do_not_name_the_figure_type():
