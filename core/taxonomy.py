@@ -152,6 +152,12 @@ _SUBJECTS: dict[str, tuple[str, ...]] = {
         "biological sciences", "life sciences", "structural biology", "computational biology and bioinformatics",
         "biotechnology", "molecular biology and genetics", "ecology and evolution", "plant sciences",
         "evolution", "cell biology and development", "neurobiology", "virology", "botany",
+        # Nature subject areas
+        "biological techniques", "stem cells", "chemical biology", "agriculture", "forestry",
+        # eLife's subject areas
+        "biochemistry and chemical biology", "chromosomes and gene expression", "computational and systems biology",
+        "genetics and genomics", "immunology and inflammation", "microbiology and infectious disease",
+        "physics of living systems", "stem cells and regenerative medicine", "structural biology and molecular biophysics",
     ),
     "medicine": (
         # bioRxiv's clinical areas
@@ -174,6 +180,10 @@ _SUBJECTS: dict[str, tuple[str, ...]] = {
         # journals
         "health sciences", "medicine", "medical research", "diseases", "cancer", "cardiology",
         "clinical medicine", "public health",
+        # Nature subject areas
+        "anatomy", "pathogenesis", "risk factors", "biomarkers", "signs and symptoms", "drug discovery",
+        # eLife
+        "epidemiology and global health",
     ),
     "chemistry": (
         # ChemRxiv
@@ -184,6 +194,7 @@ _SUBJECTS: dict[str, tuple[str, ...]] = {
         "theoretical and computational chemistry",
         # journals
         "chemistry", "chemical sciences", "materials chemistry", "nanotechnology", "electrochemistry",
+        "nanoscience and technology",
     ),
     "physics": (
         "physical sciences", "physics", "optics and photonics", "condensed-matter physics",
@@ -194,14 +205,16 @@ _SUBJECTS: dict[str, tuple[str, ...]] = {
     "earth_science": (
         "earth and environmental sciences", "earth sciences", "environmental sciences", "climate sciences",
         "geology", "geophysics", "ocean sciences", "atmospheric science", "hydrology", "natural hazards",
-        "biogeochemistry", "environmental science",
+        "biogeochemistry", "environmental science", "solid earth sciences", "limnology", "water resources",
+        "geography",
     ),
     "mathematics": ("mathematics", "applied mathematics", "statistics", "mathematics and computing"),
     "computer_science": ("computer science", "computational science", "machine learning", "information technology"),
     "engineering": ("engineering", "electrical and electronic engineering", "mechanical engineering",
                     "energy science and technology", "civil engineering", "aerospace engineering"),
     "other": ("scientific communication and education", "psychology", "social sciences", "economics",
-              "business and management", "humanities"),
+              "business and management", "humanities", "environmental social sciences", "scientific community",
+              "scientific community and society", "business and industry", "developing world", "energy and society"),
 }
 
 SUBJECT_DISCIPLINE: dict[str, str] = {s: d for d, subjects in _SUBJECTS.items() for s in subjects}
@@ -211,16 +224,18 @@ SUBJECT_DISCIPLINE: dict[str, str] = {s: d for d, subjects in _SUBJECTS.items() 
 _KEYWORD_RULES: tuple[tuple[str, re.Pattern], ...] = tuple(
     (d, re.compile(p))
     for d, p in (
+        ("earth_science", r"geochem|cosmochem|geophys"),
         ("chemistry", r"chemi|catal|polymer|\bmolecul(ar|e) (synthesis|chemistry)"),
         ("astronomy", r"astro|cosmolog|galax|stellar|planetary|exoplanet"),
         ("earth_science", r"\bgeo|climat|ocean|atmospher|earth|environment|hydrolog|seismo|volcan|glaci"),
-        ("medicine", r"medic|clinic|health|disease|cancer|oncolog|surg|patholog|pharmac|nurs|epidemiol|"
-                     r"cardio|neurolog|psychiat|pediatr|radiol|therap"),
+        ("medicine", r"medic|clinic|health|disease|cancer|carcinom|tumou?r|oncolog|surg|patholog|pharmac|nurs|epidemiol|"
+                     r"cardio|neurolog|psychiat|pediatr|radiol|therap|patients?\b"),
         ("biology", r"\bbio|genet|genom|\bcell|neuro|ecolog|evolut|immun|microb|zoolog|botan|plant|protein"),
         ("physics", r"physic|quantum|optic|photon|condensed|particle|nuclear|plasma|laser"),
         ("mathematics", r"math|algebra|geometr|topolog|statistic|probabilit|combinator"),
-        ("computer_science", r"comput|machine learning|artificial intelligence|software|algorithm|robot"),
-        ("engineering", r"engineer|electr|mechanic|signal|control|materials"),
+        ("computer_science", r"comput|machine learning|artificial intelligence|software|algorithm|robot|"
+                             r"image processing|computer vision"),
+        ("engineering", r"engineer|electr|mechanic|signal|control|materials|energy|photovoltai|renewable|solar cell"),
     )
 )
 
@@ -271,19 +286,102 @@ def parse_categories(value: Any) -> list[str]:
     return out
 
 
-def discipline_for_tags(tags: Any, default: str = "other") -> str:
+#: The top level of the Nature and PLOS subject hierarchies: a broad area decides only when no
+#: more specific tag does ("Physical sciences; Chemistry" is chemistry). None: names no discipline.
+BROAD_AREAS: dict[str, Optional[str]] = {
+    # Nature
+    "physical sciences": "physics", "earth and environmental sciences": "earth_science", "biological sciences": "biology",
+    "health sciences": "medicine", "scientific community and society": "other", "humanities and social sciences": "other",
+    # PLOS
+    "biology and life sciences": "biology", "medicine and health sciences": "medicine", "earth sciences": "earth_science",
+    "ecology and environmental sciences": "earth_science", "engineering and technology": "engineering",
+    "computer and information sciences": "computer_science", "social sciences": "other", "science policy": "other",
+    "people and places": None, "research and analysis methods": None,
+    # generic
+    "life sciences": "biology", "natural sciences": None, "multidisciplinary": None,
+}
+
+#: Journals whose title names no discipline to the keyword rules, or names the wrong one
+#: (lower case). Multidisciplinary journals map to None: their subjects must decide.
+JOURNAL_DISCIPLINE: dict[str, Optional[str]] = {
+    **dict.fromkeys(("nature", "science", "nature communications", "plos one", "scientific reports", "peerj",
+                     "proceedings of the national academy of sciences", "pnas", "science advances",
+                     "royal society open science", "heliyon", "f1000research", "iscience",
+                     "journal of open source software", "sage open"), None),
+    **dict.fromkeys(("elife", "cell", "current biology", "cell reports", "molecular cell", "neuron", "genome biology",
+                     "nucleic acids research", "the embo journal", "embo journal", "communications biology",
+                     "bmc biology", "bmc genomics", "bmc bioinformatics", "bmc microbiology", "bmc evolutionary biology",
+                     "bmc plant biology", "bmc ecology", "g3", "genetics", "plos biology", "plos genetics",
+                     "plos computational biology", "plos pathogens", "frontiers in microbiology", "frontiers in plant science",
+                     "the journal of neuroscience", "journal of neuroscience", "molecular biology and evolution",
+                     "ecology letters", "zookeys", "biodiversity data journal"), "biology"),
+    **dict.fromkeys(("the lancet", "lancet", "bmj", "bmj open", "jama", "the new england journal of medicine",
+                     "new england journal of medicine", "plos medicine", "plos neglected tropical diseases",
+                     "bmc medicine", "bmc public health", "bmc cancer", "bmc infectious diseases", "bmc oral health",
+                     "environmental health perspectives", "the journal of clinical investigation", "radiology",
+                     "international journal of environmental research and public health"), "medicine"),
+    **dict.fromkeys(("journal of the american chemical society", "angewandte chemie", "acs omega", "rsc advances",
+                     "molecules", "journal of cheminformatics", "chemrxiv"), "chemistry"),
+    **dict.fromkeys(("physical review letters", "physical review a", "physical review b", "physical review d",
+                     "physical review e", "physical review x", "new journal of physics", "scipost physics",
+                     "optics express", "optica"), "physics"),
+    **dict.fromkeys(("the astrophysical journal", "astrophysical journal", "the astronomical journal",
+                     "astronomy & astrophysics", "astronomy and astrophysics",
+                     "monthly notices of the royal astronomical society",
+                     "publications of the astronomical society of the pacific"), "astronomy"),
+    **dict.fromkeys(("geophysical journal international", "geophysics", "eartharxiv", "essoar", "the cryosphere",
+                     "atmospheric chemistry and physics", "hydrology and earth system sciences",
+                     "geoscientific model development", "earth system science data", "nature geoscience"),
+                    "earth_science"),
+    **dict.fromkeys(("peerj computer science", "journal of machine learning research", "transactions on machine learning research"),
+                    "computer_science"),
+    **dict.fromkeys(("annals of mathematics", "inventiones mathematicae", "journal of the american mathematical society"),
+                    "mathematics"),
+    **dict.fromkeys(("international journal of microsimulation",), "other"),
+}
+
+
+def _norm(tag: str) -> str:
+    return " ".join(str(tag).lower().replace("_", " ").split())
+
+
+def discipline_for_journal(title: Any) -> Optional[str]:
+    """The discipline a journal title names: the table of common journals, then the keyword
+    rules on the title ("BMC Microbiology" -> biology); None for multidisciplinary journals."""
+    low = _norm(title or "")
+    if not low:
+        return None
+    if low in JOURNAL_DISCIPLINE:
+        return JOURNAL_DISCIPLINE[low]
+    if low.startswith("ieee transactions on") or low.startswith("ieee "):
+        return "engineering" if not re.search(r"comput|pattern|software|information", low) else "computer_science"
+    d = _discipline_of_tag(title)
+    return None if d == "other" else d
+
+
+def discipline_for_tags(tags: Any, default: str = "other", *, journal: Any = None, title: Any = None) -> str:
     """The primary discipline of a paper from its source tags, primary tag first.
 
-    The first tag that names a discipline other than ``other`` decides; tags that name
-    nothing are skipped. ``default`` is returned when no tag decides.
+    The first specific tag that names a discipline other than ``other`` decides; then one that
+    names ``other``; then a broad area (:data:`BROAD_AREAS`: "Physical sciences", "Biology and life
+    sciences"), so the specific subject of a Nature or PLOS hierarchy wins. Tags that name
+    nothing (article types) are skipped. When no tag decides: the ``journal`` title
+    (:func:`discipline_for_journal`), then keyword rules on the paper's ``title``, then ``default``.
     """
-    fallback = None
+    other = broad = None
     for tag in parse_categories(tags):
+        low = _norm(tag)
+        if low in BROAD_AREAS:
+            broad = broad or BROAD_AREAS[low]
+            continue
         d = _discipline_of_tag(tag)
         if d is None:
             continue
         if d != "other":
             return d
-        fallback = fallback or d
-    return fallback or default
+        other = other or d
+    d = other or broad or discipline_for_journal(journal)
+    if d is None and title:
+        d = next((dd for dd, rx in _KEYWORD_RULES if rx.search(_norm(title))), None)
+    return d or default
 

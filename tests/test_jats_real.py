@@ -90,6 +90,12 @@ def test_real_pmc_articles_recall_and_precision(tmp_path):
     lic = {r["paper_id"]: r["license"] for recs in got.values() for r in recs}
     assert lic["10.1186/1471-2180-11-174"] == "http://creativecommons.org/licenses/by/2.0"
     assert lic["10.1371/journal.pone.0000217"] == "CC-BY"  # only prose in <copyright-statement>
+    # discipline: subjects when they name one; the journal's title when subjects are only article types
+    disc = {r["paper_id"]: r["discipline"] for recs in got.values() for r in recs}
+    assert disc == {"10.1186/1471-2180-11-174": "biology",  # BMC Microbiology, subjects ["Research Article"]
+                    "10.1289/ehp.11570": "medicine",  # Environmental Health Perspectives, ["Research"]
+                    "10.1371/journal.pntd.0002065": "medicine", "10.1371/journal.pone.0000217": "biology",
+                    "10.1371/journal.pone.0046493": "biology"}, disc
 
 
 SAMPLE_EXPECTED = {

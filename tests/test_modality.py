@@ -169,7 +169,7 @@ def test_rules_stage_fills_fields_and_records_pass_the_contract():
     rejects = Rejects()
     out = classify(batch, rejects)
     assert [(r["modality"], r["modality_method"], r["multi_panel"]) for r in out] == [
-        ("heatmap", "caption-rules", False), ("plot", "caption-rules", True), ("other", "caption-rules", False)]
+        ("heatmap", "rules:caption", False), ("plot", "rules:caption", True), ("other", "rules:none", False)]
     assert len(rejects) == 0 and "modality" not in batch[0]  # input records are not modified
     for r in out:
         prepare_record(r)
@@ -213,7 +213,7 @@ def tiny_clip(tmp_path_factory) -> Path:
 def test_clip_classifier_zero_shot_with_prompt_ensembles(tiny_clip):
     import torch
 
-    classify = make_classifier("clip", model=str(tiny_clip), device="cpu", batch_size=2)
+    classify = make_classifier("clip", model=str(tiny_clip), device="cpu", batch_size=2, signals=False)
     assert classify.labels == list(PROMPTS) and set(classify.labels) <= set(contract.MODALITIES)
     # each modality's text vector is the normalised mean of its normalised prompt embeddings
     texts = [t.format(p) for p in PROMPTS["heatmap"] for t in TEMPLATES]
@@ -236,10 +236,18 @@ def test_clip_classifier_zero_shot_with_prompt_ensembles(tiny_clip):
         prepare_record(r)
 
     # below min_prob, a caption that names a modality decides
-    fallback = make_classifier("clip", model=str(tiny_clip), device="cpu", min_prob=1.01)
+    fallback = make_classifier("clip", model=str(tiny_clip), device="cpu", min_prob=1.01, signals=False)
     out = fallback([_record("Map of sites.", _micrograph(0)), _record("Nothing named.", _micrograph(1), key="k2")], Rejects())
     assert (out[0]["modality"], out[0]["modality_method"]) == ("map", "caption-rules")
     assert out[1]["modality_method"] == f"clip:{tiny_clip}"
+
+    # by default CLIP is one vote among the record's signals: a caption that names a modality
+    # outweighs a weak CLIP vote; with no text signal, CLIP's label stands if confident enough
+    combined = make_classifier("clip", model=str(tiny_clip), device="cpu")
+    out = combined([_record("Map of sites.", _micrograph(0)), _record("Nothing named.", _micrograph(1), key="k2")], Rejects())
+    assert (out[0]["modality"], out[0]["modality_method"]) == ("map", "rules:caption")
+    p = float(combined.probabilities([_micrograph(1)]).max())
+    assert out[1]["modality_method"] == (f"rules:clip:{tiny_clip}" if p >= 0.5 else "rules:none")
 
 
 def test_clip_classifier_errors(tiny_clip, tmp_path):

@@ -7,16 +7,23 @@ One interface, two methods::
     classify = make_classifier("clip", model="openai/clip-vit-base-patch32", device="cuda")
     batch = classify(batch, rejects)   # fills modality, modality_method, multi_panel
 
-``rules`` reads the caption: captions usually name what they show ("heatmap", "SEM image",
-"schematic", "micrograph", "CT scan"). Each modality has strong cues (its names) and weak
-ones ("versus", "error bars" for a plot); the highest score wins, ties go to the cue that comes
-first in the caption; no cue gives ``other``. ``modality_method`` is ``caption-rules``.
+``rules`` combines every signal a record has (:mod:`s1mmalign.builder.modality_signals`): a
+recaption written by a model from the image first, then the caption, the figure's file name,
+the sentences citing it and layout statistics of the image, with a confidence; a label below
+the confidence threshold is ``other``. ``modality_method`` names the signals that decided
+("rules:recaption+caption"). :func:`classify_caption` alone is the caption signal: captions
+usually name what they show ("heatmap", "SEM image", "schematic", "micrograph", "CT scan"); each
+modality has strong cues (its names) and weak ones ("versus", "error bars" for a plot); the
+highest score wins, ties go to the cue that comes first in the caption.
 
 ``clip`` is zero-shot with a transformers ``CLIPModel`` (any checkpoint id or local folder):
 each modality is the mean of the normalised text embeddings of a prompt ensemble
 (:data:`PROMPTS` x :data:`TEMPLATES`), and the image goes to the most similar one.
-``modality_method`` is ``clip:<checkpoint>``. With ``min_prob``, a figure whose best
-probability is lower and whose caption names a modality is labelled by the rules instead.
+By default (``signals=True``) its best label is one vote (weight 2, strength its probability)
+beside the record's text signals, combined as ``rules`` combines them ("rules:caption+clip:<checkpoint>");
+with ``signals=False`` it labels alone: ``modality_method`` is ``clip:<checkpoint>``, and with
+``min_prob`` a figure whose best probability is lower and whose caption names a modality is
+labelled by the caption rules instead.
 
 ``multi_panel`` is True when the caption enumerates panels ("(a) ... (b)", "A, ... B,",
 "left panel") or the image splits along a blank gutter into parts (:func:`layout_is_multi_panel`).
@@ -31,6 +38,7 @@ from typing import Any, Callable, Iterator, Optional, Sequence
 import numpy as np
 
 from s1mmalign.builder.records.rejects import Rejects
+from s1mmalign.builder.stages import modality_signals as signals
 from s1mmalign.core import contract
 from s1mmalign.core.images import ImageRejected, decode_image
 
@@ -42,12 +50,14 @@ DEFAULT_CLIP_MODEL = "openai/clip-vit-base-patch32"
 
 # (pattern, weight). Weight 3: the caption names the modality; 1: a weaker hint.
 _RULES: dict[str, list[tuple[str, int]]] = {
-    "heatmap": [(r"heat ?maps?", 3), (r"colou?r[- ]?(coded|scale|map)", 1), (r"correlation matri(x|ces)", 2),
+    "heatmap": [(r"heat ?maps?", 3), (r"contour (plot|map)s?|density maps?", 3), (r"colou?r[- ]?(coded|scale|map)", 1), (r"correlation matri(x|ces)", 2),
                 (r"confusion matri(x|ces)", 3), (r"clustergram", 3)],
     "microscopy": [(r"micrographs?", 3), (r"microscop(y|e|ic)", 3), (r"\b(sem|tem|stem|afm|sted)\b( images?)?", 3),
                    (r"(scanning|transmission) electron", 3), (r"confocal", 3), (r"fluorescen(ce|t) (images?|staining)", 2),
                    (r"immuno(fluorescence|histochemi\w+|staining)", 3), (r"\bstained\b|staining|h&e", 2),
-                   (r"scale bars?", 2), (r"\b(histolog\w+|cryo-?em)\b", 3)],
+                   (r"scale bars?", 2), (r"\b(histolog\w+|cryo-?em)\b", 3),
+                   (r"\b(e?gfp|mcherry|tdtomato|dapi|phalloidin)\b|\blabell?ed with\b|maximum[- ]intensity projections?|"
+                    r"\bz-stacks?\b|differential interference contrast", 2)],
     "medical_image": [(r"\b(ct|mri?|pet|spect)\b( scans?| images?)?", 3), (r"computed tomograph\w*", 3),
                       (r"magnetic resonance", 3), (r"radiograph\w*|x-ray (image|film)", 3), (r"ultrasound|sonograph\w*|echocardiogra\w+", 3),
                       (r"angiogra\w+|mammogra\w+|endoscop\w+|fundus|dermoscop\w+", 3), (r"\b(axial|sagittal|coronal)\b", 2),
@@ -56,26 +66,34 @@ _RULES: dict[str, list[tuple[str, int]]] = {
                             (r"\b(ribbon|cartoon) (diagram|representation)", 3), (r"docking|binding pose", 2),
                             (r"\b(pdb|x-ray crystallograph\w*)\b", 2), (r"\b(molecule|compound|ligand)s?\b", 1),
                             (r"\bstructures? of (the )?(compound|inhibitor|complex|protein)", 3)],
-    "map": [(r"\bmaps?\b", 3), (r"geograph\w+|satellite (image|view)", 3), (r"\b(latitude|longitude)\b", 2),
-            (r"\b(province|district|country|countries|region|study (area|site)s?)\b", 1)],
+    "map": [(r"(?<!contour )(?<!heat )(?<!colour )(?<!color )(?<!density )(?<!feature )(?<!attention )(?<!saliency )\bmaps?\b", 3),
+            (r"geograph\w+|satellite (image|view)", 3), (r"\b(latitude|longitude)\b", 2),
+            (r"\b(province|district|country|countries|region|study (area|site)s?)\b", 1),
+            (r"\b(total-field|magnetic|gravity|bouguer|free-air) (anomal\w+|disturbance)|aeromagnetic|\b(easting|northing)\b", 2)],
     "astronomical_image": [(r"\b(hubble|jwst|telescope|sdss|alma)\b", 3), (r"\b(galax(y|ies)|nebula|quasar|supernova|star[- ]forming)\b", 2),
                            (r"\b(sky|skymap|all-sky)\b", 2), (r"\b(exposure|band|filter) (image|mosaic)", 1)],
-    "photograph": [(r"photo(graph)?s?\b", 3), (r"\bcamera\b", 2), (r"\bpictures?\b", 2), (r"\b(field|specimen|sample) (view|photo)", 2),
+    "photograph": [(r"photo(graph)?s?\b", 3), (r"petri dish", 3), (r"\bcamera\b", 2), (r"\bpictures?\b", 2), (r"\b(field|specimen|sample) (view|photo)", 2),
                    (r"\bgel (image|electrophoresis)|western blots?|sds-page|immunoblot", 2)],
     "diagram": [(r"schemat\w*|\bscheme\b", 3), (r"diagram|flow ?chart|workflow|pipeline|architecture", 3),
                 (r"illustrat\w+|overview of|framework|sketch|cartoon", 2), (r"\b(model|setup|set-up) of\b", 1),
-                (r"network (architecture|topology)|block diagram|circuit", 3), (r"\b(tree|phylogen\w+|dendrogram)\b", 2)],
+                (r"network (architecture|topology)|block diagram|circuit", 3), (r"\b(tree|phylogen\w+|dendrogram)\b", 2),
+                (r"\b(cad|wireframe|(assembly|engineering|technical|line) drawings?)\b", 3)],
     "plot": [(r"\b(plots?|graphs?|curves?|histograms?|scatter|bar (chart|graph)s?|box ?plots?|spectr(um|a)|profiles?)\b", 3),
              (r"\b(versus|vs\.?|as a function of|against)\b", 2), (r"error bars?|mean ?(±|\+/-)|standard (deviation|error)", 2),
              (r"\b(distributions?|trends?|time series|dose.response|survival|kaplan|roc|recordings?)\b", 1), (r"\b(p ?[<=>] ?0?\.\d+)", 1),
              (r"\b(odds ratios?|confidence intervals?|regression|fit(ted)?)\b", 1)],
 }
-_COMPILED = {m: [(re.compile(p, re.I), w) for p, w in rules] for m, rules in _RULES.items()}
+# Patterns are lower case and run on the lower-cased caption (re.I costs ~2x); a caption names
+# what it shows early, so only its first MAX_CAPTION_CHARS characters are read.
+_COMPILED = {m: [(re.compile(p), w) for p, w in rules] for m, rules in _RULES.items()}
+MAX_CAPTION_CHARS = 2000
 assert set(_RULES) <= set(contract.MODALITIES)
+assert not any(re.search(r"(?<!\\)[A-Z]", p) for rules in _RULES.values() for p, _ in rules), "patterns are lower case"
 
 
 def classify_caption(caption: str) -> tuple[str, int]:
     """The modality a caption names and its score (0 and ``other`` when it names none)."""
+    caption = caption[:MAX_CAPTION_CHARS].lower()
     best, best_score, best_pos = "other", 0, 1 << 30
     for modality, rules in _COMPILED.items():
         score, first = 0, 1 << 30
@@ -99,11 +117,13 @@ _PANEL_WORDS = re.compile(r"\b(panels?\s+[a-h]\b|(left|right|top|bottom|upper|lo
 
 def caption_is_multi_panel(caption: str) -> bool:
     """True when the caption enumerates two or more panels."""
-    letters = {(a or b).lower() for a, b in _PANEL_PAREN.findall(caption)}
-    letters |= {(a or b).lower() for a, b in _PANEL_LEAD.findall(caption)}
-    if len(letters) >= 2 or _PANEL_BOLD_RANGE.search(caption) or _PANEL_WORDS.search(caption):
-        return True
-    return False
+    letters = set()
+    for rx in (_PANEL_PAREN, _PANEL_LEAD):  # stops at the second distinct panel letter
+        for m in rx.finditer(caption):
+            letters.add((m.group(1) or m.group(2)).lower())
+            if len(letters) >= 2:
+                return True
+    return bool(_PANEL_BOLD_RANGE.search(caption) or _PANEL_WORDS.search(caption))
 
 
 def _long_runs(mask: np.ndarray, min_len: int) -> np.ndarray:
@@ -204,27 +224,83 @@ def _multi_panel(rec: dict, img=None, use_layout: bool = True) -> bool:
 
 
 class RulesClassifier:
-    """Caption-text modality (no model weights) + multi-panel flag. See the module docstring."""
+    """Modality from every signal of a record (no model weights) + multi-panel flag."""
 
-    name = RULES_METHOD
+    name = "rules"
 
-    def __init__(self, *, layout: bool = True, overwrite: bool = True):
-        self.layout, self.overwrite = layout, overwrite
+    def __init__(self, *, layout: bool = True, overwrite: bool = True, image: bool = True,
+                 min_confidence: float = signals.MIN_CONFIDENCE):
+        self.layout, self.overwrite, self.image, self.min_confidence = layout, overwrite, image, min_confidence
+
+    def votes(self, rec: dict) -> dict[str, tuple[str, float]]:
+        """The text signals' votes (model recaption, caption, file name, citing text)."""
+        votes: dict[str, tuple[str, float]] = {}
+        if model_recaption(rec):
+            votes["recaption"] = signals.recaption_vote(rec["recaption"])
+            if votes["recaption"][1] >= 1.0:  # outweighs every other signal together: read no more
+                return votes
+        named, score = classify_caption(rec.get("caption") or "")
+        votes["caption"] = (named, 1.0 if score >= 3 else 0.5 if score >= 2 else 0.25 if score else 0.0)
+        votes["file"] = signals.file_vote(rec.get("image_path") or _image_name(rec), classify_caption)
+        votes["context"] = signals.context_vote(rec.get("citation_contexts"), classify_caption)
+        return votes
 
     def __call__(self, batch: list[dict], rejects: Rejects) -> list[dict]:
         out = []
         for rec in batch:
             rec = dict(rec)
-            if self.overwrite or not rec.get("modality_method"):
-                rec["modality"], _ = classify_caption(rec.get("caption") or "")
-                rec["modality_method"] = RULES_METHOD
-            rec["multi_panel"] = _multi_panel(rec, use_layout=self.layout)
+            caption_panels = caption_is_multi_panel(rec.get("caption") or "")
+            label = self.overwrite or not rec.get("modality_method")
+            # the image is decoded only when it can change something: the text signals are not
+            # decisive (its vote weighs at most 0.6), or the layout decides multi_panel
+            votes = self.votes(rec) if label else {}
+            decisive = any(strength >= 0.7 and w >= 2 for s, (m, strength) in votes.items()
+                           if m != "other" for w in [signals.WEIGHTS[s]])
+            img = None
+            if (label and self.image and not decisive) or (self.layout and not caption_panels):
+                try:
+                    img = _image_of(rec)
+                except ImageRejected:
+                    img = None
+            if label:
+                if self.image and img is not None and not decisive:
+                    votes["image"] = signals.image_vote(signals.image_stats(img), rec.get("discipline"))
+                d = signals.combine(votes, min_confidence=self.min_confidence)
+                rec["modality"], rec["modality_method"] = d.modality, d.method
+            rec["multi_panel"] = caption_panels or (self.layout and img is not None and layout_is_multi_panel(img))
             out.append(rec)
         return out
 
     def close(self) -> None:
         pass
 
+
+def relabel_from_recaption(rec: dict) -> None:
+    """Relabel one record in place once a model has written its recaption (the recaption stage
+    calls this: the build classifies before it recaptions). A rules label (or none) is
+    replaced when the text signals, the new recaption among them, decide otherwise with it;
+    a CLIP label is left alone."""
+    method = str(rec.get("modality_method") or "")
+    if not model_recaption(rec) or method.startswith("clip:") or "+clip:" in method:
+        return
+    d = signals.combine(_TEXT_RULES.votes(rec))
+    if "recaption" in d.signals:
+        rec["modality"], rec["modality_method"] = d.modality, d.method
+
+
+def model_recaption(rec: dict) -> bool:
+    """True when the record's recaption was written by a model from the image (not the
+    text-only ``context`` recaptioner, not absent)."""
+    model = str(rec.get("recaption_model") or "")
+    return bool((rec.get("recaption") or "").strip()) and bool(model) and not model.startswith("context")
+
+
+def _image_name(rec: dict) -> str:
+    img = rec.get("image")
+    return str(img.get("path") or "") if isinstance(img, dict) else ""
+
+
+_TEXT_RULES = RulesClassifier(layout=False, image=False)
 
 #: What each modality looks like, for the CLIP prompt ensemble.
 PROMPTS: dict[str, list[str]] = {
@@ -256,6 +332,7 @@ class ClipClassifier:
         min_prob: Optional[float] = None,
         layout: bool = True,
         revision: Optional[str] = None,
+        signals: bool = True,
     ):
         import torch
         from transformers import AutoImageProcessor, AutoTokenizer, CLIPModel
@@ -267,6 +344,7 @@ class ClipClassifier:
         self.model_id = str(model)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.batch_size, self.min_prob, self.layout = batch_size, min_prob, layout
+        self.rules = RulesClassifier(layout=False, image=False) if signals else None
         try:
             self.model = CLIPModel.from_pretrained(self.model_id, revision=revision).eval().to(self.device)
             self.tokenizer = AutoTokenizer.from_pretrained(self.model_id, revision=revision)
@@ -318,7 +396,13 @@ class ClipClassifier:
             for rec, img, p in zip(chunk, images, probs):
                 i = int(p.argmax())
                 rec["modality"], rec["modality_method"] = self.labels[i], self.method
-                if self.min_prob is not None and p[i] < self.min_prob:
+                if self.rules is not None:  # CLIP is one vote among the record's signals (weight 2, its probability)
+                    votes = self.rules.votes(rec)
+                    votes["clip"] = (self.labels[i], float(p[i]))
+                    d = signals.combine(votes)
+                    rec["modality"] = d.modality
+                    rec["modality_method"] = d.method.replace("clip", self.method) if "clip" in d.signals else d.method
+                elif self.min_prob is not None and p[i] < self.min_prob:
                     named, score = classify_caption(rec.get("caption") or "")
                     if score > 0:
                         rec["modality"], rec["modality_method"] = named, RULES_METHOD

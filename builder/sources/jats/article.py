@@ -23,6 +23,7 @@ from s1mmalign.builder.sources.jats.xml import (
     XLINK_HREF,
     _abstract,
     _article_ids,
+    _journal_title,
     _license,
     _local,
     _meta,
@@ -229,8 +230,10 @@ def _read_one(xml: Path, root: Path, rejects: Rejects, source: Optional[str], pa
         return
     numbers = {f.fid: _printed_number(f.label) for f in figures}
     cites = find_citations(_paragraphs(root_el), numbers, figure_ids=[f.fid for f in figures])
-    # bioRxiv is all biology and medRxiv all medicine; PMC spans every field: "other" when no subject maps
-    discipline = contract.discipline_for_tags(subjects, default={"biorxiv": "biology", "medrxiv": "medicine"}.get(src, "other"))
+    # bioRxiv is all biology and medRxiv all medicine; PMC spans every field: subjects first, then the
+    # journal's title ("BMC Microbiology"), then (PMC only) the article's title, then "other"
+    discipline = contract.discipline_for_tags(subjects, default={"biorxiv": "biology", "medrxiv": "medicine"}.get(src, "other"),
+                                              journal=_journal_title(root_el), title=title if src == "pmc" else None)
     for fig in figures:
         key = contract.make_key(src, pid, fig.fid)
 

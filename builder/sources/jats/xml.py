@@ -170,6 +170,15 @@ def _article_ids(meta: Element) -> dict[str, str]:
     return ids
 
 
+def _journal_title(root: Element) -> str:
+    """The first ``<journal-title>`` (or, without one, the first ``<journal-id>``)."""
+    for tag in ("journal-title", "journal-id"):
+        for el in root.iter():
+            if _local(el.tag) == tag and element_text(el).strip():
+                return " ".join(element_text(el).split())
+    return ""
+
+
 def _source_of(root: Element, doi: str) -> str:
     names = " ".join(element_text(el) for el in root.iter() if _local(el.tag) in ("journal-title", "publisher-name", "journal-id")).lower()
     if "medrxiv" in names:

@@ -199,6 +199,12 @@ def _contexts(value: Any) -> list[str]:
     return [str(value)]
 
 
+def _discipline(source: str, categories: list[str], rec: dict) -> str:
+    """The record's discipline: its categories, else its source's default, else its title's keywords."""
+    default = SOURCE_DEFAULT_DISCIPLINE.get(source)
+    return contract.discipline_for_tags(categories, default=default or "other", title=None if default else _text(rec.get("title")))
+
+
 def to_record(source: str, rec: dict, image: bytes, member_name: str, categories: Optional[list[str]] = None) -> dict[str, Any]:
     """A release jsonl record + its image bytes -> a record in the contract's schema.
 
@@ -208,7 +214,7 @@ def to_record(source: str, rec: dict, image: bytes, member_name: str, categories
     """
     if categories is None:
         categories = contract.parse_categories(rec.get("categories"))
-    discipline = contract.discipline_for_tags(categories, default=SOURCE_DEFAULT_DISCIPLINE.get(source, "other"))
+    discipline = _discipline(source, categories, rec)
     modality = rec.get("modality") if rec.get("modality") in contract.MODALITIES else "other"
     recaption = rec.get("recaption")
     recaption = recaption if isinstance(recaption, str) and recaption.strip() else None
@@ -336,7 +342,7 @@ def _join_member(unit, rejects, index, lines, tar, member, wanted, stats) -> Opt
         rejects.add(_key(unit.source, rec), "categories", "bad_field", str(e), stage=STAGE, source=unit.source)
         return None
     if wanted is not None:
-        d = contract.discipline_for_tags(categories, default=SOURCE_DEFAULT_DISCIPLINE.get(unit.source, "other"))
+        d = _discipline(unit.source, categories, rec)
         if d not in wanted:
             stats["filtered"] += 1
             return None

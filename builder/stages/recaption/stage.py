@@ -2,7 +2,8 @@
 
 For each record: reuse a cached result when the cache has one; otherwise build the prompt,
 prepare the image (RGB, downscaled to the cap), ask the backend in batches, clean and validate
-the output. Items whose output fails are retried (only those); an item that still fails keeps
+the output. A new recaption may relabel the record's modality
+(:func:`~s1mmalign.builder.stages.modality.relabel_from_recaption`). Items whose output fails are retried (only those); an item that still fails keeps
 its original caption, gets ``recaption_info = {"error": ...}`` and a counted reject with the
 reason, and the run goes on.
 """
@@ -14,6 +15,7 @@ import os
 from typing import Any, Optional
 
 from s1mmalign.builder.records.rejects import Rejects
+from s1mmalign.builder.stages.modality import relabel_from_recaption
 from s1mmalign.builder.stages.recaption.base import DEFAULT_MAX_PIXELS, Backend, Request, image_bytes, prepare_image
 from s1mmalign.builder.stages.recaption.cache import RecaptionCache, cache_key
 from s1mmalign.builder.stages.recaption.prompt import InvalidOutput, OutputLimits, build_prompt, clean_output, validate_output
@@ -56,6 +58,7 @@ class Recaptioner:
         rec["recaption"] = text
         rec["recaption_model"] = self.backend.model_string
         rec["recaption_info"] = json.dumps(info, sort_keys=True, ensure_ascii=False)
+        relabel_from_recaption(rec)  # the recaption names what the figure is: the strongest modality signal
 
     def _failure(self, rec: dict, reason: str, detail: str, attempts: int, rejects: Rejects) -> None:
         if not rec.get("recaption"):  # (with overwrite, an earlier recaption and its provenance stay)

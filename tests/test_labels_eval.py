@@ -1,0 +1,30 @@
+"""The evaluation set of benchmarks/labels_eval is well formed: every item has its thumbnail,
+labels from the taxonomy, an origin (repository, path, commit) and a license."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from PIL import Image
+
+from s1mmalign.core import contract
+
+SET = Path(__file__).resolve().parents[1] / "benchmarks" / "labels_eval"
+
+
+def test_every_item_is_complete_and_labelled_from_the_taxonomy():
+    items = [json.loads(line) for line in (SET / "items.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert len(items) >= 200 and len({it["id"] for it in items}) == len(items)
+    assert {it["modality"] for it in items} == set(contract.MODALITIES)
+    assert {it["discipline"] for it in items} - {None} == set(contract.DISCIPLINES)
+    for it in items:
+        assert it["caption"].strip() and it["license"].strip() and it["recaption"].strip(), it["id"]
+        assert it["recaption_model"].startswith("hand-written"), it["id"]  # never passed off as a model's
+        o = it["origin"]
+        assert o["repo"].count("/") == 1 and o["path"] and re.fullmatch(r"[0-9a-f]{40}", o["commit"]), it["id"]
+        with Image.open(SET / it["thumbnail"]) as im:
+            assert max(im.size) <= 256 and im.format == "JPEG", it["id"]
+    assert sum((SET / "thumbs" / p.name).stat().st_size for p in (SET / "thumbs").iterdir()) < 4_000_000
+    assert sorted(p.name for p in (SET / "thumbs").iterdir()) == sorted(Path(it["thumbnail"]).name for it in items)
