@@ -36,7 +36,11 @@ from PIL import Image
 
 from s1mmalign.builder.sources.sample_release import write_archive, write_jsonl
 
+GENERATOR = 2  # bumped when generate() changes (a kept release of another version is made again)
 PART_SIZE = 256 << 20  # split like the release (its parts are 30 GiB)
+#: How Qwen-VL recaptions in the release open: they name the kind of figure first.
+OPENINGS = ("The figure displays a line plot", "The figure presents a line plot with an inset panel",
+            "This figure shows a plot", "The image is a scientific plot", "The figure displays a composite plot")
 WORDS = ("field", "spectrum", "phase", "transition", "lattice", "energy", "density", "galaxy", "protein", "network",
          "temperature", "coupling", "model", "sample", "measured", "simulation", "shows", "the", "of", "and", "with")
 
@@ -93,7 +97,7 @@ def generate(root: Path, records: int, mb: float, seed: int = 0) -> dict:
                 rec.update(
                     title=" ".join(pyrng.choices(WORDS, k=10)),
                     caption=" ".join(pyrng.choices(WORDS, k=40)),
-                    recaption=" ".join(pyrng.choices(WORDS, k=110)),
+                    recaption=f"{pyrng.choice(OPENINGS)} of " + " ".join(pyrng.choices(WORDS, k=104)),
                 )
                 recs.append(rec)
                 yield member, data
@@ -203,13 +207,13 @@ def main() -> None:
     for name, n, mb in (("small", args.records // 5, args.mb / 5), ("full", args.records, args.mb)):
         t = time.perf_counter()
         marker = work / f"release-{name}.json"  # a kept release of the same size is reused
-        if args.keep and marker.is_file() and json.loads(marker.read_text())["asked"] == [n, mb]:
+        if args.keep and marker.is_file() and json.loads(marker.read_text())["asked"] == [n, mb, GENERATOR]:
             sizes[name] = json.loads(marker.read_text())["sizes"]
             print(f"reusing {work / f'release-{name}'}", flush=True)
             continue
         shutil.rmtree(work / f"release-{name}", ignore_errors=True)
         sizes[name] = generate(work / f"release-{name}", n, mb, seed=1 if name == "small" else 0)
-        marker.write_text(json.dumps({"asked": [n, mb], "sizes": sizes[name]}))
+        marker.write_text(json.dumps({"asked": [n, mb, GENERATOR], "sizes": sizes[name]}))
         print(f"generated {name}: {sizes[name]['records']} records, {sizes[name]['image_bytes'] / 1e6:.0f} MB of images, "
               f"{sizes[name]['archive_bytes'] / 1e6:.0f} MB of archives in {time.perf_counter() - t:.0f} s", flush=True)
     results = {}
