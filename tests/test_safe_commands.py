@@ -300,3 +300,13 @@ def test_hf_urls_without_network_are_one_line(tmp_path):
         p = subprocess.run([*S1, *map(str, args)], capture_output=True, text=True, timeout=300,
                            env={**ENV, **env_off, "HF_ENDPOINT": "http://127.0.0.1:9"})  # a closed port: no network
         one_line_error(p, "cannot reach the network")
+
+
+def test_stream_with_a_filter_exits_cleanly_every_time(tmp_path):
+    """Was exit 134 in about one run of four (an Arrow thread releasing a Python buffer during
+    interpreter exit). 12 runs here; benchmarks/check_exits.py runs 50."""
+    from benchmarks.check_exits import make_datasets, stream_status
+
+    datasets = make_datasets(tmp_path)
+    assert [stream_status(datasets["scored"]) for _ in range(4)] == [0] * 4
+    assert [stream_status(datasets["unscored"]) for _ in range(8)] == [1] * 8  # selects nothing: one line, exit 1
