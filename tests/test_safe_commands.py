@@ -310,3 +310,10 @@ def test_stream_with_a_filter_exits_cleanly_every_time(tmp_path):
     datasets = make_datasets(tmp_path)
     assert [stream_status(datasets["scored"]) for _ in range(4)] == [0] * 4
     assert [stream_status(datasets["unscored"]) for _ in range(8)] == [1] * 8  # selects nothing: one line, exit 1
+
+
+def test_a_build_config_with_a_zero_shard_size_is_refused_before_work(tmp_path, manifest):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"sources: [{manifest}]\nout: o\nstages: [ingest, write]\nshards: {{tar_shard_mb: 0}}\n")
+    one_line_error(run("build", cfg, "--no-progress"), "tar_shard size must be > 0")
+    assert not (tmp_path / "o").exists()
