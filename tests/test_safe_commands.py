@@ -317,3 +317,11 @@ def test_a_build_config_with_a_zero_shard_size_is_refused_before_work(tmp_path, 
     cfg.write_text(f"sources: [{manifest}]\nout: o\nstages: [ingest, write]\nshards: {{tar_shard_mb: 0}}\n")
     one_line_error(run("build", cfg, "--no-progress"), "tar_shard size must be > 0")
     assert not (tmp_path / "o").exists()
+
+
+def test_a_build_that_finds_no_unit_or_writes_no_record_fails(tmp_path):
+    (tmp_path / "empty").mkdir()
+    one_line_error(run("build", "--source", tmp_path / "empty", "--out", tmp_path / "o1", "--no-progress"), "no unit found")
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"key": "x"}\n')
+    one_line_error(run("build", "--source", bad, "--out", tmp_path / "o2", "--no-progress"), "no record written", "1 rejected")
