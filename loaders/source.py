@@ -348,8 +348,10 @@ class Source:
         """The per-sample index of one shard (``s1mmalign.core.layout.SAMPLE_INDEX_SCHEMA``)."""
         table = self._sidecars.get(entry["path"])
         if table is None:
+            # Read on this thread: pq.read_table's async scan can leave a read of this Python file in
+            # flight on an Arrow thread, which then needs the GIL during interpreter exit (abort, exit 134).
             with RetryingFile(self.fs, self._abs(entry["sample_index"]), self.index_bytes_read) as f:
-                table = pq.read_table(f).replace_schema_metadata(None)
+                table = pq.ParquetFile(f, pre_buffer=False).read(use_threads=False).replace_schema_metadata(None)
         return table
 
     def tar_ranges(self, entry: dict):
@@ -361,7 +363,7 @@ class Source:
                 table = self._sidecars[entry["path"]]
             else:
                 with RetryingFile(self.fs, self._abs(entry["sample_index"]), self.index_bytes_read) as f:
-                    table = pq.read_table(f, columns=["offset", "size"])
+                    table = pq.ParquetFile(f, pre_buffer=False).read(columns=["offset", "size"], use_threads=False)  # as above
             hit = cache[entry["path"]] = (table["offset"].to_numpy(), table["size"].to_numpy())
         try:  # two iterators' reading threads may share this cache: trimming is best-effort
             cache.move_to_end(entry["path"])

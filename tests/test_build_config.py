@@ -98,3 +98,15 @@ def test_option_change_changes_only_that_stage_fingerprint(tmp_path):
     b = make_config({**base, "recaption": {"backend": "context", "max_chars": 500}})
     assert a.fingerprint("ingest") == b.fingerprint("ingest") and a.fingerprint("write") == b.fingerprint("write")
     assert a.fingerprint("recaption") != b.fingerprint("recaption")
+
+
+def test_toml_config_without_tomllib_uses_tomli(tmp_path):
+    """Python 3.10 has no tomllib: the config loader falls back to tomli (a dependency there)."""
+    pytest.importorskip("tomli", reason="tomli is installed where Python has no tomllib (3.10); pip install tomli to run this here")
+    write(tmp_path, "c.toml", f'sources = ["{SAMPLE}"]\nout = "o"\nstages = ["ingest", "write", "card"]\n')
+    code = ("import sys; sys.modules['tomllib'] = None\n"  # import tomllib now fails, as on 3.10
+            "from s1mmalign.builder.pipeline.config import load_config\n"
+            f"cfg = load_config({str(tmp_path / 'c.toml')!r}); print(cfg.stages)")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert "['ingest', 'write', 'card']" in p.stdout

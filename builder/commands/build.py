@@ -64,6 +64,9 @@ def add_cli(sub) -> None:
     p.add_argument("--report-json", action="store_true", help="print the report as JSON instead of the summary")
     p.add_argument("--overwrite", action="store_true",
                    help="replace a dataset OUT holds that another command wrote (it stays readable until the new one is complete)")
+    from s1mmalign.builder.commands.write import add_outcome_arguments
+
+    add_outcome_arguments(p, overwrite=False)
     p.set_defaults(func=_cli_build)
 
 
@@ -76,8 +79,9 @@ def _cli_build(args) -> int:
     target = build_target(load_config(args.config, **overrides), overwrite=args.overwrite)  # refuses another dataset
     report = run_build(args.config, progress=not args.no_progress, retry_failed=args.retry_failed, workers=args.workers,
                        **{**overrides, "out": str(target.path)})
+    failure = _failure(report, args) if report["complete"] else None
     if report["complete"]:
-        target.commit()
+        target.fail() if failure else target.commit()
     if args.report_json:
         print(json.dumps(report, indent=1, sort_keys=True))
     else:
@@ -85,4 +89,22 @@ def _cli_build(args) -> int:
     out = Path(args.out) if args.out else None
     if out:
         print(f"report: {out / BUILD_REPORT}", file=sys.stderr)
+    if failure:
+        raise RuntimeError(failure)
     return 0 if report["complete"] else 1
+
+
+def _failure(report: dict, args) -> Optional[str]:
+    """Why a complete build is still a failure (no unit, no record, too many rejects), or None."""
+    from s1mmalign.builder.commands.write import check_outcome
+
+    stages = report["stages"]
+    if not stages.get("ingest", {}).get("units"):
+        return ("no unit found in the sources: expected paper archives or folders, a release folder or a manifest.jsonl "
+                "(see --source)")
+    end = stages.get("write") or stages.get("manifest") or {}
+    try:
+        check_outcome(end.get("records_out", 0), sum(report.get("rejects_by_reason", {}).values()), args.max_reject_rate)
+    except RuntimeError as e:
+        return str(e)
+    return None

@@ -101,7 +101,10 @@ def read_config_file(path: str | os.PathLike) -> dict:
     text = path.read_text(encoding="utf-8")
     try:
         if path.suffix == ".toml":
-            import tomllib
+            try:
+                import tomllib
+            except ModuleNotFoundError:  # Python 3.10: the same parser, as a package
+                import tomli as tomllib
 
             data = tomllib.loads(text)
         elif path.suffix in (".yaml", ".yml", ".json"):

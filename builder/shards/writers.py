@@ -57,6 +57,9 @@ class ShardOptions:
             raise ValueError(f"formats must be a non-empty subset of ('parquet', 'wds'), got {self.formats}")
         if not all(c.isalnum() or c in "-_" for c in self.prefix):
             raise ValueError(f"shard prefix must be [A-Za-z0-9_-], got {self.prefix!r}")
+        for name in ("parquet_shard_bytes", "tar_shard_bytes", "row_group_bytes", "buffer_bytes"):
+            if not getattr(self, name) > 0:  # 0 or less would make a shard of every record
+                raise ValueError(f"{name.replace('_bytes', '')} size must be > 0, got {getattr(self, name)} bytes")
         if self.row_group_bytes > 200 * MiB:
             raise ValueError("row_group_bytes above 200 MiB breaks the Hub viewer (limit ~286 MiB)")
 
