@@ -9,7 +9,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from s1mmalign.builder.records.rejects import Rejects
-from s1mmalign.builder.stages.dedup import Deduplicator, image_hashes
+from s1mmalign.builder.stages.dedup import Deduplicator, Signature, image_hashes
 
 
 def _plot(seed: int, kind: str) -> Image.Image:
@@ -126,11 +126,11 @@ def test_multi_index_lookup_misses_nothing_within_seven_bits():
     stored = [int(x) for x in rng.integers(0, 1 << 63, size=3000, dtype=np.uint64)]
     fine = bytes(32)
     for i, h in enumerate(stored):
-        dedup._remember_near(h, fine, f"s{i}")
+        dedup._remember_near(Signature(f"s{i}", b"", h, fine))
     for i in range(300):
         h = stored[i]
         for b in rng.choice(63, size=int(rng.integers(0, 8)), replace=False):
             h ^= 1 << int(b)
-        assert dedup._find_near(h, fine) == f"s{i}"  # random 63-bit hashes are > 7 bits apart
+        assert dedup.find_near(Signature("q", b"", h, fine)) == f"s{i}"  # random 63-bit hashes are > 7 bits apart
     far = stored[0] ^ int("1" * 12, 2)
-    assert dedup._find_near(far, fine) is None
+    assert dedup.find_near(Signature("q", b"", far, fine)) is None
