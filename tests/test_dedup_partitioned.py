@@ -91,8 +91,9 @@ def corpus() -> list[list[dict]]:
     units[2].append({"key": "noimg", "image": None, "paper_id": "paper2", "caption": "none"})
     # a chain: A kept, B near A rejected, C = B's bytes in a later unit
     units[0].append(_rec("chainA", _png(plots[13]), "paperX", "chain"))
-    units[1].append(_rec("chainB", _png(plots[13], "JPEG", quality=60), "paperX", "chain"))
-    units[3].append(_rec("chainC", units[1][-1]["image"]["bytes"], "paperY", "other words here"))
+    w, h = plots[13].size
+    units[1].append(_rec("chainB", _png(plots[13].crop((2, 2, w - 2, h - 2)), "JPEG", quality=85), "paperX", "chain"))
+    units[3].append(_rec("chainC", units[1][-1]["image"]["bytes"], "paperY", "chain"))
     return units
 
 
@@ -120,7 +121,7 @@ def test_partitioned_decisions_equal_the_local_stage(corpus, partitions):
     assert kept == local_kept and got == local_rejects
     assert reasons.get("near_duplicate", 0) >= 8 and reasons.get("exact_duplicate", 0) >= 3
     assert {"undecodable", "no_image"} <= set(reasons)
-    assert ("chainC", "near_duplicate", "looks like chainA") in got  # B was rejected, so C is compared again
+    assert ("chainC", "near_duplicate", "looks like chainA") in got  # B (0 bits from C) was rejected: A (2 bits)
     assert "v3" in sum(kept, []) and "v7" in sum(kept, [])  # another paper, another caption, other size
     assert "p15" in sum(kept, [])  # a decay plot of other data from another paper
 
