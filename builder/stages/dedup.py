@@ -275,31 +275,37 @@ class Deduplicator:
                     if self.rule.matches(sig, s)), default=None)
         return best[2] if best else None
 
+    def check(self, sig: Signature) -> Optional[tuple[str, str]]:
+        """Decide one signed record: (reason, detail) of a duplicate, or None (kept and remembered)."""
+        kept = self._exact.get(sig.sha)
+        if kept is not None:
+            self.stats["exact_duplicate"] += 1
+            return "exact_duplicate", f"same bytes as {kept}"
+        if sig.fine is None and self.near:
+            self.stats["degenerate"] += 1
+        elif self.near:
+            kept = self.find_near(sig)
+            if kept is not None:
+                self.stats["near_duplicate"] += 1
+                return "near_duplicate", f"looks like {kept}"
+            self._remember_near(sig)
+        self._remember_exact(sig.sha, sig.key)
+        self.stats["kept"] += 1
+        return None
+
     def __call__(self, batch: list[dict], rejects: Rejects) -> list[dict]:
         out = []
         for rec in batch:
             key, src = rec.get("key"), rec.get("source", "")
             data = _image_bytes(rec)
             digest = image_digest(rec, data) if data else None
-            kept = self._exact.get(digest) if digest else None  # exact first: no decode for a known image
-            if kept is not None:
-                rejects.add(key, "image", "exact_duplicate", f"same bytes as {kept}", stage=STAGE, source=src)
-                self.stats["exact_duplicate"] += 1
-                continue
-            sig, why = self.signature(rec, digest)
-            if why is not None:
+            if digest in self._exact:  # a known image: no decode
+                why = self.check(Signature(key or "", digest))
+            else:
+                sig, why = self.signature(rec, digest)
+                why = why or self.check(sig)
+            if why is None:
+                out.append(rec)
+            else:
                 rejects.add(key, "image", why[0], why[1], stage=STAGE, source=src)
-                continue
-            if sig.fine is None and self.near:
-                self.stats["degenerate"] += 1
-            elif self.near:
-                kept = self.find_near(sig)
-                if kept is not None:
-                    rejects.add(key, "image", "near_duplicate", f"looks like {kept}", stage=STAGE, source=src)
-                    self.stats["near_duplicate"] += 1
-                    continue
-                self._remember_near(sig)
-            self._remember_exact(sig.sha, sig.key)
-            self.stats["kept"] += 1
-            out.append(rec)
         return out
