@@ -9,6 +9,12 @@
 
 Finished units are signed from their dedup output, as the local runner replays them, so the
 units after them see the same state. Partitions: the dedup option ``partitions`` (default 64).
+
+Memory: a partition task holds about ``8 / partitions`` of the corpus' hashes
+(``benchmarks/bench_dedup.py`` measures it). The routed rows wait in Ray's object store between
+steps 1 and 2 (about 2.1 kB per image pickled, spilled to disk when the store is full); Ray keeps
+objects under 100 kB in the driver's memory instead, so use units of thousands of figures (bulk
+tars, release archives) at scale, as docs/scaling.md advises anyway.
 """
 
 from __future__ import annotations
