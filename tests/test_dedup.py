@@ -118,6 +118,8 @@ def test_bounded_state_and_bad_input(plots):
     assert out == [] and [r.reason for r in rejects][-2:] == ["undecodable", "no_image"]
     with pytest.raises(ValueError, match="max_distance"):
         Deduplicator(max_distance=8)
+    with pytest.raises(ValueError, match="partitions"):
+        Deduplicator(partitions=0)
 
 
 def test_multi_index_lookup_misses_nothing_within_seven_bits():

@@ -246,6 +246,8 @@ class Deduplicator:
                  min_std: float = 4.0, min_ink: float = 0.02, max_entries: int = 1_000_000, partitions: int = 64):
         self.rule = NearRule(max_distance, max_fine_distance, max_fine_distance_same_size, min_caption_similarity)
         self.near, self.min_std, self.min_ink, self.max_entries = near, min_std, min_ink, max_entries
+        if not isinstance(partitions, int) or partitions < 1:
+            raise ValueError(f"partitions must be a whole number >= 1, got {partitions!r}")
         self.partitions = partitions
         self._exact: "collections.OrderedDict[bytes, str]" = collections.OrderedDict()
         self._index = NearIndex()
