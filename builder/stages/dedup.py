@@ -46,7 +46,7 @@ import re
 import zlib
 from array import array
 from dataclasses import dataclass
-from typing import Iterator, Optional
+from typing import Optional
 
 import numpy as np
 
@@ -180,18 +180,25 @@ class NearIndex:
                 if not ids:
                     del band[value]
 
-    def within(self, h: int, max_distance: int) -> Iterator[tuple[int, int, Signature]]:
+    def within(self, h: int, max_distance: int) -> list[tuple[int, int, Signature]]:
         """(63-bit distance, insertion id, signature) of every stored hash within ``max_distance``."""
         seen: set[int] = set()
+        entries, out = self._entries, []
         for band, value in zip(self._bands, self._band_values(h)):
-            for eid in (e for flip in _PROBES for e in band.get(value ^ flip, ())):
-                if eid in seen:
+            get = band.get
+            for flip in _PROBES:
+                ids = get(value ^ flip)
+                if not ids:
                     continue
-                seen.add(eid)
-                sig = self._entries[eid]
-                d = (h ^ sig.h).bit_count()
-                if d <= max_distance:
-                    yield d, eid, sig
+                for eid in ids:
+                    if eid in seen:
+                        continue
+                    seen.add(eid)
+                    sig = entries[eid]
+                    d = (h ^ sig.h).bit_count()
+                    if d <= max_distance:
+                        out.append((d, eid, sig))
+        return out
 
 
 def _paper_hash(paper_id: object) -> int:
