@@ -110,7 +110,7 @@ def main() -> None:
     cfg = root / "build.yaml"
     cfg.write_text(f"sources: [{manifest}]\nout: {root / 'out'}\nunit_size: {args.unit_size}\n"
                    "stages: [ingest, filter, dedup, classify, recaption, write, card]\n"
-                   "recaption: {backend: context}\nfilter: {min_bytes: 1024}\n")
+                   "recaption: {backend: context}\nfilter: {min_side: 64}\n")
     t = time.perf_counter()
     report = run_build(str(cfg), progress=False)
     build_s = time.perf_counter() - t

@@ -59,7 +59,7 @@ def make_config(tmp: Path, src: Path, out: str, stages: list[str], **extra) -> P
     if "recaption" in stages:
         cfg["recaption"] = {"backend": "context"}
     if "filter" in stages:
-        cfg["filter"] = {"min_bytes": 0, "min_side": 32}  # the test figures are small PNGs
+        cfg["filter"] = {"min_side": 32, "min_pixels": 1024}  # the test figures are small PNGs
     cfg.update(extra)
     path = tmp / f"{out}.yaml"
     path.write_text(yaml.safe_dump(cfg))

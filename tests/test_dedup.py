@@ -9,7 +9,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from s1mmalign.builder.records.rejects import Rejects
-from s1mmalign.builder.stages.dedup import Deduplicator, image_hashes
+from s1mmalign.builder.stages.dedup import Deduplicator, Signature, image_hashes
 
 
 def _plot(seed: int, kind: str) -> Image.Image:
@@ -118,6 +118,8 @@ def test_bounded_state_and_bad_input(plots):
     assert out == [] and [r.reason for r in rejects][-2:] == ["undecodable", "no_image"]
     with pytest.raises(ValueError, match="max_distance"):
         Deduplicator(max_distance=8)
+    with pytest.raises(ValueError, match="partitions"):
+        Deduplicator(partitions=0)
 
 
 def test_multi_index_lookup_misses_nothing_within_seven_bits():
@@ -126,11 +128,69 @@ def test_multi_index_lookup_misses_nothing_within_seven_bits():
     stored = [int(x) for x in rng.integers(0, 1 << 63, size=3000, dtype=np.uint64)]
     fine = bytes(32)
     for i, h in enumerate(stored):
-        dedup._remember_near(h, fine, f"s{i}")
+        dedup._remember_near(Signature(f"s{i}", b"", h, fine))
     for i in range(300):
         h = stored[i]
         for b in rng.choice(63, size=int(rng.integers(0, 8)), replace=False):
             h ^= 1 << int(b)
-        assert dedup._find_near(h, fine) == f"s{i}"  # random 63-bit hashes are > 7 bits apart
+        assert dedup.find_near(Signature("q", b"", h, fine)) == f"s{i}"  # random 63-bit hashes are > 7 bits apart
     far = stored[0] ^ int("1" * 12, 2)
-    assert dedup._find_near(far, fine) is None
+    assert dedup.find_near(Signature("q", b"", far, fine)) is None
+
+
+def _decay(tau: float) -> Image.Image:
+    """A plot as a paper template draws it: y = exp(-t / tau), same style, only the data differs."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    x = np.linspace(0, 5, 200)
+    fig, ax = plt.subplots(figsize=(6.4, 4.8), dpi=50)
+    ax.plot(x, np.exp(-x / tau))
+    ax.set_xlabel("t")
+    ax.set_ylabel("y")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
+
+
+def _paper_rec(key: str, data: bytes, paper: str, caption: str) -> dict:
+    return {**_rec(key, data), "paper_id": paper, "caption": caption}
+
+
+def test_distinct_template_plots_from_two_papers_are_both_kept():
+    a, b = _bytes(_decay(0.8)), _bytes(_decay(1.0))
+    h1, h2 = image_hashes(Image.open(io.BytesIO(a))), image_hashes(Image.open(io.BytesIO(b)))
+    assert (h1[0] ^ h2[0]).bit_count() <= 5  # the 63-bit hash alone cannot tell them apart
+    one_paper = Deduplicator()([_paper_rec("a", a, "2101.00001", "Decay of the signal."),
+                                _paper_rec("b", b, "2101.00001", "Decay of the reference.")], Rejects())
+    assert [r["key"] for r in one_paper] == ["a"]  # within a paper the rule is unchanged
+    rejects = Rejects()
+    two_papers = Deduplicator()([_paper_rec("a", a, "2101.00001", "Relaxation of the magnetisation after the pulse."),
+                                 _paper_rec("b", b, "PMC3000001", "Survival fraction of cells versus dose.")], rejects)
+    assert [r["key"] for r in two_papers] == ["a", "b"] and len(rejects) == 0
+
+
+def test_reencodings_and_resizes_across_papers_are_caught(plots):
+    dedup, rejects = Deduplicator(), Rejects()
+    caps = [f"Panel {i}: measured response of detector {i * 7 % 13} under condition {chr(65 + i % 26)}{i}." for i in range(len(plots))]
+    dedup([_paper_rec(f"p{i}", _bytes(img), f"paper{i}", caps[i]) for i, img in enumerate(plots)], rejects)
+    assert len(rejects) == 0
+    # another paper, same size, re-encoded, another caption: caught by size + fine hash
+    reenc = [_paper_rec(f"j{i}_{q}", _bytes(img, "JPEG", quality=q), f"other{i}", "Completely different wording.")
+             for i, img in enumerate(plots) for q in (50, 90)]
+    # another paper (e.g. the journal version), resized, the same caption: caught by the caption
+    resized = [_paper_rec(f"r{i}", _variant(img, 3 * i), f"journal{i}", caps[i]) for i, img in enumerate(plots)]
+    # another paper, resized, another caption: not enough evidence, kept
+    other = [_paper_rec(f"o{i}", _variant(img, 3 * i), f"third{i}", "Another text about a new experiment.")
+             for i, img in enumerate(plots)]
+    kept_reenc, kept_resized = dedup(reenc, rejects), dedup(resized, rejects)
+    kept_other = dedup(other, rejects)
+    wrong = [r for r in rejects if r.detail.split()[-1][1:].split("_")[0] != r.key[1:].split("_")[0]]
+    print(f"\n[dedup across papers] re-encodings caught {len(reenc) - len(kept_reenc)}/{len(reenc)}, "
+          f"resizes with the caption caught {len(resized) - len(kept_resized)}/{len(resized)}, "
+          f"resizes with another caption kept {len(kept_other)}/{len(other)}")
+    assert not wrong
+    assert len(kept_reenc) <= 1 and len(kept_resized) <= 2  # one JPEG q50 moves the 63-bit hash 6 bits and len(kept_other) == len(other)

@@ -3,8 +3,9 @@
 One row per unit; the UDF calls :meth:`Build.run_unit`, the same code the local runner calls,
 so both produce the same records. CPU stages run as Ray tasks; model stages (recaption,
 scoring, CLIP modality) as an actor pool (``ray.pool_size[stage]`` actors, each with
-``ray.num_gpus[stage]`` GPUs) that loads the model once per actor. Stateful stages (dedup)
-run on the driver in unit order. The watchdog (``ray.watchdog_s``) bounds each model batch.
+``ray.num_gpus[stage]`` GPUs) that loads the model once per actor. Dedup on its own runs
+partitioned (``runners/ray_dedup.py``); other stateful segments on the driver in unit order.
+The watchdog (``ray.watchdog_s``) bounds each model batch.
 
 Connects to ``ray.address`` / ``RAY_ADDRESS`` (``ray://host:10001`` or ``auto``) when set,
 else starts a local Ray with ``ray.num_cpus`` CPUs and ``ray.object_store_mb`` MB of object
@@ -116,6 +117,7 @@ def run_stage_ray(build: Build, stage: str) -> dict:
 def run_ray(build: Build, progress: bool = True) -> dict[str, dict]:
     """Run every stage on Ray (Ray Data shows its own progress bars per stage)."""
     from s1mmalign.builder.pipeline.runners.local import run_stage_local
+    from s1mmalign.builder.pipeline.runners.ray_dedup import run_dedup_ray
 
     started = init_ray(build.cfg)
     import ray
@@ -125,7 +127,9 @@ def run_ray(build: Build, progress: bool = True) -> dict[str, dict]:
     stats = {}
     try:
         for stage in build.unit_stages:
-            if build.stateful(stage):  # global state: one process, unit order
+            if build.segments[stage] == ["dedup"]:  # partitioned across the cluster, same decisions
+                stats[stage] = run_dedup_ray(build, stage, _result)
+            elif build.stateful(stage):  # global state: one process, unit order
                 stats[stage] = run_stage_local(build, stage, progress)
             else:
                 stats[stage] = run_stage_ray(build, stage)
