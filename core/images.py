@@ -27,6 +27,8 @@ from PIL import Image, ImageFile
 
 #: Pillow's own default (about 89.5 M pixels); images over it are rejected, not decoded.
 DEFAULT_MAX_PIXELS = 89_478_485
+#: The shortest side a stored figure may have: ingest's filters and ``write`` both apply it.
+MIN_SIDE = 64
 
 
 class ImageRejected(ValueError):

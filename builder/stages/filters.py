@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 from typing import Optional
 
 from s1mmalign.builder.records.rejects import Rejects
-from s1mmalign.core.images import DEFAULT_MAX_PIXELS
+from s1mmalign.core.images import DEFAULT_MAX_PIXELS, MIN_SIDE
 
 STAGE = "filter"
 
@@ -32,7 +32,7 @@ STAGE = "filter"
 @dataclass(frozen=True)
 class FilterOptions:
     min_bytes: int = 5 * 1024
-    min_side: int = 64
+    min_side: int = MIN_SIDE
     max_pixels: int = DEFAULT_MAX_PIXELS
     max_aspect: float = 8.0
     min_caption_chars: int = 10
