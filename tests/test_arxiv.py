@@ -217,15 +217,15 @@ def test_pdf_fallback_renderer_poppler():
     """The ``pdftoppm`` path used when pypdfium2 is not installed renders the same page size."""
     import shutil
 
-    from s1mmalign.builder.sources.rasterize import _render_pdf_pdfium, _render_pdf_poppler
+    from s1mmalign.builder.sources.rasterize import render_pdf
 
     if shutil.which("pdftoppm") is None:
         pytest.skip("poppler-utils (pdftoppm) is not installed; .ci/run installs it")
     pdf = io.BytesIO()
     Image.open(io.BytesIO(noise_image(9))).save(pdf, format="PDF", resolution=72)
-    a = Image.open(io.BytesIO(_render_pdf_poppler(pdf.getvalue(), dpi=100)))
-    b = Image.open(io.BytesIO(_render_pdf_pdfium(pdf.getvalue(), dpi=100)))
+    a = Image.open(io.BytesIO(render_pdf(pdf.getvalue(), dpi=100, renderer="pdftoppm")))
+    b = Image.open(io.BytesIO(render_pdf(pdf.getvalue(), dpi=100, renderer="pdfium")))
     assert a.format == "PNG" and abs(a.size[0] - b.size[0]) <= 1 and abs(a.size[1] - b.size[1]) <= 1
     with pytest.raises(RasterizeError) as e:
-        _render_pdf_poppler(b"%PDF-1.4 broken" * 100, dpi=100)
+        render_pdf(b"%PDF-1.4 broken" * 100, dpi=100, renderer="pdftoppm")
     assert e.value.reason == "pdf_render_failed"

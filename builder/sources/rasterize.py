@@ -126,28 +126,29 @@ def _eps_bbox_size(data: bytes) -> tuple[float, float] | None:
     return (abs(x1 - x0), abs(y1 - y0))
 
 
-def render_pdf(data: bytes, *, dpi: int = DEFAULT_DPI, timeout: float = 60.0, memory: int = 2 << 30) -> bytes:
-    """Render the first page of a PDF (pypdfium2, else ``pdftoppm``), in a child process."""
-    try:
-        import pypdfium2  # noqa: F401
-    except ImportError:
-        pdfium = False
-    else:
-        pdfium = True
-    exe = None if pdfium else shutil.which("pdftoppm")
-    if not pdfium and exe is None:
+def render_pdf(data: bytes, *, dpi: int = DEFAULT_DPI, timeout: float = 60.0, memory: int = 2 << 30,
+               renderer: Optional[str] = None) -> bytes:
+    """Render the first page of a PDF in a child process: ``renderer`` ``pdfium`` (pypdfium2) or
+    ``pdftoppm``; by default pypdfium2 when installed, else ``pdftoppm``."""
+    if renderer is None:
+        try:
+            import pypdfium2  # noqa: F401
+        except ImportError:
+            renderer = "pdftoppm"
+        else:
+            renderer = "pdfium"
+    exe = shutil.which("pdftoppm") if renderer == "pdftoppm" else None
+    if renderer == "pdftoppm" and exe is None:
         raise RasterizeError("pdf_renderer_missing", "pip install 's1mmalign[pdf]' (pypdfium2) or apt-get install poppler-utils")
     with tempfile.TemporaryDirectory(prefix="s1mm-pdf-") as tmp:
         src, dst = Path(tmp) / "in.pdf", Path(tmp) / "out.png"
         src.write_bytes(data)
-        if pdfium:
-            cmd, what = pdfium_command(src, dst, dpi=dpi, max_side=MAX_SIDE), "pdfium"
+        if renderer == "pdfium":
+            cmd = pdfium_command(src, dst, dpi=dpi, max_side=MAX_SIDE)
         else:
-            cmd = [exe, "-png", "-r", str(dpi), "-f", "1", "-l", "1", "-singlefile",
-                   str(src), str(Path(tmp) / "out")]
-            what = "pdftoppm"
-        proc = run_limited(cmd, tmp=Path(tmp), timeout=timeout, memory=memory, what=what)
+            cmd = [exe, "-png", "-r", str(dpi), "-f", "1", "-l", "1", "-singlefile", str(src), str(Path(tmp) / "out")]
+        proc = run_limited(cmd, tmp=Path(tmp), timeout=timeout, memory=memory, what=renderer)
         if proc.returncode != 0 or not dst.exists():
             msg = (proc.stderr or b"").decode("utf-8", "replace").strip().splitlines()
-            raise RasterizeError("pdf_render_failed", f"{what} exit {proc.returncode}: {' | '.join(msg[-3:])[:300]}")
+            raise RasterizeError("pdf_render_failed", f"{renderer} exit {proc.returncode}: {' | '.join(msg[-3:])[:300]}")
         return dst.read_bytes()
