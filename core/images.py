@@ -263,11 +263,6 @@ def _plain_as_is(data: bytes, max_pixels: int, min_side: int) -> Optional[tuple[
     return None
 
 
-def _fast_check(data: bytes, img: Image.Image) -> None:
-    if img.format == "PNG":  # a JPEG's segments were checked already
-        _png_chunks(data)
-
-
 def to_rgb(img: Image.Image) -> Image.Image:
     """Any decoded image as RGB: 16-bit scaled to 8-bit, CMYK converted, alpha on white."""
     if img.mode == "RGB":
@@ -337,15 +332,15 @@ def normalize_image(
     img = _open(data, max_pixels)
     w, h = img.size
     _check_size(w, h, 0, min_side)
-    if img.format == "JPEG":
-        frame = _jpeg_segments(data)  # cheap, and before a decoder pads out a frame the data cannot fill
-        if frame.arithmetic:
-            check = "full"
+    # Structure first, in both modes: cheap, and Pillow pads out a JPEG frame or a PNG whose
+    # data stops short (a clean zlib end) instead of failing.
+    if img.format == "JPEG" and _jpeg_segments(data).arithmetic:
+        check = "full"
+    elif img.format == "PNG":
+        _png_chunks(data)
     if _needs_conversion(img) is None:
         if check == "full":
             _decode_errors(img.load)
-        else:
-            _fast_check(data, img)
         ext = "png" if img.format == "PNG" else "jpg"
         return StoredImage(data, ext, w, h, hashlib.sha256(data).hexdigest(), False)
     _decode_errors(img.load)

@@ -73,11 +73,12 @@ def rasterize(name: str, data: bytes, *, dpi: int = DEFAULT_DPI, budget: Optiona
     if name.lower().endswith(".gz") or data[:2] == b"\x1f\x8b":
         data = gunzip_bounded(data, lim.gzip_bytes, name)
     try:
-        if data[:4] == b"%PDF" or (name.lower().endswith(".pdf") and b"%PDF" in data[:1024]):
-            return render_pdf(data, dpi=dpi, timeout=budget.timeout(), memory=lim.render_memory)
-        return render_eps(data, dpi=dpi, timeout=budget.timeout(), memory=lim.render_memory)
+        timeout = budget.timeout()
     except SandboxError as e:
         raise RasterizeError(e.reason, f"{name}: {e.detail}") from None
+    if data[:4] == b"%PDF" or (name.lower().endswith(".pdf") and b"%PDF" in data[:1024]):
+        return render_pdf(data, dpi=dpi, timeout=timeout, memory=lim.render_memory)
+    return render_eps(data, dpi=dpi, timeout=timeout, memory=lim.render_memory)
 
 
 def _dos_eps_payload(data: bytes) -> bytes:
@@ -108,7 +109,10 @@ def render_eps(data: bytes, *, dpi: int = DEFAULT_DPI, timeout: float = 60.0, me
         cmd = [gs, "-dSAFER", "-dBATCH", "-dNOPAUSE", "-dQUIET", "-dEPSCrop", "-dFirstPage=1", "-dLastPage=1",
                "-sDEVICE=png16m", f"-r{dpi}", "-dTextAlphaBits=4", "-dGraphicsAlphaBits=4",
                f"-sOutputFile={dst}", str(src)]
-        proc = run_limited(cmd, tmp=Path(tmp), timeout=timeout, memory=memory, what="ghostscript")
+        try:
+            proc = run_limited(cmd, tmp=Path(tmp), timeout=timeout, memory=memory, what="ghostscript")
+        except SandboxError as e:
+            raise RasterizeError(e.reason, e.detail) from None
         out = dst.read_bytes() if dst.exists() else b""
         if proc.returncode != 0 or not out:
             msg = (proc.stderr or proc.stdout).decode("utf-8", "replace").strip().splitlines()
@@ -147,7 +151,10 @@ def render_pdf(data: bytes, *, dpi: int = DEFAULT_DPI, timeout: float = 60.0, me
             cmd = pdfium_command(src, dst, dpi=dpi, max_side=MAX_SIDE)
         else:
             cmd = [exe, "-png", "-r", str(dpi), "-f", "1", "-l", "1", "-singlefile", str(src), str(Path(tmp) / "out")]
-        proc = run_limited(cmd, tmp=Path(tmp), timeout=timeout, memory=memory, what=renderer)
+        try:
+            proc = run_limited(cmd, tmp=Path(tmp), timeout=timeout, memory=memory, what=renderer)
+        except SandboxError as e:
+            raise RasterizeError(e.reason, e.detail) from None
         if proc.returncode != 0 or not dst.exists():
             msg = (proc.stderr or b"").decode("utf-8", "replace").strip().splitlines()
             raise RasterizeError("pdf_render_failed", f"{renderer} exit {proc.returncode}: {' | '.join(msg[-3:])[:300]}")

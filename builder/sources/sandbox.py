@@ -23,7 +23,7 @@ from typing import Optional, Sequence
 
 #: Words a renderer prints when an allocation fails (Ghostscript: VMerror; C++: bad_alloc).
 _MEMORY_WORDS = ("vmerror", "out of memory", "memoryerror", "bad_alloc", "cannot allocate memory",
-                 "failed to allocate", "std::bad_alloc")
+                 "failed to allocate", "failed to map segment")
 #: Signals of a child killed by a failed allocation (abort in an allocator, a null write after one).
 _MEMORY_SIGNALS = {signal.SIGABRT, signal.SIGSEGV, signal.SIGBUS, signal.SIGKILL}
 
