@@ -136,6 +136,15 @@ _SHA256_RE = re.compile(r"[0-9a-f]{64}")
 
 
 _INT32_MIN, _INT32_MAX = -(1 << 31), (1 << 31) - 1
+
+
+def _check_unicode(key: Optional[str], name: str, value: str) -> None:
+    """A lone surrogate (from a ``\\ud800`` JSON escape) cannot be stored as UTF-8."""
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise RecordError(key, name, f"not valid Unicode text: {value[e.start]!r} at {e.start}") from None
 #: free-text fields bounded by ``Limits.caption_chars`` (a 20 MB caption is hostile, not a figure's)
 TEXT_FIELDS = frozenset({"caption", "recaption", "title", "abstract"})
 
@@ -176,6 +185,8 @@ def validate_record(record: Mapping[str, Any], *, max_text_chars: int = DEFAULTS
         if kind == "list":
             if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
                 raise RecordError(key_repr, name, f"expected a list of strings, got {value!r:.80}")
+            for v in value:
+                _check_unicode(key_repr, name, v)
             out[name] = list(value)
             continue
         if isinstance(value, bool) and kind != "bool" or not isinstance(value, pytypes):
@@ -189,8 +200,10 @@ def validate_record(record: Mapping[str, Any], *, max_text_chars: int = DEFAULTS
                 raise RecordError(key_repr, name, f"not a finite number: {value!r:.40}")
         elif kind == "int32" and not _INT32_MIN <= value <= _INT32_MAX:
             raise RecordError(key_repr, name, f"out of range for int32: {value!r:.40}")
-        elif kind == "string" and len(value) > max_text_chars and name in TEXT_FIELDS:
-            raise RecordError(key_repr, name, f"too large: {len(value)} characters > limit {max_text_chars}")
+        elif kind == "string":
+            if len(value) > max_text_chars and name in TEXT_FIELDS:
+                raise RecordError(key_repr, name, f"too large: {len(value)} characters > limit {max_text_chars}")
+            _check_unicode(key_repr, name, value)
         out[name] = value
     if not is_valid_key(out["key"]):
         raise RecordError(key_repr, "key", KEY_RULE)

@@ -349,3 +349,19 @@ def test_write_applies_the_ingest_minimum_size(tmp_path):
     Image.new("RGB", (1, 1)).save(buf, format="PNG")
     report = write_dataset([make_record(0, image=buf.getvalue()), make_record(1)], tmp_path / "out")
     assert report["written"] == 1 and report["rejects_by_reason"] == {"too_small": 1}
+
+
+def test_release_record_with_a_lone_surrogate_is_one_reject(tmp_path):
+    """A ``\\ud800`` escape in a release record's caption ended ``convert`` (UnicodeEncodeError in the writer)."""
+    if shutil.which("tar") is None:
+        pytest.skip("GNU tar not installed")
+    from s1mmalign.builder.commands.convert import convert_release
+
+    members = [(f"0801/p{i}.tar.gz/f.png", draw_figure(i)) for i in range(3)]
+    _release(tmp_path / "rel", members)
+    jsonl = tmp_path / "rel" / "arxiv" / "jsonl" / "08_recaption.jsonl"
+    lines = jsonl.read_text().splitlines()
+    lines[1] = lines[1].replace("Caption 1.", "Caption \\ud800 1.")
+    jsonl.write_text("\n".join(lines) + "\n")
+    report = convert_release(tmp_path / "rel", tmp_path / "out", progress=False)
+    assert report["written"] == 2 and report["rejects_by_reason"] == {"bad_field": 1}, report["rejects_by_reason"]

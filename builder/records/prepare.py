@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from s1mmalign.core import contract
-from s1mmalign.core.images import MIN_SIDE, DEFAULT_MAX_PIXELS, ImageRejected, StoredImage, normalize_image
+from s1mmalign.core.images import DEFAULT_MAX_PIXELS, MIN_SIDE, ImageRejected, StoredImage, normalize_image
 from s1mmalign.core.limits import limits
 
 

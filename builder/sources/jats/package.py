@@ -16,7 +16,6 @@ from s1mmalign.builder.sources.jats.xml import STAGE
 from s1mmalign.core.limits import limits
 
 
-
 class _TooLarge(Exception):
     pass
 
