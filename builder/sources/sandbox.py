@@ -14,6 +14,7 @@ Failures raise :class:`SandboxError` with ``reason`` ``render_timeout`` or ``ren
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -48,9 +49,8 @@ class RenderBudget:
         return min(self.per_figure, left)
 
 
-def _limit_child(memory: int) -> None:  # runs in the child between fork and exec
-    import resource
-
+def _limit_child(memory: int) -> None:
+    """Runs in the child between fork and exec: C calls only (no import, no lock another thread may hold)."""
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
@@ -77,9 +77,12 @@ def run_limited(cmd: Sequence[str], *, tmp: Path, timeout: float, memory: int, w
         raise
     text = (err or b"").decode("utf-8", "replace") + (out or b"").decode("utf-8", "replace")[:2000]
     rc = proc.returncode
-    if rc != 0 and (any(w in text.lower() for w in _MEMORY_WORDS) or (rc < 0 and -rc in _MEMORY_SIGNALS)):
+    if rc != 0 and any(w in text.lower() for w in _MEMORY_WORDS):
         raise SandboxError("render_memory", f"{what} ran out of its {memory >> 20} MiB memory limit "
                                             f"(exit {rc}: {_first_lines(text)})")
+    if rc < 0 and -rc in _MEMORY_SIGNALS:
+        raise SandboxError("render_memory", f"{what} killed by {signal.Signals(-rc).name} under its {memory >> 20} MiB "
+                                            f"memory limit (a failed allocation, as a rule): {_first_lines(text)}")
     return subprocess.CompletedProcess(proc.args, rc, out, err)
 
 
