@@ -193,6 +193,10 @@ def test_ghostscript_memory_limit_and_paper_budget(tmp_path, small_limits):
     with pytest.raises(RasterizeError) as e:
         rasterize("hog.eps", hog.encode(), lim=Limits(render_memory=400 << 20))
     assert e.value.reason == "render_memory"
+    huge = "%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 9000000 9000000\nshowpage\n"  # ran to the timeout
+    with pytest.raises(RasterizeError) as e:
+        rasterize("huge.eps", huge.encode())
+    assert e.value.reason == "render_too_large"
     small_limits(render_seconds=2, paper_render_seconds=3)
     loop = (_EPS + "{ 1 pop } loop\n" + "%" * 6000).encode()  # over arXiv's 5 KB minimum file size
     files = {f"l{i}.eps": loop for i in range(4)}
