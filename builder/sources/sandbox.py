@@ -65,6 +65,8 @@ def run_limited(cmd: Sequence[str], *, tmp: Path, timeout: float, memory: int, w
     private.mkdir(mode=0o700, exist_ok=True)
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "TMPDIR": str(private), "TEMP": str(private),
            "TMP": str(private), "HOME": str(private), "LC_ALL": "C"}
+    if os.environ.get("PYTHONPATH"):  # the PDFium child imports this package as the parent does
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
     proc = subprocess.Popen(list(cmd), cwd=tmp, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, start_new_session=True, preexec_fn=lambda: _limit_child(memory))
     try:
