@@ -35,6 +35,8 @@ class Limits:
     archive_bytes: int = 1 << 30
     #: bytes of one release archive member read into memory (reject ``member_too_large``)
     member_bytes: int = 64 << 20
+    #: bytes of one manifest line (reject ``line_too_long``)
+    manifest_line_bytes: int = 16 << 20
     #: characters of a caption, recaption, title or abstract (reject ``field_too_large``)
     caption_chars: int = 64 * 1024
     #: seconds one figure may render (reject ``render_timeout``)

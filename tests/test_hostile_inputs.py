@@ -78,7 +78,7 @@ def test_recaption_never_writes_outside_out(tmp_path):
 # -- 5. one bad manifest line is one reject ---------------------------------------------------------
 
 
-def test_bad_manifest_lines_are_rejected_line_by_line(tmp_path):
+def test_bad_manifest_lines_are_rejected_line_by_line(tmp_path, small_limits):
     """Invalid UTF-8, a lone surrogate or 10**30 ended ``write``; duplicate keys passed (last won); a
     20 MB caption was stored whole."""
     (tmp_path / "images").mkdir()
@@ -95,15 +95,18 @@ def test_bad_manifest_lines_are_rejected_line_by_line(tmp_path):
     lines.append(json.dumps(good[1]).replace('"key"', '"caption": "dup", "key"', 1).encode())  # duplicate key
     lines.append(json.dumps(dict(good[1], caption="a" * 70_000)).encode())
     lines.append(json.dumps(dict(good[1], caption="pair \ud83d\ude00", key="pair_ok"), ensure_ascii=True).encode())
+    lines.append(b'{"caption": "' + b"z" * 300_000 + b'"}')  # over the line limit: never held whole
     lines.append(json.dumps(good[2]).encode())
+    small_limits(manifest_line_bytes=200_000)
     (tmp_path / "manifest.jsonl").write_bytes(b"\n".join(lines) + b"\n")
     rejects = Rejects()
     recs = list(read_manifest(tmp_path / "manifest.jsonl", rejects))
     details = [(r.reason, r.detail.split(":")[1]) for r in rejects]
-    assert details == [("malformed_json", "2"), ("malformed_json", "3"), ("malformed_json", "5")], details
+    assert details == [("malformed_json", "2"), ("malformed_json", "3"), ("malformed_json", "5"),
+                       ("line_too_long", "8")], details
     report = write_dataset(recs, tmp_path / "out", rejects=rejects)
     by = report["rejects_by_reason"]
-    assert by == {"malformed_json": 3, "bad_field": 1, "field_too_large": 1}, by
+    assert by == {"malformed_json": 3, "line_too_long": 1, "bad_field": 1, "field_too_large": 1}, by
     assert report["written"] == 3  # good[0], the surrogate pair (a real character), good[2]
     rc = cli_main(["write", str(tmp_path / "manifest.jsonl"), str(tmp_path / "out2"), "--no-progress"])
     assert rc == 0

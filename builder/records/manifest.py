@@ -18,6 +18,7 @@ from typing import Any, Iterable, Iterator, Optional
 
 from s1mmalign.builder.records.rejects import Rejects
 from s1mmalign.core.atomic import atomic_file
+from s1mmalign.core.limits import limits
 from s1mmalign.core.schema import KEY_RULE, is_valid_key
 
 MANIFEST_NAME = "manifest.jsonl"
@@ -86,14 +87,21 @@ def read_manifest(
     """Yield the records of a manifest, with ``image`` loaded as {bytes, path}.
 
     Malformed lines (see :func:`parse_line`; the detail names the line number), keys that break
-    the key rule, and images that cannot be found are added to ``rejects`` (reasons
-    ``malformed_json``, ``bad_key``, ``image_outside_root``, ``image_missing``) and skipped.
+    the key rule, lines over ``Limits.manifest_line_bytes`` and images that cannot be found are
+    added to ``rejects`` (reasons ``malformed_json``, ``bad_key``, ``line_too_long``,
+    ``image_outside_root``, ``image_missing``) and skipped.
     """
     path = Path(path)
     root = Path(image_root) if image_root else None
     rejects = rejects if rejects is not None else Rejects()
+    max_line = limits().manifest_line_bytes
     with open(path, "rb") as f:
-        for lineno, raw in enumerate(f, 1):
+        for lineno, raw in enumerate(iter(lambda: f.readline(max_line + 1), b""), 1):
+            if len(raw) > max_line and not raw.endswith(b"\n"):
+                while (rest := f.readline(1 << 20)) and not rest.endswith(b"\n"):
+                    pass  # the rest of the line, never held whole
+                rejects.add(None, "<line>", "line_too_long", f"{path.name}:{lineno}: over {max_line} bytes", stage="manifest")
+                continue
             if not raw.strip():
                 continue
             try:
