@@ -150,6 +150,8 @@ def _png_inflates_to_size(data: bytes, idat: list) -> None:
     """The IDAT stream inflates (ISA-L) to at least the size IHDR declares: garbage data and an
     IHDR claiming more rows than the data holds fail here, as they fail a decoder. Output is
     counted in 1 MiB pieces and dropped, never held."""
+    if data[12:16] != b"IHDR" or len(data) < 33:
+        raise ImageRejected("undecodable", "PNG does not start with its IHDR chunk")
     need = _png_raw_size(int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big"), data[24], data[25],
                          data[28] == 1)
     d, got = _inflate.decompressobj(), 0
