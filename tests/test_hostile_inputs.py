@@ -148,18 +148,30 @@ def test_symlinked_article_outside_its_folder_is_not_read(tmp_path):
 
 
 def test_pmc_package_over_its_limits_is_one_reject(tmp_path, small_limits):
-    """A PMC package could unpack up to 4 GiB into $TMPDIR; the limits are now configurable and a
-    package over them is one ``archive_too_large`` reject."""
+    """A PMC package could unpack up to 4 GiB into $TMPDIR; the limits are now configurable, a
+    package over them is one ``archive_too_large`` reject, and files an article never reads
+    (videos, data) are not unpacked at all."""
     small_limits(archive_bytes=100_000)
-    pkg = tmp_path / "PMC1.tar.gz"
-    with tarfile.open(pkg, "w:gz") as tf:
-        for name, data in (("PMC1/a.nxml", _article("c").encode()), ("PMC1/big.bin", b"\0" * 200_000)):
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tf.addfile(info, io.BytesIO(data))
+
+    def package(name: str, members) -> Path:
+        pkg = tmp_path / name
+        with tarfile.open(pkg, "w:gz") as tf:
+            for member, data in members:
+                info = tarfile.TarInfo(member)
+                info.size = len(data)
+                tf.addfile(info, io.BytesIO(data))
+        return pkg
+
+    article = ("PMC1/a.nxml", _article("A caption of the figure.").encode())
+    figure = ("PMC1/f1.png", draw_figure(1))
     rejects = Rejects()
-    assert list(iter_oa_package(pkg, rejects, tmp_dir=tmp_path)) == []
+    assert list(iter_oa_package(package("big.tar.gz", [article, figure, ("PMC1/big.tif", b"\0" * 200_000)]),
+                                rejects, tmp_dir=tmp_path)) == []
     assert [r.reason for r in rejects] == ["archive_too_large"]
+    rejects = Rejects()
+    recs = list(iter_oa_package(package("movie.tar.gz", [article, figure, ("PMC1/movie.mp4", b"\0" * 200_000)]),
+                                rejects, tmp_dir=tmp_path))
+    assert [r["caption"] for r in recs] == ["A caption of the figure."] and not len(rejects)
 
 
 # -- 2. / 3. renderers ----------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from typing import Iterator, Optional
 from s1mmalign.builder.records.manifest import safe_join
 from s1mmalign.builder.records.rejects import Rejects
 from s1mmalign.builder.sources.jats.article import looks_like_jats, read_jats_article
-from s1mmalign.builder.sources.jats.xml import STAGE
+from s1mmalign.builder.sources.jats.xml import ARTICLE_SUFFIXES, MEDIA_SUFFIXES, STAGE
 from s1mmalign.core.limits import limits
 
 
@@ -20,11 +20,15 @@ class _TooLarge(Exception):
     pass
 
 
+#: What reading an article needs: its XML and its images (the rest of a package is not unpacked).
+_WANTED = frozenset(ARTICLE_SUFFIXES + MEDIA_SUFFIXES)
+
+
 def iter_oa_package(path: str | os.PathLike, rejects: Rejects, *, source: Optional[str] = None,
                     tmp_dir: str | os.PathLike | None = None) -> Iterator[dict]:
     """Yield the figure records of a PMC ``oa_package`` ``.tar.gz``.
 
-    Regular files are unpacked into a fresh temporary folder (removed afterwards); links,
+    Its XML and image files are unpacked into a fresh temporary folder (removed afterwards); links,
     devices and names leaving that folder are never written (``unsafe_member``). A corrupt or
     truncated archive is one ``corrupt_archive`` reject; one with more members or unpacked bytes
     than ``Limits.archive_members`` / ``archive_bytes`` is one ``archive_too_large`` reject.
@@ -70,6 +74,8 @@ def _unpack(path: Path, dest: Path, rejects: Rejects, source: str) -> None:
                 rejects.add(path.name, "archive", "unsafe_member", f"{m.name}: leaves the package; skipped",
                             stage=STAGE, source=source)
                 continue
+            if name.suffix.lower() not in _WANTED:
+                continue  # supplementary data, videos, PDFs: never read, so never written
             total += m.size
             if total > lim.archive_bytes:
                 raise _TooLarge(f"unpacks to more than {lim.archive_bytes} bytes")
