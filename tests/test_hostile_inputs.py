@@ -245,6 +245,39 @@ def test_pdf_renders_in_a_limited_child():
     assert e.value.reason == "render_memory"
 
 
+def _slow_pdf(lines: int) -> bytes:
+    """A valid one-page PDF whose content stream draws ``lines`` strokes (slow to render)."""
+    content = b"1 w " + b"".join(b"%d %d m %d %d l S " % (i % 97, i % 89, i * 7 % 101, i * 3 % 103) for i in range(lines))
+    objs = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 100 100] /Contents 4 0 R >>",
+            b"<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream"]
+    out, offsets = b"%PDF-1.4\n", []
+    for i, o in enumerate(objs, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % i + o + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1) + b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    return out + b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, xref)
+
+
+def test_pdf_timeout_kills_the_render_and_the_next_pdf_still_renders():
+    """A PDF rendered in-process could hang the run; now its child is killed at the timeout, and
+    the renderer serves the next figure (a killed server is restarted)."""
+    pytest.importorskip("pypdfium2")
+    from s1mmalign.builder.sources import sandbox
+
+    t = time.monotonic()
+    with pytest.raises(RasterizeError) as e:
+        render_pdf(_slow_pdf(60_000), dpi=150, renderer="pdfium", timeout=0.2)
+    assert e.value.reason == "render_timeout" and time.monotonic() - t < 5
+    buf = io.BytesIO()
+    Image.open(io.BytesIO(draw_figure(1))).save(buf, format="PDF", resolution=72)
+    assert Image.open(io.BytesIO(render_pdf(buf.getvalue(), dpi=72, renderer="pdfium"))).size == (96, 72)
+    sandbox._server.kill()  # the server dies between two figures
+    sandbox._server.wait()
+    assert Image.open(io.BytesIO(render_pdf(buf.getvalue(), dpi=72, renderer="pdfium"))).size == (96, 72)
+
+
 # -- 4. expansion bombs ----------------------------------------------------------------------------------
 
 

@@ -22,7 +22,7 @@ import zlib
 from pathlib import Path
 from typing import Optional
 
-from s1mmalign.builder.sources.sandbox import RenderBudget, SandboxError, pdfium_command, run_limited
+from s1mmalign.builder.sources.sandbox import RenderBudget, SandboxError, render_pdfium, run_limited
 from s1mmalign.core.limits import Limits, limits
 
 DEFAULT_DPI = 150
@@ -147,12 +147,12 @@ def render_pdf(data: bytes, *, dpi: int = DEFAULT_DPI, timeout: float = 60.0, me
     with tempfile.TemporaryDirectory(prefix="s1mm-pdf-") as tmp:
         src, dst = Path(tmp) / "in.pdf", Path(tmp) / "out.png"
         src.write_bytes(data)
-        if renderer == "pdfium":
-            cmd = pdfium_command(src, dst, dpi=dpi, max_side=MAX_SIDE)
-        else:
-            cmd = [exe, "-png", "-r", str(dpi), "-f", "1", "-l", "1", "-singlefile", str(src), str(Path(tmp) / "out")]
         try:
-            proc = run_limited(cmd, tmp=Path(tmp), timeout=timeout, memory=memory, what=renderer)
+            if renderer == "pdfium":
+                proc = render_pdfium(src, dst, dpi=dpi, max_side=MAX_SIDE, tmp=Path(tmp), timeout=timeout, memory=memory)
+            else:
+                cmd = [exe, "-png", "-r", str(dpi), "-f", "1", "-l", "1", "-singlefile", str(src), str(Path(tmp) / "out")]
+                proc = run_limited(cmd, tmp=Path(tmp), timeout=timeout, memory=memory, what=renderer)
         except SandboxError as e:
             raise RasterizeError(e.reason, e.detail) from None
         if proc.returncode != 0 or not dst.exists():

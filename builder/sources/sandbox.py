@@ -1,7 +1,7 @@
 """Run a renderer in a child process: a private empty temp folder, a wall-clock limit, a memory limit.
 
-Every external renderer (Ghostscript, ``pdftoppm``, and PDFium through ``python -m`` this module)
-goes through :func:`run_limited`. The child gets ``RLIMIT_AS`` (address space) and ``RLIMIT_CORE``
+Every external renderer goes through :func:`run_limited` (Ghostscript, ``pdftoppm``) or
+:func:`render_pdfium` (PDFium, in a child forked by a server process that imported it once). The child gets ``RLIMIT_AS`` (address space) and ``RLIMIT_CORE``
 0 set before it starts, its own session (a timeout kills its whole process group), and an
 environment whose ``TMPDIR``/``TEMP``/``HOME`` name a fresh empty folder: Ghostscript 10's
 ``-dSAFER`` still permits its temp folder, so that folder must hold nothing but the child's own files.
@@ -13,11 +13,14 @@ Failures raise :class:`SandboxError` with ``reason`` ``render_timeout`` or ``ren
 
 from __future__ import annotations
 
+import json
 import os
 import resource
+import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Optional, Sequence
@@ -73,7 +76,7 @@ def run_limited(cmd: Sequence[str], *, tmp: Path, timeout: float, memory: int, w
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         _kill_group(proc)
-        raise SandboxError("render_timeout", f"{what} took over {timeout:.0f} s") from None
+        raise SandboxError("render_timeout", f"{what} took over {timeout:g} s") from None
     except BaseException:
         _kill_group(proc)
         raise
@@ -100,16 +103,124 @@ def _kill_group(proc: subprocess.Popen) -> None:
     proc.communicate()
 
 
-def pdfium_command(src: Path, dst: Path, *, dpi: int, max_side: int) -> list[str]:
-    """The command that renders ``src``'s first page to ``dst`` (PNG) with pypdfium2 in a child."""
-    return [sys.executable, "-m", __name__, str(src), str(dst), str(dpi), str(max_side)]
+# -- PDFium: one server process per parent, one forked, limited child per PDF ---------------------
+#
+# Starting Python and importing PDFium costs ~0.1 s of CPU, as much as rendering a figure: the
+# server imports it once and forks a child per PDF (fork from a single-threaded process is
+# safe; the child sets its limits and its temp folder, renders, and exits). The server enforces
+# the timeout on the child; the parent, a deadline on the server (a stuck server is killed and
+# the next PDF starts a fresh one).
+
+_RC_MEMORY = 3  # the child's exit status when an allocation failed
+_server: Optional[subprocess.Popen] = None
+_server_pid = 0  # the process that started _server
+_server_lock = threading.Lock()
 
 
-def _pdfium_main(argv: Optional[Sequence[str]] = None) -> int:
-    """The child: render page 1 with PDFium. Exit 2 with a message on a bad PDF."""
+def _pdf_server() -> subprocess.Popen:
+    global _server, _server_pid
+    if _server_pid != os.getpid():  # a forked copy of the parent: the server is the parent's, not ours
+        _server, _server_pid = None, os.getpid()
+    if _server is None or _server.poll() is not None:
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C"}
+        if os.environ.get("PYTHONPATH"):  # the server imports this package as the parent does
+            env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+        _server = subprocess.Popen([sys.executable, "-m", __name__, "--serve"], stdin=subprocess.PIPE,
+                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
+                                   start_new_session=True, cwd="/")
+    return _server
+
+
+def _stop_server() -> None:
+    global _server
+    if _server is not None:
+        _kill_group(_server)
+        _server = None
+
+
+def render_pdfium(src: Path, dst: Path, *, dpi: int, max_side: int, tmp: Path, timeout: float,
+                  memory: int) -> subprocess.CompletedProcess:
+    """Render ``src``'s first page to ``dst`` (PNG) with PDFium in a limited child (see above).
+
+    Returns the child's exit status and its messages as ``stderr``; raises :class:`SandboxError`
+    as :func:`run_limited` does."""
+    private = Path(tmp) / "t"
+    private.mkdir(mode=0o700, exist_ok=True)
+    err = Path(tmp) / "err.txt"
+    request = {"src": str(src), "dst": str(dst), "dpi": dpi, "max_side": max_side, "tmp": str(private),
+               "err": str(err), "timeout": timeout, "memory": memory}
+    with _server_lock:
+        server = _pdf_server()
+        try:
+            server.stdin.write((json.dumps(request) + "\n").encode())
+            server.stdin.flush()
+            ready, _, _ = select.select([server.stdout], [], [], timeout + 30)
+            line = server.stdout.readline() if ready else b""
+        except OSError:
+            line = b""
+        if not line:  # the server died or hangs: a fresh one for the next PDF
+            _stop_server()
+            raise SandboxError("render_timeout", f"the PDFium server gave no answer in {timeout + 30:.0f} s")
+    reply = json.loads(line)
+    text = err.read_text("utf-8", "replace") if err.exists() else ""
+    if reply["timeout"]:
+        raise SandboxError("render_timeout", f"pdfium took over {timeout:g} s")
+    rc = reply["rc"]
+    if rc == _RC_MEMORY or rc != 0 and any(w in text.lower() for w in _MEMORY_WORDS):
+        raise SandboxError("render_memory", f"pdfium ran out of its {memory >> 20} MiB memory limit "
+                                            f"(exit {rc}: {_first_lines(text)})")
+    if rc < 0 and -rc in _MEMORY_SIGNALS:
+        raise SandboxError("render_memory", f"pdfium killed by {signal.Signals(-rc).name} under its "
+                                            f"{memory >> 20} MiB memory limit (a failed allocation, as a rule)")
+    return subprocess.CompletedProcess(["pdfium", str(src)], rc, b"", text.encode())
+
+
+def _serve() -> int:
+    """The server: a request (JSON) per stdin line, a reply ``{"rc", "timeout"}`` per stdout line."""
+    import pypdfium2  # noqa: F401 -- imported once here, inherited by every forked child
+    from PIL import Image  # noqa: F401
+
+    for line in sys.stdin:
+        req = json.loads(line)
+        pid = os.fork()
+        if pid == 0:  # the child: limits, private temp folder, stderr to a file, render, exit
+            rc = 1
+            try:
+                _limit_child(req["memory"])
+                for var in ("TMPDIR", "TEMP", "TMP", "HOME"):
+                    os.environ[var] = req["tmp"]
+                fd = os.open(req["err"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                os.dup2(fd, 2)
+                sys.stderr = open(2, "w", closefd=False)
+                rc = _pdfium_main([req["src"], req["dst"], req["dpi"], req["max_side"]])
+            except MemoryError:
+                rc = _RC_MEMORY
+            except BaseException:  # noqa: BLE001 -- the child must end here, whatever happened
+                rc = 1
+            finally:
+                os._exit(rc)
+        deadline, timed_out = time.monotonic() + req["timeout"], False
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            if time.monotonic() > deadline:
+                os.kill(pid, signal.SIGKILL)
+                _, status = os.waitpid(pid, 0)
+                timed_out = True
+                break
+            time.sleep(0.002)
+        rc = os.waitstatus_to_exitcode(status)
+        sys.stdout.write(json.dumps({"rc": rc, "timeout": timed_out}) + "\n")
+        sys.stdout.flush()
+    return 0
+
+
+def _pdfium_main(argv: Sequence) -> int:
+    """Render page 1 with PDFium to PNG. Exit 2 with a message on a bad PDF, ``_RC_MEMORY`` out of memory."""
     import pypdfium2 as pdfium
 
-    src, dst, dpi, max_side = argv if argv is not None else sys.argv[1:]
+    src, dst, dpi, max_side = argv
     try:
         pdf = pdfium.PdfDocument(src)
         if len(pdf) == 0:
@@ -121,13 +232,12 @@ def _pdfium_main(argv: Optional[Sequence[str]] = None) -> int:
         image = page.render(scale=scale, fill_color=(255, 255, 255, 255)).to_pil()
         image.convert("RGB").save(dst, format="PNG")
     except MemoryError:
-        print("MemoryError", file=sys.stderr)
-        return 3
+        return _RC_MEMORY
     except Exception as e:  # PdfiumError and friends: a bad PDF, reported by the parent
         print(f"{type(e).__name__}: {e}", file=sys.stderr)
         return 2
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(_pdfium_main())
+if __name__ == "__main__" and sys.argv[1:] == ["--serve"]:
+    sys.exit(_serve())
