@@ -76,14 +76,13 @@ def features_dict() -> dict[str, Any]:
     return {n: feat(t) for n, t, _, _ in FIELDS}
 
 
-KEY_RE = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
-_KEY_FULL = re.compile(r"[A-Za-z0-9_-]{1,200}")
+KEY_RE = re.compile(r"^[A-Za-z0-9_-]{1,200}\Z")  # \Z: "$" would let a trailing newline through
 KEY_RULE = "must be 1-200 characters of [A-Za-z0-9_-] (no dots)"
 
 
 def is_valid_key(key: Any) -> bool:
     """The one key check: every path derived from a key (``images/<key>.png``, tar members) relies on it."""
-    return isinstance(key, str) and _KEY_FULL.fullmatch(key) is not None
+    return isinstance(key, str) and KEY_RE.match(key) is not None
 
 
 def make_key(*parts: Any) -> str:
