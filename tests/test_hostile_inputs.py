@@ -396,7 +396,7 @@ def test_fast_check_rejects_what_a_decoder_rejects():
 
 
 def test_write_applies_the_ingest_minimum_size(tmp_path):
-    """``write`` accepted 1x1 images that ingest's filters reject."""
+    """``write`` accepted 1x1 images (ingest's filters reject under 64 px; write, under 16 for now)."""
     buf = io.BytesIO()
     Image.new("RGB", (1, 1)).save(buf, format="PNG")
     report = write_dataset([make_record(0, image=buf.getvalue()), make_record(1)], tmp_path / "out")
