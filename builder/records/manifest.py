@@ -54,13 +54,10 @@ def check_manifest(path: str | os.PathLike) -> Path:
         raise FileNotFoundError(f"{path}: no such manifest file")
     with open(path, "rb") as f:
         head = f.read(4096)
-    try:
-        text = head.decode("utf-8")
-    except UnicodeDecodeError as e:
-        if e.start < len(head) - 4:  # not a multi-byte character cut at the end of the sample
-            raise ValueError(f"{path} is not a JSON Lines manifest (binary data, not UTF-8 text)") from None
-        text = head[: e.start].decode("utf-8")
-    first = text.lstrip()[:1]
+    if b"\0" in head:
+        raise ValueError(f"{path} is not a JSON Lines manifest (binary data, not UTF-8 text)")
+    # A line that is not UTF-8 is that line's reject (read_manifest), not the whole manifest's.
+    first = head.decode("utf-8", "replace").lstrip()[:1]
     if first and first != "{":
         raise ValueError(f"{path} is not a JSON Lines manifest (the first line is not a JSON object)")
     return path
