@@ -68,8 +68,6 @@ def run_limited(cmd: Sequence[str], *, tmp: Path, timeout: float, memory: int, w
     private.mkdir(mode=0o700, exist_ok=True)
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "TMPDIR": str(private), "TEMP": str(private),
            "TMP": str(private), "HOME": str(private), "LC_ALL": "C"}
-    if os.environ.get("PYTHONPATH"):  # the PDFium child imports this package as the parent does
-        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
     proc = subprocess.Popen(list(cmd), cwd=tmp, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, start_new_session=True, preexec_fn=lambda: _limit_child(memory))
     try:
@@ -80,15 +78,19 @@ def run_limited(cmd: Sequence[str], *, tmp: Path, timeout: float, memory: int, w
     except BaseException:
         _kill_group(proc)
         raise
-    text = (err or b"").decode("utf-8", "replace") + (out or b"").decode("utf-8", "replace")[:2000]
-    rc = proc.returncode
-    if rc != 0 and any(w in text.lower() for w in _MEMORY_WORDS):
+    _check_memory(proc.returncode, (err or b"").decode("utf-8", "replace") + (out or b"").decode("utf-8", "replace")[:2000],
+                  what, memory)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def _check_memory(rc: int, text: str, what: str, memory: int) -> None:
+    """``render_memory`` when the child's exit status or messages say an allocation failed."""
+    if rc != 0 and (rc == _RC_MEMORY and what == "pdfium" or any(w in text.lower() for w in _MEMORY_WORDS)):
         raise SandboxError("render_memory", f"{what} ran out of its {memory >> 20} MiB memory limit "
                                             f"(exit {rc}: {_first_lines(text)})")
     if rc < 0 and -rc in _MEMORY_SIGNALS:
         raise SandboxError("render_memory", f"{what} killed by {signal.Signals(-rc).name} under its {memory >> 20} MiB "
                                             f"memory limit (a failed allocation, as a rule): {_first_lines(text)}")
-    return subprocess.CompletedProcess(proc.args, rc, out, err)
 
 
 def _first_lines(text: str, n: int = 3) -> str:
@@ -160,19 +162,13 @@ def render_pdfium(src: Path, dst: Path, *, dpi: int, max_side: int, tmp: Path, t
             line = b""
         if not line:  # the server died or hangs: a fresh one for the next PDF
             _stop_server()
-            raise SandboxError("render_timeout", f"the PDFium server gave no answer in {timeout + 30:.0f} s")
+            raise SandboxError("render_timeout", f"the PDFium server stopped or gave no answer in {timeout + 30:g} s")
     reply = json.loads(line)
     text = err.read_text("utf-8", "replace") if err.exists() else ""
     if reply["timeout"]:
         raise SandboxError("render_timeout", f"pdfium took over {timeout:g} s")
-    rc = reply["rc"]
-    if rc == _RC_MEMORY or rc != 0 and any(w in text.lower() for w in _MEMORY_WORDS):
-        raise SandboxError("render_memory", f"pdfium ran out of its {memory >> 20} MiB memory limit "
-                                            f"(exit {rc}: {_first_lines(text)})")
-    if rc < 0 and -rc in _MEMORY_SIGNALS:
-        raise SandboxError("render_memory", f"pdfium killed by {signal.Signals(-rc).name} under its "
-                                            f"{memory >> 20} MiB memory limit (a failed allocation, as a rule)")
-    return subprocess.CompletedProcess(["pdfium", str(src)], rc, b"", text.encode())
+    _check_memory(reply["rc"], text, "pdfium", memory)
+    return subprocess.CompletedProcess(["pdfium", str(src)], reply["rc"], b"", text.encode())
 
 
 def _serve() -> int:
