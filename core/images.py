@@ -16,9 +16,11 @@ import io
 import warnings
 import zlib
 
-try:  # ISA-L's CRC-32 is ~9x zlib's (the PNG check runs it over every byte)
+try:  # ISA-L's CRC-32 is ~9x zlib's (the PNG check runs it over every byte), its inflate ~2x
+    from isal import isal_zlib as _inflate
     from isal.isal_zlib import crc32 as _crc32
 except ImportError:  # pragma: no cover - isal is a dependency
+    _inflate = zlib
     _crc32 = zlib.crc32
 from dataclasses import dataclass
 from typing import Optional
@@ -27,6 +29,11 @@ from PIL import Image, ImageFile
 
 #: Pillow's own default (about 89.5 M pixels); images over it are rejected, not decoded.
 DEFAULT_MAX_PIXELS = 89_478_485
+#: The shortest side ingest's filters keep (``FilterOptions.min_side``).
+MIN_SIDE = 64
+#: The shortest side ``write`` stores (a 1x1 "figure" is a reject). Not yet MIN_SIDE: the loaders'
+#: synthetic datasets (loaders/tiny.py, 48 px) go through ``write`` in their tests.
+MIN_STORED_SIDE = 16
 
 
 class ImageRejected(ValueError):
@@ -46,10 +53,11 @@ class StoredImage:
 
 
 #: How much of an image is decoded to accept it. ``full`` decodes every pixel. ``fast`` decodes
-#: none: it checks a PNG's chunk CRCs up to its IEND (corrupt or truncated bytes fail) and a
-#: JPEG's segments and its end-of-image marker after the scan (truncated files fail); images
-#: that must be converted are always decoded in full. ``fast`` costs ~20 us per image, ``full``
-#: about a millisecond per megapixel.
+#: none: it checks a PNG's chunk CRCs up to its IEND (corrupt or truncated bytes fail) and that
+#: its image data inflates to the size its header declares (inflated and dropped, not
+#: unfiltered), and a JPEG's segments, its end-of-image marker after the scan (truncated files
+#: fail) and that its scan data can fill its frame (both modes); arithmetic-coded JPEGs and
+#: images that must be converted are always decoded in full.
 CHECKS = ("full", "fast")
 
 
@@ -99,7 +107,8 @@ def _png_chunks(data: bytes) -> bool:
 
     Returns True for an animated PNG (an ``acTL`` chunk), which is converted, not stored."""
     n, pos, view = len(data), 8, memoryview(data)
-    has_data = animated = False
+    idat: list = []
+    animated = False
     while True:
         if pos + 12 > n:
             raise ImageRejected("truncated", f"PNG ends at byte {n}, before its IEND chunk")
@@ -111,13 +120,55 @@ def _png_chunks(data: bytes) -> bool:
             raise ImageRejected("truncated", f"PNG chunk {ctype.decode()} at byte {pos} is cut short at byte {n}")
         if _crc32(view[pos + 4 : end - 4]) != int.from_bytes(data[end - 4 : end], "big"):
             raise ImageRejected("undecodable", f"PNG chunk {ctype.decode()} at byte {pos}: CRC mismatch")
-        has_data = has_data or ctype == b"IDAT"
+        if ctype == b"IDAT":
+            idat.append(view[pos + 8 : end - 4])
         animated = animated or ctype == b"acTL"
         if ctype == b"IEND":
-            if not has_data:
+            if not idat:
                 raise ImageRejected("undecodable", "PNG without image data (no IDAT chunk)")
+            if not animated:
+                _png_inflates_to_size(data, idat)
             return animated
         pos = end
+
+
+_PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+_ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
+
+
+def _png_raw_size(w: int, h: int, depth: int, ctype: int, interlaced: bool) -> int:
+    """Bytes the IDAT stream must inflate to: rows of filter byte + packed pixels (per Adam7 pass)."""
+    bits = depth * _PNG_CHANNELS.get(ctype, 4)
+    if not interlaced:
+        return h * (1 + (w * bits + 7) // 8)
+    total = 0
+    for x0, y0, dx, dy in _ADAM7:
+        pw, ph = (w - x0 + dx - 1) // dx, (h - y0 + dy - 1) // dy
+        if pw > 0 and ph > 0:
+            total += ph * (1 + (pw * bits + 7) // 8)
+    return total
+
+
+def _png_inflates_to_size(data: bytes, idat: list) -> None:
+    """The IDAT stream inflates (ISA-L) to at least the size IHDR declares: garbage data and an
+    IHDR claiming more rows than the data holds fail here, as they fail a decoder. Output is
+    counted in 1 MiB pieces and dropped, never held."""
+    if data[12:16] != b"IHDR" or len(data) < 33:
+        raise ImageRejected("undecodable", "PNG does not start with its IHDR chunk")
+    need = _png_raw_size(int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big"), data[24], data[25],
+                         data[28] == 1)
+    d, got = _inflate.decompressobj(), 0
+    try:
+        for span in idat:
+            buf = span
+            while buf and got < need:
+                got += len(d.decompress(buf, 1 << 20))
+                buf = d.unconsumed_tail
+            if got >= need:
+                return
+    except _inflate.error as e:
+        raise ImageRejected("undecodable", f"PNG image data does not inflate: {e}") from None
+    raise ImageRejected("truncated", f"PNG image data inflates to {got} bytes, its header declares {need}")
 
 
 @dataclass
@@ -127,6 +178,7 @@ class _JpegFrame:
     height: int = 0
     components: int = 0
     multi_picture: bool = False  # an MPF segment (MPO: Pillow opens it as several frames)
+    arithmetic: bool = False  # arithmetic-coded (SOF9-SOF15): no cheap bound on its data size
 
 
 _SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # start of frame, all coding processes
@@ -162,13 +214,22 @@ def _jpeg_segments(data: bytes) -> _JpegFrame:
         if marker in _SOF_MARKERS and length >= 8 and not frame.components:
             frame.precision, frame.components = data[pos + 4], data[pos + 9]
             frame.height, frame.width = int.from_bytes(data[pos + 5 : pos + 7], "big"), int.from_bytes(data[pos + 7 : pos + 9], "big")
+            frame.arithmetic = marker >= 0xC9
         elif marker == 0xE2 and data[pos + 4 : pos + 8] == b"MPF\0":
             frame.multi_picture = True
         pos += 2 + length
         if marker == 0xDA:  # start of scan
             break
-    if data.rfind(b"\xff\xd9", pos) < 0:
+    eoi = data.rfind(b"\xff\xd9", pos)
+    if eoi < 0:
         raise ImageRejected("truncated", "JPEG has no end-of-image marker after its scan data")
+    # Huffman coding spends at least one bit per 8x8 block of the full-resolution component
+    # (a DC code; progressive DC scans too): a frame larger than the scan bytes can fill is refused
+    # here, before any decoder pads it out (libjpeg does, with a warning).
+    blocks = ((frame.width + 7) // 8) * ((frame.height + 7) // 8)
+    if not frame.arithmetic and blocks > 8 * (eoi - pos):
+        raise ImageRejected("truncated", f"JPEG frame {frame.width}x{frame.height} needs at least {blocks // 8} bytes "
+                                         f"of scan data, it has {eoi - pos}")
     return frame
 
 
@@ -200,15 +261,11 @@ def _plain_as_is(data: bytes, max_pixels: int, min_side: int) -> Optional[tuple[
         return None if _png_chunks(data) else ("png", w, h)
     if data[:3] == b"\xff\xd8\xff":
         f = _jpeg_segments(data)
-        if f.precision != 8 or f.components not in (1, 3) or f.multi_picture or not (f.width and f.height):
+        if f.precision != 8 or f.components not in (1, 3) or f.multi_picture or f.arithmetic or not (f.width and f.height):
             return None
         _check_size(f.width, f.height, max_pixels, min_side)
         return "jpg", f.width, f.height
     return None
-
-
-def _fast_check(data: bytes, img: Image.Image) -> None:
-    _png_chunks(data) if img.format == "PNG" else _jpeg_segments(data)
 
 
 def to_rgb(img: Image.Image) -> Image.Image:
@@ -280,11 +337,15 @@ def normalize_image(
     img = _open(data, max_pixels)
     w, h = img.size
     _check_size(w, h, 0, min_side)
+    # Structure first, in both modes: cheap, and Pillow pads out a JPEG frame or a PNG whose
+    # data stops short (a clean zlib end) instead of failing.
+    if img.format == "JPEG" and _jpeg_segments(data).arithmetic:
+        check = "full"
+    elif img.format == "PNG":
+        _png_chunks(data)
     if _needs_conversion(img) is None:
         if check == "full":
             _decode_errors(img.load)
-        else:
-            _fast_check(data, img)
         ext = "png" if img.format == "PNG" else "jpg"
         return StoredImage(data, ext, w, h, hashlib.sha256(data).hexdigest(), False)
     _decode_errors(img.load)

@@ -14,6 +14,7 @@ from typing import Any, Mapping, Optional
 
 import pyarrow as pa
 
+from s1mmalign.core.limits import DEFAULTS
 from s1mmalign.core.taxonomy import DISCIPLINES, MODALITIES
 
 CONTRACT_VERSION = "1.0"
@@ -75,7 +76,13 @@ def features_dict() -> dict[str, Any]:
     return {n: feat(t) for n, t, _, _ in FIELDS}
 
 
-KEY_RE = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
+KEY_RE = re.compile(r"^[A-Za-z0-9_-]{1,200}\Z")  # \Z: "$" would let a trailing newline through
+KEY_RULE = "must be 1-200 characters of [A-Za-z0-9_-] (no dots)"
+
+
+def is_valid_key(key: Any) -> bool:
+    """The one key check: every path derived from a key (``images/<key>.png``, tar members) relies on it."""
+    return isinstance(key, str) and KEY_RE.match(key) is not None
 
 
 def make_key(*parts: Any) -> str:
@@ -127,11 +134,26 @@ _SOURCE_RE = re.compile(r"[a-z0-9_]+")
 _SHA256_RE = re.compile(r"[0-9a-f]{64}")
 
 
-def validate_record(record: Mapping[str, Any]) -> dict[str, Any]:
+_INT32_MIN, _INT32_MAX = -(1 << 31), (1 << 31) - 1
+
+
+def _check_unicode(key: Optional[str], name: str, value: str) -> None:
+    """A lone surrogate (from a ``\\ud800`` JSON escape) cannot be stored as UTF-8."""
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise RecordError(key, name, f"not valid Unicode text: {value[e.start]!r} at {e.start}") from None
+#: free-text fields bounded by ``Limits.caption_chars`` (a 20 MB caption is hostile, not a figure's)
+TEXT_FIELDS = frozenset({"caption", "recaption", "title", "abstract"})
+
+
+def validate_record(record: Mapping[str, Any], *, max_text_chars: int = DEFAULTS.caption_chars) -> dict[str, Any]:
     """Check one record against the contract and return it with every field present.
 
     Raises :class:`RecordError` naming the record's key and the first bad field. Missing
-    nullable fields become ``None``; unknown fields are an error (a typo would be lost).
+    nullable fields become ``None``; unknown fields are an error (a typo would be lost). Integers
+    must fit int32, floats be finite, the ``TEXT_FIELDS`` at most ``max_text_chars`` long.
     The image is checked for presence and type only (bytes, or {bytes, path}); decoding is
     the image normaliser's job.
     """
@@ -162,17 +184,28 @@ def validate_record(record: Mapping[str, Any]) -> dict[str, Any]:
         if kind == "list":
             if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
                 raise RecordError(key_repr, name, f"expected a list of strings, got {value!r:.80}")
+            for v in value:
+                _check_unicode(key_repr, name, v)
             out[name] = list(value)
             continue
         if isinstance(value, bool) and kind != "bool" or not isinstance(value, pytypes):
             raise RecordError(key_repr, name, f"expected {kind}, got {type(value).__name__} {value!r:.80}")
         if kind == "float":
-            value = float(value)
+            try:
+                value = float(value)
+            except OverflowError:
+                value = math.inf
             if not math.isfinite(value):
-                raise RecordError(key_repr, name, f"not a finite number: {value}")
+                raise RecordError(key_repr, name, f"not a finite number: {value!r:.40}")
+        elif kind == "int32" and not _INT32_MIN <= value <= _INT32_MAX:
+            raise RecordError(key_repr, name, f"out of range for int32: {value!r:.40}")
+        elif kind == "string":
+            if len(value) > max_text_chars and name in TEXT_FIELDS:
+                raise RecordError(key_repr, name, f"too large: {len(value)} characters > limit {max_text_chars}")
+            _check_unicode(key_repr, name, value)
         out[name] = value
-    if not KEY_RE.match(out["key"]):
-        raise RecordError(key_repr, "key", "must be 1-200 characters of [A-Za-z0-9_-] (no dots)")
+    if not is_valid_key(out["key"]):
+        raise RecordError(key_repr, "key", KEY_RULE)
     if out["discipline"] not in DISCIPLINES:
         raise RecordError(key_repr, "discipline", f"unknown discipline {out['discipline']!r}; valid: {', '.join(DISCIPLINES)}")
     if out["modality"] not in MODALITIES:

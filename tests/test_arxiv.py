@@ -218,16 +218,16 @@ def test_pdf_fallback_renderer_poppler():
     resolution (checked against the page size itself: pypdfium2 need not be installed)."""
     import shutil
 
-    from s1mmalign.builder.sources.rasterize import _render_pdf_poppler
+    from s1mmalign.builder.sources.rasterize import render_pdf
 
     if shutil.which("pdftoppm") is None:
         pytest.skip("poppler-utils (pdftoppm) is not installed; .ci/run installs it")
     pdf = io.BytesIO()
     src = Image.open(io.BytesIO(noise_image(9)))
     src.save(pdf, format="PDF", resolution=72)  # one pixel per point
-    a = Image.open(io.BytesIO(_render_pdf_poppler(pdf.getvalue(), dpi=100)))
+    a = Image.open(io.BytesIO(render_pdf(pdf.getvalue(), dpi=100, renderer="pdftoppm")))
     want = (round(src.size[0] * 100 / 72), round(src.size[1] * 100 / 72))
     assert a.format == "PNG" and abs(a.size[0] - want[0]) <= 1 and abs(a.size[1] - want[1]) <= 1
     with pytest.raises(RasterizeError) as e:
-        _render_pdf_poppler(b"%PDF-1.4 broken" * 100, dpi=100)
+        render_pdf(b"%PDF-1.4 broken" * 100, dpi=100, renderer="pdftoppm")
     assert e.value.reason == "pdf_render_failed"

@@ -31,7 +31,7 @@ def fig(fid: str, href: str | None, caption: str | None = "A plot of x.") -> str
     return f'<fig id="{fid}"><label>Figure {fid[-1]}</label>{cap}{g}</fig>'
 
 
-def png(path: Path, size=(64, 48), seed=0) -> bytes:
+def png(path: Path, size=(80, 64), seed=0) -> bytes:
     rng = np.random.default_rng(seed)
     img = Image.fromarray((rng.random((size[1], size[0], 3)) * 255).astype("uint8"))
     buf = io.BytesIO()

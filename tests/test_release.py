@@ -129,12 +129,12 @@ def test_bad_input_is_counted_and_the_run_goes_on(tmp_path):
     root = tmp_path / "rel"
     good = [(f"0801/0801.{i:04d}.tar.gz/f.png", draw_figure(i)) for i in range(6)]
     cmyk = io.BytesIO()
-    Image.new("CMYK", (40, 30), (0, 255, 0, 0)).save(cmyk, format="JPEG")
-    sixteen = Image.new("I;16", (40, 30))
-    sixteen.putdata([i * 50 for i in range(1200)])
-    palette = Image.new("P", (40, 30), 3)
+    Image.new("CMYK", (80, 64), (0, 255, 0, 0)).save(cmyk, format="JPEG")
+    sixteen = Image.new("I;16", (80, 64))
+    sixteen.putdata([i * 12 for i in range(80 * 64)])
+    palette = Image.new("P", (80, 64), 3)
     palette.putpalette([0, 0, 0, 255, 0, 0, 0, 255, 0, 0, 0, 255] * 64)
-    transparent = Image.new("RGBA", (40, 30), (255, 0, 0, 0))
+    transparent = Image.new("RGBA", (80, 64), (255, 0, 0, 0))
     valid_odd = {"cmyk.jpg": cmyk.getvalue(), "i16.png": _png(sixteen), "pal.png": _png(palette),
                  "rgba.png": _png(transparent)}
     truncated = draw_figure(50)[:-60]
@@ -172,7 +172,7 @@ def test_bad_input_is_counted_and_the_run_goes_on(tmp_path):
     for name in valid_odd:  # converted, not rejected: stored as RGB/L PNG or JPEG that decodes right
         img = Image.open(io.BytesIO(by_name[name]["image"]["bytes"]))
         img.load()
-        assert img.mode in ("RGB", "L", "RGBA", "P") and img.size == (40, 30)
+        assert img.mode in ("RGB", "L", "RGBA", "P") and img.size == (80, 64)
     assert Image.open(io.BytesIO(by_name["cmyk.jpg"]["image"]["bytes"])).mode == "RGB"
     assert max(Image.open(io.BytesIO(by_name["i16.png"]["image"]["bytes"])).convert("L").getdata()) > 200  # not white-out
     # unsafe members were never written anywhere

@@ -83,8 +83,8 @@ def test_image_bytes_kept_or_converted(tmp_path):
     png, jpg = draw_figure(1), draw_figure(2, fmt="JPEG")
     tif, gif = draw_figure(3, fmt="TIFF"), draw_figure(4, fmt="GIF")
     cmyk = draw_figure(5, fmt="JPEG", mode="CMYK")
-    img16 = Image.new("I;16", (40, 30))
-    img16.putdata([i * 50 for i in range(1200)])
+    img16 = Image.new("I;16", (80, 64))
+    img16.putdata([i * 12 for i in range(80 * 64)])
     buf = io.BytesIO()
     img16.save(buf, format="PNG")
     recs = [make_record(i, image=b) for i, b in enumerate([png, jpg, tif, gif, cmyk, buf.getvalue()])]

@@ -147,7 +147,7 @@ def run(args) -> int:
 
             print(f"recaption {src} -> {out} with {stage.model_string}")
             out.parent.mkdir(parents=True, exist_ok=True)
-            written = write_manifest(recaptioned(), out)
+            written = write_manifest(recaptioned(), out, rejects=rejects)
             commit_file_target(out, "recaption", fp)
             print(f"wrote {written} records to {out}")
             if len(rejects):

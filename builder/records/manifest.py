@@ -18,6 +18,8 @@ from typing import Any, Iterable, Iterator, Optional
 
 from s1mmalign.builder.records.rejects import Rejects
 from s1mmalign.core.atomic import atomic_file
+from s1mmalign.core.limits import limits
+from s1mmalign.core.schema import KEY_RULE, is_valid_key
 
 MANIFEST_NAME = "manifest.jsonl"
 
@@ -52,13 +54,10 @@ def check_manifest(path: str | os.PathLike) -> Path:
         raise FileNotFoundError(f"{path}: no such manifest file")
     with open(path, "rb") as f:
         head = f.read(4096)
-    try:
-        text = head.decode("utf-8")
-    except UnicodeDecodeError as e:
-        if e.start < len(head) - 4:  # not a multi-byte character cut at the end of the sample
-            raise ValueError(f"{path} is not a JSON Lines manifest (binary data, not UTF-8 text)") from None
-        text = head[: e.start].decode("utf-8")
-    first = text.lstrip()[:1]
+    if b"\0" in head:
+        raise ValueError(f"{path} is not a JSON Lines manifest (binary data, not UTF-8 text)")
+    # A line that is not UTF-8 is that line's reject (read_manifest), not the whole manifest's.
+    first = head.decode("utf-8", "replace").lstrip()[:1]
     if first and first != "{":
         raise ValueError(f"{path} is not a JSON Lines manifest (the first line is not a JSON object)")
     return path
@@ -84,42 +83,89 @@ def read_manifest(
 ) -> Iterator[dict[str, Any]]:
     """Yield the records of a manifest, with ``image`` loaded as {bytes, path}.
 
-    Malformed lines and images that cannot be found are added to ``rejects`` (reasons
-    ``malformed_json``, ``empty_line``, ``image_outside_root``, ``image_missing``) and skipped.
+    Malformed lines (see :func:`parse_line`; the detail names the line number), keys that break
+    the key rule, lines over ``Limits.manifest_line_bytes`` and images that cannot be found are
+    added to ``rejects`` (reasons ``malformed_json``, ``bad_key``, ``line_too_long``,
+    ``image_outside_root``, ``image_missing``) and skipped.
     """
     path = Path(path)
     root = Path(image_root) if image_root else None
     rejects = rejects if rejects is not None else Rejects()
-    with open(path, encoding="utf-8", errors="replace") as f:  # a line that is not UTF-8 fails as malformed_json
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
+    max_line = limits().manifest_line_bytes
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(iter(lambda: f.readline(max_line + 1), b""), 1):
+            if len(raw) > max_line and not raw.endswith(b"\n"):
+                while (rest := f.readline(1 << 20)) and not rest.endswith(b"\n"):
+                    pass  # the rest of the line, never held whole
+                rejects.add(None, "<line>", "line_too_long", f"{path.name}:{lineno}: over {max_line} bytes", stage="manifest")
+                continue
+            if not raw.strip():
                 continue
             try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as e:
+                rec = parse_line(raw)
+            except ValueError as e:
                 rejects.add(None, "<line>", "malformed_json", f"{path.name}:{lineno}: {e}", stage="manifest")
                 continue
-            if not isinstance(rec, dict):
-                rejects.add(None, "<line>", "malformed_json", f"{path.name}:{lineno}: not an object", stage="manifest")
+            key = rec.get("key")
+            if not is_valid_key(key):
+                rejects.add(None, "key", "bad_key", f"{path.name}:{lineno}: key {key!r:.80} {KEY_RULE}", stage="manifest")
                 continue
             img = rec.get("image")
             if isinstance(img, str) and load_images:
                 file = _image_file(path.parent, root, img)
                 if file is None:
-                    rejects.add(rec.get("key"), "image", "image_outside_root", img, stage="manifest", source=rec.get("source", ""))
+                    rejects.add(key, "image", "image_outside_root", img, stage="manifest", source=rec.get("source", ""))
                     continue
                 try:
                     rec["image"] = {"bytes": file.read_bytes(), "path": img}
                 except OSError as e:
-                    rejects.add(rec.get("key"), "image", "image_missing", f"{img}: {e.strerror}", stage="manifest", source=rec.get("source", ""))
+                    rejects.add(key, "image", "image_missing", f"{img}: {e.strerror}", stage="manifest", source=rec.get("source", ""))
                     continue
             yield rec
 
 
-def write_manifest(records: Iterable[dict], path: str | os.PathLike, *, images_dir: str = "images") -> int:
+def _no_duplicate_keys(pairs: list) -> dict:
+    d = dict(pairs)
+    if len(d) != len(pairs):
+        seen: set = set()
+        dup = next(k for k, _ in pairs if k in seen or seen.add(k))
+        raise ValueError(f"duplicate JSON key {dup!r:.80}")
+    return d
+
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def parse_line(raw: bytes) -> dict:
+    """One manifest line as an object; ValueError (one line) for invalid UTF-8, bad JSON, a
+    duplicate key, a lone surrogate or anything but an object."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"invalid UTF-8 at byte {e.start}") from None
+    try:
+        rec = json.loads(text, object_pairs_hook=_no_duplicate_keys)
+    except json.JSONDecodeError as e:
+        raise ValueError(str(e)) from None
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+    if not isinstance(rec, dict):
+        raise ValueError("not an object")
+    if _SURROGATE_ESCAPE.search(raw):  # pairs are fine; a lone half cannot be stored as UTF-8
+        try:
+            json.dumps(rec, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("a lone surrogate escape (not a character)") from None
+    return rec
+
+
+def write_manifest(records: Iterable[dict], path: str | os.PathLike, *, images_dir: str = "images",
+                   rejects: Optional[Rejects] = None) -> int:
     """Write records as a manifest; image bytes go to ``images_dir/<key>.<ext>`` beside it.
 
-    Returns the number of records written. The manifest appears only when complete.
+    Returns the number of records written. The manifest appears only when complete. A record
+    whose key breaks the key rule (it names a file) is a ``bad_key`` reject, or a ValueError
+    without ``rejects``: no path is ever derived from it.
     """
     from s1mmalign.core.images import sniff_ext
 
@@ -128,12 +174,20 @@ def write_manifest(records: Iterable[dict], path: str | os.PathLike, *, images_d
     with atomic_file(path, "w") as f:
         for rec in records:
             rec = dict(rec)
+            key = rec.get("key")
+            if not is_valid_key(key):
+                if rejects is None:
+                    raise ValueError(f"record key {key!r:.80} {KEY_RULE}")
+                rejects.add(None, "key", "bad_key", f"key {key!r:.80} {KEY_RULE}", stage="manifest")
+                continue
             img = rec.get("image")
             if isinstance(img, dict) and img.get("bytes") is not None:
                 data = img["bytes"]
-                ext = sniff_ext(data) or Path(img.get("path") or "").suffix.lstrip(".") or "bin"
-                rel = f"{images_dir}/{rec['key']}.{ext}"
-                target = path.parent / rel
+                ext = sniff_ext(data) or Path(img.get("path") or "").suffix.lstrip(".").lower()
+                rel = f"{images_dir}/{key}.{ext if _EXT.fullmatch(ext) else 'bin'}"
+                target = safe_join(path.parent, rel)
+                if target is None:
+                    raise ValueError(f"images_dir {images_dir!r} leaves the manifest's folder")
                 # Rewrite unless identical: a rerun after a source changed must not keep stale bytes.
                 if not (target.is_file() and target.stat().st_size == len(data) and target.read_bytes() == data):
                     with atomic_file(target) as g:
@@ -142,3 +196,6 @@ def write_manifest(records: Iterable[dict], path: str | os.PathLike, *, images_d
             f.write(json.dumps(rec, ensure_ascii=False) + "\n")
             n += 1
     return n
+
+
+_EXT = re.compile(r"[a-z0-9]{1,8}")

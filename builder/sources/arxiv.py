@@ -34,8 +34,10 @@ from s1mmalign.builder.records.rejects import Rejects
 from s1mmalign.builder.sources.contexts import find_citations
 from s1mmalign.builder.sources.latex import PaperFiles, parse_paper, relative_name
 from s1mmalign.builder.sources.rasterize import RasterizeError, needs_rasterizing, rasterize
+from s1mmalign.builder.sources.sandbox import RenderBudget
 from s1mmalign.core import contract
 from s1mmalign.core.images import ImageRejected, StoredImage, normalize_image
+from s1mmalign.core.limits import limits
 
 log = logging.getLogger(__name__)
 
@@ -143,11 +145,13 @@ def _gunzip(data: bytes, limit: int) -> bytes:
     return out
 
 
-def _tar_files(data: bytes, limit: int) -> dict[str, bytes]:
+def _tar_files(data: bytes, limit: int, max_members: int) -> dict[str, bytes]:
     files, total = {}, 0
     try:
         with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tf:
-            for m in tf:
+            for i, m in enumerate(tf):
+                if i >= max_members:
+                    raise PaperUnreadable("archive_too_large", f"more than {max_members} members")
                 if not m.isfile():
                     continue  # links, devices and folders are never followed
                 name = relative_name(m.name)
@@ -189,7 +193,7 @@ def files_from_bytes(name: str, data: bytes, options: ReaderOptions = ReaderOpti
     if data[:4] == b"%PDF":
         raise PaperUnreadable("no_latex_source", f"{name} is a PDF (the paper has no LaTeX source)")
     if _is_tar(data):
-        return PaperFiles(_tar_files(data, options.max_paper_bytes))
+        return PaperFiles(_tar_files(data, options.max_paper_bytes, limits().archive_members))
     if _looks_like_tex(data):
         return PaperFiles({"main.tex": data})
     raise PaperUnreadable("not_tar_or_tex", f"{name}: neither a tar archive nor a TeX file (starts {data[:16]!r})")
@@ -274,13 +278,13 @@ def _montage(pngs: list[bytes]) -> bytes:
     return buf.getvalue()
 
 
-def _figure_image(files: PaperFiles, name: str, options: ReaderOptions) -> StoredImage:
+def _figure_image(files: PaperFiles, name: str, options: ReaderOptions, budget: RenderBudget) -> StoredImage:
     data = files.read(name)
     if len(data) < options.min_file_bytes:
         raise ImageRejected("file_too_small", f"{name}: {len(data)} bytes < {options.min_file_bytes}")
     if needs_rasterizing(name, data):
         try:
-            data = rasterize(name, data, dpi=options.dpi)
+            data = rasterize(name, data, dpi=options.dpi, budget=budget)
         except RasterizeError as e:
             raise ImageRejected(e.reason, f"{name}: {e.detail}") from None
     return normalize_image(data)  # raises ImageRejected (undecodable, truncated, bomb, ...)
@@ -321,8 +325,12 @@ def paper_records(
         "license": meta.get("license") or "",
         "recaption": None,
     }
+    budget: Optional[RenderBudget] = None  # one render time budget for all the paper's figures
     for fig in paper.figures:
         key = contract.make_key(SOURCE, paper_id, fig.label or fig.index)
+        if budget is None:  # made at the first figure: the clock starts when rendering does
+            lim = limits()
+            budget = RenderBudget(lim.paper_render_seconds, lim.render_seconds)
         rej = lambda field, reason, detail: rejects.add(key, field, reason, f"{paper_id} {fig.display_label}: {detail}",
                                                         stage="ingest", source=SOURCE)
         if fig.is_table or _TABLE_CAPTION.match(fig.caption):
@@ -340,7 +348,7 @@ def paper_records(
             rej("image", "missing_figure_file", f"not in the source: {', '.join(missing)}")
             continue
         try:
-            panels = [_figure_image(files, f, options) for f in fig.files]
+            panels = [_figure_image(files, f, options, budget) for f in fig.files]
             stored = panels[0] if len(panels) == 1 else normalize_image(_montage([p.data for p in panels]))
         except ImageRejected as e:
             rej("image", e.reason, e.detail)

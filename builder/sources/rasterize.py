@@ -1,29 +1,35 @@
 """Vector figures to PNG: EPS/PS with Ghostscript, PDF with pypdfium2 (poppler's ``pdftoppm`` as fallback).
 
 Why these: Ghostscript (Debian ``ghostscript``) is the reference PostScript interpreter and
-the only dependable EPS renderer; it runs in a subprocess with ``-dSAFER`` and a timeout, so
-a hostile or broken EPS cannot read files or hang the run. PDFs are rendered in-process by
-pypdfium2 (the ``pdf`` extra, PDFium wheels, no system dependency); when it is not installed
-``pdftoppm`` (Debian ``poppler-utils``) is used. Only the first page of a PDF is rendered.
+the only dependable EPS renderer; PDFs are rendered by pypdfium2 (the ``pdf`` extra, PDFium
+wheels, no system dependency); when it is not installed ``pdftoppm`` (Debian ``poppler-utils``)
+is used. Only the first page of a PDF is rendered. Every renderer runs in a child process
+(:mod:`.sandbox`: private empty temp folder, wall-clock and memory limits; Ghostscript with
+``-dSAFER``), so a hostile or broken figure cannot read files, hang the run or take its memory;
+a :class:`~.sandbox.RenderBudget` caps the time of all the figures of one paper.
 
 :func:`rasterize` raises :class:`RasterizeError` with a short ``reason`` (``ghostscript_failed``,
-``ghostscript_missing``, ``pdf_render_failed``, ``pdf_renderer_missing``, ``timeout``) for
-the rejects report.
+``ghostscript_missing``, ``pdf_render_failed``, ``pdf_renderer_missing``, ``render_timeout``,
+``render_memory``, ``render_too_large``, ``gzip_too_large``, ``corrupt_figure_file``) for the
+rejects report.
 """
 
 from __future__ import annotations
 
-import gzip
-import io
 import shutil
-import subprocess
 import tempfile
+import zlib
 from pathlib import Path
+from typing import Optional
+
+from s1mmalign.builder.sources.sandbox import RenderBudget, SandboxError, render_pdfium, run_limited
+from s1mmalign.core.limits import Limits, limits
 
 DEFAULT_DPI = 150
 #: Longest side of a rendered figure in pixels; the DPI is lowered for huge pages.
 MAX_SIDE = 3000
-TIMEOUT_S = 60
+#: The lowest DPI a huge EPS page is rendered at; a page larger than MAX_SIDE even at it is refused.
+MIN_DPI = 36
 
 VECTOR_EXTS = (".eps", ".ps", ".pdf", ".eps.gz", ".ps.gz")
 
@@ -42,16 +48,37 @@ def needs_rasterizing(name: str, data: bytes) -> bool:
     return name.lower().endswith(VECTOR_EXTS)
 
 
-def rasterize(name: str, data: bytes, *, dpi: int = DEFAULT_DPI) -> bytes:
-    """PNG bytes of the figure in ``data`` (EPS, PS, gzipped EPS, or PDF; see the module docstring)."""
+def gunzip_bounded(data: bytes, limit: int, what: str) -> bytes:
+    """One gzip layer inflated to at most ``limit`` bytes (``gzip_too_large`` beyond it)."""
+    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        out = d.decompress(data, limit + 1)
+    except zlib.error as e:
+        raise RasterizeError("corrupt_figure_file", f"{what}: bad gzip: {e}") from None
+    if len(out) > limit or d.unconsumed_tail:
+        raise RasterizeError("gzip_too_large", f"{what}: inflates to more than {limit} bytes")
+    if not d.eof:
+        raise RasterizeError("corrupt_figure_file", f"{what}: bad gzip: truncated stream")
+    return out
+
+
+def rasterize(name: str, data: bytes, *, dpi: int = DEFAULT_DPI, budget: Optional[RenderBudget] = None,
+              lim: Optional[Limits] = None) -> bytes:
+    """PNG bytes of the figure in ``data`` (EPS, PS, gzipped EPS, or PDF; see the module docstring).
+
+    ``budget`` is the paper's render budget (a fresh one of ``Limits.render_seconds`` when None).
+    """
+    lim = lim or limits()
+    budget = budget or RenderBudget(lim.render_seconds, lim.render_seconds)
     if name.lower().endswith(".gz") or data[:2] == b"\x1f\x8b":
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError) as e:
-            raise RasterizeError("corrupt_figure_file", f"{name}: bad gzip: {e}") from None
+        data = gunzip_bounded(data, lim.gzip_bytes, name)
+    try:
+        timeout = budget.timeout()
+    except SandboxError as e:
+        raise RasterizeError(e.reason, f"{name}: {e.detail}") from None
     if data[:4] == b"%PDF" or (name.lower().endswith(".pdf") and b"%PDF" in data[:1024]):
-        return render_pdf(data, dpi=dpi)
-    return render_eps(data, dpi=dpi)
+        return render_pdf(data, dpi=dpi, timeout=timeout, memory=lim.render_memory)
+    return render_eps(data, dpi=dpi, timeout=timeout, memory=lim.render_memory)
 
 
 def _dos_eps_payload(data: bytes) -> bytes:
@@ -63,26 +90,29 @@ def _dos_eps_payload(data: bytes) -> bytes:
     return data[start:start + length]
 
 
-def render_eps(data: bytes, *, dpi: int = DEFAULT_DPI) -> bytes:
+def render_eps(data: bytes, *, dpi: int = DEFAULT_DPI, timeout: float = 60.0, memory: int = 2 << 30) -> bytes:
     """Render EPS/PS with Ghostscript, cropped to the bounding box, antialiased."""
     gs = shutil.which("gs")
     if gs is None:
         raise RasterizeError("ghostscript_missing", "install Ghostscript (Debian: apt-get install ghostscript)")
     data = _dos_eps_payload(data)
+    size = _eps_bbox_size(data)
+    if size:
+        longest = max(size) / 72.0
+        if longest * MIN_DPI > 4 * MAX_SIDE:
+            raise RasterizeError("render_too_large", f"BoundingBox {size[0]:.0f}x{size[1]:.0f} pt is over "
+                                                     f"{4 * MAX_SIDE} px even at {MIN_DPI} dpi")
+        dpi = max(MIN_DPI, min(dpi, int(MAX_SIDE / max(longest, 1e-6))))
     with tempfile.TemporaryDirectory(prefix="s1mm-gs-") as tmp:
         src, dst = Path(tmp) / "in.eps", Path(tmp) / "out.png"
         src.write_bytes(data)
-        size = _eps_bbox_size(data)
-        if size:
-            longest = max(size) / 72.0
-            dpi = max(36, min(dpi, int(MAX_SIDE / max(longest, 1e-6))))
         cmd = [gs, "-dSAFER", "-dBATCH", "-dNOPAUSE", "-dQUIET", "-dEPSCrop", "-dFirstPage=1", "-dLastPage=1",
                "-sDEVICE=png16m", f"-r{dpi}", "-dTextAlphaBits=4", "-dGraphicsAlphaBits=4",
                f"-sOutputFile={dst}", str(src)]
         try:
-            proc = subprocess.run(cmd, capture_output=True, timeout=TIMEOUT_S, cwd=tmp)
-        except subprocess.TimeoutExpired:
-            raise RasterizeError("timeout", f"ghostscript took over {TIMEOUT_S} s") from None
+            proc = run_limited(cmd, tmp=Path(tmp), timeout=timeout, memory=memory, what="ghostscript")
+        except SandboxError as e:
+            raise RasterizeError(e.reason, e.detail) from None
         out = dst.read_bytes() if dst.exists() else b""
         if proc.returncode != 0 or not out:
             msg = (proc.stderr or proc.stdout).decode("utf-8", "replace").strip().splitlines()
@@ -100,53 +130,32 @@ def _eps_bbox_size(data: bytes) -> tuple[float, float] | None:
     return (abs(x1 - x0), abs(y1 - y0))
 
 
-def render_pdf(data: bytes, *, dpi: int = DEFAULT_DPI) -> bytes:
-    """Render the first page of a PDF (pypdfium2, else ``pdftoppm``)."""
-    try:
-        import pypdfium2  # noqa: F401
-    except ImportError:
-        return _render_pdf_poppler(data, dpi=dpi)
-    return _render_pdf_pdfium(data, dpi=dpi)
-
-
-def _render_pdf_pdfium(data: bytes, *, dpi: int) -> bytes:
-    import pypdfium2 as pdfium
-
-    try:
-        pdf = pdfium.PdfDocument(data)
-    except Exception as e:  # PdfiumError
-        raise RasterizeError("pdf_render_failed", f"{type(e).__name__}: {e}") from None
-    try:
-        if len(pdf) == 0:
-            raise RasterizeError("pdf_render_failed", "the PDF has no pages")
-        page = pdf[0]
-        w, h = page.get_size()
-        scale = min(dpi / 72.0, MAX_SIDE / max(w, h, 1e-6))
-        image = page.render(scale=scale, fill_color=(255, 255, 255, 255)).to_pil()
-        buf = io.BytesIO()
-        image.convert("RGB").save(buf, format="PNG")
-        return buf.getvalue()
-    except RasterizeError:
-        raise
-    except Exception as e:
-        raise RasterizeError("pdf_render_failed", f"{type(e).__name__}: {e}") from None
-    finally:
-        pdf.close()
-
-
-def _render_pdf_poppler(data: bytes, *, dpi: int) -> bytes:
-    exe = shutil.which("pdftoppm")
-    if exe is None:
+def render_pdf(data: bytes, *, dpi: int = DEFAULT_DPI, timeout: float = 60.0, memory: int = 2 << 30,
+               renderer: Optional[str] = None) -> bytes:
+    """Render the first page of a PDF in a child process: ``renderer`` ``pdfium`` (pypdfium2) or
+    ``pdftoppm``; by default pypdfium2 when installed, else ``pdftoppm``."""
+    if renderer is None:
+        try:
+            import pypdfium2  # noqa: F401
+        except ImportError:
+            renderer = "pdftoppm"
+        else:
+            renderer = "pdfium"
+    exe = shutil.which("pdftoppm") if renderer == "pdftoppm" else None
+    if renderer == "pdftoppm" and exe is None:
         raise RasterizeError("pdf_renderer_missing", "pip install 's1mmalign[pdf]' (pypdfium2) or apt-get install poppler-utils")
     with tempfile.TemporaryDirectory(prefix="s1mm-pdf-") as tmp:
-        src = Path(tmp) / "in.pdf"
+        src, dst = Path(tmp) / "in.pdf", Path(tmp) / "out.png"
         src.write_bytes(data)
-        cmd = [exe, "-png", "-r", str(dpi), "-f", "1", "-l", "1", "-singlefile", str(src), str(Path(tmp) / "out")]
         try:
-            proc = subprocess.run(cmd, capture_output=True, timeout=TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            raise RasterizeError("timeout", f"pdftoppm took over {TIMEOUT_S} s") from None
-        out = Path(tmp) / "out.png"
-        if proc.returncode != 0 or not out.exists():
-            raise RasterizeError("pdf_render_failed", proc.stderr.decode("utf-8", "replace").strip()[:300])
-        return out.read_bytes()
+            if renderer == "pdfium":
+                proc = render_pdfium(src, dst, dpi=dpi, max_side=MAX_SIDE, tmp=Path(tmp), timeout=timeout, memory=memory)
+            else:
+                cmd = [exe, "-png", "-r", str(dpi), "-f", "1", "-l", "1", "-singlefile", str(src), str(Path(tmp) / "out")]
+                proc = run_limited(cmd, tmp=Path(tmp), timeout=timeout, memory=memory, what=renderer)
+        except SandboxError as e:
+            raise RasterizeError(e.reason, e.detail) from None
+        if proc.returncode != 0 or not dst.exists():
+            msg = (proc.stderr or b"").decode("utf-8", "replace").strip().splitlines()
+            raise RasterizeError("pdf_render_failed", f"{renderer} exit {proc.returncode}: {' | '.join(msg[-3:])[:300]}")
+        return dst.read_bytes()

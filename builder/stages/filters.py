@@ -29,14 +29,14 @@ from dataclasses import asdict, dataclass
 from typing import Optional
 
 from s1mmalign.builder.records.rejects import Rejects
-from s1mmalign.core.images import DEFAULT_MAX_PIXELS
+from s1mmalign.core.images import DEFAULT_MAX_PIXELS, MIN_SIDE
 
 STAGE = "filter"
 
 
 @dataclass(frozen=True)
 class FilterOptions:
-    min_side: int = 64
+    min_side: int = MIN_SIDE
     min_pixels: int = 10_000
     max_pixels: int = DEFAULT_MAX_PIXELS
     max_aspect: float = 8.0

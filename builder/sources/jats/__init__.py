@@ -22,5 +22,5 @@ of :mod:`s1mmalign.core.images`.
 """
 
 from s1mmalign.builder.sources.jats.article import find_article_xml, is_jats_source, read_jats_article, resolve_media  # noqa: F401
-from s1mmalign.builder.sources.jats.package import MAX_PACKAGE_BYTES, MAX_PACKAGE_MEMBERS, iter_oa_package  # noqa: F401
+from s1mmalign.builder.sources.jats.package import iter_oa_package  # noqa: F401
 from s1mmalign.builder.sources.jats.xml import STAGE, parse_article  # noqa: F401

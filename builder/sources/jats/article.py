@@ -133,11 +133,15 @@ def _printed_number(label: str) -> str:
 
 
 def find_article_xml(folder: Path) -> list[Path]:
-    """The JATS article files of a folder (``.nxml`` first; ``.xml`` that look like JATS)."""
-    nxml = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() == ".nxml")
+    """The JATS article files of a folder (``.nxml`` first; ``.xml`` that look like JATS).
+
+    A symlink counts only when its target stays inside the folder (a link to a file outside
+    is never read)."""
+    inside = [p for p in folder.iterdir() if p.is_file() and safe_join(folder, p.name, resolve_links=True) is not None]
+    nxml = sorted(p for p in inside if p.suffix.lower() == ".nxml")
     if nxml:
         return nxml
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() == ".xml" and looks_like_jats(p))
+    return sorted(p for p in inside if p.suffix.lower() == ".xml" and looks_like_jats(p))
 
 
 def looks_like_jats(path: Path) -> bool:

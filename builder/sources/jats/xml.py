@@ -45,17 +45,22 @@ def element_text(el: Element, *, marks: bool = False) -> str:
     """Plain text of ``el`` (tails included inside, floats and footnotes left out).
 
     With ``marks``, each figure ``<xref>`` is preceded by :func:`contexts.mark` of its ids.
+    Iterative: a hostile nesting depth costs memory in proportion, never a RecursionError.
     """
     parts: list[str] = []
-
-    def walk(node: Element) -> None:
+    stack: list = [el]  # elements to walk, and str tails to append, in reverse order
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            parts.append(node)
+            continue
         name = _local(node.tag)
         if name in _SKIP_IN_TEXT:
-            return
+            continue
         if name in ("inline-formula", "disp-formula"):
             pad = " " if name == "disp-formula" else ""
             parts.append(pad + _formula_text(node) + pad)
-            return
+            continue
         if marks and name == "xref" and node.get("ref-type") == "fig":
             for rid in (node.get("rid") or "").split():
                 parts.append(mark(rid))
@@ -63,12 +68,10 @@ def element_text(el: Element, *, marks: bool = False) -> str:
             parts.append(" ")
         if node.text:
             parts.append(node.text)
-        for child in node:
-            walk(child)
+        for child in reversed(node):
             if child.tail:
-                parts.append(child.tail)
-
-    walk(el)
+                stack.append(child.tail)
+            stack.append(child)
     return _norm("".join(parts))
 
 
@@ -78,20 +81,18 @@ def _paragraphs(root: Element) -> list[str]:
     Captions, tables and footnotes are left out; ``<back>`` appendices are kept.
     """
     out: list[str] = []
-
-    def walk(node: Element) -> None:
+    stack = [root]
+    while stack:
+        node = stack.pop()
         name = _local(node.tag)
         if name in _SKIP_IN_TEXT or name in ("caption", "front", "ref-list", "front-stub", "abstract"):
-            return
+            continue
         if name == "p":
             text = element_text(node, marks=True)
             if text:
                 out.append(text)
-            return
-        for child in node:
-            walk(child)
-
-    walk(root)
+            continue
+        stack.extend(reversed(node))
     return out
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Optional
 
 from s1mmalign.builder.sources.latex.syntax import strip_comments
+from s1mmalign.core.limits import limits
 
 MAX_INPUT_DEPTH = 20
 GRAPHIC_EXTS = (".pdf", ".png", ".jpg", ".jpeg", ".eps", ".ps", ".gif", ".tif", ".tiff", ".eps.gz", ".svg")
@@ -91,10 +92,20 @@ def _resolve_tex(files: PaperFiles, name: str, base: str) -> Optional[str]:
     return None
 
 
-def expand_inputs(files: PaperFiles, main: str, problems: list, *, _stack: tuple = (), _depth: int = 0) -> str:
+def expand_inputs(files: PaperFiles, main: str, problems: list, *, _stack: tuple = (), _depth: int = 0,
+                  _budget: Optional[list] = None) -> str:
     """The text of ``main`` with its inputs inlined (comments stripped); cycles and missing
-    files are skipped and listed in ``problems`` (``recursive_input``, ``missing_input``)."""
+    files are skipped and listed in ``problems`` (``recursive_input``, ``missing_input``).
+
+    At most ``Limits.tex_inputs`` files are inlined and ``Limits.tex_chars`` characters
+    produced (a fan-out of inputs is exponential): past either, inputs are left out and one
+    ``tex_too_large`` problem is listed.
+    """
+    if _budget is None:
+        lim = limits()
+        _budget = [lim.tex_inputs, lim.tex_chars, False]  # inputs left, characters left, reported
     text = strip_comments(files.text(main))
+    _budget[1] -= len(text)
     base = posixpath.dirname(main)
     stack = _stack + (main,)
 
@@ -114,7 +125,14 @@ def expand_inputs(files: PaperFiles, main: str, problems: list, *, _stack: tuple
         if _depth >= MAX_INPUT_DEPTH:
             problems.append(("recursive_input", f"\\input nesting deeper than {MAX_INPUT_DEPTH} at {target}"))
             return ""
-        return "\n" + expand_inputs(files, target, problems, _stack=stack, _depth=_depth + 1) + "\n"
+        _budget[0] -= 1
+        if _budget[0] < 0 or _budget[1] < 0:
+            if not _budget[2]:
+                _budget[2] = True
+                problems.append(("tex_too_large", f"\\input of {target} in {main}: over the limit of inlined files "
+                                                  "or characters (Limits.tex_inputs, tex_chars); the rest left out"))
+            return ""
+        return "\n" + expand_inputs(files, target, problems, _stack=stack, _depth=_depth + 1, _budget=_budget) + "\n"
 
     return _INPUT.sub(repl, text)
 

@@ -328,6 +328,10 @@ def parse_paper(files: PaperFiles, main: Optional[str] = None) -> Paper:
             fig.problem = ("no_caption", f"{fig.env} {fig.display_label} has no \\caption")
         elif fig.problem is None and not fig.caption:
             fig.problem = ("empty_caption", f"{fig.env} {fig.display_label}: the caption has no text")
+        if plain.over_limit:
+            plain.over_limit = False
+            fig.problem = ("macro_limit", f"{fig.env} {fig.display_label}: the caption's macros expand past the "
+                                          "limit (Limits.macro_expansions, text_chars)")
     conv = Converter(label_of, macros, marks=True)
     paper.title, paper.abstract = _title_abstract(tex, plain)
     running = re.sub(r"\\begin\{abstract\}.*?\\end\{abstract\}", "\n\n", running, flags=re.S)
@@ -337,4 +341,7 @@ def parse_paper(files: PaperFiles, main: Optional[str] = None) -> Paper:
         text = clean_text(conv.convert(para))
         if text:
             paper.paragraphs.append(text)
+    if conv.over_limit or plain.over_limit:
+        paper.problems.append(("macro_limit", "macros in the text expand past the limit (Limits.macro_expansions, "
+                                              "text_chars); expansions beyond it left out"))
     return paper

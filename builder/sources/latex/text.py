@@ -7,6 +7,7 @@ import unicodedata
 from typing import Optional
 
 from s1mmalign.builder.sources.latex.syntax import Unbalanced, read_args, read_group, skip_space
+from s1mmalign.core.limits import limits
 from s1mmalign.core.sentences import mark
 
 SYMBOLS = {
@@ -64,8 +65,16 @@ class Converter:
         self.refs = refs  # label -> (figure id, printed number)
         self.macros = macros or {}
         self.marks = marks  # put a contexts marker before each figure reference
+        lim = limits()
+        self.max_expansions, self.max_chars = lim.macro_expansions, lim.text_chars
+        self._expansions = self._chars = 0
+        self.over_limit = False  # set when a text hit Limits.macro_expansions / text_chars
 
     def convert(self, s: str, depth: int = 0) -> str:
+        """Plain text of ``s``. User macros expand at most ``Limits.macro_expansions`` times and
+        into at most ``Limits.text_chars`` characters per top-level call (then ``over_limit``)."""
+        if depth == 0:
+            self._expansions = self._chars = 0
         out: list[str] = []
         i, n = 0, len(s)
         while i < n:
@@ -149,7 +158,13 @@ class Converter:
                 return end + 1
             return j
         if bare in self.macros and depth < 8:
-            out.append(self.convert(self.macros[bare], depth + 1))
+            self._expansions += 1
+            if self._expansions > self.max_expansions or self._chars > self.max_chars:
+                self.over_limit = True
+                return j
+            text = self.convert(self.macros[bare], depth + 1)
+            self._chars += len(text)
+            out.append(text)
             return j
         if bare in ("ref", "cref", "Cref", "autoref", "subref", "eqref", "pageref", "vref", "Vref", "cpageref",
                     "crefrange", "Crefrange", "nameref", "figref", "Figref"):

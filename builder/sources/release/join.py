@@ -19,6 +19,7 @@ import numpy as np
 from s1mmalign.builder.records.rejects import Rejects
 from s1mmalign.builder.sources.release.streams import STREAM_END_ERRORS, GzipStream, PartsStream, TarMembers
 from s1mmalign.core import contract
+from s1mmalign.core.limits import limits
 
 if TYPE_CHECKING:  # annotations only: the unit module imports this one
     from s1mmalign.builder.sources.release.unit import ReleaseUnit
@@ -266,6 +267,7 @@ def _iter_members(unit: ReleaseUnit, on_bytes) -> Iterator[tuple[TarMembers, tar
 
 def read_unit(unit: ReleaseUnit, rejects: Rejects, *, disciplines=None, on_bytes=None, stats=None) -> Iterator[dict]:
     wanted = set(disciplines) if disciplines else None
+    max_bytes = limits().member_bytes  # one member's bytes are read into memory: bounded
     stats = stats if stats is not None else {}
     stats.setdefault("filtered", 0)
     stats.setdefault("joined", 0)
@@ -277,7 +279,7 @@ def read_unit(unit: ReleaseUnit, rejects: Rejects, *, disciplines=None, on_bytes
             if unit.archive is not None:
                 try:
                     for tar, member in _iter_members(unit, on_bytes):
-                        rec = _join_member(unit, rejects, index, lines, tar, member, wanted, stats)
+                        rec = _join_member(unit, rejects, index, lines, tar, member, wanted, stats, max_bytes)
                         if rec is not None:
                             stats["joined"] += 1
                             yield rec
@@ -301,7 +303,7 @@ def read_unit(unit: ReleaseUnit, rejects: Rejects, *, disciplines=None, on_bytes
         shutil.rmtree(tmpdir, ignore_errors=True)
 
 
-def _join_member(unit, rejects, index, lines, tar, member, wanted, stats) -> Optional[dict]:
+def _join_member(unit, rejects, index, lines, tar, member, wanted, stats, max_bytes) -> Optional[dict]:
     name = member.name
     if member.isdir():
         return None
@@ -336,6 +338,12 @@ def _join_member(unit, rejects, index, lines, tar, member, wanted, stats) -> Opt
         return None
     pos, rec = hit
     index.used[pos] = True  # joined: whatever happens next is counted once, here or by the writer
+    odd = ("sparse_member", "a sparse file") if member.issparse() else \
+        ("member_too_large", f"{member.size} bytes > limit {max_bytes} (Limits.member_bytes)") if member.size > max_bytes else None
+    if odd:
+        rejects.add(_key(unit.source, rec), "image", odd[0], f"{unit.archive.name}: {name!r:.200}: {odd[1]}",
+                    stage=STAGE, source=unit.source)
+        return None
     try:
         categories = contract.parse_categories(rec.get("categories"))
     except TypeError as e:

@@ -115,7 +115,8 @@ class TarMembers:
     tarfile's stream mode (``"r|"``) copies its 10 KiB buffer on every read: a third of the
     cost of reading the release. Here a member's bytes are one ``read``. A header that is cut
     or invalid, or an end without the end-of-archive marker, raises ``tarfile.ReadError``
-    (stream mode stops silently); sparse members are refused. Iterate, and call :meth:`data` for the member just yielded to get its bytes
+    (stream mode stops silently); a sparse member is yielded with its data skipped (the caller
+    rejects it; one such member never ends the archive). Iterate, and call :meth:`data` for the member just yielded to get its bytes
     (members whose bytes are not wanted are skipped).
     """
 
@@ -144,9 +145,9 @@ class TarMembers:
                 raise tarfile.ReadError(f"the archive ends at byte {self._pos} without its end-of-archive marker") from None
             except tarfile.HeaderError as e:  # cut (truncated) or not a tar header
                 raise tarfile.ReadError(f"bad tar header at byte {self._pos}: {e}") from None
-            if info.issparse():
-                raise tarfile.ReadError(f"sparse member {info.name!r} is not supported")
-            if info.isreg() or info.type not in tarfile.SUPPORTED_TYPES:
+            if info.issparse():  # tarfile set ``self.offset`` to the next header: skip to it; the caller rejects it
+                self._pending = max(0, self.offset - self._pos)
+            elif info.isreg() or info.type not in tarfile.SUPPORTED_TYPES:
                 self._pending = info._block(info.size)  # tarfile's own rule for members with data
             yield info
 
