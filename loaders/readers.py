@@ -22,9 +22,9 @@ from typing import Iterator, Optional, Union
 import numpy as np
 import pyarrow.parquet as pq
 
-from s1mmalign.core import contract
-from s1mmalign.core.images import DEFAULT_MAX_PIXELS, ImageRejected, decode_image
-from s1mmalign.core.prefetch import ReadAhead
+import s1mmalign_dataset as contract
+from s1mmalign.builder.images import DEFAULT_MAX_PIXELS, ImageRejected, decode_image
+from s1mmalign.loaders.select import TEXT_FIELDS
 from s1mmalign.loaders.source import TRANSIENT, member_key
 
 FLOAT32_FIELDS = tuple(n for n, t, _, _ in contract.FIELDS if str(t) == "float")
@@ -185,7 +185,7 @@ def _read_tar(source, pick, lo: int, hi: int, offsets, sizes) -> Iterator[Item]:
                 yield Failed(None, reason, detail, pick.path)
 
 
-def _read_parquet(source, pick, lo: int, hi: int) -> Iterator[Item]:
+def _read_parquet(source, pick, lo: int, hi: int, columns: Optional[frozenset] = None) -> Iterator[Item]:
     positions = pick.positions(lo, hi)
     bounds = np.cumsum([0, *pick.row_groups]) if pick.row_groups else None
     with source.open(pick.path, exact=True) as f:
@@ -198,6 +198,7 @@ def _read_parquet(source, pick, lo: int, hi: int) -> Iterator[Item]:
                 yield Failed(None, "unreadable_shard", f"{type(e).__name__}: {e}", pick.path)
             return
         groups = np.searchsorted(bounds, positions, side="right") - 1
+        names = None if columns is None else [n for n in pf.schema_arrow.names if n in columns or n in TEXT_FIELDS]
         i = 0
         while i < len(positions):
             g = int(groups[i])
@@ -205,7 +206,7 @@ def _read_parquet(source, pick, lo: int, hi: int) -> Iterator[Item]:
             while j < len(positions) and groups[j] == g:
                 j += 1
             try:
-                table = pf.read_row_group(g)
+                table = pf.read_row_group(g, columns=names)
                 rows = table.take(positions[i:j] - bounds[g]).to_pylist()
             except Exception as e:
                 for _ in range(j - i):
@@ -217,10 +218,10 @@ def _read_parquet(source, pick, lo: int, hi: int) -> Iterator[Item]:
             i = j
 
 
-def read_segment(source, pick, lo: int, hi: int) -> Iterator[Item]:
-    """Exactly ``hi - lo`` items for selected samples ``lo..hi-1`` of ``pick``."""
+def read_segment(source, pick, lo: int, hi: int, columns: Optional[frozenset] = None) -> Iterator[Item]:
+    """Exactly ``hi - lo`` items for selected samples ``lo..hi-1`` of ``pick`` (``columns``: the fields wanted)."""
     if pick.format == "parquet":
-        yield from _read_parquet(source, pick, lo, hi)
+        yield from _read_parquet(source, pick, lo, hi, columns)
         return
     if pick.rows is None and lo == 0:
         yield from _read_tar(source, pick, lo, hi, None, None)
@@ -228,16 +229,19 @@ def read_segment(source, pick, lo: int, hi: int) -> Iterator[Item]:
     offsets, sizes = pick.offsets, pick.sizes
     if offsets is None:  # a whole shard entered mid-way (rank/worker split or resume): ranges from its sidecar
         offsets, sizes = source.tar_ranges({"path": pick.path, "sample_index": pick.sample_index})
+        if pick.rows is not None:  # a pick of some of its samples (an elastic resume's rest)
+            offsets, sizes = offsets[pick.rows], sizes[pick.rows]
     yield from _read_tar(source, pick, lo, hi, offsets, sizes)
 
 
-def read_plan(source, picks, segments, pos: int = 0) -> Iterator[Item]:
-    """Items of ``segments`` (``(pick index, lo, hi)``, in order) from position ``pos`` of their concatenation on."""
+def read_plan(sources, picks, segments, pos: int = 0, columns: Optional[frozenset] = None) -> Iterator[Item]:
+    """Items of ``segments`` (``(pick index, lo, hi)``, in order) from position ``pos`` of their concatenation on;
+    pick ``p`` is read from ``sources[p.src]``."""
     base = 0
     for i, lo, hi in segments:
         n = hi - lo
         if pos < base + n:
-            yield from read_segment(source, picks[i], lo + max(pos - base, 0), hi)
+            yield from read_segment(sources[picks[i].src], picks[i], lo + max(pos - base, 0), hi, columns)
         base += n
 
 
@@ -246,25 +250,117 @@ def item_bytes(item: Item) -> int:
     return ITEM_OVERHEAD + (len(item.image or b"") if isinstance(item, Raw) else 0)
 
 
-def reader(source, picks, segments, pos: int = 0, read_ahead: int = DEFAULT_READ_AHEAD) -> Iterator[Item]:
-    """:func:`read_plan`, through a :class:`ReadAhead` of ``read_ahead`` bytes (0: read in the caller's thread)."""
-    items = read_plan(source, picks, segments, pos)
-    return ReadAhead(items, read_ahead, size=item_bytes) if read_ahead > 0 else items
-
-
-def decode(raw: Raw, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> dict:
-    """The sample dict: every contract metadata field, plus ``image`` (RGB PIL)."""
-    if not raw.image:
-        raise SampleError(raw.key, "no_image", "empty image bytes")
+def _produce(pipe: _Pipe, items: Iterator[Item]) -> None:
     try:
-        image = decode_image(raw.image, max_pixels=max_pixels)
-    except ImageRejected as e:
-        raise SampleError(raw.key, e.reason, e.detail) from None
-    sample = {name: raw.meta.get(name) for name in contract.METADATA_FIELDS}
+        for item in items:
+            size = _item_bytes(item)
+            with pipe.cond:
+                # full (one item always fits): sleep until half is consumed, then refill in one go
+                if pipe.bytes and pipe.bytes + size > pipe.max_bytes:
+                    pipe.producer_waits = True
+                    while pipe.bytes > pipe.max_bytes // 2 and not pipe.stop:
+                        pipe.cond.wait()
+                    pipe.producer_waits = False
+                if pipe.stop:
+                    return
+                pipe.items.append((item, size))
+                pipe.bytes += size
+                if pipe.consumer_waits:
+                    pipe.cond.notify()
+    except BaseException as e:  # handed to the consumer, raised there in sequence
+        pipe.error = e
+    finally:
+        items.close()  # closes the open shard file when stopped early
+        with pipe.cond:
+            pipe.done = True
+            pipe.cond.notify_all()
+
+
+def _shut(pipe: _Pipe, thread: threading.Thread, pid: int, join_timeout: float) -> None:
+    if os.getpid() != pid:  # a forked copy (DataLoader worker): the thread does not exist here
+        return
+    with pipe.cond:
+        pipe.stop = True
+        pipe.items.clear()
+        pipe.bytes = 0
+        pipe.cond.notify_all()
+    if thread is not threading.current_thread():
+        thread.join(timeout=join_timeout)  # bounded: an interrupt must not wait on a stalled network read
+        if thread.is_alive():
+            log.warning("read-ahead thread still in a read after %g s; it exits when the read returns", join_timeout)
+
+
+class ReadAhead:
+    """Iterate ``items`` in a background thread, at most ``max_bytes`` of samples ahead.
+
+    Reading (network, disk, tar parsing, Parquet row groups) then overlaps what the consumer
+    does with the items (decode, resize, tokenize): a stream costs max(read, work) instead of
+    read + work. Items, and an error the generator raises, reach the consumer in the order the
+    generator produced them. The bound counts image bytes plus ``ITEM_OVERHEAD`` per item, and
+    always lets one item through; a full thread sleeps until half of it is consumed (one wake-up
+    per many items, not one per item). The thread stops and closes the generator (its open file)
+    when the items run out, on :meth:`close`, or when this object is garbage collected (a
+    ``break``); it is a daemon thread, so it never holds a process up at exit.
+    """
+
+    def __init__(self, items: Iterator[Item], max_bytes: int, join_timeout: float = JOIN_TIMEOUT):
+        self._pipe = _Pipe(max(int(max_bytes), 1))
+        thread = threading.Thread(target=_produce, args=(self._pipe, items), name="s1mmalign-read-ahead", daemon=True)
+        thread.start()
+        self._close = weakref.finalize(self, _shut, self._pipe, thread, os.getpid(), join_timeout)
+        self._close.atexit = False  # at exit the daemon thread just ends
+
+    def __iter__(self) -> "ReadAhead":
+        return self
+
+    def __next__(self) -> Item:
+        p = self._pipe
+        with p.cond:
+            while not p.items and not p.done:
+                p.consumer_waits = True
+                p.cond.wait()
+                p.consumer_waits = False
+            if p.items:
+                item, size = p.items.popleft()
+                p.bytes -= size
+                if p.producer_waits and p.bytes <= p.max_bytes // 2:
+                    p.cond.notify()
+                return item
+            error, p.error = p.error, None
+        self.close()
+        if error is not None:
+            raise error
+        raise StopIteration
+
+    def close(self) -> None:
+        """Stop the thread and wait for it, at most ``join_timeout`` seconds (idempotent)."""
+        self._close()
+
+
+def reader(sources, picks, segments, pos: int = 0, read_ahead: int = DEFAULT_READ_AHEAD,
+           columns: Optional[frozenset] = None) -> Iterator[Item]:
+    """:func:`read_plan`, through a :class:`ReadAhead` of ``read_ahead`` bytes (0: read in the caller's thread)."""
+    items = read_plan(sources, picks, segments, pos, columns)
+    return ReadAhead(items, read_ahead) if read_ahead > 0 else items
+
+
+def decode(raw: Raw, *, max_pixels: int = DEFAULT_MAX_PIXELS, columns: Optional[frozenset] = None) -> dict:
+    """The sample dict: the contract's metadata fields (``columns``: those only), plus ``image`` (RGB PIL)."""
+    image = None
+    if columns is None or "image" in columns:
+        if not raw.image:
+            raise SampleError(raw.key, "no_image", "empty image bytes")
+        try:
+            image = decode_image(raw.image, max_pixels=max_pixels)
+        except ImageRejected as e:
+            raise SampleError(raw.key, e.reason, e.detail) from None
+    names = contract.METADATA_FIELDS if columns is None else [n for n in contract.METADATA_FIELDS if n in columns]
+    sample = {name: raw.meta.get(name) for name in [*names, *TEXT_FIELDS]}
     for name in FLOAT32_FIELDS:  # stored as float32: the same value from JSON (tar) and Parquet
         if isinstance(sample.get(name), float):
             sample[name] = float(str(np.float32(sample[name])))
     sample["key"] = raw.meta.get("key") or raw.key
-    sample["image"] = image
+    if image is not None:
+        sample["image"] = image
     sample["__shard__"] = raw.shard
     return sample

@@ -13,10 +13,12 @@ the same byte position, and every byte read is counted (``Source.bytes_read``).
 from __future__ import annotations
 
 import collections
+import hashlib
 import json
 import logging
 import os
 import tarfile
+import tempfile
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -28,10 +30,11 @@ import fsspec.asyn
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from s1mmalign.core import contract
-from s1mmalign.core.layout import SAMPLE_INDEX_SCHEMA, note_sample
-from s1mmalign.core.urls import fs_and_root, is_local, protocols
+import s1mmalign_dataset as contract
+from s1mmalign.builder.shards import SAMPLE_INDEX_SCHEMA, note_sample
+from s1mmalign.builder.atomic import fsync_and_hash
 from s1mmalign.loaders.cache import Keeper, ShardCache
+from s1mmalign.loaders.index import IndexFormatError, check_rel_path, inside_root, validate_index
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +76,17 @@ class IndexMismatchError(RuntimeError):
     """The shards on storage differ from those ``index/shards.json`` describes."""
 
 
+class ShardIntegrityError(RuntimeError):
+    """A shard's bytes do not hash to the sha256 that ``index/shards.json`` gives it."""
+
+
+def _check_digest(rel: str, got: tuple[int, str], entry: dict) -> None:
+    if got != (entry["bytes"], entry["sha256"]):
+        raise ShardIntegrityError(
+            f"shard {rel}: its {got[0]} bytes hash to {got[1]}, index/shards.json says {entry['bytes']} bytes "
+            f"with sha256 {entry['sha256']}: the copy is corrupt or was tampered with; re-download it")
+
+
 class RetryingFile:
     """A read-only, seekable file over fsspec that reopens and resumes on transient errors.
 
@@ -92,6 +106,13 @@ class RetryingFile:
         self._f = None
         self._size: Optional[int] = None
         self.closed = False
+
+    @classmethod
+    def over(cls, fileobj, counter: list, name: str) -> "RetryingFile":
+        """A local, already open file object read through the same interface (closed with it)."""
+        f = cls(None, name, counter, retries=0)
+        f._f, f._size = fileobj, os.fstat(fileobj.fileno()).st_size
+        return f
 
     def _file(self):
         if self._f is None:
@@ -191,10 +212,32 @@ class RetryingFile:
         self.close()
 
 
-def _resolve(url: str | os.PathLike, storage_options: Optional[dict]) -> tuple[Any, str]:
-    fs, root = fs_and_root(url, storage_options)
-    if "hf" in protocols(fs):
-        root = _pin_hub_revision(fs, root)
+DEFAULT_TIMEOUT = (10.0, 30.0)  # seconds: (connect, read) of every remote request
+
+
+def _with_timeouts(url: str, storage_options: Optional[dict], timeout) -> dict:
+    """``storage_options`` with connect/read timeouts for http(s):// (a server that accepts and never
+    answers raises ``TimeoutError`` after ``timeout[1]`` s, which is retried, then reported)."""
+    options = dict(storage_options or {})
+    protocol = fsspec.core.split_protocol(url)[0]
+    if protocol in ("http", "https") and timeout is not None:
+        import aiohttp
+
+        connect, read = (timeout, timeout) if isinstance(timeout, (int, float)) else timeout
+        client = dict(options.get("client_kwargs") or {})
+        client.setdefault("timeout", aiohttp.ClientTimeout(total=None, connect=connect, sock_connect=connect,
+                                                          sock_read=read))
+        options["client_kwargs"] = client
+    return options
+
+
+def _resolve(url: str | os.PathLike, storage_options: Optional[dict], timeout=DEFAULT_TIMEOUT) -> tuple[Any, str]:
+    url = os.fspath(url)
+    if "://" not in url:
+        url = str(Path(url).expanduser().resolve())
+    fs, root = fsspec.core.url_to_fs(url, **_with_timeouts(url, storage_options, timeout))
+    if "hf" in (fs.protocol if isinstance(fs.protocol, (tuple, list)) else (fs.protocol,)):
+        root = _pin_hub_revision(fs, root.rstrip("/"))
     return fs, root.rstrip("/")
 
 
@@ -228,12 +271,22 @@ class Source:
         check_index: bool = True,
         progress: bool = True,
         cache_dir: Optional[str | os.PathLike] = None,
+        verify: Optional[str] = None,
+        timeout=DEFAULT_TIMEOUT,
+        cache_limit=None,
+        local: Optional[str | os.PathLike] = None,
     ):
+        if verify not in (None, "sha256"):
+            raise ValueError(f"verify must be None (shards kept in the cache are checked) or 'sha256' (every shard), got {verify!r}")
         self.url = os.fspath(url)
-        self._fs, self.root = _resolve(url, storage_options)
+        self.verify = verify
+        self._verified: set[str] = set()  # shards whose bytes hashed right in this process
+        self._fs, self.root = _resolve(url, storage_options, timeout)
         self._fs_pid = os.getpid()
-        self.is_local = is_local(self.fs)
-        self.cache = ShardCache(cache_dir) if cache_dir is not None and not self.is_local else None
+        protocols = self.fs.protocol if isinstance(self.fs.protocol, (tuple, list)) else (self.fs.protocol,)
+        self.is_local = "file" in protocols or "local" in protocols
+        self.cache = ShardCache(cache_dir, cache_limit) if cache_dir is not None and not self.is_local else None
+        self.local = None if local is None or self.is_local else str(Path(local).expanduser().resolve())
         self.bytes_read = [0]  # shard bytes read in this process (from the source; see cache_bytes_read)
         self.cache_bytes_read = [0]  # shard bytes read from the local cache in this process
         self.index_bytes_read = [0]  # sidecar bytes read in this process
@@ -243,7 +296,11 @@ class Source:
             self._list_index_folder()
         try:
             with self.fs.open(self._abs(contract.SHARD_INDEX_FILE), "rb") as f:
-                self.index = json.load(f)
+                try:
+                    index = json.load(f)
+                except ValueError as e:
+                    raise IndexFormatError(f"{self.url}: index/shards.json is not JSON ({e}): rebuild it") from None
+            self.index = validate_index(index, self.url)
             self.from_index = True
         except FileNotFoundError:
             if not listing:
@@ -273,25 +330,86 @@ class Source:
         return self._fs
 
     def _abs(self, rel: str) -> str:
-        return f"{self.root}/{rel}"
+        """The full path of ``rel``, refused unless it stays inside the root (symlinks included, locally)."""
+        why = check_rel_path(rel)
+        if why:
+            raise IndexFormatError(f"{self.url}: refusing to read {why}: it would leave the dataset root")
+        path = f"{self.root}/{rel}"
+        if self.is_local and not inside_root(self.root, path):
+            raise IndexFormatError(f"{self.url}: refusing to read {rel!r}: a symlink leads outside the dataset root")
+        return path
 
     def open(self, rel: str, exact: bool = False) -> RetryingFile:
         """A shard file. ``exact``: remote reads fetch exactly the bytes asked for, with no
         read-ahead cache (the caller reads in large pieces: Parquet column chunks, tar runs in
-        ``READ_CHUNK`` pieces), instead of fsspec's default blocks that over-fetch and re-fetch."""
+        ``READ_CHUNK`` pieces), instead of fsspec's default blocks that over-fetch and re-fetch.
+        With ``verify="sha256"`` the shard's bytes are hashed against the index before any is used."""
         kwargs = {"cache_type": "none"} if exact and not self.is_local else None
-        entry = self._cacheable(rel)
-        if entry is None:
+        entry = self._entry(rel)
+        if self.verify and entry is not None and rel not in self._verified:
+            return self._open_verified(rel, entry)
+        staged = self._staged(rel, entry)
+        if staged is not None:
+            return RetryingFile(_LOCAL_FS, staged, self.cache_bytes_read)
+        if self.cache is None or entry is None:
             return RetryingFile(self.fs, self._abs(rel), self.bytes_read, open_kwargs=kwargs)
         local = self.cache.lookup(rel, entry["sha256"], entry["bytes"])
         if local is not None:
-            return RetryingFile(_LOCAL_FS, str(local), self.cache_bytes_read)
-        keeper = Keeper(self.cache.path(rel, entry["sha256"]), entry["sha256"], entry["bytes"])
+            try:
+                return RetryingFile.over(self.cache.open(local), self.cache_bytes_read, str(local))
+            except FileNotFoundError:  # evicted between the lookup and the open
+                pass
+        if not self.cache.fits(entry["bytes"]):
+            return RetryingFile(self.fs, self._abs(rel), self.bytes_read, open_kwargs=kwargs)
+        keeper = Keeper(self.cache.path(rel, entry["sha256"]), entry["sha256"], entry["bytes"], self.cache)
         return RetryingFile(self.fs, self._abs(rel), self.bytes_read, open_kwargs=kwargs, keeper=keeper)
 
-    def _cacheable(self, rel: str) -> Optional[dict]:
-        """The index entry of shard ``rel`` when it may go through the cache (a sha256 to name it by)."""
-        if self.cache is None or not self.from_index:
+    def _staged(self, rel: str, entry: Optional[dict]) -> Optional[str]:
+        """The pre-staged copy of ``rel`` under ``local=`` when it is there whole (its index size)."""
+        if self.local is None or entry is None:
+            return None
+        path = os.path.join(self.local, *rel.split("/"))
+        try:
+            whole = os.path.getsize(path) == entry["bytes"]
+        except OSError:
+            return None
+        if not inside_root(self.local, path):
+            raise IndexFormatError(f"{self.local}: refusing to read {rel!r}: a symlink leads outside the local copy")
+        return path if whole else None
+
+    def _open_verified(self, rel: str, entry: dict) -> RetryingFile:
+        """Shard ``rel`` after checking its sha256: a local file (or cached copy) is hashed where it
+        is; a remote one is fetched whole (into the cache when there is one, else a private
+        temporary file) and hashed before the first sample is read."""
+        cached = self.cache.lookup(rel, entry["sha256"], entry["bytes"]) if self.cache is not None else None
+        cached = self._staged(rel, entry) or cached
+        if self.is_local or cached is not None:
+            path, counter = (self._abs(rel), self.bytes_read) if cached is None else (str(cached), self.cache_bytes_read)
+            _check_digest(rel, fsync_and_hash(path, durable=False), entry)
+            self._verified.add(rel)
+            return RetryingFile(_LOCAL_FS, path, counter)
+        tmp = tempfile.TemporaryFile(dir=self.cache.folder if self.cache is not None else None)
+        h, n = hashlib.sha256(), 0
+        with RetryingFile(self.fs, self._abs(rel), self.bytes_read, open_kwargs={"cache_type": "none"}) as f:
+            while data := f.read(4 << 20):
+                h.update(data)
+                tmp.write(data)
+                n += len(data)
+        _check_digest(rel, (n, h.hexdigest()), entry)
+        if self.cache is not None and self.cache.fits(entry["bytes"]):  # the cache's own naming and atomic rename
+            keeper = Keeper(self.cache.path(rel, entry["sha256"]), entry["sha256"], entry["bytes"], self.cache)
+            tmp.seek(0)
+            at = 0
+            while data := tmp.read(4 << 20):
+                keeper.keep(at, data)
+                at += len(data)
+            keeper.finish(lambda offset, k: b"")
+        tmp.seek(0)
+        return RetryingFile.over(tmp, self.cache_bytes_read, f"{rel} (verified copy)")
+
+    def _entry(self, rel: str) -> Optional[dict]:
+        """The index entry of shard ``rel`` when it has a sha256 (to name a cached copy by, to verify)."""
+        if not getattr(self, "from_index", False):
             return None
         if not hasattr(self, "_entries"):
             self._entries = {s["path"]: s for s in self.index["shards"] if s.get("sha256") and s.get("bytes")}
@@ -339,8 +457,8 @@ class Source:
                     parts.append(f"{len(paths)} {what} (e.g. {', '.join(paths[:3])})")
             raise IndexMismatchError(
                 f"{self.url}: the shards differ from index/shards.json: {'; '.join(parts)}. The index is stale: "
-                f"rebuild it with s1mmalign.builder.shards.write.finalize_dataset(folder) (or re-download a consistent "
-                f"revision); pass check_index=False to read anyway"
+                f"rebuild it with s1mmalign.builder.write.finalize_dataset(folder) (or re-download a consistent "
+                f"revision)"
             )
 
     # -- per-sample index ---------------------------------------------------------------------
