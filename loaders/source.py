@@ -523,7 +523,7 @@ class Source:
 
     def _scan_parquet(self, rel: str, cols: dict) -> None:
         names = ["key", "modality", "source", "license", "paper_id", "caption", "recaption",
-                 "clip_score_caption", "clip_score_recaption"]
+                 "clip_score_caption", "clip_score_recaption", "width", "height", "multi_panel"]
         with self.open(rel) as f:
             pf = pq.ParquetFile(f)
             row = 0
