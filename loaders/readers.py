@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 import s1mmalign_dataset as contract
 from s1mmalign.builder.images import DEFAULT_MAX_PIXELS, ImageRejected, decode_image
 from s1mmalign.loaders.select import TEXT_FIELDS
-from s1mmalign.loaders.source import TRANSIENT, member_key
+from s1mmalign.loaders.source import TRANSIENT, SourceStalled, member_key
 
 FLOAT32_FIELDS = tuple(n for n, t, _, _ in contract.FIELDS if str(t) == "float")
 IMAGE_EXTS = ("png", "jpg", "jpeg", "webp", "tif", "tiff", "bmp", "gif")
@@ -176,6 +176,8 @@ def _read_tar(source, pick, lo: int, hi: int, offsets, sizes) -> Iterator[Item]:
                     got += 1
                     if got == count:
                         break
+            except SourceStalled:
+                raise  # the source, not this shard: reported, not counted per sample
             except (tarfile.TarError, EOFError, *TRANSIENT) as e:
                 reason = "truncated_shard" if isinstance(e, (tarfile.ReadError, EOFError)) else "read_error"
                 detail = f"{type(e).__name__}: {e}"
@@ -193,6 +195,8 @@ def _read_parquet(source, pick, lo: int, hi: int, columns: Optional[frozenset] =
             pf = pq.ParquetFile(f)
             if bounds is None or bounds[-1] != pf.metadata.num_rows:
                 bounds = np.cumsum([0] + [pf.metadata.row_group(g).num_rows for g in range(pf.num_row_groups)])
+        except SourceStalled:
+            raise
         except Exception as e:  # unreadable footer: the whole shard is lost
             for _ in range(len(positions)):
                 yield Failed(None, "unreadable_shard", f"{type(e).__name__}: {e}", pick.path)
@@ -208,6 +212,8 @@ def _read_parquet(source, pick, lo: int, hi: int, columns: Optional[frozenset] =
             try:
                 table = pf.read_row_group(g, columns=names)
                 rows = table.take(positions[i:j] - bounds[g]).to_pylist()
+            except SourceStalled:
+                raise
             except Exception as e:
                 for _ in range(j - i):
                     yield Failed(None, "bad_row_group", f"row group {g}: {type(e).__name__}: {e}", pick.path)

@@ -76,6 +76,15 @@ class IndexMismatchError(RuntimeError):
     """The shards on storage differ from those ``index/shards.json`` describes."""
 
 
+class SourceStalled(TimeoutError):
+    """A remote source accepted the connection but did not answer in time, after every retry."""
+
+
+def _timed_out(e: BaseException) -> bool:
+    """A timeout, also as fsspec's http(s) reports one while opening (a FileNotFoundError caused by it)."""
+    return isinstance(e, TimeoutError) or (isinstance(e, FileNotFoundError) and isinstance(e.__cause__, TimeoutError))
+
+
 class ShardIntegrityError(RuntimeError):
     """A shard's bytes do not hash to the sha256 that ``index/shards.json`` gives it."""
 
@@ -128,8 +137,15 @@ class RetryingFile:
         for attempt in range(self.retries + 1):
             try:
                 return fn(self._file())
-            except (FileNotFoundError, PermissionError, IsADirectoryError):
-                raise
+            except (FileNotFoundError, PermissionError, IsADirectoryError, TimeoutError) as e:
+                if not _timed_out(e):
+                    raise
+                if attempt == self.retries:
+                    raise SourceStalled(f"{self.path}: no answer within the read timeout, {self.retries + 1} tries: "
+                                        f"the server is stalled or unreachable (storage_options / timeout=)") from e
+                log.warning("read of %s timed out; retry %d/%d", self.path, attempt + 1, self.retries)
+                self._drop()
+                time.sleep(self.backoff * 2**attempt)
             except TRANSIENT as e:
                 if attempt == self.retries or is_permanent(e):
                     raise
@@ -388,7 +404,7 @@ class Source:
             _check_digest(rel, fsync_and_hash(path, durable=False), entry)
             self._verified.add(rel)
             return RetryingFile(_LOCAL_FS, path, counter)
-        tmp = tempfile.TemporaryFile(dir=self.cache.folder if self.cache is not None else None)
+        tmp = tempfile.TemporaryFile()  # anonymous: gone when closed
         h, n = hashlib.sha256(), 0
         with RetryingFile(self.fs, self._abs(rel), self.bytes_read, open_kwargs={"cache_type": "none"}) as f:
             while data := f.read(4 << 20):
