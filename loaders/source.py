@@ -17,6 +17,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import tarfile
 import tempfile
 import time
@@ -114,6 +115,7 @@ class RetryingFile:
         self.pos = 0
         self._f = None
         self._size: Optional[int] = None
+        self._whole = False  # reads come from a whole local copy (a server without Range support)
         self.closed = False
 
     @classmethod
@@ -146,6 +148,11 @@ class RetryingFile:
                 log.warning("read of %s timed out; retry %d/%d", self.path, attempt + 1, self.retries)
                 self._drop()
                 time.sleep(self.backoff * 2**attempt)
+            except ValueError as e:  # fsspec: "The HTTP server doesn't appear to support range requests"
+                if "range" not in str(e).lower() or self._whole:
+                    raise
+                self._read_whole()
+                return fn(self._f)
             except TRANSIENT as e:
                 if attempt == self.retries or is_permanent(e):
                     raise
@@ -153,7 +160,20 @@ class RetryingFile:
                 self._drop()
                 time.sleep(self.backoff * 2**attempt)
 
+    def _read_whole(self) -> None:
+        """A server without Range support: fetch the file once, sequentially, into an anonymous
+        temporary file, and serve every read and seek from there (as webdataset would stream it)."""
+        self._drop()
+        tmp = tempfile.TemporaryFile()
+        with self.fs.open(self.path, "rb", block_size=0) as src:
+            shutil.copyfileobj(src, tmp, 4 << 20)
+        log.info("%s: the server ignores Range requests; read it whole (%d bytes)", self.path, tmp.tell())
+        tmp.seek(self.pos)
+        self._f, self._whole, self.fs = tmp, True, None
+
     def _drop(self):
+        if self._whole:  # the temporary copy is all there is: keep it until close()
+            return
         if self._f is not None:
             try:
                 self._f.close()
@@ -202,6 +222,8 @@ class RetryingFile:
     def size(self) -> int:
         if self._size is None:
             known = getattr(self._f, "size", None)  # fsspec's buffered files know it from their open
+            if not isinstance(known, int) and self.fs is None:  # a local copy
+                known = os.fstat(self._f.fileno()).st_size
             self._size = known if isinstance(known, int) else self.fs.size(self.path)
         return self._size
 
@@ -218,6 +240,7 @@ class RetryingFile:
         keeper, self.keeper = self.keeper, None
         if keeper is not None:
             keeper.finish(self._fetch)
+        self._whole = False
         self._drop()
         self.closed = True
 

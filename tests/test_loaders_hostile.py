@@ -162,3 +162,26 @@ def test_a_server_that_accepts_and_never_answers_ends_in_an_error_in_bounded_tim
         silent.close()
         server.shutdown()
         server.server_close()
+
+
+def test_a_server_without_range_support_is_read_whole(ds):
+    """``python -m http.server``: no Range, no Accept-Ranges; the samples are those of the local folder."""
+    import functools
+    import http.server
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(ds)))
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        for fmt, filters in (("wds", {}), ("wds", {"modalities": "plot"}), ("parquet", {"disciplines": "biology"})):
+            want = [s["key"] for s in S1MMAlignStream(ds, format=fmt, seed=3, **filters)]
+            got = [s["key"] for s in S1MMAlignStream(url, format=fmt, seed=3, **filters)]
+            assert got == want and len(got) > 10
+    finally:
+        server.shutdown()
+        server.server_close()
