@@ -544,10 +544,8 @@ class Source:
             fmt = SHARD_SUFFIXES[Path(rel).suffix]
             discipline = rel.split("/")[1] if rel.count("/") >= 2 else "other"
             cols: dict[str, list] = collections.defaultdict(list)
-            if fmt == "parquet":
-                self._scan_parquet(rel, cols)
-            else:
-                self._scan_tar(rel, cols)
+            with self.open(rel) as f:
+                scan_shard(f, fmt, cols)
             table = pa.table({n: cols[n] for n in SAMPLE_INDEX_SCHEMA.names}, schema=SAMPLE_INDEX_SCHEMA)
             self._sidecars[rel] = table
             entry = {"path": rel, "format": fmt, "discipline": discipline, "num_samples": table.num_rows,
@@ -560,33 +558,36 @@ class Source:
             shards.append(entry)
         return {"version": 1, "shards": shards, "formats": sorted({s["format"] for s in shards})}
 
-    def _scan_parquet(self, rel: str, cols: dict) -> None:
-        names = ["key", "modality", "source", "license", "paper_id", "caption", "recaption",
-                 "clip_score_caption", "clip_score_recaption", "width", "height", "multi_panel"]
-        with self.open(rel) as f:
-            pf = pq.ParquetFile(f)
-            row = 0
-            for g in range(pf.num_row_groups):
-                part = pf.read_row_group(g, columns=names).to_pydict()
-                n = len(part["key"])
-                for i in range(n):
-                    rec = {k: part[k][i] for k in names}
-                    note_sample(cols, rec, row, 1, g)
-                    row += 1
 
-    def _scan_tar(self, rel: str, cols: dict) -> None:
-        with self.open(rel) as f, tarfile.open(fileobj=f, mode="r|") as tar:
-            current, start, meta = None, 0, None
-            for m in tar:
-                key = member_key(m.name)
-                if key != current:
-                    if current is not None:
-                        note_sample(cols, meta or {"key": current}, start, m.offset - start, -1)
-                    current, start, meta = key, m.offset, None
-                if m.isfile() and m.name.endswith(".json"):
-                    meta = json.loads(tar.extractfile(m).read())
-            if current is not None:
-                note_sample(cols, meta or {"key": current}, start, tar.offset - start, -1)
+SCAN_FIELDS = ["key", "modality", "source", "license", "paper_id", "caption", "recaption",
+               "clip_score_caption", "clip_score_recaption", "width", "height", "multi_panel"]
+
+
+def scan_shard(f, fmt: str, cols: dict) -> None:
+    """Append every sample of an open shard file to sidecar columns (``note_sample``): the index
+    of a shard rebuilt from its own metadata (no index; ``s1mmalign reindex``)."""
+    if fmt == "parquet":
+        pf = pq.ParquetFile(f)
+        names = [n for n in SCAN_FIELDS if n in pf.schema_arrow.names]
+        row = 0
+        for g in range(pf.num_row_groups):
+            part = pf.read_row_group(g, columns=names).to_pylist()
+            for rec in part:
+                note_sample(cols, rec, row, 1, g)
+                row += 1
+        return
+    with tarfile.open(fileobj=f, mode="r|") as tar:
+        current, start, meta = None, 0, None
+        for m in tar:
+            key = member_key(m.name)
+            if key != current:
+                if current is not None:
+                    note_sample(cols, meta or {"key": current}, start, m.offset - start, -1)
+                current, start, meta = key, m.offset, None
+            if m.isfile() and m.name.endswith(".json"):
+                meta = json.loads(tar.extractfile(m).read())
+        if current is not None:
+            note_sample(cols, meta or {"key": current}, start, tar.offset - start, -1)
 
 
 def member_key(name: str) -> str:

@@ -201,3 +201,37 @@ def test_sidecars_carry_the_filter_columns(two):
     side = next((a / "index").rglob("*.idx.parquet"))
     names = pq.read_schema(side).names
     assert {"width", "height", "multi_panel", "license", "source", "caption_chars"} <= set(names)
+
+
+def test_reindex_adds_filter_columns_and_joins_eval_scores(tmp_path):
+    import subprocess
+    import sys
+
+    import pyarrow as pa
+
+    out = tmp_path / "old"
+    recs = list(varied(80, seed=2))
+    for r in recs:
+        r["clip_score_caption"] = r["clip_score_recaption"] = None  # built without the score stage
+    write_dataset(recs, out, options=SMALL)
+    for side in (out / "index").rglob("*.idx.parquet"):  # an index from before the filter columns
+        table = pq.read_table(side)
+        pq.write_table(table.drop_columns(["width", "height", "multi_panel"]), side)
+    with pytest.raises(ValueError, match="where= column 'width' is not in the sample index.*s1mmalign reindex"):
+        S1MMAlignStream(out, where=[("width", ">=", 96)])
+    with pytest.raises(ValueError, match="no sample"):
+        S1MMAlignStream(out, min_clip_score=0.5)
+    (out / "eval").mkdir()
+    scored = {r["key"]: 0.2 + 0.01 * i for i, r in enumerate(recs)}
+    pq.write_table(pa.table({"key": list(scored), "clip_score_caption": list(scored.values()),
+                             "clip_score_recaption": list(scored.values())}), out / "eval" / "scores.parquet")
+    shard_bytes = {p: p.read_bytes() for p in out.rglob("*.tar")}
+    cli = Path(sys.executable).with_name("s1mmalign")  # the installed console script
+    run = subprocess.run([str(cli), "reindex", str(out)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "scores joined for 160 samples" in run.stdout  # 80 keys, in both formats
+    assert {p: p.read_bytes() for p in out.rglob("*.tar")} == shard_bytes  # shards untouched
+    for fmt in ("wds", "parquet"):
+        got = keys(S1MMAlignStream(out, format=fmt, where=[("width", ">=", 96)], min_clip_score=0.5))
+        want = {k for i, (k, v) in enumerate(scored.items()) if v >= 0.5 and (40, 64, 96, 128)[i % 4] >= 96}
+        assert sorted(got) == sorted(want) and want
