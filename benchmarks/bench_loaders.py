@@ -36,11 +36,12 @@ import io
 import json
 import os
 import random
-import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from bench_loaders_peers import Work, cpu_seconds  # noqa: E402  (the per-sample work shared with the peers)
 
 SHARES = {"physics": 33, "computer_science": 25, "astronomy": 13, "biology": 10, "mathematics": 9,
           "chemistry": 5, "medicine": 3, "earth_science": 2}
@@ -99,7 +100,8 @@ def _records(n: int, dpi: int = 80):
         yield {
             "key": f"bench_{i:07d}", "image": {"bytes": data, "path": None},
             "caption": sentences[0], "recaption": " ".join(sentences[:8]), "title": "A paper",
-            "abstract": " ".join(sentences[8:]) * 2, "citation_contexts": sentences[5:11],  # ~1.7 KB and ~0.5 KB, as in the real data "paper_id": f"p{i // 4}", "figure_label": f"fig{i % 4}", "source": "arxiv",
+            "abstract": " ".join(sentences[8:]) * 2, "citation_contexts": sentences[5:11],  # ~1.7 KB, ~0.5 KB
+            "paper_id": f"p{i // 4}", "figure_label": f"fig{i % 4}", "source": "arxiv",
             "categories": [], "discipline": discs[rnd.randrange(100)], "modality": MODALITIES[i % len(MODALITIES)],
             "license": LICENSE if rnd.random() < 0.05 else "cc-by-4.0",
         }
@@ -123,12 +125,6 @@ def make_dataset(root: Path, n: int, dpi: int = 80) -> Path:
 # -- one run (in a subprocess) ---------------------------------------------------------------------
 
 
-def _cpu() -> float:
-    """CPU seconds of this process: the fair clock on a shared machine (wall time varies with load)."""
-    ru = resource.getrusage(resource.RUSAGE_SELF)
-    return ru.ru_utime + ru.ru_stime
-
-
 def _peak_rss() -> int:
     """Bytes: VmHWM of this process (``ru_maxrss`` would include the parent's, as it survives exec)."""
     with open("/proc/self/status") as f:
@@ -142,27 +138,15 @@ def _rchar() -> int:
 
 def _run(name: str, ds: Path, tok_dir: Path, buffer: int, base_url: str = "") -> dict:
     import datasets  # noqa: F401  (imports outside the timed part, for every contender)
-    import numpy as np
+    import torch
     import webdataset as wds
-    from PIL import Image
 
-    from s1mmalign.core.images import decode_image
-    from s1mmalign.loaders import S1MMAlignStream
+    from s1mmalign.loaders import S1MMAlignStream, make_dataloader
     from s1mmalign.loaders.tiny import char_clip_tokenizer
 
-    tok = char_clip_tokenizer(tok_dir)
-    texts: list[str] = []
-    n = 0
-
-    def work(image_bytes_or_pil, text):
-        nonlocal n
-        img = decode_image(image_bytes_or_pil) if isinstance(image_bytes_or_pil, bytes) else image_bytes_or_pil
-        np.asarray(img.resize((224, 224), Image.BILINEAR))
-        texts.append(text)
-        if len(texts) == BATCH:
-            tok(texts, padding="max_length", truncation=True, max_length=77, return_tensors="np")
-            texts.clear()
-        n += 1
+    char_clip_tokenizer(tok_dir)
+    work = Work(tok_dir)
+    workers = 2 if name.endswith("-w2") else 0
 
     def text_of(meta):
         return meta.get("recaption") or meta.get("caption") or ""
@@ -173,8 +157,8 @@ def _run(name: str, ds: Path, tok_dir: Path, buffer: int, base_url: str = "") ->
         tars = [f"{base_url}/{ds.name}/{Path(t).relative_to(ds).as_posix()}" for t in tars]
         where = f"{base_url}/{ds.name}"
     parquets = sorted(str(p) for p in (ds / "data").rglob("*.parquet"))
-    r0, t0, c0 = _rchar(), time.perf_counter(), _cpu()
-    counted = 0
+    r0, t0, c0 = _rchar(), time.perf_counter(), cpu_seconds()
+    counted = n = 0
     if name.startswith("s1mmalign"):
         fmt = "parquet" if "parquet" in name else "wds"
         disc = [SLICE] if "slice" in name else None
@@ -184,27 +168,36 @@ def _run(name: str, ds: Path, tok_dir: Path, buffer: int, base_url: str = "") ->
         if "-cols" in name:
             opts["columns"] = ["image", "recaption"]
         stream = S1MMAlignStream(where, format=fmt, disciplines=disc, shuffle_buffer=buffer, seed=0, **opts)
-        for s in stream:  # the stream decodes (PIL, bomb guard) itself
-            work(s["image"], s["text"])
+        if workers:  # the stream decodes in the workers; resize + tokenize in the workers' collate
+            n = sum(make_dataloader(stream, batch_size=BATCH, num_workers=workers,
+                                    collate_fn=lambda b: work([(s["image"], s["text"]) for s in b])))
+        else:
+            for s in stream:  # the stream decodes (PIL, bomb guard) itself
+                work.add(s["image"], s["text"])
         counted = stream.source.bytes_read[0] + stream.source.index_bytes_read[0]  # sockets are not in rchar
     elif name.startswith("webdataset"):
-        pipe = wds.WebDataset(tars, shardshuffle=False, empty_check=False)
+        pipe = wds.WebDataset(tars, shardshuffle=False, empty_check=False,
+                              workersplitter=wds.split_by_worker if workers else None)
         if "select" in name:  # read everything, keep the slice by its metadata, decode only what is kept
             pipe = pipe.select(lambda s: json.loads(s["json"])["discipline"] == SLICE)
         if "license" in name:
             pipe = pipe.select(lambda s: json.loads(s["json"])["license"] == LICENSE)
-        pipe = pipe.shuffle(buffer)
-        for s in pipe:  # no webdataset decoders (they unpickle .pyd): raw bytes -> PIL ourselves
-            image = next(s[e] for e in ("png", "jpg", "jpeg", "webp") if e in s)
-            work(image, text_of(json.loads(s["json"])))
+        pipe = pipe.shuffle(buffer).map(  # no webdataset decoders (they unpickle .pyd): raw bytes -> PIL ourselves
+            lambda s: (next(s[e] for e in ("png", "jpg", "jpeg", "webp") if e in s), text_of(json.loads(s["json"]))))
+        if workers:
+            n = sum(torch.utils.data.DataLoader(pipe, batch_size=BATCH, num_workers=workers, collate_fn=work))
+        else:
+            for image, text in pipe:
+                work.add(image, text)
     elif name == "hf-datasets-streaming":
         hf = datasets.load_dataset("parquet", data_files={"train": parquets}, split="train", streaming=True)
         hf = hf.cast_column("image", datasets.Image(decode=False)).shuffle(seed=0, buffer_size=buffer)
         for row in hf:
-            work(row["image"]["bytes"], text_of(row))
+            work.add(row["image"]["bytes"], text_of(row))
     else:
         raise ValueError(name)
-    seconds, cpu = time.perf_counter() - t0, _cpu() - c0
+    n = n or work.n
+    seconds, cpu = time.perf_counter() - t0, cpu_seconds() - c0
     peak = _peak_rss()
     return {"name": name, "buffer": buffer, "samples": n, "seconds": seconds, "samples_per_s": n / seconds,
             "cpu_seconds": cpu, "samples_per_cpu_s": n / cpu, "bytes_read": max(_rchar() - r0, counted), "peak_rss": peak}
@@ -337,7 +330,12 @@ def local(ds: Path, tok: Path, tar_bytes: int, repeat: int) -> None:
     r = {n: _spawn(n, ds, tok, repeat=repeat) for n in names}
     compare(r, ["s1mmalign-tar", "s1mmalign-parquet"], {"webdataset": ["webdataset"], "MosaicML": ["mosaicml"],
                                                         "litdata": ["litdata"], "HF datasets": ["hf-datasets-streaming"]},
-            "full pass")
+            "full pass, one process")
+    print(f"unfiltered, 2 DataLoader workers (the work in the workers; CPU-s include the workers'; median of {repeat}):")
+    r.update({n: _spawn(n, ds, tok, repeat=repeat) for n in _peers(
+        ("webdataset-w2", "s1mmalign-tar-w2", "s1mmalign-parquet-w2", "mosaicml-w2", "litdata-w2"))})
+    compare(r, ["s1mmalign-tar-w2", "s1mmalign-parquet-w2"], {"webdataset": ["webdataset-w2"], "MosaicML": ["mosaicml-w2"],
+                                                              "litdata": ["litdata-w2"]}, "full pass, 2 workers")
     cols, full = r["s1mmalign-parquet-cols"], r["s1mmalign-parquet"]
     print(f"  columns=['image', 'recaption'] / all columns (parquet): {cols['samples_per_s'] / full['samples_per_s']:.2f}x "
           f"({cols['samples_per_cpu_s'] / full['samples_per_cpu_s']:.2f}x), {cols['bytes_read'] / max(full['bytes_read'], 1):.0%} "

@@ -80,47 +80,87 @@ def _rchar() -> int:
         return next(int(line.split()[1]) for line in f if line.startswith("rchar"))
 
 
-def _cpu() -> float:
-    ru = resource.getrusage(resource.RUSAGE_SELF)
-    return ru.ru_utime + ru.ru_stime
+class Work:
+    """The per-sample work of every contender: decode (``decode_image``: PIL, bomb guard), resize to
+    224x224, tokenize in batches of 256 with one CLIP tokenizer. ``add`` takes one sample (one
+    process); calling it with a list of ``(image, text)`` is a DataLoader ``collate_fn`` (the work
+    then runs in the workers) and returns the batch size."""
+
+    def __init__(self, tok_dir: Path):
+        self.tok_dir, self.tok, self.texts, self.n = str(tok_dir), None, [], 0
+
+    def _tokenize(self, texts: list) -> None:
+        if self.tok is None:
+            from transformers import CLIPTokenizer
+
+            self.tok = CLIPTokenizer.from_pretrained(self.tok_dir)
+        self.tok(texts, padding="max_length", truncation=True, max_length=77, return_tensors="np")
+
+    @staticmethod
+    def _image(image) -> None:
+        import numpy as np
+        from PIL import Image
+
+        from s1mmalign.builder.images import decode_image
+
+        img = decode_image(bytes(image)) if isinstance(image, (bytes, memoryview)) else image
+        np.asarray(img.resize((224, 224), Image.BILINEAR))
+
+    def add(self, image, text: str) -> None:
+        self._image(image)
+        self.texts.append(text)
+        if len(self.texts) == BATCH:
+            self._tokenize(self.texts)
+            self.texts = []
+        self.n += 1
+
+    def __call__(self, batch: list) -> int:
+        for image, text in batch:
+            self._image(image)
+        self._tokenize([text for _, text in batch])
+        return len(batch)
+
+
+def cpu_seconds() -> float:
+    """CPU seconds of this process and of its reaped children (DataLoader workers)."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def pairs(data, keep):
+    """``(image, text)`` of the kept samples of a peer's dataset."""
+    for s in data:
+        if keep(s):
+            yield s["image"], s["text"]
 
 
 def run(name: str, root: Path, tok_dir: Path, slice_discipline: str, slice_license: str) -> dict:
-    import numpy as np
-    from PIL import Image
-    from transformers import CLIPTokenizer
-
-    from s1mmalign.builder.images import decode_image
-
-    tok = CLIPTokenizer.from_pretrained(str(tok_dir))
-    texts: list[str] = []
-    n = 0
-
-    def work(image: bytes, text: str) -> None:
-        nonlocal n
-        np.asarray(decode_image(image).resize((224, 224), Image.BILINEAR))
-        texts.append(text)
-        if len(texts) == BATCH:
-            tok(texts, padding="max_length", truncation=True, max_length=77, return_tensors="np")
-            texts.clear()
-        n += 1
+    import litdata  # imports outside the timed part, as for every contender
+    import torch
+    from streaming import StreamingDataset
 
     peer, _, how = name.partition("-")
+    workers = 2 if how.endswith("w2") else 0
+    how = how.removesuffix("w2").rstrip("-")
     folder = root / ("mds" if peer == "mosaicml" else "litdata") / (f"by/{slice_discipline}" if how == "slice" else "all")
     keep = {"select": lambda s: s["discipline"] == slice_discipline,
             "license": lambda s: s["license"] == slice_license}.get(how, lambda s: True)
-    import litdata  # imports outside the timed part, as for every contender
-    from streaming import StreamingDataset
-
-    r0, t0, c0 = _rchar(), time.perf_counter(), _cpu()
+    work = Work(tok_dir)
+    r0, t0, c0 = _rchar(), time.perf_counter(), cpu_seconds()
     if peer == "mosaicml":
         data = StreamingDataset(local=str(folder), shuffle=True, shuffle_seed=0, batch_size=BATCH)
     else:
         data = litdata.StreamingDataset(str(folder), shuffle=True, seed=0)
-    for s in data:
-        if keep(s):
-            work(s["image"], s["text"])
-    seconds, cpu = time.perf_counter() - t0, _cpu() - c0
+    if workers:
+        loader = torch.utils.data.DataLoader(data, batch_size=BATCH, num_workers=workers,
+                                             collate_fn=lambda b: work([(s["image"], s["text"]) for s in b if keep(s)]))
+        n = sum(loader)
+        del loader
+    else:
+        for image, text in pairs(data, keep):
+            work.add(image, text)
+        n = work.n
+    seconds, cpu = time.perf_counter() - t0, cpu_seconds() - c0
     return {"name": name, "samples": n, "seconds": seconds, "samples_per_s": n / seconds, "cpu_seconds": cpu,
             "samples_per_cpu_s": n / cpu, "bytes_read": _rchar() - r0,
             "peak_rss": next(int(x.split()[1]) * 1024 for x in open("/proc/self/status") if x.startswith("VmHWM"))}
