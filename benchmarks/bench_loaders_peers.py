@@ -5,6 +5,7 @@ streaming`` needs torchvision, which does not load beside the CPU torch of .venv
 
     python3.11 -m venv /work/peers-venv
     /work/peers-venv/bin/pip install torch==2.14.1 torchvision==0.29.1 mosaicml-streaming==0.13.0 litdata==0.2.76
+    /work/peers-venv/bin/pip install transformers==5.24.0 tokenizers==0.23.3 numpy==2.4.6  # the tokenizer of .venv
     /work/peers-venv/bin/pip install --no-deps -e .    # decode_image: the same decoding for every contender
 
 ``--write`` converts the benchmark dataset's tar shards (the same samples, bytes for bytes) to MDS

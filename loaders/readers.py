@@ -101,22 +101,109 @@ class _Window:
         return out
 
 
+def _exact(f, n: int) -> bytes:
+    """``n`` bytes from ``f`` (fewer only at its end): a window may return less than asked."""
+    data = f.read(n)
+    if len(data) == n or not data:
+        return data
+    parts = [data]
+    while n - sum(map(len, parts)) > 0:
+        more = f.read(n - sum(map(len, parts)))
+        if not more:
+            break
+        parts.append(more)
+    return b"".join(parts)
+
+
+def _header(block: bytes) -> Optional[tuple[str, int, bytes]]:
+    """(name, size, type) of a tar header block; None when its checksum is wrong (not a header)."""
+    try:
+        stored = int(block[148:156].split(b"\0", 1)[0].strip() or b"0", 8)
+    except ValueError:
+        return None
+    if stored != 256 + sum(block[:148]) + sum(block[156:]) and stored != 256 + sum(
+            b - 256 if b > 127 else b for b in block[:148] + block[156:]):
+        return None
+    field = block[124:136]
+    if field[0] & 0x80:  # base-256 (GNU): sizes over 8 GiB
+        size = int.from_bytes(field[1:], "big")
+    else:
+        try:
+            size = int(field.split(b"\0", 1)[0].strip() or b"0", 8)
+        except ValueError:
+            return None
+    name = block[:100].split(b"\0", 1)[0]
+    if block[257:265] == b"ustar\x0000" and block[345]:  # POSIX ustar: a prefix of long paths
+        name = block[345:500].split(b"\0", 1)[0] + b"/" + name
+    return name.decode("utf-8", "surrogateescape"), size, block[156:157]
+
+
+def _pax_path(data: bytes) -> Optional[str]:
+    """The ``path`` record of a pax extended header (``"<len> path=<value>\\n"`` records)."""
+    at = 0
+    while at < len(data):
+        length = int(data[at:data.index(b" ", at)])
+        record = data[data.index(b" ", at) + 1: at + length - 1]
+        name, _, value = record.partition(b"=")
+        if name == b"path":
+            return value.decode("utf-8", "surrogateescape")
+        at += length
+    return None
+
+
+FILE_TYPES = (b"0", b"\0", b"7")
+
+
+def _tar_members(f) -> Iterator[tuple[int, str, bytes]]:
+    """(header offset, name, bytes) of the regular files of a tar stream, read front to back.
+
+    What ``tarfile``'s stream mode does for these shards, without building a ``TarInfo`` per member:
+    ustar, GNU long names and pax ``path`` records; the archive ends at a zero or invalid header
+    (the first one invalid: ``ReadError``) or at the end of the window; a member cut short raises
+    ``ReadError`` ("unexpected end of data")."""
+    at, long_name, start = 0, None, None
+    while True:
+        block = _exact(f, 512)
+        if len(block) < 512 or not any(block):
+            if at == 0 and len(block) and any(block):
+                raise tarfile.ReadError("truncated header")
+            return
+        parsed = _header(block)
+        if parsed is None:
+            if at == 0:
+                raise tarfile.ReadError("invalid header")
+            return
+        name, size, kind = parsed
+        start = at if start is None else start
+        data = _exact(f, size) if size else b""
+        if len(data) < size:
+            raise tarfile.ReadError("unexpected end of data")
+        pad = -size % 512
+        if pad and len(_exact(f, pad)) < pad:
+            pad = 0  # the window ends here: the next header read ends the archive
+        at += 512 + size + pad
+        if kind in (b"L", b"x"):  # the next header's name, from a GNU long name or a pax record
+            long_name = data.split(b"\0", 1)[0].decode("utf-8", "surrogateescape") if kind == b"L" else (
+                _pax_path(data) or long_name)
+            continue
+        if kind in FILE_TYPES:
+            yield start, long_name or name, data
+        long_name, start = None, None
+
+
 def _tar_samples(f, length: Optional[int], chunk: Optional[int] = None) -> Iterator[tuple[int, str, dict[str, bytes]]]:
     """(offset from ``f``'s position, key, {extension: bytes}) of consecutive samples of a tar stream."""
-    with tarfile.open(fileobj=_Window(f, length, chunk), mode="r|") as tar:
-        key, start, members = None, 0, {}
-        for m in tar:
-            if not m.isfile():
-                continue
-            k = member_key(m.name)
-            if k != key:
-                if key is not None:
-                    yield start, key, members
-                key, start, members = k, m.offset, {}
-            base = m.name.rpartition("/")[2]
-            members[base.split(".", 1)[1].lower() if "." in base else ""] = tar.extractfile(m).read()
-        if key is not None:
-            yield start, key, members
+    key, start, members = None, 0, {}
+    for offset, name, data in _tar_members(_Window(f, length, chunk)):
+        k = member_key(name)
+        if k != key:
+            if key is not None:
+                yield start, key, members
+            key, start, members = k, offset, {}
+        base = name.rpartition("/")[2]
+        members[base.split(".", 1)[1].lower() if "." in base else ""] = data
+    if key is not None:
+        yield start, key, members
 
 
 def _raw_from_members(key: str, members: dict[str, bytes], shard: str) -> Item:

@@ -185,3 +185,39 @@ def test_a_server_without_range_support_is_read_whole(ds):
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.mark.parametrize("fmt", ["ustar", "gnu", "pax"])
+def test_the_tar_parser_agrees_with_tarfile_and_stops_where_it_does(tmp_path, fmt):
+    """The loader's own tar reader (no TarInfo per member) against the standard library, byte for byte."""
+    import io
+    import tarfile
+
+    from s1mmalign.loaders.readers import _tar_members
+
+    fmt_id = {"ustar": tarfile.USTAR_FORMAT, "gnu": tarfile.GNU_FORMAT, "pax": tarfile.PAX_FORMAT}[fmt]
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=fmt_id) as t:
+        names = ["a/key1.png", "a/key1.json", "dir/" + "d" * 90 + "/k2.txt", "b/" + "x" * 120 + ".json",
+                 "c/ünï.txt", "e/big.bin"]
+        if fmt == "ustar":
+            names = names[:3]
+        for i, name in enumerate(names):
+            data = bytes(range(256)) * (i * 7 + 1)
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
+        d = tarfile.TarInfo("a/folder")
+        d.type = tarfile.DIRTYPE
+        t.addfile(d)
+    data = buf.getvalue()
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r|") as t:
+        want = [(m.offset, m.name, t.extractfile(m).read()) for m in t if m.isfile()]
+    assert list(_tar_members(io.BytesIO(data))) == want
+    bad = bytearray(data)
+    bad[want[1][0] + 10] ^= 0xFF  # the second header's checksum fails: the archive ends there, as in tarfile
+    assert [m[1] for m in _tar_members(io.BytesIO(bytes(bad)))] == [want[0][1]]
+    with pytest.raises(tarfile.ReadError):  # a member cut short
+        list(_tar_members(io.BytesIO(data[: want[1][0] + 600])))
+    with pytest.raises(tarfile.ReadError):  # not a tar at all
+        list(_tar_members(io.BytesIO(b"x" * 1024)))
