@@ -4,7 +4,7 @@
         [--peers-python /work/peers-venv/bin/python]    # MosaicML + litdata (see bench_loaders_peers.py)
 
 Every contender does the same work per sample: decode the image with PIL
-(``builder.images.decode_image``), resize to 224x224, and tokenize the caption with the same
+(``core.images.decode_image``), resize to 224x224, and tokenize the caption with the same
 CLIP tokenizer in batches of 256. Each run is a fresh subprocess (peak RSS is its own);
 files are read once beforehand so every run sees the page cache. Printed per run: samples/s,
 bytes read (``rchar`` of /proc/self/io: everything passed through read calls) and peak RSS.

@@ -102,7 +102,7 @@ class Work:
         import numpy as np
         from PIL import Image
 
-        from s1mmalign.builder.images import decode_image
+        from s1mmalign.core.images import decode_image
 
         img = decode_image(bytes(image)) if isinstance(image, (bytes, memoryview)) else image
         np.asarray(img.resize((224, 224), Image.BILINEAR))

@@ -26,7 +26,7 @@ import time
 from pathlib import Path, PurePosixPath
 from typing import Optional
 
-from s1mmalign.builder.atomic import TMP_SUFFIX, fsync_and_hash, temporary_name
+from s1mmalign.core.atomic import TMP_SUFFIX, fsync_and_hash, temporary_name
 from s1mmalign.loaders.index import is_digest
 
 log = logging.getLogger(__name__)

@@ -22,10 +22,12 @@ from typing import Iterator, Optional, Union
 import numpy as np
 import pyarrow.parquet as pq
 
-import s1mmalign_dataset as contract
-from s1mmalign.builder.images import DEFAULT_MAX_PIXELS, ImageRejected, decode_image
+from s1mmalign.core import contract
+from s1mmalign.core.images import DEFAULT_MAX_PIXELS, ImageRejected, decode_image
+from s1mmalign.core.prefetch import ReadAhead
 from s1mmalign.loaders.select import TEXT_FIELDS
-from s1mmalign.loaders.source import TRANSIENT, SourceStalled, member_key
+from s1mmalign.core.layout import member_key
+from s1mmalign.loaders.source import TRANSIENT, SourceStalled
 
 FLOAT32_FIELDS = tuple(n for n, t, _, _ in contract.FIELDS if str(t) == "float")
 IMAGE_EXTS = ("png", "jpg", "jpeg", "webp", "tif", "tiff", "bmp", "gif")
@@ -343,98 +345,11 @@ def item_bytes(item: Item) -> int:
     return ITEM_OVERHEAD + (len(item.image or b"") if isinstance(item, Raw) else 0)
 
 
-def _produce(pipe: _Pipe, items: Iterator[Item]) -> None:
-    try:
-        for item in items:
-            size = _item_bytes(item)
-            with pipe.cond:
-                # full (one item always fits): sleep until half is consumed, then refill in one go
-                if pipe.bytes and pipe.bytes + size > pipe.max_bytes:
-                    pipe.producer_waits = True
-                    while pipe.bytes > pipe.max_bytes // 2 and not pipe.stop:
-                        pipe.cond.wait()
-                    pipe.producer_waits = False
-                if pipe.stop:
-                    return
-                pipe.items.append((item, size))
-                pipe.bytes += size
-                if pipe.consumer_waits:
-                    pipe.cond.notify()
-    except BaseException as e:  # handed to the consumer, raised there in sequence
-        pipe.error = e
-    finally:
-        items.close()  # closes the open shard file when stopped early
-        with pipe.cond:
-            pipe.done = True
-            pipe.cond.notify_all()
-
-
-def _shut(pipe: _Pipe, thread: threading.Thread, pid: int, join_timeout: float) -> None:
-    if os.getpid() != pid:  # a forked copy (DataLoader worker): the thread does not exist here
-        return
-    with pipe.cond:
-        pipe.stop = True
-        pipe.items.clear()
-        pipe.bytes = 0
-        pipe.cond.notify_all()
-    if thread is not threading.current_thread():
-        thread.join(timeout=join_timeout)  # bounded: an interrupt must not wait on a stalled network read
-        if thread.is_alive():
-            log.warning("read-ahead thread still in a read after %g s; it exits when the read returns", join_timeout)
-
-
-class ReadAhead:
-    """Iterate ``items`` in a background thread, at most ``max_bytes`` of samples ahead.
-
-    Reading (network, disk, tar parsing, Parquet row groups) then overlaps what the consumer
-    does with the items (decode, resize, tokenize): a stream costs max(read, work) instead of
-    read + work. Items, and an error the generator raises, reach the consumer in the order the
-    generator produced them. The bound counts image bytes plus ``ITEM_OVERHEAD`` per item, and
-    always lets one item through; a full thread sleeps until half of it is consumed (one wake-up
-    per many items, not one per item). The thread stops and closes the generator (its open file)
-    when the items run out, on :meth:`close`, or when this object is garbage collected (a
-    ``break``); it is a daemon thread, so it never holds a process up at exit.
-    """
-
-    def __init__(self, items: Iterator[Item], max_bytes: int, join_timeout: float = JOIN_TIMEOUT):
-        self._pipe = _Pipe(max(int(max_bytes), 1))
-        thread = threading.Thread(target=_produce, args=(self._pipe, items), name="s1mmalign-read-ahead", daemon=True)
-        thread.start()
-        self._close = weakref.finalize(self, _shut, self._pipe, thread, os.getpid(), join_timeout)
-        self._close.atexit = False  # at exit the daemon thread just ends
-
-    def __iter__(self) -> "ReadAhead":
-        return self
-
-    def __next__(self) -> Item:
-        p = self._pipe
-        with p.cond:
-            while not p.items and not p.done:
-                p.consumer_waits = True
-                p.cond.wait()
-                p.consumer_waits = False
-            if p.items:
-                item, size = p.items.popleft()
-                p.bytes -= size
-                if p.producer_waits and p.bytes <= p.max_bytes // 2:
-                    p.cond.notify()
-                return item
-            error, p.error = p.error, None
-        self.close()
-        if error is not None:
-            raise error
-        raise StopIteration
-
-    def close(self) -> None:
-        """Stop the thread and wait for it, at most ``join_timeout`` seconds (idempotent)."""
-        self._close()
-
-
 def reader(sources, picks, segments, pos: int = 0, read_ahead: int = DEFAULT_READ_AHEAD,
            columns: Optional[frozenset] = None) -> Iterator[Item]:
     """:func:`read_plan`, through a :class:`ReadAhead` of ``read_ahead`` bytes (0: read in the caller's thread)."""
     items = read_plan(sources, picks, segments, pos, columns)
-    return ReadAhead(items, read_ahead) if read_ahead > 0 else items
+    return ReadAhead(items, read_ahead, size=item_bytes) if read_ahead > 0 else items
 
 
 def decode(raw: Raw, *, max_pixels: int = DEFAULT_MAX_PIXELS, columns: Optional[frozenset] = None) -> dict:

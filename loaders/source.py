@@ -18,7 +18,6 @@ import json
 import logging
 import os
 import shutil
-import tarfile
 import tempfile
 import time
 import warnings
@@ -31,9 +30,10 @@ import fsspec.asyn
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-import s1mmalign_dataset as contract
-from s1mmalign.builder.shards import SAMPLE_INDEX_SCHEMA, note_sample
-from s1mmalign.builder.atomic import fsync_and_hash
+from s1mmalign.core import contract
+from s1mmalign.core.atomic import fsync_and_hash
+from s1mmalign.core.layout import SAMPLE_INDEX_SCHEMA, SHARD_SUFFIXES, scan_shard
+from s1mmalign.core.urls import fs_and_root, is_local, protocols
 from s1mmalign.loaders.cache import Keeper, ShardCache
 from s1mmalign.loaders.index import IndexFormatError, check_rel_path, inside_root, validate_index
 
@@ -70,7 +70,6 @@ def is_permanent(e: BaseException) -> bool:
     response = getattr(e, "response", None)
     status = getattr(response, "status_code", None) or getattr(e, "status", None)
     return isinstance(status, int) and 400 <= status < 500 and status not in (408, 429)
-SHARD_SUFFIXES = {".tar": "wds", ".parquet": "parquet"}
 
 
 class IndexMismatchError(RuntimeError):
@@ -254,11 +253,11 @@ class RetryingFile:
 DEFAULT_TIMEOUT = (10.0, 30.0)  # seconds: (connect, read) of every remote request
 
 
-def _with_timeouts(url: str, storage_options: Optional[dict], timeout) -> dict:
+def _with_timeouts(url, storage_options: Optional[dict], timeout) -> dict:
     """``storage_options`` with connect/read timeouts for http(s):// (a server that accepts and never
     answers raises ``TimeoutError`` after ``timeout[1]`` s, which is retried, then reported)."""
     options = dict(storage_options or {})
-    protocol = fsspec.core.split_protocol(url)[0]
+    protocol = fsspec.core.split_protocol(os.fspath(url))[0]
     if protocol in ("http", "https") and timeout is not None:
         import aiohttp
 
@@ -271,12 +270,9 @@ def _with_timeouts(url: str, storage_options: Optional[dict], timeout) -> dict:
 
 
 def _resolve(url: str | os.PathLike, storage_options: Optional[dict], timeout=DEFAULT_TIMEOUT) -> tuple[Any, str]:
-    url = os.fspath(url)
-    if "://" not in url:
-        url = str(Path(url).expanduser().resolve())
-    fs, root = fsspec.core.url_to_fs(url, **_with_timeouts(url, storage_options, timeout))
-    if "hf" in (fs.protocol if isinstance(fs.protocol, (tuple, list)) else (fs.protocol,)):
-        root = _pin_hub_revision(fs, root.rstrip("/"))
+    fs, root = fs_and_root(url, _with_timeouts(url, storage_options, timeout))
+    if "hf" in protocols(fs):
+        root = _pin_hub_revision(fs, root)
     return fs, root.rstrip("/")
 
 
@@ -322,8 +318,7 @@ class Source:
         self._verified: set[str] = set()  # shards whose bytes hashed right in this process
         self._fs, self.root = _resolve(url, storage_options, timeout)
         self._fs_pid = os.getpid()
-        protocols = self.fs.protocol if isinstance(self.fs.protocol, (tuple, list)) else (self.fs.protocol,)
-        self.is_local = "file" in protocols or "local" in protocols
+        self.is_local = is_local(self.fs)
         self.cache = ShardCache(cache_dir, cache_limit) if cache_dir is not None and not self.is_local else None
         self.local = None if local is None or self.is_local else str(Path(local).expanduser().resolve())
         self.bytes_read = [0]  # shard bytes read in this process (from the source; see cache_bytes_read)
@@ -349,7 +344,7 @@ class Source:
                 ) from None
             warnings.warn(
                 f"{self.url}: index/shards.json is missing; reading every shard's metadata to build it "
-                f"(slow on big datasets: run `s1mmalign write`/`finalize_dataset` to write the index)",
+                f"(slow on big datasets: `s1mmalign reindex DATASET` writes the index)",
                 stacklevel=3,
             )
             self.index = self._index_by_reading(listing, progress)
@@ -496,8 +491,7 @@ class Source:
                     parts.append(f"{len(paths)} {what} (e.g. {', '.join(paths[:3])})")
             raise IndexMismatchError(
                 f"{self.url}: the shards differ from index/shards.json: {'; '.join(parts)}. The index is stale: "
-                f"rebuild it with s1mmalign.builder.write.finalize_dataset(folder) (or re-download a consistent "
-                f"revision)"
+                f"rebuild it with `s1mmalign reindex DATASET` (or re-download a consistent revision)"
             )
 
     # -- per-sample index ---------------------------------------------------------------------
@@ -557,41 +551,3 @@ class Source:
                 entry["row_groups"] = [{"num_rows": per_group[g]} for g in sorted(per_group)]
             shards.append(entry)
         return {"version": 1, "shards": shards, "formats": sorted({s["format"] for s in shards})}
-
-
-SCAN_FIELDS = ["key", "modality", "source", "license", "paper_id", "caption", "recaption",
-               "clip_score_caption", "clip_score_recaption", "width", "height", "multi_panel"]
-
-
-def scan_shard(f, fmt: str, cols: dict) -> None:
-    """Append every sample of an open shard file to sidecar columns (``note_sample``): the index
-    of a shard rebuilt from its own metadata (no index; ``s1mmalign reindex``)."""
-    if fmt == "parquet":
-        pf = pq.ParquetFile(f)
-        names = [n for n in SCAN_FIELDS if n in pf.schema_arrow.names]
-        row = 0
-        for g in range(pf.num_row_groups):
-            part = pf.read_row_group(g, columns=names).to_pylist()
-            for rec in part:
-                note_sample(cols, rec, row, 1, g)
-                row += 1
-        return
-    with tarfile.open(fileobj=f, mode="r|") as tar:
-        current, start, meta = None, 0, None
-        for m in tar:
-            key = member_key(m.name)
-            if key != current:
-                if current is not None:
-                    note_sample(cols, meta or {"key": current}, start, m.offset - start, -1)
-                current, start, meta = key, m.offset, None
-            if m.isfile() and m.name.endswith(".json"):
-                meta = json.loads(tar.extractfile(m).read())
-        if current is not None:
-            note_sample(cols, meta or {"key": current}, start, tar.offset - start, -1)
-
-
-def member_key(name: str) -> str:
-    """webdataset's convention: the key is the member path up to the first dot of its basename."""
-    folder, _, base = name.rpartition("/")
-    stem = base.split(".", 1)[0]
-    return f"{folder}/{stem}" if folder else stem

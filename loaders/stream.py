@@ -24,7 +24,7 @@ from typing import Any, Iterator, Optional
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
-from s1mmalign.builder.images import DEFAULT_MAX_PIXELS
+from s1mmalign.core.images import DEFAULT_MAX_PIXELS
 from s1mmalign.loaders import elastic
 from s1mmalign.loaders import split as splitting
 from s1mmalign.loaders.captions import check_caption_mode, choose_caption

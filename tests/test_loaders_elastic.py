@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from s1mmalign.builder.shards import ShardOptions
-from s1mmalign.builder.write import write_dataset
+from s1mmalign.builder.shards.write import write_dataset
+from s1mmalign.builder.shards.writers import ShardOptions
 from s1mmalign.loaders.tiny import synthetic_records
 
 N = 240  # samples; every layout below divides what is left evenly

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from s1mmalign.builder.shards import ShardOptions
-from s1mmalign.builder.write import write_dataset
+from s1mmalign.builder.shards.write import write_dataset
+from s1mmalign.builder.shards.writers import ShardOptions
 from s1mmalign.loaders import S1MMAlignStream
 from s1mmalign.loaders.index import IndexFormatError
 from s1mmalign.loaders.source import ShardIntegrityError, SourceStalled

@@ -38,46 +38,6 @@ from s1mmalign.core.layout import SAMPLE_INDEX_SCHEMA, note_sample
 
 MiB = 1 << 20
 
-#: Columns of the per-sample index sidecar.
-SAMPLE_INDEX_SCHEMA = pa.schema(
-    [
-        ("key", pa.string()),
-        ("modality", pa.string()),
-        ("source", pa.string()),
-        ("license", pa.string()),
-        ("paper_id", pa.string()),
-        ("caption_chars", pa.int32()),
-        ("recaption_chars", pa.int32()),  # -1 without a recaption
-        ("clip_score_caption", pa.float32()),
-        ("clip_score_recaption", pa.float32()),
-        ("width", pa.int32()),  # filter columns for the loader's where= (null in indexes rebuilt from old metadata)
-        ("height", pa.int32()),
-        ("multi_panel", pa.bool_()),
-        ("offset", pa.int64()),  # tar: byte offset of the sample's first header; parquet: row in shard
-        ("size", pa.int64()),  # tar: bytes of the sample's members; parquet: 1
-        ("row_group", pa.int32()),  # parquet: row group of the row; tar: -1
-    ]
-)
-
-
-def note_sample(cols: dict[str, list], rec: dict, offset: int, size: int, row_group: int) -> None:
-    """Append one sample's row to sidecar columns (also used to rebuild an index from shards)."""
-    cols["key"].append(rec.get("key"))
-    cols["modality"].append(rec.get("modality") or "other")
-    cols["source"].append(rec.get("source") or "")
-    cols["license"].append(rec.get("license") or "")
-    cols["paper_id"].append(rec.get("paper_id") or "")
-    cols["caption_chars"].append(len(rec.get("caption") or ""))
-    cols["recaption_chars"].append(len(rec["recaption"]) if rec.get("recaption") is not None else -1)
-    cols["clip_score_caption"].append(rec.get("clip_score_caption"))
-    cols["clip_score_recaption"].append(rec.get("clip_score_recaption"))
-    for name in ("width", "height", "multi_panel"):
-        cols[name].append(rec.get(name))
-    cols["offset"].append(offset)
-    cols["size"].append(size)
-    cols["row_group"].append(row_group)
-
-
 @dataclass
 class ShardOptions:
     """Where and how big. Defaults suit the Hub (~500 MB Parquet, ~1 GB tar shards)."""

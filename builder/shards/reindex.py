@@ -19,8 +19,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from s1mmalign.builder.atomic import atomic_file, fsync_and_hash
-from s1mmalign.builder.shards import SAMPLE_INDEX_SCHEMA, read_sidecar, sidecar_path
+from s1mmalign.builder.shards.writers import sidecar_path
+from s1mmalign.core.atomic import atomic_file, fsync_and_hash
+from s1mmalign.core.layout import SAMPLE_INDEX_SCHEMA, SHARD_SUFFIXES, read_sidecar, scan_shard
 
 SCORE_COLUMNS = ("clip_score_caption", "clip_score_recaption")
 
@@ -35,8 +36,7 @@ def _scores(out: Path) -> dict[str, tuple]:
 
 def reindex(out: str | Path) -> dict:
     """Rebuild every sidecar of ``out`` (joining ``eval/scores.parquet``), then the index; returns it."""
-    from s1mmalign.builder.write import finalize_dataset
-    from s1mmalign.loaders.source import SHARD_SUFFIXES, scan_shard
+    from s1mmalign.builder.shards.write import finalize_dataset
 
     out = Path(out).resolve()
     if not out.is_dir():
