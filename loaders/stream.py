@@ -47,6 +47,8 @@ def _as_sources(source, **kw) -> list[Source]:
     items = source if isinstance(source, (list, tuple)) else [source]
     if not items:
         raise ValueError("no source given")
+    if len(items) > 1 and kw.get("local") is not None:
+        raise ValueError("local= names the staged copy of one source: pass Source(url, local=...) objects in a list")
     return [x if isinstance(x, Source) else Source(x, **kw) for x in items]
 
 

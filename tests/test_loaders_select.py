@@ -191,6 +191,8 @@ def test_local_prestaged_copy_is_read_instead_of_the_remote(two, tmp_path):
         assert len(keys(s)) == 50 and s.source.bytes_read[0] == 0 and state["gets"] == 0
         s = S1MMAlignStream(url, format="wds", disciplines=["physics", "biology"], local=local)
         assert len(keys(s)) == 100 and s.source.bytes_read[0] > 0  # biology is not staged: remote
+        with pytest.raises(ValueError, match="local= names the staged copy of one source"):
+            S1MMAlignStream([url, a], local=local)
     finally:
         server.shutdown()
         server.server_close()
