@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import Iterator, Optional, Sequence
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from s1mmalign.core.urls import fs_and_root, url_of
 
@@ -123,6 +122,8 @@ def note_sample(cols: dict[str, list], rec: dict, offset: int, size: int, row_gr
 
 def read_sidecar(path: Path) -> tuple[dict, pa.Table]:
     """(shard facts, per-sample index table) of one sidecar."""
+    import pyarrow.parquet as pq  # on first use: importing the layout stays cheap for a loader
+
     table = pq.read_table(path)
     facts = json.loads(table.schema.metadata[b"s1mmalign_shard"])
     return facts, table.replace_schema_metadata(None)
@@ -152,6 +153,8 @@ def scan_shard(f, fmt: str, cols: dict) -> None:
     import tarfile
 
     if fmt == "parquet":
+        import pyarrow.parquet as pq
+
         pf = pq.ParquetFile(f)
         names = [n for n in SCAN_FIELDS if n in pf.schema_arrow.names]
         row = 0

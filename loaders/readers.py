@@ -20,14 +20,13 @@ from dataclasses import dataclass
 from typing import Iterator, Optional, Union
 
 import numpy as np
-import pyarrow.parquet as pq
 
 from s1mmalign.core import contract
 from s1mmalign.core.images import DEFAULT_MAX_PIXELS, ImageRejected, decode_image
 from s1mmalign.core.prefetch import ReadAhead
 from s1mmalign.loaders.select import TEXT_FIELDS
 from s1mmalign.core.layout import member_key
-from s1mmalign.loaders.source import TRANSIENT, SourceStalled
+from s1mmalign.loaders.source import SourceStalled, transient_errors
 
 FLOAT32_FIELDS = tuple(n for n, t, _, _ in contract.FIELDS if str(t) == "float")
 IMAGE_EXTS = ("png", "jpg", "jpeg", "webp", "tif", "tiff", "bmp", "gif")
@@ -267,7 +266,7 @@ def _read_tar(source, pick, lo: int, hi: int, offsets, sizes) -> Iterator[Item]:
                         break
             except SourceStalled:
                 raise  # the source, not this shard: reported, not counted per sample
-            except (tarfile.TarError, EOFError, *TRANSIENT) as e:
+            except (tarfile.TarError, EOFError, *transient_errors()) as e:
                 reason = "truncated_shard" if isinstance(e, (tarfile.ReadError, EOFError)) else "read_error"
                 detail = f"{type(e).__name__}: {e}"
             else:
@@ -281,6 +280,8 @@ def _read_parquet(source, pick, lo: int, hi: int, columns: Optional[frozenset] =
     bounds = np.cumsum([0, *pick.row_groups]) if pick.row_groups else None
     with source.open(pick.path, exact=True) as f:
         try:
+            import pyarrow.parquet as pq  # on first use: a tar stream never loads it
+
             pf = pq.ParquetFile(f)
             if bounds is None or bounds[-1] != pf.metadata.num_rows:
                 bounds = np.cumsum([0] + [pf.metadata.row_group(g).num_rows for g in range(pf.num_row_groups)])

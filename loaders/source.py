@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import shutil
+import sys
 import tempfile
 import time
 import warnings
@@ -28,7 +29,6 @@ from typing import Any, Optional
 import fsspec
 import fsspec.asyn
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from s1mmalign.core import contract
 from s1mmalign.core.atomic import fsync_and_hash
@@ -41,25 +41,19 @@ log = logging.getLogger(__name__)
 
 
 
-def _transient_errors() -> tuple[type, ...]:
-    """Errors worth retrying: connection resets, timeouts, and what HTTP clients raise for 5xx."""
+def transient_errors() -> tuple[type, ...]:
+    """Errors worth retrying: connection resets, timeouts, and what HTTP clients raise for 5xx.
+
+    aiohttp's (``http(s)://``) and huggingface_hub's (``hf://``) only when they are loaded: nothing
+    else raises them, and importing them up front would cost every process ~0.3 s."""
     errors: list[type] = [ConnectionError, TimeoutError, OSError]
-    try:  # fsspec's http(s):// file system
-        import aiohttp
-
+    aiohttp = sys.modules.get("aiohttp")
+    if aiohttp is not None:
         errors.append(aiohttp.ClientError)
-    except ImportError:
-        pass
-    try:  # hf://
-        from huggingface_hub.errors import HfHubHTTPError
-
-        errors.append(HfHubHTTPError)
-    except ImportError:
-        pass
+    hub = sys.modules.get("huggingface_hub.errors")
+    if hub is not None:
+        errors.append(hub.HfHubHTTPError)
     return tuple(errors)
-
-
-TRANSIENT = _transient_errors()
 _LOCAL_FS = fsspec.filesystem("file")
 
 
@@ -152,7 +146,7 @@ class RetryingFile:
                     raise
                 self._read_whole()
                 return fn(self._f)
-            except TRANSIENT as e:
+            except transient_errors() as e:
                 if attempt == self.retries or is_permanent(e):
                     raise
                 log.warning("read of %s failed (%s: %s); retry %d/%d", self.path, type(e).__name__, e, attempt + 1, self.retries)
@@ -497,6 +491,8 @@ class Source:
     # -- per-sample index ---------------------------------------------------------------------
     def sidecar(self, entry: dict) -> pa.Table:
         """The per-sample index of one shard (``s1mmalign.core.layout.SAMPLE_INDEX_SCHEMA``)."""
+        import pyarrow.parquet as pq  # on first use (~0.4 s): a tar stream that needs no sidecar never loads it
+
         table = self._sidecars.get(entry["path"])
         if table is None:
             with RetryingFile(self.fs, self._abs(entry["sample_index"]), self.index_bytes_read) as f:
@@ -512,6 +508,8 @@ class Source:
                 table = self._sidecars[entry["path"]]
             else:
                 with RetryingFile(self.fs, self._abs(entry["sample_index"]), self.index_bytes_read) as f:
+                    import pyarrow.parquet as pq
+
                     table = pq.read_table(f, columns=["offset", "size"])
             hit = cache[entry["path"]] = (table["offset"].to_numpy(), table["size"].to_numpy())
         try:  # two iterators' reading threads may share this cache: trimming is best-effort
