@@ -35,7 +35,11 @@ def _rank_main(mode: str, rank: int, world: int, workers: int, steps: int, port:
 
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world,
                             timeout=datetime.timedelta(seconds=60))
-    stream = S1MMAlignStream(dataset, seed=5, shuffle_buffer=20, shuffle_initial=5, mix_chunk=11)
+    if "," in dataset:  # two datasets mixed 2:1 (every rank must still step the same number of batches)
+        stream = S1MMAlignStream(dataset.split(","), weights=[2, 1], samples_per_epoch=270, seed=5, shuffle_buffer=20,
+                                 shuffle_initial=5, mix_chunk=11)
+    else:
+        stream = S1MMAlignStream(dataset, seed=5, shuffle_buffer=20, shuffle_initial=5, mix_chunk=11)
     stream.set_epoch(2)
     loader = make_dataloader(stream, batch_size=BATCH, num_workers=workers)
     seen = []
@@ -103,6 +107,20 @@ def test_elastic_resume_loses_and_repeats_nothing(ds, tmp_path, before, after):
     seen = collections.Counter(first + rest)
     assert max(seen.values()) == 1, [k for k, n in seen.items() if n > 1][:5]
     assert set(seen) == {r["key"] for r in synthetic_records(N)}
+
+
+def test_mixed_streams_keep_equal_batches_and_resume_elastically(ds, tmp_path):
+    """Two datasets mixed 2:1 on gloo ranks: every rank steps every batch (an all_reduce each), and a
+    checkpoint from 2 ranks x 2 workers resumes on 1 x 2 with the epoch's quota of each seen once."""
+    other = tmp_path / "other"
+    write_dataset(synthetic_records(90, seed=1), other, options=ShardOptions(tar_shard_bytes=37_000))
+    both = f"{ds},{other}"
+    first = _run("save", 2, 2, 4, both, tmp_path)
+    rest = _run("resume", 1, 2, 0, both, tmp_path)
+    seen = collections.Counter(first + rest)
+    assert max(seen.values()) == 1 and len(seen) == 270  # the epoch: 180 of the first, all 90 of the second
+    assert collections.Counter(k.split("_")[0] for k in seen) == {"s0": 180, "s1": 90}
+
 
 
 if __name__ == "__main__":
