@@ -17,7 +17,6 @@ import hashlib
 import json
 import logging
 import os
-import shutil
 import sys
 import tempfile
 import time
@@ -90,6 +89,9 @@ def _check_digest(rel: str, got: tuple[int, str], entry: dict) -> None:
             f"with sha256 {entry['sha256']}: the copy is corrupt or was tampered with; re-download it")
 
 
+MAX_WHOLE_READ = 16 << 30  # bytes a file of unknown size may take when its server ignores Range
+
+
 class RetryingFile:
     """A read-only, seekable file over fsspec that reopens and resumes on transient errors.
 
@@ -100,8 +102,9 @@ class RetryingFile:
     """
 
     def __init__(self, fs, path: str, counter: list, retries: int = 4, backoff: float = 0.2,
-                 open_kwargs: Optional[dict] = None, keeper=None):
+                 open_kwargs: Optional[dict] = None, keeper=None, max_bytes: Optional[int] = None):
         self.fs, self.path, self.counter = fs, path, counter
+        self.max_bytes = max_bytes  # what a whole read may fetch at most (the index's size of the shard)
         self.keeper = keeper
         self.retries, self.backoff = retries, backoff
         self.open_kwargs = open_kwargs or {}
@@ -158,8 +161,13 @@ class RetryingFile:
         temporary file, and serve every read and seek from there (as webdataset would stream it)."""
         self._drop()
         tmp = tempfile.TemporaryFile()
+        limit = self.max_bytes if self.max_bytes is not None else MAX_WHOLE_READ
         with self.fs.open(self.path, "rb", block_size=0) as src:
-            shutil.copyfileobj(src, tmp, 4 << 20)
+            while data := src.read(4 << 20):
+                if tmp.tell() + len(data) > limit:
+                    tmp.close()
+                    raise ValueError(f"{self.path}: the server sent more than the {limit} bytes expected; not reading it whole")
+                tmp.write(data)
         log.info("%s: the server ignores Range requests; read it whole (%d bytes)", self.path, tmp.tell())
         tmp.seek(self.pos)
         self._f, self._whole, self.fs = tmp, True, None
@@ -379,8 +387,9 @@ class Source:
         staged = self._staged(rel, entry)
         if staged is not None:
             return RetryingFile(_LOCAL_FS, staged, self.cache_bytes_read)
+        size = entry["bytes"] if entry is not None else None
         if self.cache is None or entry is None:
-            return RetryingFile(self.fs, self._abs(rel), self.bytes_read, open_kwargs=kwargs)
+            return RetryingFile(self.fs, self._abs(rel), self.bytes_read, open_kwargs=kwargs, max_bytes=size)
         local = self.cache.lookup(rel, entry["sha256"], entry["bytes"])
         if local is not None:
             try:
@@ -388,9 +397,9 @@ class Source:
             except FileNotFoundError:  # evicted between the lookup and the open
                 pass
         if not self.cache.fits(entry["bytes"]):
-            return RetryingFile(self.fs, self._abs(rel), self.bytes_read, open_kwargs=kwargs)
+            return RetryingFile(self.fs, self._abs(rel), self.bytes_read, open_kwargs=kwargs, max_bytes=size)
         keeper = Keeper(self.cache.path(rel, entry["sha256"]), entry["sha256"], entry["bytes"], self.cache)
-        return RetryingFile(self.fs, self._abs(rel), self.bytes_read, open_kwargs=kwargs, keeper=keeper)
+        return RetryingFile(self.fs, self._abs(rel), self.bytes_read, open_kwargs=kwargs, keeper=keeper, max_bytes=size)
 
     def _staged(self, rel: str, entry: Optional[dict]) -> Optional[str]:
         """The pre-staged copy of ``rel`` under ``local=`` when it is there whole (its index size)."""

@@ -164,7 +164,7 @@ def test_a_server_that_accepts_and_never_answers_ends_in_an_error_in_bounded_tim
         server.server_close()
 
 
-def test_a_server_without_range_support_is_read_whole(ds):
+def test_a_server_without_range_support_is_read_whole(ds, tmp_path):
     """``python -m http.server``: no Range, no Accept-Ranges; the samples are those of the local folder."""
     import functools
     import http.server
@@ -173,15 +173,22 @@ def test_a_server_without_range_support_is_read_whole(ds):
         def log_message(self, *a):
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(ds)))
+    shutil.copytree(ds, tmp_path / "good")
+    lying = tampered(ds, tmp_path, lambda entry, index: next(  # an index that halves a tar's size
+        e for e in index["shards"] if e["format"] == "wds").update(bytes=entry["bytes"] // 2))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(tmp_path)))
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        url = f"http://127.0.0.1:{server.server_address[1]}"
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        url = f"{base}/good"
         for fmt, filters in (("wds", {}), ("wds", {"modalities": "plot"}), ("parquet", {"disciplines": "biology"})):
             want = [s["key"] for s in S1MMAlignStream(ds, format=fmt, seed=3, **filters)]
             got = [s["key"] for s in S1MMAlignStream(url, format=fmt, seed=3, **filters)]
             assert got == want and len(got) > 10
+        stream = S1MMAlignStream(f"{base}/{lying.name}", format="wds", check_index=False, shuffle=False)
+        with pytest.raises(ValueError, match="more than the .* bytes expected"):  # the read stays bounded
+            list(stream)
     finally:
         server.shutdown()
         server.server_close()
