@@ -26,7 +26,7 @@ from s1mmalign.core.images import DEFAULT_MAX_PIXELS, ImageRejected, decode_imag
 from s1mmalign.core.prefetch import ReadAhead
 from s1mmalign.loaders.select import TEXT_FIELDS
 from s1mmalign.core.layout import member_key
-from s1mmalign.loaders.source import SourceStalled, transient_errors
+from s1mmalign.loaders.remote import SourceStalled, transient_errors
 
 FLOAT32_FIELDS = tuple(n for n, t, _, _ in contract.FIELDS if str(t) == "float")
 IMAGE_EXTS = ("png", "jpg", "jpeg", "webp", "tif", "tiff", "bmp", "gif")

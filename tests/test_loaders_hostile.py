@@ -16,7 +16,8 @@ from s1mmalign.builder.shards.write import write_dataset
 from s1mmalign.builder.shards.writers import ShardOptions
 from s1mmalign.loaders import S1MMAlignStream
 from s1mmalign.loaders.index import IndexFormatError
-from s1mmalign.loaders.source import ShardIntegrityError, SourceStalled
+from s1mmalign.loaders.remote import SourceStalled
+from s1mmalign.loaders.source import ShardIntegrityError
 from s1mmalign.loaders.tiny import serve_http, synthetic_records
 
 SMALL = ShardOptions(parquet_shard_bytes=60_000, tar_shard_bytes=60_000, row_group_bytes=15_000)
