@@ -207,25 +207,33 @@ PEERS = Path(__file__).with_name("bench_loaders_peers.py")
 PEERS_PYTHON: "str | None" = None  # set by --peers-python when that interpreter exists
 
 
-def _spawn(name: str, ds: Path, tok_dir: Path, buffer: int = BUFFER, base_url: str = "", repeat: int = 1) -> dict:
-    """One run in a fresh process; with ``repeat``, the run of median wall time of that many."""
-    runs = []
+def _once(name: str, ds: Path, tok_dir: Path, buffer: int, base_url: str) -> dict:
+    if name.startswith(("mosaicml", "litdata")):
+        cmd = [PEERS_PYTHON, str(PEERS), "--run", name, "--root", str(ds.parent / f"{ds.name}-peers"),
+               "--tok", str(tok_dir), "--slice", SLICE, "--license", LICENSE]
+    else:
+        cmd = [sys.executable, __file__, "--run", name, "--dataset", str(ds), "--tok", str(tok_dir),
+               "--buffer", str(buffer), "--base-url", base_url]
+    out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "LITDATA_DISABLE_VERSION_CHECK": "1"})
+    if out.returncode:
+        raise RuntimeError(f"{name} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _spawn_all(names, ds: Path, tok_dir: Path, buffer: int = BUFFER, base_url: str = "", repeat: int = 1) -> dict:
+    """Each run in a fresh process, ``repeat`` rounds over all ``names`` (round-robin, so a change of
+    the machine's load touches every contender alike); per name the run of median wall time."""
+    runs: dict = {n: [] for n in names}
     for _ in range(repeat):
-        if name.startswith(("mosaicml", "litdata")):
-            cmd = [PEERS_PYTHON, str(PEERS), "--run", name, "--root", str(ds.parent / f"{ds.name}-peers"),
-                   "--tok", str(tok_dir), "--slice", SLICE, "--license", LICENSE]
-        else:
-            cmd = [sys.executable, __file__, "--run", name, "--dataset", str(ds), "--tok", str(tok_dir),
-                   "--buffer", str(buffer), "--base-url", base_url]
-        out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "LITDATA_DISABLE_VERSION_CHECK": "1"})
-        if out.returncode:
-            raise RuntimeError(f"{name} failed:\n{out.stderr[-3000:]}")
-        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    res = sorted(runs, key=lambda r: r["seconds"])[len(runs) // 2]
-    print(f"  {name + ('@http' if base_url else ''):<32} buf {buffer:>5}: {res['samples']:>6} samples {res['samples_per_cpu_s']:>7.1f}/CPU-s "
-          f"({res['samples_per_s']:>6.1f}/s wall) "
-          f"read {res['bytes_read'] / 2**20:>8.1f} MiB  peak RSS {res['peak_rss'] / 2**20:>7.1f} MiB", flush=True)
-    return res
+        for n in names:
+            runs[n].append(_once(n, ds, tok_dir, buffer, base_url))
+    out = {}
+    for n in names:
+        res = out[n] = sorted(runs[n], key=lambda r: r["seconds"])[len(runs[n]) // 2]
+        print(f"  {n + ('@http' if base_url else ''):<32} buf {buffer:>5}: {res['samples']:>6} samples "
+              f"{res['samples_per_cpu_s']:>7.1f}/CPU-s ({res['samples_per_s']:>6.1f}/s wall) "
+              f"read {res['bytes_read'] / 2**20:>8.1f} MiB  peak RSS {res['peak_rss'] / 2**20:>7.1f} MiB", flush=True)
+    return out
 
 
 def main() -> None:
@@ -327,13 +335,13 @@ def local(ds: Path, tok: Path, tar_bytes: int, repeat: int) -> None:
     print(f"unfiltered (decode + resize 224 + tokenize, one process, shuffle buffer 1000; median of {repeat}):")
     names = _peers(("webdataset", "s1mmalign-tar", "s1mmalign-tar-ra0", "s1mmalign-parquet", "s1mmalign-parquet-cols",
                     "hf-datasets-streaming", "mosaicml", "litdata"))
-    r = {n: _spawn(n, ds, tok, repeat=repeat) for n in names}
+    r = _spawn_all(names, ds, tok, repeat=repeat)
     compare(r, ["s1mmalign-tar", "s1mmalign-parquet"], {"webdataset": ["webdataset"], "MosaicML": ["mosaicml"],
                                                         "litdata": ["litdata"], "HF datasets": ["hf-datasets-streaming"]},
             "full pass, one process")
     print(f"unfiltered, 2 DataLoader workers (the work in the workers; CPU-s include the workers'; median of {repeat}):")
-    r.update({n: _spawn(n, ds, tok, repeat=repeat) for n in _peers(
-        ("webdataset-w2", "s1mmalign-tar-w2", "s1mmalign-parquet-w2", "mosaicml-w2", "litdata-w2"))})
+    r.update(_spawn_all(_peers(("webdataset-w2", "s1mmalign-tar-w2", "s1mmalign-parquet-w2", "mosaicml-w2",
+                                 "litdata-w2")), ds, tok, repeat=repeat))
     compare(r, ["s1mmalign-tar-w2", "s1mmalign-parquet-w2"], {"webdataset": ["webdataset-w2"], "MosaicML": ["mosaicml-w2"],
                                                               "litdata": ["litdata-w2"]}, "full pass, 2 workers")
     cols, full = r["s1mmalign-parquet-cols"], r["s1mmalign-parquet"]
@@ -342,7 +350,7 @@ def local(ds: Path, tok: Path, tar_bytes: int, repeat: int) -> None:
           f"of the bytes (target >= 1.3x)")
     r.update(local_slice(ds, tok, repeat))
     print("memory vs shuffle buffer (s1mmalign-tar):")
-    large = _spawn("s1mmalign-tar", ds, tok, 5000)
+    large = _spawn_all(["s1mmalign-tar"], ds, tok, 5000)["s1mmalign-tar"]
     print(f"  peak RSS, s1mmalign-tar buffer 1000 -> 5000: {r['s1mmalign-tar']['peak_rss'] / 2**20:.0f} -> "
           f"{large['peak_rss'] / 2**20:.0f} MiB (dataset: {tar_bytes / 2**20:.0f} MiB of tar; "
           f"webdataset, buffer 1000: {r['webdataset']['peak_rss'] / 2**20:.0f} MiB)")
@@ -357,7 +365,7 @@ LICENSE_RUNS = ("webdataset-license", "s1mmalign-tar-license", "s1mmalign-parque
 
 def local_slice(ds: Path, tok: Path, repeat: int) -> dict:
     print(f"5 % slices on local disk ({SLICE} by discipline; license {LICENSE}, in no folder; median of {repeat} runs):")
-    r = {n: _spawn(n, ds, tok, repeat=repeat) for n in _peers((*SLICE_RUNS, *PEER_SLICE_RUNS, *LICENSE_RUNS))}
+    r = _spawn_all(_peers((*SLICE_RUNS, *PEER_SLICE_RUNS, *LICENSE_RUNS)), ds, tok, repeat=repeat)
     slice_ratios(r)
     compare(r, ["s1mmalign-tar-slice", "s1mmalign-parquet-slice"],
             {"MosaicML": ["mosaicml-slice", "mosaicml-select"], "litdata": ["litdata-slice", "litdata-select"]},
@@ -385,7 +393,7 @@ def remote(root: Path, ds: Path, tok: Path, rates: list[float], repeat: int) -> 
         base = f"http://127.0.0.1:{server.server_address[1]}"
         print(f"5 % slice over HTTP (loopback server, {mb:.0f} MB/s per connection; median of {repeat} runs):")
         try:
-            res = {n: _spawn(n, ds, tok, base_url=base, repeat=repeat) for n in SLICE_RUNS}
+            res = _spawn_all(SLICE_RUNS, ds, tok, base_url=base, repeat=repeat)
         finally:
             server.shutdown()
             server.server_close()
