@@ -60,6 +60,7 @@ def iter_parquet_batches(root: str | Path, columns: Optional[Sequence[str]] = No
     """Records of every Parquet shard of a dataset folder, in file order, as lists of dicts,
     with only ``columns`` read (all when None)."""
     import fsspec
+    import pyarrow.parquet as pq
 
     files = parquet_files(root)
     if not files:
