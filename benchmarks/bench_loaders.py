@@ -1,9 +1,10 @@
-"""s1mmalign.loaders vs bare webdataset vs HF datasets streaming, on one generated dataset.
+"""s1mmalign.loaders vs webdataset, HF datasets streaming, MosaicML streaming and litdata, on one generated dataset.
 
     .venv/bin/python benchmarks/bench_loaders.py [--samples 20000] [--dir /tmp/s1mmalign-bench] [--slice-only] [--dpi 80]
+        [--peers-python /work/peers-venv/bin/python]    # MosaicML + litdata (see bench_loaders_peers.py)
 
 Every contender does the same work per sample: decode the image with PIL
-(``builder.images.decode_image``), resize to 224x224, and tokenize the caption with the same
+(``core.images.decode_image``), resize to 224x224, and tokenize the caption with the same
 CLIP tokenizer in batches of 256. Each run is a fresh subprocess (peak RSS is its own);
 files are read once beforehand so every run sees the page cache. Printed per run: samples/s,
 bytes read (``rchar`` of /proc/self/io: everything passed through read calls) and peak RSS.
@@ -18,6 +19,14 @@ link: there the bytes not read are time not spent); and this loader with a shuff
 background thread reads the next samples while the current ones are decoded).
 On a shared machine wall-clock rates vary with the load; the CPU seconds of each run are
 the fair comparison, and both are printed.
+
+Peers (``--peers-python``, skipped with a note where that interpreter is absent): MosaicML
+``streaming`` (MDS) and ``litdata`` read the same samples converted once to their formats, both as
+one dataset and as one folder per discipline (their best option for a discipline slice). A slice
+that follows no folder — one license, ~5 % of the samples — is this loader's ``where=`` against
+each peer reading everything and filtering. ``s1mmalign-parquet-cols`` reads
+``columns=["image", "recaption"]`` only. ``import s1mmalign.loaders`` is timed against the bare
+interpreter and the interpreter + torch.
 """
 
 from __future__ import annotations
@@ -27,16 +36,18 @@ import io
 import json
 import os
 import random
-import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from bench_loaders_peers import Work, cpu_seconds  # noqa: E402  (the per-sample work shared with the peers)
+
 SHARES = {"physics": 33, "computer_science": 25, "astronomy": 13, "biology": 10, "mathematics": 9,
           "chemistry": 5, "medicine": 3, "earth_science": 2}
 MODALITIES = ["plot", "heatmap", "diagram", "microscopy", "photograph"]
 SLICE = "chemistry"
+LICENSE = "cc-by-nc-4.0"  # ~5 % of the samples, spread over every shard: a slice that follows no folder
 BATCH = 256
 BUFFER = 1000
 
@@ -85,18 +96,19 @@ def _records(n: int, dpi: int = 80):
              "network layer energy pressure reaction protein").split()
     for i in range(n):
         data, _ = pool[i % len(pool)]
-        sentences = [" ".join(rnd.choice(words) for _ in range(rnd.randint(6, 14))).capitalize() + "." for _ in range(8)]
+        sentences = [" ".join(rnd.choice(words) for _ in range(rnd.randint(6, 14))).capitalize() + "." for _ in range(20)]
         yield {
             "key": f"bench_{i:07d}", "image": {"bytes": data, "path": None},
-            "caption": sentences[0], "recaption": " ".join(sentences), "title": "A paper", "abstract": "An abstract.",
-            "citation_contexts": [], "paper_id": f"p{i // 4}", "figure_label": f"fig{i % 4}", "source": "arxiv",
+            "caption": sentences[0], "recaption": " ".join(sentences[:8]), "title": "A paper",
+            "abstract": " ".join(sentences[8:]) * 2, "citation_contexts": sentences[5:11],  # ~1.7 KB, ~0.5 KB
+            "paper_id": f"p{i // 4}", "figure_label": f"fig{i % 4}", "source": "arxiv",
             "categories": [], "discipline": discs[rnd.randrange(100)], "modality": MODALITIES[i % len(MODALITIES)],
-            "license": "cc-by-4.0",
+            "license": LICENSE if rnd.random() < 0.05 else "cc-by-4.0",
         }
 
 
 def make_dataset(root: Path, n: int, dpi: int = 80) -> Path:
-    ds = root / (f"ds{n}" if dpi == 80 else f"ds{n}-dpi{dpi}")
+    ds = root / (f"ds{n}-v2" if dpi == 80 else f"ds{n}-v2-dpi{dpi}")
     if (ds / "index" / "shards.json").is_file():
         return ds
     from s1mmalign.builder.shards.write import write_dataset
@@ -113,10 +125,10 @@ def make_dataset(root: Path, n: int, dpi: int = 80) -> Path:
 # -- one run (in a subprocess) ---------------------------------------------------------------------
 
 
-def _cpu() -> float:
-    """CPU seconds of this process: the fair clock on a shared machine (wall time varies with load)."""
-    ru = resource.getrusage(resource.RUSAGE_SELF)
-    return ru.ru_utime + ru.ru_stime
+def _peak_rss() -> int:
+    """Bytes: VmHWM of this process (``ru_maxrss`` would include the parent's, as it survives exec)."""
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM"))
 
 
 def _rchar() -> int:
@@ -126,27 +138,15 @@ def _rchar() -> int:
 
 def _run(name: str, ds: Path, tok_dir: Path, buffer: int, base_url: str = "") -> dict:
     import datasets  # noqa: F401  (imports outside the timed part, for every contender)
-    import numpy as np
+    import torch
     import webdataset as wds
-    from PIL import Image
 
-    from s1mmalign.core.images import decode_image
-    from s1mmalign.loaders import S1MMAlignStream
+    from s1mmalign.loaders import S1MMAlignStream, make_dataloader
     from s1mmalign.loaders.tiny import char_clip_tokenizer
 
-    tok = char_clip_tokenizer(tok_dir)
-    texts: list[str] = []
-    n = 0
-
-    def work(image_bytes_or_pil, text):
-        nonlocal n
-        img = decode_image(image_bytes_or_pil) if isinstance(image_bytes_or_pil, bytes) else image_bytes_or_pil
-        np.asarray(img.resize((224, 224), Image.BILINEAR))
-        texts.append(text)
-        if len(texts) == BATCH:
-            tok(texts, padding="max_length", truncation=True, max_length=77, return_tensors="np")
-            texts.clear()
-        n += 1
+    char_clip_tokenizer(tok_dir)
+    work = Work(tok_dir)
+    workers = 2 if name.endswith("-w2") else 0
 
     def text_of(meta):
         return meta.get("recaption") or meta.get("caption") or ""
@@ -157,55 +157,87 @@ def _run(name: str, ds: Path, tok_dir: Path, buffer: int, base_url: str = "") ->
         tars = [f"{base_url}/{ds.name}/{Path(t).relative_to(ds).as_posix()}" for t in tars]
         where = f"{base_url}/{ds.name}"
     parquets = sorted(str(p) for p in (ds / "data").rglob("*.parquet"))
-    r0, t0, c0 = _rchar(), time.perf_counter(), _cpu()
-    counted = 0
+    r0, t0, c0 = _rchar(), time.perf_counter(), cpu_seconds()
+    counted = n = 0
     if name.startswith("s1mmalign"):
         fmt = "parquet" if "parquet" in name else "wds"
         disc = [SLICE] if "slice" in name else None
         opts = {"read_ahead": 0} if name.endswith("-ra0") else {}
+        if "-license" in name:
+            opts["where"] = [("license", "==", LICENSE)]
+        if "-cols" in name:
+            opts["columns"] = ["image", "recaption"]
         stream = S1MMAlignStream(where, format=fmt, disciplines=disc, shuffle_buffer=buffer, seed=0, **opts)
-        for s in stream:  # the stream decodes (PIL, bomb guard) itself
-            work(s["image"], s["text"])
+        if workers:  # the stream decodes in the workers; resize + tokenize in the workers' collate
+            n = sum(make_dataloader(stream, batch_size=BATCH, num_workers=workers,
+                                    collate_fn=lambda b: work([(s["image"], s["text"]) for s in b])))
+        else:
+            for s in stream:  # the stream decodes (PIL, bomb guard) itself
+                work.add(s["image"], s["text"])
         counted = stream.source.bytes_read[0] + stream.source.index_bytes_read[0]  # sockets are not in rchar
     elif name.startswith("webdataset"):
-        select = "select" in name
-        pipe = wds.WebDataset(tars, shardshuffle=False, empty_check=False)
-        if select:  # read everything, keep the slice by its metadata, decode only what is kept
+        pipe = wds.WebDataset(tars, shardshuffle=False, empty_check=False,
+                              workersplitter=wds.split_by_worker if workers else None)
+        if "select" in name:  # read everything, keep the slice by its metadata, decode only what is kept
             pipe = pipe.select(lambda s: json.loads(s["json"])["discipline"] == SLICE)
-        pipe = pipe.shuffle(buffer)
-        for s in pipe:  # no webdataset decoders (they unpickle .pyd): raw bytes -> PIL ourselves
-            image = next(s[e] for e in ("png", "jpg", "jpeg", "webp") if e in s)
-            work(image, text_of(json.loads(s["json"])))
+        if "license" in name:
+            pipe = pipe.select(lambda s: json.loads(s["json"])["license"] == LICENSE)
+        pipe = pipe.shuffle(buffer).map(  # no webdataset decoders (they unpickle .pyd): raw bytes -> PIL ourselves
+            lambda s: (next(s[e] for e in ("png", "jpg", "jpeg", "webp") if e in s), text_of(json.loads(s["json"]))))
+        if workers:
+            n = sum(torch.utils.data.DataLoader(pipe, batch_size=BATCH, num_workers=workers, collate_fn=work))
+        else:
+            for image, text in pipe:
+                work.add(image, text)
     elif name == "hf-datasets-streaming":
         hf = datasets.load_dataset("parquet", data_files={"train": parquets}, split="train", streaming=True)
         hf = hf.cast_column("image", datasets.Image(decode=False)).shuffle(seed=0, buffer_size=buffer)
         for row in hf:
-            work(row["image"]["bytes"], text_of(row))
+            work.add(row["image"]["bytes"], text_of(row))
     else:
         raise ValueError(name)
-    seconds, cpu = time.perf_counter() - t0, _cpu() - c0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    n = n or work.n
+    seconds, cpu = time.perf_counter() - t0, cpu_seconds() - c0
+    peak = _peak_rss()
     return {"name": name, "buffer": buffer, "samples": n, "seconds": seconds, "samples_per_s": n / seconds,
             "cpu_seconds": cpu, "samples_per_cpu_s": n / cpu, "bytes_read": max(_rchar() - r0, counted), "peak_rss": peak}
 
 
-def _spawn(name: str, ds: Path, tok_dir: Path, buffer: int = BUFFER, base_url: str = "", repeat: int = 1) -> dict:
-    """One run in a fresh process; with ``repeat``, the run of median wall time of that many."""
-    runs = []
+PEERS = Path(__file__).with_name("bench_loaders_peers.py")
+PEERS_PYTHON: "str | None" = None  # set by --peers-python when that interpreter exists
+
+
+def _once(name: str, ds: Path, tok_dir: Path, buffer: int, base_url: str) -> dict:
+    if name.startswith(("mosaicml", "litdata")):
+        cmd = [PEERS_PYTHON, str(PEERS), "--run", name, "--root", str(ds.parent / f"{ds.name}-peers"),
+               "--tok", str(tok_dir), "--slice", SLICE, "--license", LICENSE]
+    else:
+        cmd = [sys.executable, __file__, "--run", name, "--dataset", str(ds), "--tok", str(tok_dir),
+               "--buffer", str(buffer), "--base-url", base_url]
+    out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "LITDATA_DISABLE_VERSION_CHECK": "1"})
+    if out.returncode:
+        raise RuntimeError(f"{name} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _spawn_all(names, ds: Path, tok_dir: Path, buffer: int = BUFFER, base_url: str = "", repeat: int = 1) -> dict:
+    """Each run in a fresh process, ``repeat`` rounds over all ``names`` (round-robin, so a change of
+    the machine's load touches every contender alike); per name the run of median wall time."""
+    runs: dict = {n: [] for n in names}
     for _ in range(repeat):
-        out = subprocess.run([sys.executable, __file__, "--run", name, "--dataset", str(ds), "--tok", str(tok_dir),
-                              "--buffer", str(buffer), "--base-url", base_url], capture_output=True, text=True)
-        if out.returncode:
-            raise RuntimeError(f"{name} failed:\n{out.stderr[-3000:]}")
-        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    res = sorted(runs, key=lambda r: r["seconds"])[len(runs) // 2]
-    print(f"  {name + ('@http' if base_url else ''):<32} buf {buffer:>5}: {res['samples']:>6} samples {res['samples_per_cpu_s']:>7.1f}/CPU-s "
-          f"({res['samples_per_s']:>6.1f}/s wall) "
-          f"read {res['bytes_read'] / 2**20:>8.1f} MiB  peak RSS {res['peak_rss'] / 2**20:>7.1f} MiB", flush=True)
-    return res
+        for n in names:
+            runs[n].append(_once(n, ds, tok_dir, buffer, base_url))
+    out = {}
+    for n in names:
+        res = out[n] = sorted(runs[n], key=lambda r: r["seconds"])[len(runs[n]) // 2]
+        print(f"  {n + ('@http' if base_url else ''):<32} buf {buffer:>5}: {res['samples']:>6} samples "
+              f"{res['samples_per_cpu_s']:>7.1f}/CPU-s ({res['samples_per_s']:>6.1f}/s wall) "
+              f"read {res['bytes_read'] / 2**20:>8.1f} MiB  peak RSS {res['peak_rss'] / 2**20:>7.1f} MiB", flush=True)
+    return out
 
 
 def main() -> None:
+    global PEERS_PYTHON
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--samples", type=int, default=20000)
     ap.add_argument("--dpi", type=int, default=80,
@@ -214,9 +246,12 @@ def main() -> None:
     ap.add_argument("--remote-mb-per-s", type=float, nargs="+", default=[50.0, 20.0],
                     help="rate caps of the loopback HTTP server for the remote slice runs (default: 50 and 20 MB/s)")
     ap.add_argument("--remote-only", action="store_true", help="run only the slice over HTTP")
-    ap.add_argument("--slice-only", action="store_true", help="run only the 5 %% slice (local and over HTTP)")
+    ap.add_argument("--slice-only", action="store_true", help="run only the 5 %% slices (local and over HTTP)")
+    ap.add_argument("--local-only", action="store_true", help="skip the runs over HTTP")
     ap.add_argument("--repeat", type=int, default=3,
-                    help="runs of each (short) slice contender; the median by wall time is shown (default 3)")
+                    help="runs of each contender; the median by wall time is shown (default 3)")
+    ap.add_argument("--peers-python", default="/work/peers-venv/bin/python",
+                    help="interpreter with mosaicml-streaming and litdata (skipped, with a note, when absent)")
     ap.add_argument("--run"), ap.add_argument("--dataset"), ap.add_argument("--tok"), ap.add_argument("--buffer", type=int)
     ap.add_argument("--base-url", default="")
     args = ap.parse_args()
@@ -228,34 +263,94 @@ def main() -> None:
     ds = make_dataset(root, args.samples, args.dpi)
     tar_bytes = sum(p.stat().st_size for p in (ds / "wds").rglob("*.tar"))
     pq_bytes = sum(p.stat().st_size for p in (ds / "data").rglob("*.parquet"))
-    for p in [*(ds / "wds").rglob("*.tar"), *(ds / "data").rglob("*.parquet")]:  # warm the page cache
-        p.read_bytes()
     index = json.loads((ds / "index" / "shards.json").read_text())
     slice_n = sum(index["counts"].get(SLICE, {}).values())
     print(f"dataset: {index['num_samples']} samples, tar {tar_bytes / 2**20:.0f} MiB "
           f"({tar_bytes / index['num_samples'] / 1024:.0f} KiB a sample), parquet {pq_bytes / 2**20:.0f} MiB; "
           f"slice {SLICE}: {slice_n} samples ({slice_n / index['num_samples']:.1%}); {os.cpu_count()} CPUs")
+    if args.peers_python and Path(args.peers_python).is_file():
+        PEERS_PYTHON = args.peers_python
+        t = time.perf_counter()
+        subprocess.run([PEERS_PYTHON, str(PEERS), "--write", "--dataset", str(ds), "--root", str(ds.parent / f"{ds.name}-peers")],
+                       check=True, env={**os.environ, "LITDATA_DISABLE_VERSION_CHECK": "1"})
+        print(f"peers: MDS and litdata chunks of the same samples ready ({time.perf_counter() - t:.0f} s)")
+    else:
+        print(f"peers skipped: no interpreter at {args.peers_python} (see benchmarks/bench_loaders_peers.py)")
+    for p in [*ds.parent.glob(f"{ds.name}*/**/*.*")]:  # warm the page cache
+        if p.is_file():
+            p.read_bytes()
+    import_cost()
     tok = root / "tok"
     if args.slice_only:
         local_slice(ds, tok, args.repeat)
     elif not args.remote_only:
         local(ds, tok, tar_bytes, args.repeat)
-    remote(root, ds, tok, args.remote_mb_per_s, args.repeat)
+    if not args.local_only:
+        remote(root, ds, tok, args.remote_mb_per_s, args.repeat)
+
+
+def import_cost(repeat: int = 5) -> None:
+    """``import s1mmalign.loaders`` (and the stream class), over the bare interpreter and over ``import torch``."""
+    probe = ("import sys, time; {pre}; t = time.perf_counter(); {imp}; "  # VmHWM: ru_maxrss survives exec
+             "print(time.perf_counter() - t, next(int(x.split()[1]) for x in open('/proc/self/status') if x.startswith('VmHWM')), "
+             "'datasets' in sys.modules, any(m.startswith('s1mmalign.builder') for m in sys.modules))")
+    cases = {"bare interpreter": ("pass", "pass"), "import torch": ("pass", "import torch"),
+             "import s1mmalign.loaders": ("pass", "import s1mmalign.loaders"),
+             "S1MMAlignStream over torch": ("import torch", "from s1mmalign.loaders import S1MMAlignStream")}
+    out = {}
+    for label, (pre, imp) in cases.items():
+        runs = [subprocess.run([sys.executable, "-c", probe.format(pre=pre, imp=imp)], capture_output=True, text=True,
+                               check=True).stdout.split() for _ in range(repeat)]
+        secs = sorted(float(r[0]) for r in runs)[repeat // 2]
+        rss = sorted(int(r[1]) for r in runs)[repeat // 2] / 1024
+        out[label] = (secs, rss, runs[0][2], runs[0][3])
+    base = out["bare interpreter"][1]
+    print(f"import cost (median of {repeat} fresh processes; RSS over the bare interpreter, {base:.0f} MiB):")
+    for label, (secs, rss, ds_, builder) in out.items():
+        print(f"  {label:<28} {secs:6.3f} s  peak RSS +{rss - base:6.1f} MiB  datasets imported: {ds_}  builder: {builder}")
+    over_torch = out["S1MMAlignStream over torch"][0], out["S1MMAlignStream over torch"][1] - out["import torch"][1]
+    print(f"  target: import s1mmalign.loaders < 0.2 s and < 30 MiB -> {out['import s1mmalign.loaders'][0]:.3f} s, "
+          f"+{out['import s1mmalign.loaders'][1] - base:.1f} MiB; the stream class over torch: {over_torch[0]:.3f} s, "
+          f"+{over_torch[1]:.1f} MiB")
+
+
+def _peers(names) -> list[str]:
+    return [n for n in names if PEERS_PYTHON or not n.startswith(("mosaicml", "litdata"))]
+
+
+def compare(r: dict, ours: list[str], rivals: dict[str, list[str]], label: str) -> None:
+    """Each of ``ours`` against each rival's best option (by wall time), in samples/s and samples/CPU-s."""
+    print(f"ratios, {label} (wall samples/s; per CPU-second in brackets; >= 1.0 is ahead):")
+    for n in ours:
+        for rival, options in rivals.items():
+            have = [r[o] for o in options if o in r]
+            if not have:
+                continue
+            best = max(have, key=lambda x: x["samples_per_s"])
+            print(f"  {n} / {rival} ({best['name']}): {r[n]['samples_per_s'] / best['samples_per_s']:.2f}x "
+                  f"({r[n]['samples_per_cpu_s'] / best['samples_per_cpu_s']:.2f}x)")
 
 
 def local(ds: Path, tok: Path, tar_bytes: int, repeat: int) -> None:
-    print("unfiltered (decode + resize 224 + tokenize, one process, shuffle buffer 1000):")
-    r = {n: _spawn(n, ds, tok) for n in ("webdataset", "s1mmalign-tar", "s1mmalign-tar-ra0", "s1mmalign-parquet",
-                                         "hf-datasets-streaming")}
-    r.update(local_slice(ds, tok, repeat, ratios=False))
+    print(f"unfiltered (decode + resize 224 + tokenize, one process, shuffle buffer 1000; median of {repeat}):")
+    names = _peers(("webdataset", "s1mmalign-tar", "s1mmalign-tar-ra0", "s1mmalign-parquet", "s1mmalign-parquet-cols",
+                    "hf-datasets-streaming", "mosaicml", "litdata"))
+    r = _spawn_all(names, ds, tok, repeat=repeat)
+    compare(r, ["s1mmalign-tar", "s1mmalign-parquet"], {"webdataset": ["webdataset"], "MosaicML": ["mosaicml"],
+                                                        "litdata": ["litdata"], "HF datasets": ["hf-datasets-streaming"]},
+            "full pass, one process")
+    print(f"unfiltered, 2 DataLoader workers (the work in the workers; CPU-s include the workers'; median of {repeat}):")
+    r.update(_spawn_all(_peers(("webdataset-w2", "s1mmalign-tar-w2", "s1mmalign-parquet-w2", "mosaicml-w2",
+                                 "litdata-w2")), ds, tok, repeat=repeat))
+    compare(r, ["s1mmalign-tar-w2", "s1mmalign-parquet-w2"], {"webdataset": ["webdataset-w2"], "MosaicML": ["mosaicml-w2"],
+                                                              "litdata": ["litdata-w2"]}, "full pass, 2 workers")
+    cols, full = r["s1mmalign-parquet-cols"], r["s1mmalign-parquet"]
+    print(f"  columns=['image', 'recaption'] / all columns (parquet): {cols['samples_per_s'] / full['samples_per_s']:.2f}x "
+          f"({cols['samples_per_cpu_s'] / full['samples_per_cpu_s']:.2f}x), {cols['bytes_read'] / max(full['bytes_read'], 1):.0%} "
+          f"of the bytes (target >= 1.3x)")
+    r.update(local_slice(ds, tok, repeat))
     print("memory vs shuffle buffer (s1mmalign-tar):")
-    large = _spawn("s1mmalign-tar", ds, tok, 5000)
-    w, wc = r["webdataset"]["samples_per_s"], r["webdataset"]["samples_per_cpu_s"]
-    print("ratios (per CPU-second; wall-clock in brackets):")
-    for n in ("s1mmalign-tar", "s1mmalign-tar-ra0", "s1mmalign-parquet", "hf-datasets-streaming"):
-        print(f"  {n} / webdataset: {r[n]['samples_per_cpu_s'] / wc:.2f}x ({r[n]['samples_per_s'] / w:.2f}x)"
-              f"{'  (target >= 0.95x)' if n.startswith('s1mmalign') else ''}")
-    slice_ratios(r)
+    large = _spawn_all(["s1mmalign-tar"], ds, tok, 5000)["s1mmalign-tar"]
     print(f"  peak RSS, s1mmalign-tar buffer 1000 -> 5000: {r['s1mmalign-tar']['peak_rss'] / 2**20:.0f} -> "
           f"{large['peak_rss'] / 2**20:.0f} MiB (dataset: {tar_bytes / 2**20:.0f} MiB of tar; "
           f"webdataset, buffer 1000: {r['webdataset']['peak_rss'] / 2**20:.0f} MiB)")
@@ -263,14 +358,21 @@ def local(ds: Path, tok: Path, tar_bytes: int, repeat: int) -> None:
 
 SLICE_RUNS = ("webdataset-select", "s1mmalign-tar-slice-ra0", "s1mmalign-tar-slice", "s1mmalign-parquet-slice-ra0",
               "s1mmalign-parquet-slice")
+PEER_SLICE_RUNS = ("mosaicml-slice", "mosaicml-select", "litdata-slice", "litdata-select")
+LICENSE_RUNS = ("webdataset-license", "s1mmalign-tar-license", "s1mmalign-parquet-license", "mosaicml-license",
+                "litdata-license")
 
 
-def local_slice(ds: Path, tok: Path, repeat: int, ratios: bool = True) -> dict:
-    print(f"5 % slice ({SLICE}; median of {repeat} runs):")
-    r = {n: _spawn(n, ds, tok, repeat=repeat) for n in SLICE_RUNS}
-    if ratios:
-        print("ratios:")
-        slice_ratios(r)
+def local_slice(ds: Path, tok: Path, repeat: int) -> dict:
+    print(f"5 % slices on local disk ({SLICE} by discipline; license {LICENSE}, in no folder; median of {repeat} runs):")
+    r = _spawn_all(_peers((*SLICE_RUNS, *PEER_SLICE_RUNS, *LICENSE_RUNS)), ds, tok, repeat=repeat)
+    slice_ratios(r)
+    compare(r, ["s1mmalign-tar-slice", "s1mmalign-parquet-slice"],
+            {"MosaicML": ["mosaicml-slice", "mosaicml-select"], "litdata": ["litdata-slice", "litdata-select"]},
+            "discipline slice vs each peer's best option")
+    compare(r, ["s1mmalign-tar-license", "s1mmalign-parquet-license"],
+            {"webdataset": ["webdataset-license"], "MosaicML": ["mosaicml-license"], "litdata": ["litdata-license"]},
+            "license slice (no folder to read) vs each peer reading all and filtering")
     return r
 
 
@@ -291,7 +393,7 @@ def remote(root: Path, ds: Path, tok: Path, rates: list[float], repeat: int) -> 
         base = f"http://127.0.0.1:{server.server_address[1]}"
         print(f"5 % slice over HTTP (loopback server, {mb:.0f} MB/s per connection; median of {repeat} runs):")
         try:
-            res = {n: _spawn(n, ds, tok, base_url=base, repeat=repeat) for n in SLICE_RUNS}
+            res = _spawn_all(SLICE_RUNS, ds, tok, base_url=base, repeat=repeat)
         finally:
             server.shutdown()
             server.server_close()

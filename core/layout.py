@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import Iterator, Optional, Sequence
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from s1mmalign.core.urls import fs_and_root, url_of
 
@@ -61,6 +60,7 @@ def iter_parquet_batches(root: str | Path, columns: Optional[Sequence[str]] = No
     """Records of every Parquet shard of a dataset folder, in file order, as lists of dicts,
     with only ``columns`` read (all when None)."""
     import fsspec
+    import pyarrow.parquet as pq
 
     files = parquet_files(root)
     if not files:
@@ -93,6 +93,9 @@ SAMPLE_INDEX_SCHEMA = pa.schema(
         ("recaption_chars", pa.int32()),  # -1 without a recaption
         ("clip_score_caption", pa.float32()),
         ("clip_score_recaption", pa.float32()),
+        ("width", pa.int32()),  # filter columns of the loader's where= (null in sidecars of older datasets)
+        ("height", pa.int32()),
+        ("multi_panel", pa.bool_()),
         ("offset", pa.int64()),  # tar: byte offset of the sample's first header; parquet: row in shard
         ("size", pa.int64()),  # tar: bytes of the sample's members; parquet: 1
         ("row_group", pa.int32()),  # parquet: row group of the row; tar: -1
@@ -111,6 +114,8 @@ def note_sample(cols: dict[str, list], rec: dict, offset: int, size: int, row_gr
     cols["recaption_chars"].append(len(rec["recaption"]) if rec.get("recaption") is not None else -1)
     cols["clip_score_caption"].append(rec.get("clip_score_caption"))
     cols["clip_score_recaption"].append(rec.get("clip_score_recaption"))
+    for name in ("width", "height", "multi_panel"):
+        cols[name].append(rec.get(name))
     cols["offset"].append(offset)
     cols["size"].append(size)
     cols["row_group"].append(row_group)
@@ -118,6 +123,8 @@ def note_sample(cols: dict[str, list], rec: dict, offset: int, size: int, row_gr
 
 def read_sidecar(path: Path) -> tuple[dict, pa.Table]:
     """(shard facts, per-sample index table) of one sidecar."""
+    import pyarrow.parquet as pq  # on first use: importing the layout stays cheap for a loader
+
     table = pq.read_table(path)
     facts = json.loads(table.schema.metadata[b"s1mmalign_shard"])
     return facts, table.replace_schema_metadata(None)
@@ -126,3 +133,46 @@ def read_sidecar(path: Path) -> tuple[dict, pa.Table]:
 def read_index(out: str | Path) -> dict:
     with open(Path(out) / SHARD_INDEX_FILE, encoding="utf-8") as f:
         return json.load(f)
+
+
+SHARD_SUFFIXES = {".tar": "wds", ".parquet": "parquet"}
+SCAN_FIELDS = ("key", "modality", "source", "license", "paper_id", "caption", "recaption",
+               "clip_score_caption", "clip_score_recaption", "width", "height", "multi_panel")
+
+
+def member_key(name: str) -> str:
+    """webdataset's convention: the key is the member path up to the first dot of its basename."""
+    folder, _, base = name.rpartition("/")
+    stem = base.split(".", 1)[0]
+    return f"{folder}/{stem}" if folder else stem
+
+
+def scan_shard(f, fmt: str, cols: dict) -> None:
+    """Append every sample of an open shard file to sidecar columns (:func:`note_sample`): a shard's
+    index rebuilt from its own metadata (a dataset without index; ``s1mmalign reindex``)."""
+    import json
+    import tarfile
+
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        pf = pq.ParquetFile(f)
+        names = [n for n in SCAN_FIELDS if n in pf.schema_arrow.names]
+        row = 0
+        for g in range(pf.num_row_groups):
+            for rec in pf.read_row_group(g, columns=names).to_pylist():
+                note_sample(cols, rec, row, 1, g)
+                row += 1
+        return
+    with tarfile.open(fileobj=f, mode="r|") as tar:
+        current, start, meta = None, 0, None
+        for m in tar:
+            key = member_key(m.name)
+            if key != current:
+                if current is not None:
+                    note_sample(cols, meta or {"key": current}, start, m.offset - start, -1)
+                current, start, meta = key, m.offset, None
+            if m.isfile() and m.name.endswith(".json"):
+                meta = json.loads(tar.extractfile(m).read())
+        if current is not None:
+            note_sample(cols, meta or {"key": current}, start, tar.offset - start, -1)

@@ -9,34 +9,61 @@ what is missing is small (at most ``FILL_GAPS`` bytes, such as a tar's end-of-ar
 which readers stop before): that is fetched when the file closes. Nothing half-written sits
 under a final name: bytes go to a temporary file beside it, fsynced and hashed before the
 rename; processes filling one cache at once each write their own temporary file, and those a
-killed run leaves are removed later (:func:`remove_dead_temporaries`). The cache only grows:
-delete the folder to reclaim the space.
+killed run leaves are removed later (:func:`remove_dead_temporaries`). With ``cache_limit``
+(``"50GB"``, bytes) the least recently used shards are deleted when a new one is kept, down to
+the limit, never one that a reader (any process) has open: readers hold a shared ``flock`` on
+the cached file, and eviction takes the exclusive lock without waiting, or skips the file.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
 import os
+import re
 import time
 from pathlib import Path, PurePosixPath
 from typing import Optional
 
 from s1mmalign.core.atomic import TMP_SUFFIX, fsync_and_hash, temporary_name
+from s1mmalign.loaders.index import is_digest
 
 log = logging.getLogger(__name__)
 
 FILL_GAPS = 1 << 20  # bytes a nearly whole read may still fetch at close to complete its shard
 
 
+UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+         "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
+
+
+def parse_size(value) -> Optional[int]:
+    """``"50GB"``, ``"512MiB"``, ``10**9`` -> bytes (None stays None)."""
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        n = value
+    else:
+        m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*", str(value))
+        if not m or m.group(2).upper() not in UNITS:
+            raise ValueError(f"cache_limit must be bytes or a size like '50GB' or '512MiB', got {value!r}")
+        n = int(float(m.group(1)) * UNITS[m.group(2).upper()])
+    if n <= 0:
+        raise ValueError(f"cache_limit must be positive, got {value!r}")
+    return n
+
+
 class ShardCache:
     """Where cached shards live; content-addressed by the sha256 in the shard index.
 
     Made once per stream, in the process that builds it: temporary files that a killed run left
-    (their process is gone and they are over an hour old) are removed then."""
+    (their process is gone and they are over an hour old) are removed then. ``limit``: bytes
+    the cache may hold (see the module docstring)."""
 
-    def __init__(self, folder: str | os.PathLike):
+    def __init__(self, folder: str | os.PathLike, limit=None):
         self.folder = Path(folder).expanduser().resolve()
+        self.limit = parse_size(limit)
         try:
             self.removed = remove_dead_temporaries(self.folder) if self.folder.is_dir() else 0
         except OSError as e:  # an unreadable cache folder: reading goes on, keeping fails per shard
@@ -44,15 +71,60 @@ class ShardCache:
             self.removed = 0
 
     def path(self, rel: str, sha256: str) -> Path:
+        if not is_digest(sha256):  # it names a file: never a path of the index's choosing
+            raise ValueError(f"shard {rel}: sha256 {sha256!r:.80} is not a 64-digit hex digest")
         return self.folder / sha256[:2] / (sha256 + PurePosixPath(rel).suffix)
 
     def lookup(self, rel: str, sha256: str, size: int) -> Optional[Path]:
-        """The local copy of a shard, if one of the right size is there."""
+        """The local copy of a shard, if one of the right size is there (marked as just used)."""
         p = self.path(rel, sha256)
         try:
-            return p if p.stat().st_size == size else None
-        except OSError:  # not there, or no cache folder to look in
+            if p.stat().st_size != size:
+                return None
+            os.utime(p)  # least recently used = oldest mtime
+            return p
+        except OSError:  # not there, evicted meanwhile, or no cache folder to look in
             return None
+
+    def open(self, path: Path):
+        """A cached shard, opened with a shared lock that keeps eviction off it until it is closed."""
+        f = open(path, "rb")
+        fcntl.flock(f.fileno(), fcntl.LOCK_SH)
+        return f
+
+    def fits(self, size: int) -> bool:
+        return self.limit is None or size <= self.limit
+
+    def evict(self, keep: Optional[Path] = None) -> int:
+        """Delete least recently used shards until the cache holds at most ``limit`` bytes; never
+        ``keep`` nor one a reader has open. Returns the bytes freed."""
+        if self.limit is None:
+            return 0
+        files = []
+        for p in self.folder.glob("??/*"):
+            if p.name.startswith("."):
+                continue
+            with contextlib.suppress(OSError):
+                st = p.stat()
+                files.append((st.st_mtime, st.st_size, p))
+        total, freed = sum(f[1] for f in files), 0
+        for _, size, p in sorted(files):
+            if total <= self.limit:
+                break
+            if p == keep:
+                continue
+            try:
+                with open(p, "rb") as f:
+                    fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)  # in use: raises, skip it
+                    p.unlink()
+            except OSError:
+                continue
+            total -= size
+            freed += size
+        if total > self.limit:
+            log.warning("cache %s holds %d bytes over its limit of %d: the rest is in use", self.folder,
+                        total - self.limit, self.limit)
+        return freed
 
 
 def _pid_alive(pid: int) -> bool:
@@ -89,8 +161,8 @@ class Keeper:
     through the remote file) when little is missing, checks the sha256 and renames it into
     place; anything else discards it."""
 
-    def __init__(self, dest: Path, sha256: str, size: int):
-        self.dest, self.sha256, self.size = dest, sha256, size
+    def __init__(self, dest: Path, sha256: str, size: int, cache: Optional[ShardCache] = None):
+        self.dest, self.sha256, self.size, self.cache = dest, sha256, size, cache
         self.tmp: Optional[Path] = None
         self.fd: Optional[int] = None
         self.spans: list[tuple[int, int]] = []
@@ -141,6 +213,8 @@ class Keeper:
                 return False
             os.replace(self.tmp, self.dest)
             self.tmp = None
+            if self.cache is not None:
+                self.cache.evict(keep=self.dest)
             return True
         except Exception as e:  # a cache is best effort: the samples were read either way
             log.warning("not caching %s: %s: %s", self.dest.name, type(e).__name__, e)

@@ -7,14 +7,31 @@ from typing import Callable, Optional
 
 from torchdata.stateful_dataloader import StatefulDataLoader
 
+from s1mmalign.loaders import elastic
 from s1mmalign.loaders.collate import collate_samples
 
 
 class S1MMAlignLoader(StatefulDataLoader):
-    """A ``StatefulDataLoader`` whose ``len()`` is the exact number of batches of this rank."""
+    """A ``StatefulDataLoader`` whose ``len()`` is the exact number of batches of this rank.
+
+    :meth:`load_state_dict` resumes exactly, batch for batch, on the saved world size and
+    ``num_workers``; on others (every rank loading rank 0's state) it resumes elastically: the
+    rest of the epoch — every sample the saved run had not consumed, once — is cut anew."""
 
     def __len__(self) -> int:
         return self.dataset.batches_per_rank(self.batch_size, self.num_workers, self.drop_last)
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        stream = self.dataset
+        epoch, layer, saved = elastic.layer_from_loader_state(state_dict)
+        same = int(saved.get("world_size", -1)) == stream.world_size and (
+            ("_snapshot" in state_dict) == (self.num_workers > 0)
+            and (layer is None or layer[1] == max(self.num_workers, 1)))
+        if same:
+            super().load_state_dict(state_dict)
+            return
+        stream.load_state_dict(saved, elastic=True)
+        stream.resume_elastic(epoch, stream.layers + ([layer] if layer else []))
 
 
 def make_dataloader(

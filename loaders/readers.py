@@ -20,12 +20,13 @@ from dataclasses import dataclass
 from typing import Iterator, Optional, Union
 
 import numpy as np
-import pyarrow.parquet as pq
 
 from s1mmalign.core import contract
 from s1mmalign.core.images import DEFAULT_MAX_PIXELS, ImageRejected, decode_image
 from s1mmalign.core.prefetch import ReadAhead
-from s1mmalign.loaders.source import TRANSIENT, member_key
+from s1mmalign.loaders.select import TEXT_FIELDS
+from s1mmalign.core.layout import member_key
+from s1mmalign.loaders.remote import SourceStalled, transient_errors
 
 FLOAT32_FIELDS = tuple(n for n, t, _, _ in contract.FIELDS if str(t) == "float")
 IMAGE_EXTS = ("png", "jpg", "jpeg", "webp", "tif", "tiff", "bmp", "gif")
@@ -101,22 +102,109 @@ class _Window:
         return out
 
 
+def _exact(f, n: int) -> bytes:
+    """``n`` bytes from ``f`` (fewer only at its end): a window may return less than asked."""
+    data = f.read(n)
+    if len(data) == n or not data:
+        return data
+    parts = [data]
+    while n - sum(map(len, parts)) > 0:
+        more = f.read(n - sum(map(len, parts)))
+        if not more:
+            break
+        parts.append(more)
+    return b"".join(parts)
+
+
+def _header(block: bytes) -> Optional[tuple[str, int, bytes]]:
+    """(name, size, type) of a tar header block; None when its checksum is wrong (not a header)."""
+    try:
+        stored = int(block[148:156].split(b"\0", 1)[0].strip() or b"0", 8)
+    except ValueError:
+        return None
+    if stored != 256 + sum(block[:148]) + sum(block[156:]) and stored != 256 + sum(
+            b - 256 if b > 127 else b for b in block[:148] + block[156:]):
+        return None
+    field = block[124:136]
+    if field[0] & 0x80:  # base-256 (GNU): sizes over 8 GiB
+        size = int.from_bytes(field[1:], "big")
+    else:
+        try:
+            size = int(field.split(b"\0", 1)[0].strip() or b"0", 8)
+        except ValueError:
+            return None
+    name = block[:100].split(b"\0", 1)[0]
+    if block[257:265] == b"ustar\x0000" and block[345]:  # POSIX ustar: a prefix of long paths
+        name = block[345:500].split(b"\0", 1)[0] + b"/" + name
+    return name.decode("utf-8", "surrogateescape"), size, block[156:157]
+
+
+def _pax_path(data: bytes) -> Optional[str]:
+    """The ``path`` record of a pax extended header (``"<len> path=<value>\\n"`` records)."""
+    at = 0
+    while at < len(data):
+        length = int(data[at:data.index(b" ", at)])
+        record = data[data.index(b" ", at) + 1: at + length - 1]
+        name, _, value = record.partition(b"=")
+        if name == b"path":
+            return value.decode("utf-8", "surrogateescape")
+        at += length
+    return None
+
+
+FILE_TYPES = (b"0", b"\0", b"7")
+
+
+def _tar_members(f) -> Iterator[tuple[int, str, bytes]]:
+    """(header offset, name, bytes) of the regular files of a tar stream, read front to back.
+
+    What ``tarfile``'s stream mode does for these shards, without building a ``TarInfo`` per member:
+    ustar, GNU long names and pax ``path`` records; the archive ends at a zero or invalid header
+    (the first one invalid: ``ReadError``) or at the end of the window; a member cut short raises
+    ``ReadError`` ("unexpected end of data")."""
+    at, long_name, start = 0, None, None
+    while True:
+        block = _exact(f, 512)
+        if len(block) < 512 or not any(block):
+            if at == 0 and len(block) and any(block):
+                raise tarfile.ReadError("truncated header")
+            return
+        parsed = _header(block)
+        if parsed is None:
+            if at == 0:
+                raise tarfile.ReadError("invalid header")
+            return
+        name, size, kind = parsed
+        start = at if start is None else start
+        data = _exact(f, size) if size else b""
+        if len(data) < size:
+            raise tarfile.ReadError("unexpected end of data")
+        pad = -size % 512
+        if pad and len(_exact(f, pad)) < pad:
+            pad = 0  # the window ends here: the next header read ends the archive
+        at += 512 + size + pad
+        if kind in (b"L", b"x"):  # the next header's name, from a GNU long name or a pax record
+            long_name = data.split(b"\0", 1)[0].decode("utf-8", "surrogateescape") if kind == b"L" else (
+                _pax_path(data) or long_name)
+            continue
+        if kind in FILE_TYPES:
+            yield start, long_name or name, data
+        long_name, start = None, None
+
+
 def _tar_samples(f, length: Optional[int], chunk: Optional[int] = None) -> Iterator[tuple[int, str, dict[str, bytes]]]:
     """(offset from ``f``'s position, key, {extension: bytes}) of consecutive samples of a tar stream."""
-    with tarfile.open(fileobj=_Window(f, length, chunk), mode="r|") as tar:
-        key, start, members = None, 0, {}
-        for m in tar:
-            if not m.isfile():
-                continue
-            k = member_key(m.name)
-            if k != key:
-                if key is not None:
-                    yield start, key, members
-                key, start, members = k, m.offset, {}
-            base = m.name.rpartition("/")[2]
-            members[base.split(".", 1)[1].lower() if "." in base else ""] = tar.extractfile(m).read()
-        if key is not None:
-            yield start, key, members
+    key, start, members = None, 0, {}
+    for offset, name, data in _tar_members(_Window(f, length, chunk)):
+        k = member_key(name)
+        if k != key:
+            if key is not None:
+                yield start, key, members
+            key, start, members = k, offset, {}
+        base = name.rpartition("/")[2]
+        members[base.split(".", 1)[1].lower() if "." in base else ""] = data
+    if key is not None:
+        yield start, key, members
 
 
 def _raw_from_members(key: str, members: dict[str, bytes], shard: str) -> Item:
@@ -176,7 +264,9 @@ def _read_tar(source, pick, lo: int, hi: int, offsets, sizes) -> Iterator[Item]:
                     got += 1
                     if got == count:
                         break
-            except (tarfile.TarError, EOFError, *TRANSIENT) as e:
+            except SourceStalled:
+                raise  # the source, not this shard: reported, not counted per sample
+            except (tarfile.TarError, EOFError, *transient_errors()) as e:
                 reason = "truncated_shard" if isinstance(e, (tarfile.ReadError, EOFError)) else "read_error"
                 detail = f"{type(e).__name__}: {e}"
             else:
@@ -185,19 +275,24 @@ def _read_tar(source, pick, lo: int, hi: int, offsets, sizes) -> Iterator[Item]:
                 yield Failed(None, reason, detail, pick.path)
 
 
-def _read_parquet(source, pick, lo: int, hi: int) -> Iterator[Item]:
+def _read_parquet(source, pick, lo: int, hi: int, columns: Optional[frozenset] = None) -> Iterator[Item]:
     positions = pick.positions(lo, hi)
     bounds = np.cumsum([0, *pick.row_groups]) if pick.row_groups else None
     with source.open(pick.path, exact=True) as f:
         try:
+            import pyarrow.parquet as pq  # on first use: a tar stream never loads it
+
             pf = pq.ParquetFile(f)
             if bounds is None or bounds[-1] != pf.metadata.num_rows:
                 bounds = np.cumsum([0] + [pf.metadata.row_group(g).num_rows for g in range(pf.num_row_groups)])
+        except SourceStalled:
+            raise
         except Exception as e:  # unreadable footer: the whole shard is lost
             for _ in range(len(positions)):
                 yield Failed(None, "unreadable_shard", f"{type(e).__name__}: {e}", pick.path)
             return
         groups = np.searchsorted(bounds, positions, side="right") - 1
+        names = None if columns is None else [n for n in pf.schema_arrow.names if n in columns or n in TEXT_FIELDS]
         i = 0
         while i < len(positions):
             g = int(groups[i])
@@ -205,8 +300,10 @@ def _read_parquet(source, pick, lo: int, hi: int) -> Iterator[Item]:
             while j < len(positions) and groups[j] == g:
                 j += 1
             try:
-                table = pf.read_row_group(g)
+                table = pf.read_row_group(g, columns=names)
                 rows = table.take(positions[i:j] - bounds[g]).to_pylist()
+            except SourceStalled:
+                raise
             except Exception as e:
                 for _ in range(j - i):
                     yield Failed(None, "bad_row_group", f"row group {g}: {type(e).__name__}: {e}", pick.path)
@@ -217,10 +314,10 @@ def _read_parquet(source, pick, lo: int, hi: int) -> Iterator[Item]:
             i = j
 
 
-def read_segment(source, pick, lo: int, hi: int) -> Iterator[Item]:
-    """Exactly ``hi - lo`` items for selected samples ``lo..hi-1`` of ``pick``."""
+def read_segment(source, pick, lo: int, hi: int, columns: Optional[frozenset] = None) -> Iterator[Item]:
+    """Exactly ``hi - lo`` items for selected samples ``lo..hi-1`` of ``pick`` (``columns``: the fields wanted)."""
     if pick.format == "parquet":
-        yield from _read_parquet(source, pick, lo, hi)
+        yield from _read_parquet(source, pick, lo, hi, columns)
         return
     if pick.rows is None and lo == 0:
         yield from _read_tar(source, pick, lo, hi, None, None)
@@ -228,16 +325,19 @@ def read_segment(source, pick, lo: int, hi: int) -> Iterator[Item]:
     offsets, sizes = pick.offsets, pick.sizes
     if offsets is None:  # a whole shard entered mid-way (rank/worker split or resume): ranges from its sidecar
         offsets, sizes = source.tar_ranges({"path": pick.path, "sample_index": pick.sample_index})
+        if pick.rows is not None:  # a pick of some of its samples (an elastic resume's rest)
+            offsets, sizes = offsets[pick.rows], sizes[pick.rows]
     yield from _read_tar(source, pick, lo, hi, offsets, sizes)
 
 
-def read_plan(source, picks, segments, pos: int = 0) -> Iterator[Item]:
-    """Items of ``segments`` (``(pick index, lo, hi)``, in order) from position ``pos`` of their concatenation on."""
+def read_plan(sources, picks, segments, pos: int = 0, columns: Optional[frozenset] = None) -> Iterator[Item]:
+    """Items of ``segments`` (``(pick index, lo, hi)``, in order) from position ``pos`` of their concatenation on;
+    pick ``p`` is read from ``sources[p.src]``."""
     base = 0
     for i, lo, hi in segments:
         n = hi - lo
         if pos < base + n:
-            yield from read_segment(source, picks[i], lo + max(pos - base, 0), hi)
+            yield from read_segment(sources[picks[i].src], picks[i], lo + max(pos - base, 0), hi, columns)
         base += n
 
 
@@ -246,25 +346,30 @@ def item_bytes(item: Item) -> int:
     return ITEM_OVERHEAD + (len(item.image or b"") if isinstance(item, Raw) else 0)
 
 
-def reader(source, picks, segments, pos: int = 0, read_ahead: int = DEFAULT_READ_AHEAD) -> Iterator[Item]:
+def reader(sources, picks, segments, pos: int = 0, read_ahead: int = DEFAULT_READ_AHEAD,
+           columns: Optional[frozenset] = None) -> Iterator[Item]:
     """:func:`read_plan`, through a :class:`ReadAhead` of ``read_ahead`` bytes (0: read in the caller's thread)."""
-    items = read_plan(source, picks, segments, pos)
+    items = read_plan(sources, picks, segments, pos, columns)
     return ReadAhead(items, read_ahead, size=item_bytes) if read_ahead > 0 else items
 
 
-def decode(raw: Raw, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> dict:
-    """The sample dict: every contract metadata field, plus ``image`` (RGB PIL)."""
-    if not raw.image:
-        raise SampleError(raw.key, "no_image", "empty image bytes")
-    try:
-        image = decode_image(raw.image, max_pixels=max_pixels)
-    except ImageRejected as e:
-        raise SampleError(raw.key, e.reason, e.detail) from None
-    sample = {name: raw.meta.get(name) for name in contract.METADATA_FIELDS}
+def decode(raw: Raw, *, max_pixels: int = DEFAULT_MAX_PIXELS, columns: Optional[frozenset] = None) -> dict:
+    """The sample dict: the contract's metadata fields (``columns``: those only), plus ``image`` (RGB PIL)."""
+    image = None
+    if columns is None or "image" in columns:
+        if not raw.image:
+            raise SampleError(raw.key, "no_image", "empty image bytes")
+        try:
+            image = decode_image(raw.image, max_pixels=max_pixels)
+        except ImageRejected as e:
+            raise SampleError(raw.key, e.reason, e.detail) from None
+    names = contract.METADATA_FIELDS if columns is None else [n for n in contract.METADATA_FIELDS if n in columns]
+    sample = {name: raw.meta.get(name) for name in [*names, *TEXT_FIELDS]}
     for name in FLOAT32_FIELDS:  # stored as float32: the same value from JSON (tar) and Parquet
         if isinstance(sample.get(name), float):
             sample[name] = float(str(np.float32(sample[name])))
     sample["key"] = raw.meta.get("key") or raw.key
-    sample["image"] = image
+    if image is not None:
+        sample["image"] = image
     sample["__shard__"] = raw.shard
     return sample

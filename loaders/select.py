@@ -14,11 +14,96 @@ from dataclasses import dataclass, field
 from typing import Iterable, Optional
 
 import numpy as np
-import pyarrow.compute as pc
+import pyarrow as pa
 
 from s1mmalign.core import contract
 
 CAPTION_MODES = ("recaption", "caption", "both", "mix")
+SHARD_COUNTS = {"modality": "modalities", "source": "sources", "license": "licenses"}  # where= terms the index counts
+OPS = {"==": "equal", "=": "equal", "!=": "not_equal", "<": "less", "<=": "less_equal", ">": "greater",
+       ">=": "greater_equal"}  # pyarrow.compute functions (imported when a filter needs them: ~0.1 s)
+
+
+def normalize_where(where) -> Optional[list[list[tuple]]]:
+    """``datasets``' ``filters=`` form: a list of ``(column, op, value)`` (all must hold), or a list of
+    such lists (any may hold). ``op``: ``== = != < <= > >= in not in``."""
+    if where is None:
+        return None
+    if not isinstance(where, (list, tuple)) or not where:
+        raise ValueError(f"where= must be a non-empty list of (column, op, value) tuples, got {where!r:.100}")
+    dnf = [list(c) for c in where] if isinstance(where[0], list) else [list(where)]
+    for conj in dnf:
+        for term in conj:
+            if not (isinstance(term, tuple) and len(term) == 3 and isinstance(term[0], str)):
+                raise ValueError(f"where= terms are (column, op, value) tuples, got {term!r:.100}")
+            if term[1] not in OPS and term[1] not in ("in", "not in"):
+                raise ValueError(f"where= op {term[1]!r} is not one of {', '.join([*OPS, 'in', 'not in'])}")
+            if term[1] in ("in", "not in") and isinstance(term[2], (str, bytes)) or \
+                    term[1] in ("in", "not in") and not hasattr(term[2], "__iter__"):
+                raise ValueError(f"where= {term[1]!r} needs a list of values, got {term[2]!r:.100}")
+    return dnf
+
+
+def _term_holds(value, op: str, want) -> bool:
+    if op in ("in", "not in"):
+        return (value in set(want)) == (op == "in")
+    import pyarrow.compute as pc
+
+    return bool(getattr(pc, OPS[op])(pa.scalar(value), pa.scalar(want)).as_py())
+
+
+def _shard_verdict(dnf, entry: dict) -> Optional[bool]:
+    """From the shard's index entry alone: False (no sample can match), True (all do), None (read its sidecar)."""
+    verdicts = []
+    for conj in dnf:
+        verdict = True
+        for col, op, want in conj:
+            if col == "discipline":
+                if not _term_holds(entry["discipline"], op, want):
+                    verdict = False
+            elif col in SHARD_COUNTS and entry.get(SHARD_COUNTS[col]) is not None:
+                hits = sum(n for v, n in entry[SHARD_COUNTS[col]].items() if _term_holds(v, op, want))
+                if hits == 0:
+                    verdict = False
+                elif hits < entry["num_samples"] and verdict:
+                    verdict = None
+            elif verdict:
+                verdict = None
+            if verdict is False:
+                break
+        if verdict is True:
+            return True
+        verdicts.append(verdict)
+    return None if None in verdicts else False
+
+
+def where_mask(dnf, table: pa.Table, discipline: str, url: str) -> np.ndarray:
+    """The rows of a sidecar that satisfy ``where=`` (a null never does)."""
+    import pyarrow.compute as pc
+
+    out = np.zeros(table.num_rows, dtype=bool)
+    for conj in dnf:
+        mask = np.ones(table.num_rows, dtype=bool)
+        for col, op, want in conj:
+            if col == "discipline":
+                mask &= _term_holds(discipline, op, want)
+                continue
+            if col not in table.column_names:
+                raise ValueError(
+                    f"where= column {col!r} is not in the sample index of {url} (it has: "
+                    f"{', '.join(c for c in table.column_names if c not in ('offset', 'size', 'row_group'))}, "
+                    f"discipline); an index written before it existed gains it with `s1mmalign reindex DATASET`")
+            values = table[col]
+            if op in ("in", "not in"):
+                hit = pc.is_in(values, value_set=pa.array(list(want), type=values.type))
+                if op == "not in":
+                    hit = pc.invert(hit)
+            else:
+                hit = getattr(pc, OPS[op])(values, pa.scalar(want, type=values.type))
+            hit = pc.and_(hit, pc.is_valid(values))
+            mask &= pc.fill_null(hit, False).to_numpy(zero_copy_only=False)
+        out |= mask
+    return out
 
 
 @dataclass
@@ -36,6 +121,7 @@ class ShardPick:
     offsets: Optional[np.ndarray] = None  # tar: byte offset of each selected sample
     sizes: Optional[np.ndarray] = None  # tar: byte size of each selected sample
     row_groups: list[int] = field(default_factory=list)  # parquet: rows per row group
+    src: int = 0  # which source of a mix
 
     def positions(self, lo: int, hi: int) -> np.ndarray:
         """Shard positions of selected samples ``lo..hi-1``."""
@@ -109,13 +195,19 @@ def select(
     licenses=None,
     min_clip_score: Optional[float] = None,
     caption: str = "recaption",
+    where=None,
+    filter_fn=None,
+    src: int = 0,
 ) -> Selection:
     """The shards and samples matching the filters (see the module docstring).
 
     ``min_clip_score`` applies to the score of the caption trained on: the original
     caption's for ``caption="caption"``, else the recaption's (the caption's when a sample
-    has no recaption); samples without a score do not pass.
+    has no recaption); samples without a score do not pass. ``where``: see :func:`normalize_where`,
+    decided per shard from the index where it can be, else per sample from the sidecars;
+    ``filter_fn(row) -> bool`` gets each candidate's sidecar row (a dict, with ``discipline``).
     """
+    dnf = normalize_where(where)
     index = source.index
     fmt = choose_format(index, format)
     want_d = _as_set("discipline", disciplines, contract.DISCIPLINES)
@@ -128,7 +220,10 @@ def select(
     for s in shards:
         if want_d is not None and s["discipline"] not in want_d:
             continue
-        full = True
+        verdict = True if dnf is None else _shard_verdict(dnf, s)
+        if verdict is False:
+            continue
+        full = verdict is True and filter_fn is None
         for want, counts in ((want_m, s.get("modalities")), (want_s, s.get("sources")), (want_l, s.get("licenses"))):
             if want is None:
                 continue
@@ -140,21 +235,29 @@ def select(
             pick = ShardPick(
                 path=s["path"], format=fmt, discipline=s["discipline"], num_samples=s["num_samples"],
                 bytes=s["bytes"], sample_index=s.get("sample_index"), count=s["num_samples"],
-                row_groups=[g["num_rows"] for g in s.get("row_groups", [])],
+                row_groups=[g["num_rows"] for g in s.get("row_groups", [])], src=src,
             )
             candidates.append(pick)
             if not full or min_clip_score is not None:
                 partial.append((pick, s))
 
     tables = source.sidecars([s for _, s in partial])
-    for (pick, _), table in zip(partial, tables):
+    for (pick, entry), table in zip(partial, tables):
         mask = np.ones(table.num_rows, dtype=bool)
+        if dnf is not None:
+            mask &= where_mask(dnf, table, entry["discipline"], source.url)
+        if filter_fn is not None:
+            rows = table.drop_columns([c for c in ("offset", "size", "row_group") if c in table.column_names])
+            for i, row in enumerate(rows.to_pylist()):
+                mask[i] = mask[i] and bool(filter_fn({**row, "discipline": entry["discipline"]}))
         for want, col in ((want_m, "modality"), (want_s, "source"), (want_l, "license")):
             if want is not None:
                 mask &= np.isin(np.asarray(table[col].to_pylist(), dtype=object), list(want))
         if min_clip_score is not None:
             score = table[score_column(caption)]
             if caption != "caption":
+                import pyarrow.compute as pc
+
                 score = pc.coalesce(score, table["clip_score_caption"])
             vals = score.to_numpy(zero_copy_only=False).astype("float64")
             mask &= np.nan_to_num(vals, nan=-np.inf) >= float(min_clip_score)
@@ -173,7 +276,8 @@ def select(
         have = index.get("counts") or {}
         summary = "; ".join(f"{d}: {sum(m.values())} ({', '.join(f'{k} {v}' for k, v in m.items())})" for d, m in have.items())
         asked = {k: v for k, v in (("disciplines", want_d), ("modalities", want_m), ("sources", want_s),
-                                   ("licenses", want_l), ("min_clip_score", min_clip_score)) if v is not None}
+                                   ("licenses", want_l), ("min_clip_score", min_clip_score), ("where", where),
+                                   ("filter_fn", filter_fn)) if v is not None}
         present = ""
         for want, field in ((want_s, "sources"), (want_l, "licenses")):
             if want is not None:
@@ -184,3 +288,28 @@ def select(
             f"{summary or f'{len(shards)} shards'}.{present} Loosen the filters."
         )
     return Selection(picks, fmt, dict(sorted(by_d.items())))
+
+
+def merge_selections(parts: list[Selection]) -> Selection:
+    """One selection over several sources (picks keep their ``src``)."""
+    picks = [p for part in parts for p in part.picks]
+    by_d: dict[str, int] = {}
+    for p in picks:
+        by_d[p.discipline] = by_d.get(p.discipline, 0) + p.count
+    formats = sorted({part.format for part in parts})
+    return Selection(picks, formats[0] if len(formats) == 1 else "+".join(formats), dict(sorted(by_d.items())))
+
+
+TEXT_FIELDS = ("caption", "recaption")  # what ``text`` (the caption=choice) is made from
+
+
+def check_columns(columns) -> Optional[frozenset]:
+    """``columns=``: the contract fields a sample carries (``key`` always; None: all)."""
+    if columns is None:
+        return None
+    if isinstance(columns, str):
+        columns = [columns]
+    bad = sorted(set(columns) - set(contract.FIELD_NAMES))
+    if bad:
+        raise ValueError(f"unknown columns {bad}; valid: {', '.join(contract.FIELD_NAMES)}")
+    return frozenset(columns) | {"key"}

@@ -6,215 +6,55 @@ list or read the index again; they get the resolved source by pickling). It chec
 shards on storage are the shards the index describes, and falls back to reading the shards
 (with a warning) when there is no index.
 
-Reads go through :class:`RetryingFile`: transient remote errors are retried by reopening at
-the same byte position, and every byte read is counted (``Source.bytes_read``).
+Reads go through :class:`~s1mmalign.loaders.remote.RetryingFile` (retries, timeouts, servers
+without Range); every byte read is counted (``Source.bytes_read``). ``verify="sha256"`` hashes
+shards before use; ``local=`` reads a pre-staged copy; ``cache_dir`` keeps what is fetched whole.
 """
 
 from __future__ import annotations
 
 import collections
+import hashlib
 import json
 import logging
 import os
-import tarfile
-import time
+import tempfile
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import fsspec
 import fsspec.asyn
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from s1mmalign.core import contract
-from s1mmalign.core.layout import SAMPLE_INDEX_SCHEMA, note_sample
-from s1mmalign.core.urls import fs_and_root, is_local, protocols
+from s1mmalign.core.atomic import fsync_and_hash
+from s1mmalign.core.layout import SAMPLE_INDEX_SCHEMA, SHARD_SUFFIXES, scan_shard
+from s1mmalign.core.urls import is_local, protocols
 from s1mmalign.loaders.cache import Keeper, ShardCache
+from s1mmalign.loaders.index import IndexFormatError, check_rel_path, inside_root, validate_index
+from s1mmalign.loaders.remote import DEFAULT_TIMEOUT, RetryingFile, resolve
 
 log = logging.getLogger(__name__)
 
 
-
-def _transient_errors() -> tuple[type, ...]:
-    """Errors worth retrying: connection resets, timeouts, and what HTTP clients raise for 5xx."""
-    errors: list[type] = [ConnectionError, TimeoutError, OSError]
-    try:  # fsspec's http(s):// file system
-        import aiohttp
-
-        errors.append(aiohttp.ClientError)
-    except ImportError:
-        pass
-    try:  # hf://
-        from huggingface_hub.errors import HfHubHTTPError
-
-        errors.append(HfHubHTTPError)
-    except ImportError:
-        pass
-    return tuple(errors)
-
-
-TRANSIENT = _transient_errors()
 _LOCAL_FS = fsspec.filesystem("file")
-
-
-def is_permanent(e: BaseException) -> bool:
-    """An HTTP answer that retrying cannot change: 4xx other than 408 (timeout) and 429 (rate limit).
-
-    A 401/403 (expired token, gated repository) is raised at once instead of after the retries."""
-    response = getattr(e, "response", None)
-    status = getattr(response, "status_code", None) or getattr(e, "status", None)
-    return isinstance(status, int) and 400 <= status < 500 and status not in (408, 429)
-SHARD_SUFFIXES = {".tar": "wds", ".parquet": "parquet"}
 
 
 class IndexMismatchError(RuntimeError):
     """The shards on storage differ from those ``index/shards.json`` describes."""
 
 
-class RetryingFile:
-    """A read-only, seekable file over fsspec that reopens and resumes on transient errors.
-
-    ``counter`` is a one-element list that accumulates the bytes returned (shared by all
-    files of a source in one process). ``open_kwargs`` go to ``fs.open`` (e.g. the cache type).
-    ``keeper``: a :class:`~s1mmalign.loaders.cache.Keeper` that gets every byte read and, on
-    :meth:`close`, keeps the file in the local cache when it was read (nearly) whole.
-    """
-
-    def __init__(self, fs, path: str, counter: list, retries: int = 4, backoff: float = 0.2,
-                 open_kwargs: Optional[dict] = None, keeper=None):
-        self.fs, self.path, self.counter = fs, path, counter
-        self.keeper = keeper
-        self.retries, self.backoff = retries, backoff
-        self.open_kwargs = open_kwargs or {}
-        self.pos = 0
-        self._f = None
-        self._size: Optional[int] = None
-        self.closed = False
-
-    def _file(self):
-        if self._f is None:
-            try:
-                self._f = self.fs.open(self.path, "rb", **self.open_kwargs)
-            except TypeError:  # a file system whose files take no cache options: its defaults
-                self._f = self.fs.open(self.path, "rb")
-            if self.pos:
-                self._f.seek(self.pos)
-        return self._f
-
-    def _retry(self, fn):
-        for attempt in range(self.retries + 1):
-            try:
-                return fn(self._file())
-            except (FileNotFoundError, PermissionError, IsADirectoryError):
-                raise
-            except TRANSIENT as e:
-                if attempt == self.retries or is_permanent(e):
-                    raise
-                log.warning("read of %s failed (%s: %s); retry %d/%d", self.path, type(e).__name__, e, attempt + 1, self.retries)
-                self._drop()
-                time.sleep(self.backoff * 2**attempt)
-
-    def _drop(self):
-        if self._f is not None:
-            try:
-                self._f.close()
-            except Exception:
-                pass
-            self._f = None
-
-    def read(self, n: int = -1) -> bytes:
-        data = self._retry(lambda f: f.read(n))
-        if self.keeper is not None:
-            self.keeper.keep(self.pos, data)
-        self.pos += len(data)
-        self.counter[0] += len(data)
-        return data
-
-    def _fetch(self, offset: int, n: int) -> bytes:
-        """Exactly ``n`` bytes at ``offset`` (what the keeper is missing)."""
-        self.seek(offset)
-        parts = []
-        while n > 0:
-            data = self.read(n)
-            if not data:
-                raise EOFError(f"{self.path} ended at byte {self.pos}")
-            parts.append(data)
-            n -= len(data)
-        return b"".join(parts)
-
-    def readinto(self, b) -> int:
-        data = self.read(len(b))
-        b[: len(data)] = data
-        return len(data)
-
-    def seek(self, pos: int, whence: int = 0) -> int:
-        if whence == 1:
-            pos = self.pos + pos
-        elif whence == 2:
-            pos = self.size() + pos
-        self.pos = pos
-        if self._f is not None:
-            self._retry(lambda f: f.seek(pos))
-        return pos
-
-    def tell(self) -> int:
-        return self.pos
-
-    def size(self) -> int:
-        if self._size is None:
-            known = getattr(self._f, "size", None)  # fsspec's buffered files know it from their open
-            self._size = known if isinstance(known, int) else self.fs.size(self.path)
-        return self._size
-
-    def seekable(self) -> bool:
-        return True
-
-    def readable(self) -> bool:
-        return True
-
-    def writable(self) -> bool:
-        return False
-
-    def close(self) -> None:
-        keeper, self.keeper = self.keeper, None
-        if keeper is not None:
-            keeper.finish(self._fetch)
-        self._drop()
-        self.closed = True
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
+class ShardIntegrityError(RuntimeError):
+    """A shard's bytes do not hash to the sha256 that ``index/shards.json`` gives it."""
 
 
-def _resolve(url: str | os.PathLike, storage_options: Optional[dict]) -> tuple[Any, str]:
-    fs, root = fs_and_root(url, storage_options)
-    if "hf" in protocols(fs):
-        root = _pin_hub_revision(fs, root)
-    return fs, root.rstrip("/")
-
-
-def _pin_hub_revision(fs, root: str) -> str:
-    """``datasets/<org>/<name>[@branch]/...`` -> ``...@<commit>/...``: the commit the branch points to now.
-
-    Every process of a run (DataLoader workers, later epochs) then reads the files the index it
-    read describes, even when the repository gets a new commit while training runs for days."""
-    import dataclasses
-
-    from huggingface_hub import HfApi
-    from huggingface_hub.utils import parse_hf_uri
-
-    uri = parse_hf_uri(f"hf://{root}")
-    if uri.is_bucket:  # no revisions
-        return root
-    sha = HfApi(endpoint=fs.endpoint, token=fs.token).repo_info(uri.id, repo_type=uri.type, revision=uri.revision).sha
-    if not sha or sha == uri.revision:
-        return root
-    return dataclasses.replace(uri, revision=sha).to_uri()[len("hf://"):]
+def _check_digest(rel: str, got: tuple[int, str], entry: dict) -> None:
+    if got != (entry["bytes"], entry["sha256"]):
+        raise ShardIntegrityError(
+            f"shard {rel}: its {got[0]} bytes hash to {got[1]}, index/shards.json says {entry['bytes']} bytes "
+            f"with sha256 {entry['sha256']}: the copy is corrupt or was tampered with; re-download it")
 
 
 class Source:
@@ -228,12 +68,21 @@ class Source:
         check_index: bool = True,
         progress: bool = True,
         cache_dir: Optional[str | os.PathLike] = None,
+        verify: Optional[str] = None,
+        timeout=DEFAULT_TIMEOUT,
+        cache_limit=None,
+        local: Optional[str | os.PathLike] = None,
     ):
+        if verify not in (None, "sha256"):
+            raise ValueError(f"verify must be None (shards kept in the cache are checked) or 'sha256' (every shard), got {verify!r}")
         self.url = os.fspath(url)
-        self._fs, self.root = _resolve(url, storage_options)
+        self.verify = verify
+        self._verified: set[str] = set()  # shards whose bytes hashed right in this process
+        self._fs, self.root = resolve(url, storage_options, timeout)
         self._fs_pid = os.getpid()
         self.is_local = is_local(self.fs)
-        self.cache = ShardCache(cache_dir) if cache_dir is not None and not self.is_local else None
+        self.cache = ShardCache(cache_dir, cache_limit) if cache_dir is not None and not self.is_local else None
+        self.local = None if local is None or self.is_local else str(Path(local).expanduser().resolve())
         self.bytes_read = [0]  # shard bytes read in this process (from the source; see cache_bytes_read)
         self.cache_bytes_read = [0]  # shard bytes read from the local cache in this process
         self.index_bytes_read = [0]  # sidecar bytes read in this process
@@ -243,7 +92,11 @@ class Source:
             self._list_index_folder()
         try:
             with self.fs.open(self._abs(contract.SHARD_INDEX_FILE), "rb") as f:
-                self.index = json.load(f)
+                try:
+                    index = json.load(f)
+                except ValueError as e:
+                    raise IndexFormatError(f"{self.url}: index/shards.json is not JSON ({e}): rebuild it") from None
+            self.index = validate_index(index, self.url)
             self.from_index = True
         except FileNotFoundError:
             if not listing:
@@ -253,7 +106,7 @@ class Source:
                 ) from None
             warnings.warn(
                 f"{self.url}: index/shards.json is missing; reading every shard's metadata to build it "
-                f"(slow on big datasets: run `s1mmalign write`/`finalize_dataset` to write the index)",
+                f"(slow on big datasets: `s1mmalign reindex DATASET` writes the index)",
                 stacklevel=3,
             )
             self.index = self._index_by_reading(listing, progress)
@@ -273,25 +126,87 @@ class Source:
         return self._fs
 
     def _abs(self, rel: str) -> str:
-        return f"{self.root}/{rel}"
+        """The full path of ``rel``, refused unless it stays inside the root (symlinks included, locally)."""
+        why = check_rel_path(rel)
+        if why:
+            raise IndexFormatError(f"{self.url}: refusing to read {why}: it would leave the dataset root")
+        path = f"{self.root}/{rel}"
+        if self.is_local and not inside_root(self.root, path):
+            raise IndexFormatError(f"{self.url}: refusing to read {rel!r}: a symlink leads outside the dataset root")
+        return path
 
     def open(self, rel: str, exact: bool = False) -> RetryingFile:
         """A shard file. ``exact``: remote reads fetch exactly the bytes asked for, with no
         read-ahead cache (the caller reads in large pieces: Parquet column chunks, tar runs in
-        ``READ_CHUNK`` pieces), instead of fsspec's default blocks that over-fetch and re-fetch."""
+        ``READ_CHUNK`` pieces), instead of fsspec's default blocks that over-fetch and re-fetch.
+        With ``verify="sha256"`` the shard's bytes are hashed against the index before any is used."""
         kwargs = {"cache_type": "none"} if exact and not self.is_local else None
-        entry = self._cacheable(rel)
-        if entry is None:
-            return RetryingFile(self.fs, self._abs(rel), self.bytes_read, open_kwargs=kwargs)
+        entry = self._entry(rel)
+        if self.verify and entry is not None and rel not in self._verified:
+            return self._open_verified(rel, entry)
+        staged = self._staged(rel, entry)
+        if staged is not None:
+            return RetryingFile(_LOCAL_FS, staged, self.cache_bytes_read)
+        size = entry["bytes"] if entry is not None else None
+        if self.cache is None or entry is None:
+            return RetryingFile(self.fs, self._abs(rel), self.bytes_read, open_kwargs=kwargs, max_bytes=size)
         local = self.cache.lookup(rel, entry["sha256"], entry["bytes"])
         if local is not None:
-            return RetryingFile(_LOCAL_FS, str(local), self.cache_bytes_read)
-        keeper = Keeper(self.cache.path(rel, entry["sha256"]), entry["sha256"], entry["bytes"])
-        return RetryingFile(self.fs, self._abs(rel), self.bytes_read, open_kwargs=kwargs, keeper=keeper)
+            try:
+                return RetryingFile.over(self.cache.open(local), self.cache_bytes_read, str(local))
+            except FileNotFoundError:  # evicted between the lookup and the open
+                pass
+        if not self.cache.fits(entry["bytes"]):
+            return RetryingFile(self.fs, self._abs(rel), self.bytes_read, open_kwargs=kwargs, max_bytes=size)
+        keeper = Keeper(self.cache.path(rel, entry["sha256"]), entry["sha256"], entry["bytes"], self.cache)
+        return RetryingFile(self.fs, self._abs(rel), self.bytes_read, open_kwargs=kwargs, keeper=keeper, max_bytes=size)
 
-    def _cacheable(self, rel: str) -> Optional[dict]:
-        """The index entry of shard ``rel`` when it may go through the cache (a sha256 to name it by)."""
-        if self.cache is None or not self.from_index:
+    def _staged(self, rel: str, entry: Optional[dict]) -> Optional[str]:
+        """The pre-staged copy of ``rel`` under ``local=`` when it is there whole (its index size)."""
+        if self.local is None or entry is None:
+            return None
+        path = os.path.join(self.local, *rel.split("/"))
+        try:
+            whole = os.path.getsize(path) == entry["bytes"]
+        except OSError:
+            return None
+        if not inside_root(self.local, path):
+            raise IndexFormatError(f"{self.local}: refusing to read {rel!r}: a symlink leads outside the local copy")
+        return path if whole else None
+
+    def _open_verified(self, rel: str, entry: dict) -> RetryingFile:
+        """Shard ``rel`` after checking its sha256: a local file (or cached copy) is hashed where it
+        is; a remote one is fetched whole (into the cache when there is one, else a private
+        temporary file) and hashed before the first sample is read."""
+        cached = self.cache.lookup(rel, entry["sha256"], entry["bytes"]) if self.cache is not None else None
+        cached = self._staged(rel, entry) or cached
+        if self.is_local or cached is not None:
+            path, counter = (self._abs(rel), self.bytes_read) if cached is None else (str(cached), self.cache_bytes_read)
+            _check_digest(rel, fsync_and_hash(path, durable=False), entry)
+            self._verified.add(rel)
+            return RetryingFile(_LOCAL_FS, path, counter)
+        tmp = tempfile.TemporaryFile()  # anonymous: gone when closed
+        h, n = hashlib.sha256(), 0
+        with RetryingFile(self.fs, self._abs(rel), self.bytes_read, open_kwargs={"cache_type": "none"}) as f:
+            while data := f.read(4 << 20):
+                h.update(data)
+                tmp.write(data)
+                n += len(data)
+        _check_digest(rel, (n, h.hexdigest()), entry)
+        if self.cache is not None and self.cache.fits(entry["bytes"]):  # the cache's own naming and atomic rename
+            keeper = Keeper(self.cache.path(rel, entry["sha256"]), entry["sha256"], entry["bytes"], self.cache)
+            tmp.seek(0)
+            at = 0
+            while data := tmp.read(4 << 20):
+                keeper.keep(at, data)
+                at += len(data)
+            keeper.finish(lambda offset, k: b"")
+        tmp.seek(0)
+        return RetryingFile.over(tmp, self.cache_bytes_read, f"{rel} (verified copy)")
+
+    def _entry(self, rel: str) -> Optional[dict]:
+        """The index entry of shard ``rel`` when it has a sha256 (to name a cached copy by, to verify)."""
+        if not getattr(self, "from_index", False):
             return None
         if not hasattr(self, "_entries"):
             self._entries = {s["path"]: s for s in self.index["shards"] if s.get("sha256") and s.get("bytes")}
@@ -339,13 +254,14 @@ class Source:
                     parts.append(f"{len(paths)} {what} (e.g. {', '.join(paths[:3])})")
             raise IndexMismatchError(
                 f"{self.url}: the shards differ from index/shards.json: {'; '.join(parts)}. The index is stale: "
-                f"rebuild it with s1mmalign.builder.shards.write.finalize_dataset(folder) (or re-download a consistent "
-                f"revision); pass check_index=False to read anyway"
+                f"rebuild it with `s1mmalign reindex DATASET` (or re-download a consistent revision)"
             )
 
     # -- per-sample index ---------------------------------------------------------------------
     def sidecar(self, entry: dict) -> pa.Table:
         """The per-sample index of one shard (``s1mmalign.core.layout.SAMPLE_INDEX_SCHEMA``)."""
+        import pyarrow.parquet as pq  # on first use (~0.4 s): a tar stream that needs no sidecar never loads it
+
         table = self._sidecars.get(entry["path"])
         if table is None:
             # Read on this thread: pq.read_table's async scan can leave a read of this Python file in
@@ -363,6 +279,8 @@ class Source:
                 table = self._sidecars[entry["path"]]
             else:
                 with RetryingFile(self.fs, self._abs(entry["sample_index"]), self.index_bytes_read) as f:
+                    import pyarrow.parquet as pq
+
                     table = pq.ParquetFile(f, pre_buffer=False).read(columns=["offset", "size"], use_threads=False)  # as above
             hit = cache[entry["path"]] = (table["offset"].to_numpy(), table["size"].to_numpy())
         try:  # two iterators' reading threads may share this cache: trimming is best-effort
@@ -389,10 +307,8 @@ class Source:
             fmt = SHARD_SUFFIXES[Path(rel).suffix]
             discipline = rel.split("/")[1] if rel.count("/") >= 2 else "other"
             cols: dict[str, list] = collections.defaultdict(list)
-            if fmt == "parquet":
-                self._scan_parquet(rel, cols)
-            else:
-                self._scan_tar(rel, cols)
+            with self.open(rel) as f:
+                scan_shard(f, fmt, cols)
             table = pa.table({n: cols[n] for n in SAMPLE_INDEX_SCHEMA.names}, schema=SAMPLE_INDEX_SCHEMA)
             self._sidecars[rel] = table
             entry = {"path": rel, "format": fmt, "discipline": discipline, "num_samples": table.num_rows,
@@ -404,38 +320,3 @@ class Source:
                 entry["row_groups"] = [{"num_rows": per_group[g]} for g in sorted(per_group)]
             shards.append(entry)
         return {"version": 1, "shards": shards, "formats": sorted({s["format"] for s in shards})}
-
-    def _scan_parquet(self, rel: str, cols: dict) -> None:
-        names = ["key", "modality", "source", "license", "paper_id", "caption", "recaption",
-                 "clip_score_caption", "clip_score_recaption"]
-        with self.open(rel) as f:
-            pf = pq.ParquetFile(f)
-            row = 0
-            for g in range(pf.num_row_groups):
-                part = pf.read_row_group(g, columns=names).to_pydict()
-                n = len(part["key"])
-                for i in range(n):
-                    rec = {k: part[k][i] for k in names}
-                    note_sample(cols, rec, row, 1, g)
-                    row += 1
-
-    def _scan_tar(self, rel: str, cols: dict) -> None:
-        with self.open(rel) as f, tarfile.open(fileobj=f, mode="r|") as tar:
-            current, start, meta = None, 0, None
-            for m in tar:
-                key = member_key(m.name)
-                if key != current:
-                    if current is not None:
-                        note_sample(cols, meta or {"key": current}, start, m.offset - start, -1)
-                    current, start, meta = key, m.offset, None
-                if m.isfile() and m.name.endswith(".json"):
-                    meta = json.loads(tar.extractfile(m).read())
-            if current is not None:
-                note_sample(cols, meta or {"key": current}, start, tar.offset - start, -1)
-
-
-def member_key(name: str) -> str:
-    """webdataset's convention: the key is the member path up to the first dot of its basename."""
-    folder, _, base = name.rpartition("/")
-    stem = base.split(".", 1)[0]
-    return f"{folder}/{stem}" if folder else stem

@@ -22,35 +22,39 @@ def epoch_rng(seed: int, epoch: int, *parts) -> random.Random:
     return random.Random("/".join(str(p) for p in ("s1mmalign", seed, epoch, *parts)))
 
 
-def discipline_quotas(by_discipline: dict[str, int], weights: Optional[dict[str, float]]) -> dict[str, int]:
-    """Samples per discipline in one epoch: the selection as it is, or rebalanced by ``weights``.
+def group_quotas(by_group: dict, weights: Optional[dict], total: Optional[int] = None) -> dict:
+    """Samples per group (a discipline, or a source of a mix) in one epoch, rebalanced by ``weights``.
 
-    With weights the epoch keeps the selection's size; discipline ``d`` gets
-    ``total * w_d / sum(w)`` samples (cycling its shards when it has fewer, a random part of
-    them when more). Disciplines absent from ``weights`` get weight 0.
+    The epoch has ``total`` samples (default: the selection's size); group ``g`` gets
+    ``total * w_g / sum(w)`` samples (cycling its shards when it has fewer, a random part of
+    them when more). Groups absent from ``weights`` get weight 0.
     """
     if not weights:
-        return dict(by_discipline)
-    bad = sorted(set(weights) - set(by_discipline))
+        if total is None:
+            return dict(by_group)
+        weights = dict(by_group)  # a new epoch size, the groups in their proportions
+    bad = sorted(map(str, set(weights) - set(by_group)))
     if bad:
-        raise ValueError(f"weights= names disciplines with no selected sample: {bad}; selected: {sorted(by_discipline)}")
-    if any(w < 0 for w in weights.values()) or not sum(weights.values()):
+        raise ValueError(f"weights= names groups with no selected sample: {bad}; selected: {sorted(map(str, by_group))}")
+    if any(not w >= 0 for w in weights.values()) or not sum(weights.values()):
         raise ValueError(f"weights must be >= 0 with a positive sum, got {weights}")
-    total = sum(by_discipline.values())
+    total = sum(by_group.values()) if total is None else int(total)
     wsum = float(sum(weights.values()))
-    quotas = {d: int(round(total * weights.get(d, 0.0) / wsum)) for d in by_discipline}
-    return {d: q for d, q in quotas.items() if q > 0}
+    quotas = {g: int(round(total * weights.get(g, 0.0) / wsum)) for g in by_group}
+    return {g: q for g, q in quotas.items() if q > 0}
 
 
 def epoch_segments(
     counts: list[int],
-    disciplines: list[str],
+    groups: list,
     *,
     seed: int,
     epoch: int,
     shuffle: bool,
-    quotas: Optional[dict[str, int]] = None,
+    quotas: Optional[dict] = None,
     mix_chunk: Optional[int] = None,
+    limit: Optional[int] = None,
+    resampled: bool = False,
 ) -> list[Segment]:
     """The epoch's sample order at shard granularity (see the module docstring).
 
@@ -59,25 +63,26 @@ def epoch_segments(
     another discipline) every ``mix_chunk`` samples instead of every shard, so the shuffle
     buffer mixes disciplines within a batch. Runs are still read sequentially.
     """
-    segments = _shard_segments(counts, disciplines, seed=seed, epoch=epoch, shuffle=shuffle, quotas=quotas)
+    segments = _shard_segments(counts, groups, seed=seed, epoch=epoch, shuffle=shuffle, quotas=quotas)
     if shuffle and mix_chunk:
         segments = [(i, a, min(a + mix_chunk, hi)) for i, lo, hi in segments for a in range(lo, hi, mix_chunk)]
         epoch_rng(seed, epoch, "chunks").shuffle(segments)
     return segments
 
 
-def _shard_segments(counts, disciplines, *, seed, epoch, shuffle, quotas) -> list[Segment]:
+def _shard_segments(counts, groups, *, seed, epoch, shuffle, quotas, resampled=False) -> list[Segment]:
     order = list(range(len(counts)))
     if shuffle:
         epoch_rng(seed, epoch, "shards").shuffle(order)
     if quotas is None:
         return [(i, 0, counts[i]) for i in order if counts[i]]
     segments: list[Segment] = []
-    for d, quota in sorted(quotas.items()):
-        mine = [i for i in order if disciplines[i] == d and counts[i]]
+    draw = epoch_rng(seed, epoch, "resample")
+    for g, quota in sorted(quotas.items(), key=lambda kv: str(kv[0])):
+        mine = [i for i in order if groups[i] == g and counts[i]]
         k = 0
         while quota > 0 and mine:
-            i = mine[k % len(mine)]
+            i = draw.choices(mine, weights=[counts[j] for j in mine])[0] if resampled else mine[k % len(mine)]
             take = min(quota, counts[i])
             segments.append((i, 0, take))
             quota -= take

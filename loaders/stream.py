@@ -15,6 +15,7 @@ raise.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import logging
 import os
@@ -24,15 +25,17 @@ import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from s1mmalign.core.images import DEFAULT_MAX_PIXELS
+from s1mmalign.loaders import elastic
 from s1mmalign.loaders import split as splitting
 from s1mmalign.loaders.captions import check_caption_mode, choose_caption
 from s1mmalign.loaders.readers import DEFAULT_READ_AHEAD, Failed, SampleError, decode, read_plan, reader
-from s1mmalign.loaders.select import select
+from s1mmalign.loaders.select import TEXT_FIELDS, check_columns, merge_selections, select
 from s1mmalign.loaders.shuffle import PositionShuffle
+from s1mmalign.loaders.remote import DEFAULT_TIMEOUT
 from s1mmalign.loaders.source import Source
 
 log = logging.getLogger(__name__)
-STATE_VERSION = 1
+STATE_VERSION = 2
 
 
 def _dist_rank_world() -> tuple[int, int]:
@@ -41,41 +44,52 @@ def _dist_rank_world() -> tuple[int, int]:
     return 0, 1
 
 
-class S1MMAlignStream(IterableDataset):
-    """Stream S1-MMAlign samples from a dataset folder, ``hf://datasets/<org>/<name>`` or any fsspec URL.
+def _as_sources(source, **kw) -> list[Source]:
+    items = source if isinstance(source, (list, tuple)) else [source]
+    if not items:
+        raise ValueError("no source given")
+    if len(items) > 1 and kw.get("local") is not None:
+        raise ValueError("local= names the staged copy of one source: pass Source(url, local=...) objects in a list")
+    return [x if isinstance(x, Source) else Source(x, **kw) for x in items]
 
-    Samples are dicts: every contract metadata field (``key``, ``caption``, ``recaption``,
-    ``discipline``, ``modality``, ``source``, ``license``, ``paper_id``, ...), ``image``
-    (RGB PIL), ``text`` (the caption chosen by ``caption=``) and ``__shard__``.
+
+class S1MMAlignStream(IterableDataset):
+    """Stream S1-MMAlign samples from a dataset folder, ``hf://datasets/<org>/<name>``, any fsspec URL,
+    or a list of these (mixed; ``weights=[...]`` per source).
+
+    Samples are dicts: the contract's metadata fields (all, or ``columns=``), ``image`` (RGB PIL),
+    ``text`` (the caption chosen by ``caption=``) and ``__shard__``.
 
     Filters (``disciplines``, ``modalities``, ``sources``, ``licenses``: a name or a list;
-    ``min_clip_score``) are resolved from the index before anything is read. ``weights``
-    ({discipline: weight}) rebalances disciplines per epoch; ``mix_chunk`` (e.g. 256) moves
-    readers to another shard every that many samples, so batches mix disciplines. ``rank``/``world_size`` default
-    to ``torch.distributed`` when it is initialised. Call :meth:`set_epoch` each epoch.
+    ``min_clip_score``; ``where=`` in ``datasets``' ``filters=`` form over the index's sample
+    columns; ``filter_fn(row)`` on each candidate's index row) are resolved from the index
+    before anything is read. ``weights``: {discipline: weight} rebalances disciplines, a list
+    (one per source) mixes sources; ``samples_per_epoch`` sets the epoch's size and
+    ``resampled=True`` draws shards with replacement. ``mix_chunk`` (e.g. 256) moves readers to
+    another shard every that many samples. ``rank``/``world_size`` default to
+    ``torch.distributed``. Call :meth:`set_epoch` each epoch.
 
-    The shuffle buffer holds up to ``shuffle_buffer`` samples; like webdataset's it starts
-    emitting at ``shuffle_initial`` samples and grows by one per sample (the first batch comes
-    after ``shuffle_initial`` reads, not ``shuffle_buffer``; ``shuffle_initial=shuffle_buffer``
-    fills it first).
-
-    ``read_ahead`` (bytes, default 32 MiB; 0: off): each iterating process or DataLoader worker
-    reads the next samples of its plan in a background thread while the current ones are
-    decoded, holding at most that many bytes of samples ahead — the same samples in the same order.
-
-    ``cache_dir`` (remote sources): shards fetched whole are kept there, checked against the
-    index's sha256, and read from there in later epochs and runs (see :mod:`s1mmalign.loaders.cache`).
+    ``shuffle_buffer``/``shuffle_initial``: a bounded buffer that starts emitting at
+    ``shuffle_initial`` samples and grows by one per sample (webdataset's policy).
+    ``read_ahead`` (bytes, default 32 MiB; 0: off): reading in a background thread.
+    ``cache_dir``/``cache_limit`` (remote sources): shards fetched whole are kept there, checked
+    against the index's sha256, evicted least recently used over the limit; ``local=``: a
+    pre-staged copy read instead of the remote where its files are whole; ``verify="sha256"``
+    hashes every shard before use; ``timeout=(connect, read)`` seconds for remote requests.
     """
 
     def __init__(
         self,
-        source: "str | os.PathLike | Source",
+        source,
         *,
         disciplines=None,
         modalities=None,
         sources=None,
         licenses=None,
         min_clip_score: Optional[float] = None,
+        where=None,
+        filter_fn=None,
+        columns=None,
         caption: str = "recaption",
         mix_p: float = 0.5,
         seed: int = 0,
@@ -83,7 +97,9 @@ class S1MMAlignStream(IterableDataset):
         shuffle_buffer: int = 1000,
         shuffle_initial: int = 100,
         mix_chunk: Optional[int] = None,
-        weights: Optional[dict[str, float]] = None,
+        weights=None,
+        samples_per_epoch: Optional[int] = None,
+        resampled: bool = False,
         format: str = "auto",
         rank: Optional[int] = None,
         world_size: Optional[int] = None,
@@ -93,15 +109,38 @@ class S1MMAlignStream(IterableDataset):
         storage_options: Optional[dict] = None,
         check_index: bool = True,
         cache_dir: "Optional[str | os.PathLike]" = None,
+        cache_limit=None,
+        local: "Optional[str | os.PathLike]" = None,
+        verify: Optional[str] = None,
+        timeout=DEFAULT_TIMEOUT,
     ):
         check_caption_mode(caption, mix_p)
-        self.source = source if isinstance(source, Source) else Source(
-            source, storage_options=storage_options, check_index=check_index, cache_dir=cache_dir)
-        self.selection = select(
-            self.source, format=format, disciplines=disciplines, modalities=modalities, sources=sources,
-            licenses=licenses, min_clip_score=min_clip_score, caption=caption,
-        )
-        self.quotas = splitting.discipline_quotas(self.selection.by_discipline, weights) if weights else None
+        self.sources = _as_sources(source, storage_options=storage_options, check_index=check_index,
+                                   cache_dir=cache_dir, cache_limit=cache_limit, local=local, verify=verify,
+                                   timeout=timeout)
+        self.source = self.sources[0]
+        self.columns = check_columns(columns)
+        parts = [select(src, format=format, disciplines=disciplines, modalities=modalities, sources=sources,
+                        licenses=licenses, min_clip_score=min_clip_score, caption=caption, where=where,
+                        filter_fn=filter_fn, src=i)
+                 for i, src in enumerate(self.sources)]
+        self.selection = merge_selections(parts)
+        if samples_per_epoch is not None and int(samples_per_epoch) < 1:
+            raise ValueError(f"samples_per_epoch must be >= 1, got {samples_per_epoch}")
+        if resampled and samples_per_epoch is None:
+            raise ValueError("resampled=True needs samples_per_epoch= (an epoch of draws has no natural end)")
+        self.resampled = bool(resampled)
+        if isinstance(weights, (list, tuple)):
+            if len(weights) != len(self.sources):
+                raise ValueError(f"weights= has {len(weights)} values for {len(self.sources)} sources")
+            by_src = {i: sum(p.count for p in self.selection.picks if p.src == i) for i in range(len(self.sources))}
+            self.group_by = "src"
+            self.quotas = splitting.group_quotas(by_src, dict(enumerate(weights)), samples_per_epoch)
+        else:
+            self.group_by = "discipline"
+            self.quotas = (splitting.group_quotas(self.selection.by_discipline, weights or None, samples_per_epoch)
+                           if weights or samples_per_epoch is not None else None)
+        self.limit: Optional[int] = None
         r, w = _dist_rank_world()
         self.rank = r if rank is None else int(rank)
         self.world_size = w if world_size is None else int(world_size)
@@ -120,16 +159,36 @@ class S1MMAlignStream(IterableDataset):
             raise ValueError(f"read_ahead must be >= 0 bytes (0: no background reading), got {read_ahead}")
         self.read_ahead = int(read_ahead)
         self.epoch = 0
-        self.samples_per_rank = splitting.per_rank(self.epoch_size, self.world_size)
+        self.layers: list = []  # elastic resume: the interrupted runs of epoch ``layers_epoch``
+        self.layers_epoch: Optional[int] = None
+        self._remaining: dict = {}
+        splitting.per_rank(self.epoch_size, self.world_size)
 
     # -- sizes ---------------------------------------------------------------------------------
     @property
     def epoch_size(self) -> int:
         """Samples in one epoch over all ranks (before dropping the < world_size left over)."""
-        return sum(self.quotas.values()) if self.quotas else self.selection.total
+        total = sum(self.quotas.values()) if self.quotas else self.selection.total
+        return total if self.limit is None else min(total, self.limit)
+
+    @property
+    def samples_per_rank(self) -> int:
+        """Samples each rank yields in the current epoch."""
+        return splitting.per_rank(len(self._left(self.epoch)) if self._layered(self.epoch) else self.epoch_size,
+                                  self.world_size)
 
     def __len__(self) -> int:
         return self.samples_per_rank
+
+    def take(self, n: int) -> "S1MMAlignStream":
+        """A copy of this stream whose epochs are their first ``n`` samples (a quick run)."""
+        if int(n) < 1:
+            raise ValueError(f"take(n) needs n >= 1, got {n}")
+        out = copy.copy(self)
+        out.limit = int(n) if self.limit is None else min(self.limit, int(n))
+        out._remaining = {}
+        splitting.per_rank(out.epoch_size, out.world_size)
+        return out
 
     def worker_counts(self, num_workers: int) -> list[int]:
         """Samples each DataLoader worker of this rank yields per epoch (0 workers: one count)."""
@@ -146,7 +205,7 @@ class S1MMAlignStream(IterableDataset):
         self.epoch = int(epoch)
 
     def _fingerprint(self) -> dict:
-        picks = "\n".join(f"{p.path}:{p.count}" for p in self.selection.picks)
+        picks = "\n".join(f"{p.src}:{p.path}:{p.count}" for p in self.selection.picks)
         return {"total": self.epoch_size, "seed": self.seed, "world_size": self.world_size,
                 "rank": self.rank, "shuffle_buffer": self.shuffle_buffer,
                 "shuffle_initial": self.shuffle_initial, "caption": self.caption,
@@ -154,19 +213,40 @@ class S1MMAlignStream(IterableDataset):
                 "selection": hashlib.blake2b(picks.encode(), digest_size=8).hexdigest()}
 
     def state_dict(self) -> dict:
-        """Dataset-level state (the epoch); the position in the epoch is the iterator's state."""
-        return {"version": STATE_VERSION, "epoch": self.epoch, **self._fingerprint()}
+        """Dataset-level state (the epoch, earlier interrupted runs of it); the position is the iterator's."""
+        layers = [[w, k, list(e)] for w, k, e in self.layers] if self._layered(self.epoch) else []
+        return {"version": STATE_VERSION, "epoch": self.epoch, "layers": layers, **self._fingerprint()}
 
-    def load_state_dict(self, state: dict) -> None:
+    def load_state_dict(self, state: dict, elastic: bool = False) -> None:
+        """Restore the epoch; ``elastic``: the saved world size may differ (its layers are kept)."""
         mine = self._fingerprint()
-        diff = {k: (state.get(k), v) for k, v in mine.items() if state.get(k) != v}
+        skip = ("world_size", "rank") if elastic else ()
+        diff = {k: (state.get(k), v) for k, v in mine.items() if k not in skip and state.get(k) != v}
         if diff:
             raise ValueError(
                 "cannot resume: the stream was built differently from the saved one "
                 + ", ".join(f"{k}: saved {a!r} != now {b!r}" for k, (a, b) in diff.items())
-                + " (same filters, seed, shuffle_buffer, shuffle_initial and world size are needed for an exact resume)"
+                + " (same filters, seed, shuffle_buffer, shuffle_initial and sources are needed; a different "
+                "world size or num_workers resumes through loader.load_state_dict)"
             )
         self.epoch = int(state["epoch"])
+        self.layers = [(int(w), int(k), [int(x) for x in e]) for w, k, e in state.get("layers") or []]
+        self.layers_epoch = self.epoch if self.layers else None
+        self._remaining = {}
+
+    def resume_elastic(self, epoch: int, layers: list) -> None:
+        """Read, in ``epoch``, only what the interrupted runs ``layers`` did not (see :mod:`elastic`)."""
+        self.epoch, self.layers, self.layers_epoch, self._remaining = int(epoch), list(layers), int(epoch), {}
+
+    def _layered(self, epoch: int) -> bool:
+        return bool(self.layers) and epoch == self.layers_epoch
+
+    def _left(self, epoch: int):
+        if epoch not in self._remaining:
+            self._remaining = {epoch: elastic.remaining(
+                self.epoch_size, self.layers, seed=self.seed, epoch=epoch, size=self.shuffle_buffer,
+                initial=self.shuffle_initial)}
+        return self._remaining[epoch]
 
     def __iter__(self) -> "_EpochIterator":
         info = get_worker_info()
@@ -174,20 +254,30 @@ class S1MMAlignStream(IterableDataset):
         return _EpochIterator(self, self.epoch, worker, workers)
 
     # -- planning ------------------------------------------------------------------------------
-    def plan(self, epoch: int, worker: int = 0, num_workers: int = 1) -> list[splitting.Segment]:
-        """The segments ``(pick, lo, hi)`` that ``worker`` of this rank reads in ``epoch``."""
-        counts = [p.count for p in self.selection.picks]
-        disciplines = [p.discipline for p in self.selection.picks]
-        segments = splitting.epoch_segments(counts, disciplines, seed=self.seed, epoch=epoch,
-                                            shuffle=self.shuffle, quotas=self.quotas, mix_chunk=self.mix_chunk)
-        n = self.samples_per_rank
+    def epoch_segments(self, epoch: int) -> list[splitting.Segment]:
+        """The whole epoch's sample sequence (all ranks), as shard segments."""
+        picks = self.selection.picks
+        groups = [p.src if self.group_by == "src" else p.discipline for p in picks]
+        return splitting.epoch_segments([p.count for p in picks], groups, seed=self.seed, epoch=epoch,
+                                        shuffle=self.shuffle, quotas=self.quotas, mix_chunk=self.mix_chunk,
+                                        limit=self.limit, resampled=self.resampled)
+
+    def plan(self, epoch: int, worker: int = 0, num_workers: int = 1):
+        """``(picks, segments)``: what ``worker`` of this rank reads in ``epoch``, segments ``(pick, lo, hi)``."""
+        segments = self.epoch_segments(epoch)
+        if not self._layered(epoch):
+            n = splitting.per_rank(self.epoch_size, self.world_size)
+            a, b = splitting.part(n, num_workers, worker)
+            start = self.rank * n
+            return self.selection.picks, splitting.slice_segments(segments, start + a, start + b)
+        left = self._left(epoch)
+        n = splitting.per_rank(len(left), self.world_size)
         a, b = splitting.part(n, num_workers, worker)
-        start = self.rank * n
-        return splitting.slice_segments(segments, start + a, start + b)
+        return elastic.picks_for(left[self.rank * n + a: self.rank * n + b], segments, self.selection.picks)
 
     def describe(self) -> str:
         s = self.selection
-        total_bytes = sum(e["bytes"] for e in self.source.index["shards"] if e["format"] == s.format)
+        total_bytes = sum(e["bytes"] for src in self.sources for e in src.index["shards"] if e["format"] == s.format)
         return (f"{s.total} samples in {len(s.picks)} {s.format} shards "
                 f"({', '.join(f'{d} {n}' for d, n in s.by_discipline.items())}); reads about "
                 f"{s.bytes / max(total_bytes, 1):.1%} of the {s.format} bytes; "
@@ -232,16 +322,17 @@ class _EpochIterator:
     def _start(self) -> None:
         self._started = True
         s = self.s
-        self.segments = s.plan(self.epoch, self.worker, self.num_workers)
+        self.picks, self.segments = s.plan(self.epoch, self.worker, self.num_workers)
         self.n = sum(hi - lo for _, lo, hi in self.segments)
-        rng = splitting.epoch_rng(s.seed, self.epoch, "buffer", s.rank, self.worker, self.num_workers)
+        depth = len(s.layers) if s._layered(self.epoch) else 0
+        rng = elastic.buffer_rng(s.seed, self.epoch, s.rank, self.worker, self.num_workers, depth)
         self.buffer = PositionShuffle(self.n, s.shuffle_buffer, rng, s.shuffle_initial)
         self.store: dict[int, Any] = {}
         self.buffer.advance(self.emitted)
         # on a restore, re-read what sat in the buffer, from its oldest position, then go on
         keep = set(self.buffer.buffer)
         first = min(keep, default=self.buffer.next_in)
-        self.reader = reader(s.source, s.selection.picks, self.segments, first, s.read_ahead)
+        self.reader = reader(s.sources, self.picks, self.segments, first, s.read_ahead, s.columns)
         for pos in range(first, self.buffer.next_in):
             item = next(self.reader)
             if pos in keep:
@@ -267,11 +358,15 @@ class _EpochIterator:
             self._fail(item.key, item.reason, item.detail, item.shard)
             return None
         try:
-            sample = decode(item, max_pixels=self.s.max_pixels)
+            sample = decode(item, max_pixels=self.s.max_pixels, columns=self.s.columns)
         except SampleError as e:
             self._fail(e.key, e.reason, e.detail, item.shard)
             return None
         sample["text"] = choose_caption(sample, self.s.caption, mix_p=self.s.mix_p, seed=self.s.seed, epoch=self.epoch)
+        if self.s.columns is not None:  # the captions were read to choose ``text``; keep them only when asked for
+            for name in TEXT_FIELDS:
+                if name not in self.s.columns:
+                    del sample[name]
         return sample
 
     def __next__(self) -> dict:
@@ -297,7 +392,7 @@ class _EpochIterator:
         while self.yielded < self.n:
             if self.pad >= self.n:
                 raise RuntimeError(f"worker {self.worker}: no readable sample to keep the planned count")
-            items = read_plan(self.s.source, self.s.selection.picks, self.segments, self.pad)
+            items = read_plan(self.s.sources, self.picks, self.segments, self.pad, self.s.columns)
             try:
                 item = next(items)
             finally:

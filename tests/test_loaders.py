@@ -6,6 +6,8 @@ import io
 import json
 import pickle
 import shutil
+import subprocess
+import sys
 import tarfile
 import warnings
 from pathlib import Path
@@ -13,8 +15,8 @@ from pathlib import Path
 import pytest
 import torch
 
-import s1mmalign_dataset as contract
 from s1mmalign.builder.shards.write import write_dataset
+from s1mmalign.core import contract
 from s1mmalign.builder.shards.writers import ShardOptions
 from s1mmalign.loaders import CLIPCollate, IndexMismatchError, S1MMAlignStream, make_dataloader
 from s1mmalign.loaders.captions import CaptionFitter, choose_caption
@@ -150,7 +152,7 @@ def test_changed_shard_list_is_detected(ds, tmp_path):
     tars[0].unlink()
     extra = tars[1].with_name("train-99999.tar")
     shutil.copy(tars[1], extra)
-    with pytest.raises(IndexMismatchError, match="1 missing .*1 not in the index.*finalize_dataset"):
+    with pytest.raises(IndexMismatchError, match="1 missing .*1 not in the index.*s1mmalign reindex DATASET"):
         S1MMAlignStream(copy)
     extra.unlink()
     with open(tars[2], "ab") as f:
@@ -443,4 +445,18 @@ def test_stream_command(ds):
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("34 samples in") and "[physics/plot]" in out.stdout
     bad = subprocess.run([*cmd[:4], str(ds), "--discipline", "physik"], capture_output=True, text=True, timeout=300)
-    assert bad.returncode == 1 and "unknown discipline 'physik'; valid: mathematics" in bad.stderr
+    assert bad.returncode == 2 and "unknown discipline physik; valid: mathematics" in bad.stderr  # an argparse error
+
+
+def test_the_loaders_import_neither_datasets_nor_the_builder(ds):
+    """A training process (and each DataLoader worker) pays for neither HF ``datasets`` nor the builder."""
+    code = (
+        "import sys\n"
+        "from s1mmalign.loaders import S1MMAlignStream, make_dataloader, CLIPCollate\n"
+        f"s = S1MMAlignStream({str(ds)!r}, disciplines='physics', columns=['image', 'recaption'])\n"
+        "n = sum(len(b['key']) for b in make_dataloader(s, batch_size=8))\n"
+        "print(n, 'datasets' in sys.modules, sorted(m for m in sys.modules if m.startswith('s1mmalign.builder')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split("\n")[0] == "100 False []", out.stdout

@@ -85,7 +85,7 @@ def test_a_partly_read_file_is_kept_only_when_little_is_missing(tmp_path):
     import fsspec
 
     from s1mmalign.loaders.cache import FILL_GAPS, Keeper, ShardCache
-    from s1mmalign.loaders.source import RetryingFile
+    from s1mmalign.loaders.remote import RetryingFile
 
     data = os.urandom(3 * FILL_GAPS)
     (tmp_path / "srv").mkdir()

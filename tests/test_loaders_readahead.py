@@ -239,7 +239,7 @@ def test_an_error_raised_while_reading_ahead_reaches_the_consumer_in_sequence(ds
         return S1MMAlignStream(copy, format="wds", seed=seed, mix_chunk=7, shuffle_buffer=4, read_ahead=read_ahead)
 
     # a plan whose first runs start shards (no sidecar needed) and a later one starts mid-shard
-    seed = next(seed for seed in range(100) if [lo for _, lo, _ in stream(seed).plan(0)][:3] == [0, 0, 0])
+    seed = next(seed for seed in range(100) if [lo for _, lo, _ in stream(seed).plan(0)[1]][:3] == [0, 0, 0])
     streams = {ra: stream(seed, ra) for ra in (0, 1 << 20)}
     for sidecar in (copy / "index").rglob("*.parquet"):
         sidecar.unlink()

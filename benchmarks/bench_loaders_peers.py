@@ -1,0 +1,188 @@
+"""The peers of ``bench_loaders.py``: MosaicML ``streaming`` (MDS) and ``litdata`` on the same samples.
+
+Run by ``bench_loaders.py`` with the peers' own interpreter (``--peers-python``; ``import
+streaming`` needs torchvision, which does not load beside the CPU torch of .venv), e.g.
+
+    python3.11 -m venv /work/peers-venv
+    /work/peers-venv/bin/pip install torch==2.14.1 torchvision==0.29.1 mosaicml-streaming==0.13.0 litdata==0.2.76
+    /work/peers-venv/bin/pip install transformers==5.24.0 tokenizers==0.23.3 numpy==2.4.6  # the tokenizer of .venv
+    /work/peers-venv/bin/pip install --no-deps -e .    # decode_image: the same decoding for every contender
+
+``--write`` converts the benchmark dataset's tar shards (the same samples, bytes for bytes) to MDS
+and litdata chunks, once as one dataset and once per discipline folder (each peer's best
+option for a discipline slice). ``--run NAME`` runs one contender and prints one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import tarfile
+import time
+from pathlib import Path
+
+BATCH = 256
+CHUNK = 32 << 20  # bytes per MDS shard / litdata chunk, as the tar and Parquet shards of the benchmark
+COLUMNS = {"key": "str", "image": "bytes", "text": "str", "discipline": "str", "modality": "str", "license": "str"}
+
+
+def samples(ds: Path):
+    """Every sample of the dataset's tars: the fields a CLIP job and the slices use."""
+    for tar in sorted((ds / "wds").rglob("*.tar")):
+        with tarfile.open(tar) as t:
+            members: dict = {}
+            for m in t:
+                key, _, ext = m.name.partition(".")
+                members.setdefault(key, {})[ext] = t.extractfile(m).read()
+            for key, parts in members.items():
+                meta = json.loads(parts["json"])
+                image = next(parts[e] for e in ("png", "jpg", "jpeg", "webp") if e in parts)
+                yield {"key": key, "image": image, "text": meta.get("recaption") or meta.get("caption") or "",
+                       "discipline": meta["discipline"], "modality": meta["modality"], "license": meta["license"]}
+
+
+def write(ds: Path, out: Path) -> None:
+    from litdata.streaming.writer import BinaryWriter
+    from streaming import MDSWriter
+
+    if (out / "done").is_file():
+        return
+    shutil.rmtree(out, ignore_errors=True)
+    writers: dict = {}
+
+    def writer(kind: str, name: str):
+        if (kind, name) not in writers:
+            folder = out / kind / name
+            folder.mkdir(parents=True)
+            writers[kind, name] = (MDSWriter(out=str(folder), columns=COLUMNS, size_limit=CHUNK) if kind == "mds"
+                                   else BinaryWriter(str(folder), chunk_bytes=CHUNK))
+        return writers[kind, name]
+
+    count: dict = {}
+    for s in samples(ds):
+        for name in ("all", f"by/{s['discipline']}"):
+            writer("mds", name).write(s)
+            i = count[name] = count.get(name, -1) + 1
+            writer("litdata", name).add_item(i, s)
+    for (kind, _), w in writers.items():
+        if kind == "mds":
+            w.finish()
+        else:
+            w.done()
+            w.merge(1)
+    (out / "done").write_text("ok")
+
+
+def _rchar() -> int:
+    with open("/proc/self/io") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("rchar"))
+
+
+class Work:
+    """The per-sample work of every contender: decode (``decode_image``: PIL, bomb guard), resize to
+    224x224, tokenize in batches of 256 with one CLIP tokenizer. ``add`` takes one sample (one
+    process); calling it with a list of ``(image, text)`` is a DataLoader ``collate_fn`` (the work
+    then runs in the workers) and returns the batch size."""
+
+    def __init__(self, tok_dir: Path):
+        self.tok_dir, self.tok, self.texts, self.n = str(tok_dir), None, [], 0
+
+    def _tokenize(self, texts: list) -> None:
+        if self.tok is None:
+            from transformers import CLIPTokenizer
+
+            self.tok = CLIPTokenizer.from_pretrained(self.tok_dir)
+        self.tok(texts, padding="max_length", truncation=True, max_length=77, return_tensors="np")
+
+    @staticmethod
+    def _image(image) -> None:
+        import numpy as np
+        from PIL import Image
+
+        from s1mmalign.core.images import decode_image
+
+        img = decode_image(bytes(image)) if isinstance(image, (bytes, memoryview)) else image
+        np.asarray(img.resize((224, 224), Image.BILINEAR))
+
+    def add(self, image, text: str) -> None:
+        self._image(image)
+        self.texts.append(text)
+        if len(self.texts) == BATCH:
+            self._tokenize(self.texts)
+            self.texts = []
+        self.n += 1
+
+    def __call__(self, batch: list) -> int:
+        for image, text in batch:
+            self._image(image)
+        self._tokenize([text for _, text in batch])
+        return len(batch)
+
+
+def cpu_seconds() -> float:
+    """CPU seconds of this process and of its reaped children (DataLoader workers)."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def pairs(data, keep):
+    """``(image, text)`` of the kept samples of a peer's dataset."""
+    for s in data:
+        if keep(s):
+            yield s["image"], s["text"]
+
+
+def run(name: str, root: Path, tok_dir: Path, slice_discipline: str, slice_license: str) -> dict:
+    import litdata  # imports outside the timed part, as for every contender
+    import torch
+    from streaming import StreamingDataset
+
+    peer, _, how = name.partition("-")
+    workers = 2 if how.endswith("w2") else 0
+    how = how.removesuffix("w2").rstrip("-")
+    folder = root / ("mds" if peer == "mosaicml" else "litdata") / (f"by/{slice_discipline}" if how == "slice" else "all")
+    keep = {"select": lambda s: s["discipline"] == slice_discipline,
+            "license": lambda s: s["license"] == slice_license}.get(how, lambda s: True)
+    work = Work(tok_dir)
+    r0, t0, c0 = _rchar(), time.perf_counter(), cpu_seconds()
+    if peer == "mosaicml":
+        data = StreamingDataset(local=str(folder), shuffle=True, shuffle_seed=0, batch_size=BATCH)
+    else:
+        data = litdata.StreamingDataset(str(folder), shuffle=True, seed=0)
+    if workers:
+        loader = torch.utils.data.DataLoader(data, batch_size=BATCH, num_workers=workers,
+                                             collate_fn=lambda b: work([(s["image"], s["text"]) for s in b if keep(s)]))
+        n = sum(loader)
+        del loader
+    else:
+        for image, text in pairs(data, keep):
+            work.add(image, text)
+        n = work.n
+    seconds, cpu = time.perf_counter() - t0, cpu_seconds() - c0
+    return {"name": name, "samples": n, "seconds": seconds, "samples_per_s": n / seconds, "cpu_seconds": cpu,
+            "samples_per_cpu_s": n / cpu, "bytes_read": _rchar() - r0,
+            "peak_rss": next(int(x.split()[1]) * 1024 for x in open("/proc/self/status") if x.startswith("VmHWM"))}
+
+
+def main() -> None:
+    os.environ.setdefault("LITDATA_DISABLE_VERSION_CHECK", "1")
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--write", action="store_true")
+    ap.add_argument("--run")
+    ap.add_argument("--dataset", type=Path)
+    ap.add_argument("--root", type=Path)
+    ap.add_argument("--tok", type=Path)
+    ap.add_argument("--slice", default="chemistry")
+    ap.add_argument("--license", default="cc-by-nc-4.0")
+    args = ap.parse_args()
+    if args.write:
+        write(args.dataset, args.root)
+    else:
+        print(json.dumps(run(args.run, args.root, args.tok, args.slice, args.license)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+"""Checking ``index/shards.json`` before anything in it is used: types, paths, digests.
+
+The index comes from wherever the dataset does (a Hub repository anyone can push to, a mirror),
+so nothing in it is trusted: every shard and sidecar path must be a relative path that stays
+inside the dataset root (no ``..``, no absolute path, no backslash, no drive), every ``sha256``
+a 64-digit hex digest (it names a file in the cache), every count a non-negative integer. A
+malformed index is one :class:`IndexFormatError` naming the field, whatever ``check_index``
+says; symlinks that leave a local root are refused when a file is opened
+(:func:`inside_root`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any, Optional
+
+HEX64 = re.compile(r"[0-9a-f]{64}")
+FORMATS = ("wds", "parquet")
+SUFFIX = {"wds": ".tar", "parquet": ".parquet"}
+COUNT_FIELDS = ("modalities", "sources", "licenses")
+
+
+class IndexFormatError(ValueError):
+    """``index/shards.json`` is malformed or names a path outside the dataset root."""
+
+
+def is_digest(value: Any) -> bool:
+    """A lowercase 64-digit hex sha256 (what may name a file in the cache)."""
+    return isinstance(value, str) and HEX64.fullmatch(value) is not None
+
+
+def check_rel_path(rel: Any) -> Optional[str]:
+    """Why ``rel`` is not a safe relative path inside a dataset root (None when it is)."""
+    if not isinstance(rel, str) or not rel:
+        return f"must be a non-empty string, got {type(rel).__name__} {rel!r:.80}"
+    if "\\" in rel or "\x00" in rel or ":" in rel.split("/", 1)[0]:
+        return f"{rel!r:.120} has a backslash, NUL or drive/scheme"
+    if rel.startswith("/"):
+        return f"{rel!r:.120} is absolute"
+    if any(part in ("", ".", "..") for part in rel.split("/")):
+        return f"{rel!r:.120} has an empty, '.' or '..' component"
+    return None
+
+
+def _int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def validate_index(index: Any, where: str) -> dict:
+    """``index`` itself when well formed; else :class:`IndexFormatError` naming the first bad field."""
+
+    def bad(field: str, why: str) -> IndexFormatError:
+        return IndexFormatError(
+            f"{where}: index/shards.json is malformed: {field} {why}. The index cannot be trusted: "
+            f"rebuild it (s1mmalign reindex DATASET) or use a consistent copy of the dataset")
+
+    if not isinstance(index, dict) or not isinstance(index.get("shards"), list):
+        raise bad("the top level", "must be an object with a 'shards' list")
+    for i, s in enumerate(index["shards"]):
+        name = f"shards[{i}]"
+        if not isinstance(s, dict):
+            raise bad(name, f"must be an object, got {type(s).__name__}")
+        why = check_rel_path(s.get("path"))
+        if why:
+            raise bad(f"{name}.path", why)
+        if s.get("format") not in FORMATS:
+            raise bad(f"{name}.format", f"must be one of {FORMATS}, got {s.get('format')!r:.40}")
+        if not s["path"].endswith(SUFFIX[s["format"]]):
+            raise bad(f"{name}.path", f"{s['path']!r:.120} does not end in {SUFFIX[s['format']]}")
+        if not isinstance(s.get("discipline"), str):
+            raise bad(f"{name}.discipline", "must be a string")
+        for field in ("num_samples", "bytes"):
+            if not _int(s.get(field)):
+                raise bad(f"{name}.{field}", f"must be a non-negative integer, got {s.get(field)!r:.40}")
+        if s.get("sample_index") is not None:
+            why = check_rel_path(s["sample_index"])
+            if why:
+                raise bad(f"{name}.sample_index", why)
+        if s.get("sha256") is not None and not is_digest(s["sha256"]):
+            raise bad(f"{name}.sha256", f"must be 64 lowercase hex digits, got {s['sha256']!r:.80}")
+        for field in COUNT_FIELDS:
+            counts = s.get(field)
+            if counts is not None and not (isinstance(counts, dict)
+                                           and all(isinstance(k, str) and _int(v) for k, v in counts.items())):
+                raise bad(f"{name}.{field}", "must map names to non-negative integers")
+        groups = s.get("row_groups")
+        if groups is not None and not (isinstance(groups, list)
+                                       and all(isinstance(g, dict) and _int(g.get("num_rows")) for g in groups)):
+            raise bad(f"{name}.row_groups", "must be a list of {\"num_rows\": n}")
+    return index
+
+
+def inside_root(root: str, path: str) -> bool:
+    """Whether local ``path`` resolves (symlinks followed) to a place under local ``root``."""
+    real_root = os.path.realpath(root)
+    real = os.path.realpath(path)
+    return real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep)

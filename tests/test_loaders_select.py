@@ -1,0 +1,239 @@
+"""Mixing sources, where=/filter_fn=, columns=, take/resampled, cache_limit and local= on real datasets."""
+
+from __future__ import annotations
+
+import collections
+import random
+import shutil
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from s1mmalign.builder.shards.write import write_dataset
+from s1mmalign.builder.shards.writers import ShardOptions
+from s1mmalign.loaders import S1MMAlignStream, make_dataloader
+from s1mmalign.loaders.cache import parse_size
+from s1mmalign.loaders.tiny import figure_bytes, serve_http, synthetic_records
+
+SMALL = ShardOptions(parquet_shard_bytes=60_000, tar_shard_bytes=60_000, row_group_bytes=15_000)
+
+
+def varied(n: int, seed: int = 0):
+    """Records with figures of several sizes, multi-panel flags and long paper texts."""
+    rnd = random.Random(seed)
+    for i, r in enumerate(synthetic_records(n, seed=seed)):
+        size = (40, 64, 96, 128)[i % 4]
+        r["image"] = {"bytes": figure_bytes(i + 7 * seed, size), "path": None}
+        r["multi_panel"] = i % 5 == 0
+        words = lambda k: " ".join(f"{rnd.getrandbits(36):x}" for _ in range(k))  # noqa: E731 (text that does not compress)
+        r["abstract"] = f"Abstract {i}. {words(250)}"
+        r["citation_contexts"] = [f"Context {k} of figure {i}: {words(60)}" for k in range(6)]
+        yield r
+
+
+@pytest.fixture(scope="module")
+def two(tmp_path_factory):
+    root = tmp_path_factory.mktemp("select")
+    a, b = root / "a", root / "b"
+    write_dataset(varied(200, seed=0), a, options=SMALL)
+    write_dataset(varied(120, seed=1), b, options=SMALL)
+    return a, b
+
+
+def keys(stream) -> list[str]:
+    return [s["key"] for s in stream]
+
+
+def test_where_filters_on_width_license_and_multi_panel_exactly(two):
+    a, _ = two
+    recs = {r["key"]: r for r in varied(200)}
+    size = {k: (40, 64, 96, 128)[int(k.split("_")[1]) % 4] for k in recs}
+    for fmt in ("wds", "parquet"):
+        s = S1MMAlignStream(a, format=fmt, where=[("width", ">=", 96), ("license", "not in", ["cc-by-nc-4.0"])])
+        want = {k for k, r in recs.items() if size[k] >= 96 and r["license"] != "cc-by-nc-4.0"}
+        got = keys(s)
+        assert sorted(got) == sorted(want) and len(s) == len(want) > 0
+        assert all(x["width"] >= 96 and x["license"] == "cc-by-4.0" for x in S1MMAlignStream(
+            a, format=fmt, where=[("width", ">=", 96), ("license", "not in", ["cc-by-nc-4.0"])]))
+    # OR of ANDs, the discipline decided from the index alone, and a Python predicate on index rows
+    s = S1MMAlignStream(a, where=[[("discipline", "==", "physics")], [("multi_panel", "==", True)]],
+                        filter_fn=lambda row: row["caption_chars"] > 0)
+    want = {k for k, r in recs.items() if r["discipline"] == "physics" or r["multi_panel"]}
+    assert sorted(keys(s)) == sorted(want)
+    # pushdown: a discipline term prunes shards without reading their sidecars
+    s = S1MMAlignStream(a, format="wds", where=[("discipline", "in", ["biology"]), ("modality", "==", "plot")])
+    assert {p.discipline for p in s.selection.picks} == {"biology"}
+    with pytest.raises(ValueError, match="where= column 'year' is not in the sample index.*s1mmalign reindex"):
+        S1MMAlignStream(a, where=[("year", ">=", 2020)])
+    with pytest.raises(ValueError, match="op '~' is not one of"):
+        S1MMAlignStream(a, where=[("width", "~", 3)])
+
+
+def test_columns_read_fewer_bytes_through_the_file_system(two):
+    a, _ = two
+
+    def rchar() -> int:
+        for line in Path("/proc/self/io").read_text().splitlines():
+            if line.startswith("rchar:"):
+                return int(line.split()[1])
+        raise AssertionError("no rchar")
+
+    def run(columns):
+        s = S1MMAlignStream(a, format="parquet", columns=columns, shuffle=False, read_ahead=0)
+        before = rchar()
+        out = list(s)
+        return rchar() - before, out
+
+    full, all_rows = run(None)
+    few, rows = run(["image", "recaption"])
+    assert [r["key"] for r in rows] == [r["key"] for r in all_rows]
+    assert set(rows[0]) == {"key", "image", "recaption", "text", "__shard__"}
+    assert [r["text"] for r in rows] == [r["text"] for r in all_rows]
+    assert rows[3]["image"].tobytes() == all_rows[3]["image"].tobytes()
+    assert few < 0.6 * full, (few, full)  # abstract and citation contexts are most of the bytes here
+    meta_only = list(S1MMAlignStream(a, format="wds", columns=["license"], shuffle=False))
+    assert set(meta_only[0]) == {"key", "license", "text", "__shard__"}
+    with pytest.raises(ValueError, match="unknown columns"):
+        S1MMAlignStream(a, columns=["imgae"])
+
+
+def test_mixing_sources_with_weights_is_exact_and_deterministic(two):
+    a, b = two
+    s = S1MMAlignStream([a, b], weights=[3, 1], samples_per_epoch=160, seed=4)
+    got = keys(s)
+    by = collections.Counter(k.split("_")[0] for k in got)
+    assert len(got) == len(s) == 160 and by == {"s0": 120, "s1": 40}
+    assert len(set(got)) == len(got)  # neither source needs cycling at these sizes
+    assert keys(S1MMAlignStream([a, b], weights=[3, 1], samples_per_epoch=160, seed=4)) == got
+    s.set_epoch(1)
+    assert keys(s) != got
+    # no weights: the sources are concatenated
+    both = S1MMAlignStream([a, b], disciplines="physics")
+    assert len(keys(both)) == 50 + 30
+    with pytest.raises(ValueError, match="2 sources"):
+        S1MMAlignStream([a, b], weights=[1, 2, 3])
+
+
+def test_mixed_streams_resume_exactly_with_workers(two):
+    a, b = two
+
+    def loader():
+        s = S1MMAlignStream([a, b], weights=[1, 1], seed=2, shuffle_buffer=16, mix_chunk=9)
+        s.set_epoch(1)
+        return make_dataloader(s, batch_size=8, num_workers=2)
+
+    full = [batch["key"] for batch in loader()]
+    first = loader()
+    it = iter(first)
+    head = [next(it)["key"] for _ in range(7)]
+    state = first.state_dict()
+    del it
+    again = loader()
+    again.load_state_dict(state)
+    tail = [batch["key"] for batch in again]
+    assert head + tail == full
+
+
+def test_take_and_resampled(two):
+    a, _ = two
+    s = S1MMAlignStream(a, seed=1).take(17)
+    assert len(keys(s)) == len(s) == 17
+    r = S1MMAlignStream(a, resampled=True, samples_per_epoch=500, disciplines="biology", seed=3)
+    got = keys(r)
+    assert len(got) == len(r) == 500 and len(set(got)) == 50  # 50 biology samples, drawn with replacement
+    with pytest.raises(ValueError, match="samples_per_epoch"):
+        S1MMAlignStream(a, resampled=True)
+
+
+def test_cache_limit_evicts_lru_and_never_a_shard_in_use(two, tmp_path):
+    a, _ = two
+    server, _ = serve_http(a)
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        sizes = [e["bytes"] for e in S1MMAlignStream(a, format="wds").source.index["shards"] if e["format"] == "wds"]
+        limit = 3 * max(sizes)
+        cache = tmp_path / "cache"
+        held = None
+        for epoch in range(2):
+            s = S1MMAlignStream(url, format="wds", cache_dir=cache, cache_limit=limit, seed=epoch)
+            if held is None:  # open one cached shard and keep it open through the whole epoch
+                list(S1MMAlignStream(url, format="wds", cache_dir=cache, cache_limit=limit, disciplines="physics"))
+                held_path = next(p for p in cache.rglob("*.tar"))
+                held = s.source.cache.open(held_path)
+            n = len(keys(s))
+            assert n == 200
+            total = sum(p.stat().st_size for p in cache.rglob("*.tar"))
+            assert held_path.exists(), "a shard in use was evicted"
+            assert total <= limit + held_path.stat().st_size, (total, limit)
+        s.source.cache.limit = 1  # evict everything that can be
+        s.source.cache.evict()
+        assert list(cache.rglob("*.tar")) == [held_path]  # the one in use stays
+        held.close()
+        s.source.cache.evict()
+        assert not held_path.exists()  # free now
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert parse_size("50GB") == 50 * 10**9 and parse_size("1.5MiB") == 3 << 19
+    with pytest.raises(ValueError, match="cache_limit"):
+        parse_size("lots")
+
+
+def test_local_prestaged_copy_is_read_instead_of_the_remote(two, tmp_path):
+    a, _ = two
+    local = tmp_path / "local"
+    shutil.copytree(a / "wds" / "physics", local / "wds" / "physics")
+    server, state = serve_http(a)
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        s = S1MMAlignStream(url, format="wds", disciplines="physics", local=local)
+        assert len(keys(s)) == 50 and s.source.bytes_read[0] == 0 and state["gets"] == 0
+        s = S1MMAlignStream(url, format="wds", disciplines=["physics", "biology"], local=local)
+        assert len(keys(s)) == 100 and s.source.bytes_read[0] > 0  # biology is not staged: remote
+        with pytest.raises(ValueError, match="local= names the staged copy of one source"):
+            S1MMAlignStream([url, a], local=local)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_sidecars_carry_the_filter_columns(two):
+    a, _ = two
+    side = next((a / "index").rglob("*.idx.parquet"))
+    names = pq.read_schema(side).names
+    assert {"width", "height", "multi_panel", "license", "source", "caption_chars"} <= set(names)
+
+
+def test_reindex_adds_filter_columns_and_joins_eval_scores(tmp_path):
+    import subprocess
+    import sys
+
+    import pyarrow as pa
+
+    out = tmp_path / "old"
+    recs = list(varied(80, seed=2))
+    for r in recs:
+        r["clip_score_caption"] = r["clip_score_recaption"] = None  # built without the score stage
+    write_dataset(recs, out, options=SMALL)
+    for side in (out / "index").rglob("*.idx.parquet"):  # an index from before the filter columns
+        table = pq.read_table(side)
+        pq.write_table(table.drop_columns(["width", "height", "multi_panel"]), side)
+    with pytest.raises(ValueError, match="where= column 'width' is not in the sample index.*s1mmalign reindex"):
+        S1MMAlignStream(out, where=[("width", ">=", 96)])
+    with pytest.raises(ValueError, match="no sample"):
+        S1MMAlignStream(out, min_clip_score=0.5)
+    (out / "eval").mkdir()
+    scored = {r["key"]: 0.2 + 0.01 * i for i, r in enumerate(recs)}
+    pq.write_table(pa.table({"key": list(scored), "clip_score_caption": list(scored.values()),
+                             "clip_score_recaption": list(scored.values())}), out / "eval" / "scores.parquet")
+    shard_bytes = {p: p.read_bytes() for p in out.rglob("*.tar")}
+    cli = Path(sys.executable).with_name("s1mmalign")  # the installed console script
+    run = subprocess.run([str(cli), "reindex", str(out)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "scores joined for 160 samples" in run.stdout  # 80 keys, in both formats
+    assert {p: p.read_bytes() for p in out.rglob("*.tar")} == shard_bytes  # shards untouched
+    for fmt in ("wds", "parquet"):
+        got = keys(S1MMAlignStream(out, format=fmt, where=[("width", ">=", 96)], min_clip_score=0.5))
+        want = {k for i, (k, v) in enumerate(scored.items()) if v >= 0.5 and (40, 64, 96, 128)[i % 4] >= 96}
+        assert sorted(got) == sorted(want) and want
