@@ -23,10 +23,10 @@ import numpy as np
 
 from s1mmalign.core import contract
 from s1mmalign.core.images import DEFAULT_MAX_PIXELS, ImageRejected, decode_image
-from s1mmalign.core.prefetch import ReadAhead
-from s1mmalign.loaders.select import TEXT_FIELDS
 from s1mmalign.core.layout import member_key
+from s1mmalign.core.prefetch import ReadAhead
 from s1mmalign.loaders.remote import SourceStalled, transient_errors
+from s1mmalign.loaders.select import TEXT_FIELDS
 
 FLOAT32_FIELDS = tuple(n for n, t, _, _ in contract.FIELDS if str(t) == "float")
 IMAGE_EXTS = ("png", "jpg", "jpeg", "webp", "tif", "tiff", "bmp", "gif")

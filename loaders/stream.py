@@ -29,9 +29,9 @@ from s1mmalign.loaders import elastic
 from s1mmalign.loaders import split as splitting
 from s1mmalign.loaders.captions import check_caption_mode, choose_caption
 from s1mmalign.loaders.readers import DEFAULT_READ_AHEAD, Failed, SampleError, decode, read_plan, reader
+from s1mmalign.loaders.remote import DEFAULT_TIMEOUT
 from s1mmalign.loaders.select import TEXT_FIELDS, check_columns, merge_selections, select
 from s1mmalign.loaders.shuffle import PositionShuffle
-from s1mmalign.loaders.remote import DEFAULT_TIMEOUT
 from s1mmalign.loaders.source import Source
 
 log = logging.getLogger(__name__)

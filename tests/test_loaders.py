@@ -16,8 +16,8 @@ import pytest
 import torch
 
 from s1mmalign.builder.shards.write import write_dataset
-from s1mmalign.core import contract
 from s1mmalign.builder.shards.writers import ShardOptions
+from s1mmalign.core import contract
 from s1mmalign.loaders import CLIPCollate, IndexMismatchError, S1MMAlignStream, make_dataloader
 from s1mmalign.loaders.captions import CaptionFitter, choose_caption
 from s1mmalign.loaders.tiny import char_clip_tokenizer, figure_bytes, serve_http, synthetic_records, tiny_clip
