@@ -8,14 +8,16 @@ datasets adapter.
 
     {"version": 1, "contract": "1.0", "num_samples": N,
      "counts": {discipline: {modality: n}},
-     "shards": [{"path": "wds/physics/train-00000.tar", "format": "wds", "discipline": "physics",
+     "shards": [{"path": "wds/physics/physics-00000.tar", "format": "wds", "discipline": "physics",
                  "num_samples": n, "bytes": b, "sha256": "...",
                  "modalities": {...}, "sources": {...}, "licenses": {...},
-                 "sample_index": "index/wds/physics/train-00000.tar.idx.parquet",
+                 "sample_index": "index/wds/physics/physics-00000.tar.idx.parquet",
                  "row_groups": [{"num_rows": n, "modalities": {...}}]   # Parquet shards only
                 }, ...],
      "duplicate_keys": {"count": n, "examples": [...]}}    # only when a key is in two shards
 
+Shards are named ``<wds|data>/<d>/<d>-NNNNN.<tar|parquet>``, numbered from 0 per discipline
+(:func:`shard_rel`), so ``wds/physics/physics-{00000..00011}.tar`` is one discipline.
 ``sizes.json`` at the root maps every shard path to its sample count; ``wds/<d>/sizes.json``
 maps every tar basename of the dataset to its count (open_clip reads the one beside the
 first shard and looks the others up by basename, so each holds them all).
@@ -43,7 +45,14 @@ SIZES_FILE = "sizes.json"
 
 
 def parquet_glob(discipline: str = "*") -> str:
-    return f"{PARQUET_DIR}/{discipline}/train-*.parquet"
+    return f"{PARQUET_DIR}/{discipline}/*.parquet"
+
+
+def shard_rel(fmt: str, discipline: str, n: int) -> str:
+    """The final name of a discipline's ``n``-th shard of a format (numbered per discipline;
+    the discipline in the basename keeps basenames unique across the dataset)."""
+    folder, ext = (WDS_DIR, "tar") if fmt == "wds" else (PARQUET_DIR, "parquet")
+    return f"{folder}/{discipline}/{discipline}-{n:05d}.{ext}"
 
 
 def parquet_files(root: str | Path, disciplines: Sequence[str] = ("*",), storage_options: Optional[dict] = None) -> list[str]:

@@ -66,3 +66,17 @@ def make_records(n: int, disciplines=("physics", "biology", "astronomy"), modali
 @pytest.fixture
 def records():
     return make_records(36)
+
+
+def make_release(root: Path, per_unit: dict[int, int], size=(260, 200)) -> Path:
+    """A release in the published layout: one arXiv unit per year (``{year: figures}``), records
+    alternating hep-th (physics) and q-bio.GN (biology)."""
+    from s1mmalign.builder.sources.sample_release import write_archive, write_jsonl
+
+    for year, n in per_unit.items():
+        members = [(f"{year}01/{year}01.{i:04d}.tar.gz/f.png", draw_figure(year * 1000 + i, size=size)) for i in range(n)]
+        recs = [{"arxiv_id": f"{year}01.{i:04d}", "title": "t", "image_path": f"images/{m}", "caption": f"c {i}",
+                 "recaption": f"r {i}", "categories": "hep-th" if i % 2 else "q-bio.GN"} for i, (m, _) in enumerate(members)]
+        write_jsonl(root / "arxiv" / "jsonl" / f"{year}_recaption.jsonl", recs)
+        write_archive(root / "arxiv" / f"images_20{year}.tar.gz", members, part_size=200_000)
+    return root

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import datasets
 import pyarrow.parquet as pq
-from conftest import draw_figure
+from conftest import draw_figure, make_release
 
 from s1mmalign.builder.commands.convert import WORK_DIR, convert_release, format_summary
+from s1mmalign.builder.shards.names import shard_facts
 from s1mmalign.builder.sources.sample_release import sample_release, write_archive, write_jsonl
 
 CLI = [sys.executable, "-m", "s1mmalign.builder.commands.cli"]
@@ -26,9 +27,14 @@ def _files(out: Path) -> dict[str, str]:
     return {
         p.relative_to(out).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
         for d in ("data", "wds", "index")
-        for p in sorted((out / d).rglob("train-*"))
-        if p.is_file()
+        for p in sorted((out / d).rglob("*"))
+        if p.is_file() and p.name.endswith((".tar", ".parquet"))
     }
+
+
+def _unit_shards(out: Path, unit: str) -> list[Path]:
+    """The shards a unit wrote, whatever their name now (their sidecars say)."""
+    return [out / f["path"] for _, f in shard_facts(out) if f.get("unit") == unit]
 
 
 def _keys(out: Path) -> set[str]:
@@ -69,24 +75,13 @@ def test_limit_and_rerun_is_a_noop(tmp_path):
     report = convert_release(rel, out, limit=4, progress=False)
     assert report["written"] == 4 and report["limited"]
     assert "stopped at --limit" in format_summary(report)
-    before = {p: p.stat().st_mtime_ns for p in out.rglob("train-*")}
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.name.endswith((".tar", ".parquet"))}
+    assert before
     again = convert_release(rel, out, limit=4, progress=False)
-    assert again["written"] == 4 and {p: p.stat().st_mtime_ns for p in out.rglob("train-*")} == before
+    assert again["written"] == 4 and {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.name.endswith((".tar", ".parquet"))} == before
     # other options: the units are redone, not mixed with the old slice
     full = convert_release(rel, out, progress=False)
     assert full["written"] == 10 and len(_keys(out)) == 10
-
-
-def _big_release(root: Path, units: int = 3, per_unit: int = 40) -> Path:
-    for u in range(units):
-        year = 10 + u
-        members = [(f"{year}01/{year}01.{i:04d}.tar.gz/f.png", draw_figure(u * 1000 + i, size=(260, 200)))
-                   for i in range(per_unit)]
-        recs = [{"arxiv_id": f"{year}01.{i:04d}", "title": "t", "image_path": f"images/{m}", "caption": f"c {i}",
-                 "recaption": f"r {i}", "categories": "hep-th" if i % 2 else "q-bio.GN"} for i, (m, _) in enumerate(members)]
-        write_jsonl(root / "arxiv" / "jsonl" / f"{year}_recaption.jsonl", recs)
-        write_archive(root / "arxiv" / f"images_20{year}.tar.gz", members, part_size=200_000)
-    return root
 
 
 def _convert_cmd(rel: Path, out: Path) -> list[str]:
@@ -142,7 +137,7 @@ def _temporaries(out: Path) -> bool:
 
 
 def test_resume_after_real_kills_gives_the_same_bytes(tmp_path):
-    rel = _big_release(tmp_path / "rel")
+    rel = make_release(tmp_path / "rel", {10: 40, 11: 40, 12: 40})
     ref = tmp_path / "ref"
     p = subprocess.run(_convert_cmd(rel, ref), capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr
@@ -153,7 +148,7 @@ def test_resume_after_real_kills_gives_the_same_bytes(tmp_path):
     cmd = _convert_cmd(rel, out)
     # 1) killed in the middle of the first unit (a shard half written under a temporary name)
     assert _run_and_kill(cmd, out, lambda o: _temporaries(o) and not _markers(o))
-    assert not _markers(out) and not any((out / "data").rglob("train-*"))
+    assert not _markers(out) and not any(p.name.endswith(".parquet") for p in (out / "data").rglob("*"))
     # 2) killed after the first unit finished, inside another (one process per unit: the
     #    workers die with the driver, so nothing is written after the kill)
     assert _run_and_kill(cmd, out, lambda o: len(_markers(o)) >= 1 and _temporaries(o))
@@ -164,13 +159,14 @@ def test_resume_after_real_kills_gives_the_same_bytes(tmp_path):
     assert _files(out) == snapshot and {json.loads(m.read_text())["unit"] for m in _markers(out)} == done_units
     done_unit = sorted(done_units)[0]
     root = _root(out)
-    finished = {p.relative_to(root): (p.stat().st_ino, p.stat().st_mtime_ns) for p in root.rglob(f"train-{done_unit}-*")}
+    finished = {(p.stat().st_ino, p.stat().st_mtime_ns) for p in _unit_shards(root, done_unit)}
     assert finished
     # 3) the rerun completes; finished shards are not rewritten
     n_before = len(_started(out))
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr
-    assert {p.relative_to(out): (p.stat().st_ino, p.stat().st_mtime_ns) for p in out.rglob(f"train-{done_unit}-*")} == finished
+    # settled under their final names, the same files (inode and mtime: renamed, not rewritten)
+    assert {(p.stat().st_ino, p.stat().st_mtime_ns) for p in _unit_shards(out, done_unit)} == finished
     assert _files(out) == expected
     assert _keys(out) == _keys(ref) and len(_keys(out)) == 120
     assert not _temporaries(out)
@@ -180,7 +176,7 @@ def test_resume_after_real_kills_gives_the_same_bytes(tmp_path):
 
 
 def test_parallel_units_give_the_same_shards(tmp_path):
-    rel = _big_release(tmp_path / "rel", units=3, per_unit=8)
+    rel = make_release(tmp_path / "rel", {10: 8, 11: 8, 12: 8})
     opts = dict(progress=False)
     from s1mmalign.builder.shards.writers import ShardOptions
 

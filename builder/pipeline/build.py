@@ -15,19 +15,16 @@ import hashlib
 import itertools
 import json
 import os
-import re
 import shutil
 import threading
 import time
-from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Optional
 
-from s1mmalign.builder.pipeline.config import BuildConfig, shard_options, unit_prefix
+from s1mmalign.builder.pipeline.config import BuildConfig, shard_options
 from s1mmalign.builder.pipeline.resume import WorkDir
 from s1mmalign.builder.pipeline.stages import STAGES, StageTimeout, is_model_stage, make_segment
 from s1mmalign.builder.pipeline.units import discover
 from s1mmalign.builder.records.rejects import Rejects
-from s1mmalign.core import contract
 from s1mmalign.core.prefetch import RECORDS_AHEAD, ReadAhead
 
 BUILD_REPORT = "reports/build.json"
@@ -67,23 +64,6 @@ def peak_rss_mb() -> float:
     import resource
 
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # KiB on Linux
-
-
-def _unit_shard_re(unit: str) -> re.Pattern:
-    return re.compile(rf"^{re.escape(unit_prefix(unit))}-\d+\.(parquet|tar)(\.idx\.parquet)?$")
-
-
-def remove_unit_shards(out: Path, unit: str) -> int:
-    """Delete the shards (and sidecars) an earlier write of ``unit`` left (before it is written again)."""
-    pat, n = _unit_shard_re(unit), 0
-    for folder in (contract.PARQUET_DIR, contract.WDS_DIR, contract.INDEX_DIR):
-        if not (out / folder).is_dir():
-            continue
-        for p in (out / folder).rglob(f"{unit_prefix(unit)}-*"):
-            if p.is_file() and pat.match(p.name):
-                p.unlink()
-                n += 1
-    return n
 
 
 class Build:
@@ -199,7 +179,9 @@ class Build:
 
     def _write(self, unit: str, records: Iterable[dict], rejects: Rejects) -> dict:
         """Write a unit's shards into its staging folder, then move them into OUT: a unit's
-        shards appear together, and a killed write leaves nothing under a final name."""
+        shards appear together, and a killed write leaves nothing under a final name. An
+        earlier settled write of the unit stays until the names are settled again (superseded there)."""
+        from s1mmalign.builder.shards.names import remove_settled, remove_unsettled
         from s1mmalign.builder.shards.write import write_dataset
         from s1mmalign.core.atomic import fsync_tree
 
@@ -210,7 +192,9 @@ class Build:
         options = dataclasses.replace(shard_options(self.cfg, unit), fsync=False)
         rep = write_dataset(records, staging, options=options, rejects=rejects, finalize=False, **opts)
         fsync_tree(staging)
-        remove_unit_shards(self.cfg.out, unit)
+        remove_unsettled(self.cfg.out, unit)
+        if not rep["shards"]:  # nothing will supersede the unit's settled shards of an earlier write
+            remove_settled(self.cfg.out, unit)
         files = sorted((p for p in staging.rglob("*") if p.is_file() and not p.name.startswith(".")),
                        key=lambda p: (not p.name.endswith(".idx.parquet"), p.as_posix()))
         for p in files:  # sidecars first: a kill in between leaves sidecars that finalize drops
@@ -420,7 +404,7 @@ def summary(report: dict) -> str:
             lines.append(f"FAILED {s} {u}: {err.splitlines()[-1] if err else ''}")
     if report.get("stale_units"):
         lines.append(f"WARNING: {len(report['stale_units'])} unit(s) written by an earlier run are no longer in the "
-                     f"sources but their shards are still in OUT (train-<unit>-*), e.g. {report['stale_units'][0]}")
+                     f"sources but their shards are still in OUT (their sidecars name the unit), e.g. {report['stale_units'][0]}")
     lines.append(f"wall time {report['wall_s']:.2f} s; " + ("complete" if report["complete"] else
                  "INCOMPLETE: rerun the same command to finish (finished units are skipped)"))
     return "\n".join(lines)

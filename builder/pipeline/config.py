@@ -268,19 +268,14 @@ def make_config(data: dict, *, base: Optional[Path] = None) -> BuildConfig:
     return cfg
 
 
-def unit_prefix(unit_id: str) -> str:
-    """The shard name prefix of one unit's shards: the one place this rule is spelled."""
-    return f"train-{unit_id}"
-
-
 def shard_options(cfg: BuildConfig, unit_id: str):
-    """The ShardOptions of one unit's shards (prefix :func:`unit_prefix`)."""
+    """The ShardOptions of one unit's shards."""
     from s1mmalign.builder.shards.writers import MiB, ShardOptions
 
     s = cfg.shards
     return ShardOptions(formats=tuple(s["formats"]), parquet_shard_bytes=int(float(s["parquet_shard_mb"]) * MiB),
                         tar_shard_bytes=int(float(s["tar_shard_mb"]) * MiB),
-                        row_group_bytes=int(float(s["row_group_mb"]) * MiB), prefix=unit_prefix(unit_id))
+                        row_group_bytes=int(float(s["row_group_mb"]) * MiB), unit=unit_id)
 
 
 def load_config(path: Optional[str | os.PathLike] = None, **overrides: Any) -> BuildConfig:

@@ -90,6 +90,35 @@ def card_yaml(index: dict) -> dict:
     return data
 
 
+def tar_patterns(index: dict) -> dict[str, str]:
+    """Per discipline, the brace pattern that names its tars (``wds/physics/physics-{00000..00011}.tar``),
+    or its folder's glob when the names are not the settled ``<d>-00000...`` (an older dataset)."""
+    tars: dict[str, list[str]] = collections.defaultdict(list)
+    for s in index["shards"]:
+        if s["format"] == "wds":
+            tars[s["discipline"]].append(s["path"])
+    patterns = {}
+    for d, paths in sorted(tars.items()):
+        n = len(paths)
+        if sorted(paths) != [contract.shard_rel("wds", d, i) for i in range(n)]:
+            patterns[d] = f"{contract.WDS_DIR}/{d}/*.tar"
+        elif n == 1:
+            patterns[d] = paths[0]
+        else:
+            last = contract.shard_rel("wds", d, n - 1)
+            patterns[d] = f"{contract.WDS_DIR}/{d}/{d}-{{00000..{last.rsplit('-', 1)[1][:-4]}}}.tar"
+    return patterns
+
+
+def _wds_table(index: dict) -> str:
+    patterns = tar_patterns(index)
+    if not patterns:
+        return "(this dataset has no WebDataset shards)"
+    tars = collections.Counter(s["discipline"] for s in index["shards"] if s["format"] == "wds")
+    return "\n".join(["| discipline | tar shards | `--train-data` |", "|---|---|---|"]
+                     + [f"| {d} | {tars[d]} | `{p}` |" for d, p in patterns.items()])
+
+
 def _stats(out: Path, index: dict) -> dict:
     primary = "parquet" if "parquet" in index.get("formats", []) else "wds"
     tables = [
@@ -142,6 +171,7 @@ def render_card(out: str | os.PathLike, index: dict, *, repo_id: Optional[str] =
         sources_table="| source | figures |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in stats["sources"].items()),
         length_table="\n".join(lengths),
         fields_table="\n".join(f"| `{n}` | {t} | {d} |" for n, t, _, d in contract.FIELDS),
+        wds_table=_wds_table(index),
         license_table="\n".join(["", "| license (SPDX) | as written | figures |", "|---|---|---|"]
                                 + [f"| {spdx_id(k) or 'not recognised'} | {k or '(none)'} | {v} |" for k, v in licenses.most_common()]),
     )

@@ -1,4 +1,5 @@
-"""The dataset's shard index and ``sizes.json`` files, rebuilt from the per-shard sidecars.
+"""The dataset's shard index and ``sizes.json`` files, rebuilt from the per-shard sidecars
+once the shard names are settled (:mod:`s1mmalign.builder.shards.names`).
 
 The format is described in :mod:`s1mmalign.core.layout`.
 """
@@ -10,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Optional
 
+from s1mmalign.builder.shards.names import settle_names
 from s1mmalign.core import contract
 from s1mmalign.core.atomic import write_text_atomic
 from s1mmalign.core.layout import INDEX_VERSION, read_sidecar
@@ -38,19 +40,20 @@ def duplicate_keys(keys_per_shard: list[list[str]], limit: int = 20) -> tuple[in
     return len(dup), dup[:limit]
 
 
+#: Sidecar facts that settle a shard's name (:mod:`names`), not part of the index.
+_NAMING_FACTS = ("unit", "part")
+
+
 def collect_shards(out: Path, keys: Optional[dict[str, list]] = None) -> list[dict]:
-    """Shard entries from every sidecar whose shard exists; orphan sidecars are removed.
+    """Shard entries from every sidecar (after :func:`settle_names`: each has its shard).
     ``keys``, when given, receives each format's list of per-shard key lists."""
     entries = []
     for sc in sorted((out / contract.INDEX_DIR).rglob("*.idx.parquet")):
         facts, table = read_sidecar(sc)
-        if not (out / facts["path"]).is_file():  # writer died between sidecar and rename
-            sc.unlink()
-            continue
         cols = table.to_pydict()
         if keys is not None:
             keys.setdefault(facts["format"], []).append(cols["key"])
-        entry = dict(facts)
+        entry = {k: v for k, v in facts.items() if k not in _NAMING_FACTS}
         entry["modalities"] = _count(cols["modality"])
         entry["sources"] = _count(cols["source"])
         entry["licenses"] = _count(cols["license"])
@@ -65,8 +68,10 @@ def collect_shards(out: Path, keys: Optional[dict[str, list]] = None) -> list[di
 
 
 def write_index(out: str | Path) -> dict:
-    """Rebuild ``index/shards.json`` and the ``sizes.json`` files; returns the index."""
+    """Settle the shard names, rebuild ``index/shards.json`` and the ``sizes.json`` files;
+    returns the index."""
     out = Path(out)
+    settle_names(out)
     keys: dict[str, list] = {}
     shards = collect_shards(out, keys)
     # Counts come from one format (Parquet when written) so samples are not counted twice.

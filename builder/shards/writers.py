@@ -2,12 +2,13 @@
 
 Layout (relative to the dataset folder)::
 
-    data/<discipline>/<prefix>-NNNNN.parquet     rows clustered by modality (one modality per row group)
-    wds/<discipline>/<prefix>-NNNNN.tar          <key>.png|jpg, <key>.json, <key>.txt
-    index/<shard path>.idx.parquet               per-sample index of that shard (+ shard facts in its metadata)
+    data/<discipline>/<name>.parquet     rows clustered by modality (one modality per row group)
+    wds/<discipline>/<name>.tar          <key>.png|jpg, <key>.json, <key>.txt
+    index/<shard path>.idx.parquet       per-sample index of that shard (+ shard facts in its metadata)
 
-Shard numbers run across disciplines, so every basename is unique in the whole dataset
-(open_clip looks shards up by basename in the ``sizes.json`` of the first shard's folder).
+A writer names its shards ``part[-<unit>]-NNNNN`` and records ``unit`` and ``part`` in each
+sidecar; the final names (``<d>-NNNNN``, numbered
+per discipline) are given once all units are written (:mod:`s1mmalign.builder.shards.names`).
 
 Memory is bounded whatever the dataset size: a tar sample is streamed to disk at once;
 Parquet rows wait in per-(discipline, modality) buffers that are flushed as a row group
@@ -32,6 +33,7 @@ from typing import Optional
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from s1mmalign.builder.shards.names import shard_facts, working_prefix
 from s1mmalign.core import contract, layout
 from s1mmalign.core.atomic import HashingWriter, atomic_file, fsync_and_hash, temporary_name
 from s1mmalign.core.layout import SAMPLE_INDEX_SCHEMA, note_sample
@@ -47,7 +49,7 @@ class ShardOptions:
     tar_shard_bytes: int = 1000 * MiB
     row_group_bytes: int = 32 * MiB  # the Hub viewer needs row groups well under 286 MiB
     buffer_bytes: int = 256 * MiB  # all Parquet buffers together
-    prefix: str = "train"
+    unit: str = ""  # the build unit writing (names its shards until the names are settled)
     compression: str = "zstd"  # metadata columns; image bytes are stored uncompressed
     fsync: bool = True  # False: the caller makes the files durable at once (convert: fsync_tree per unit)
 
@@ -55,8 +57,8 @@ class ShardOptions:
         bad = set(self.formats) - {"parquet", "wds"}
         if bad or not self.formats:
             raise ValueError(f"formats must be a non-empty subset of ('parquet', 'wds'), got {self.formats}")
-        if not all(c.isalnum() or c in "-_" for c in self.prefix):
-            raise ValueError(f"shard prefix must be [A-Za-z0-9_-], got {self.prefix!r}")
+        if not all(c.isalnum() or c in "-_." for c in self.unit):
+            raise ValueError(f"unit must be [A-Za-z0-9_.-], got {self.unit!r}")
         for name in ("parquet_shard_bytes", "tar_shard_bytes", "row_group_bytes", "buffer_bytes"):
             if not getattr(self, name) > 0:  # 0 or less would make a shard of every record
                 raise ValueError(f"{name.replace('_bytes', '')} size must be > 0, got {getattr(self, name)} bytes")
@@ -77,8 +79,9 @@ def sidecar_path(out: Path, shard_rel: str) -> Path:
 class _Shard:
     """State common to both formats: temporary name, per-sample index rows, commit."""
 
-    def __init__(self, out: Path, rel: str, fmt: str, discipline: str, durable: bool = True):
+    def __init__(self, out: Path, rel: str, fmt: str, discipline: str, durable: bool = True, origin: Optional[dict] = None):
         self.out, self.rel, self.format, self.discipline, self.durable = out, rel, fmt, discipline, durable
+        self.origin = origin or {}  # unit and part: what settles the final name
         self.final = out / rel
         self.final.parent.mkdir(parents=True, exist_ok=True)
         self.tmp = temporary_name(self.final)
@@ -105,6 +108,7 @@ class _Shard:
             "num_samples": self.num_samples,
             "bytes": nbytes,
             "sha256": sha256,
+            **self.origin,
         }
         table = pa.table(self.index, schema=SAMPLE_INDEX_SCHEMA).replace_schema_metadata(
             {"s1mmalign_shard": json.dumps(facts)}
@@ -144,8 +148,8 @@ def member_header(name: str, size: int) -> bytes:
 class _TarShard(_Shard):
     """Members written straight to the file (header, payload, padding): no per-member objects."""
 
-    def __init__(self, out: Path, rel: str, discipline: str, durable: bool = True):
-        super().__init__(out, rel, "wds", discipline, durable)
+    def __init__(self, out: Path, rel: str, discipline: str, durable: bool = True, origin: Optional[dict] = None):
+        super().__init__(out, rel, "wds", discipline, durable, origin)
         self.file = open(self.tmp, "wb")
         self.hw = HashingWriter(self.file)
 
@@ -204,8 +208,8 @@ def _table(rows: list[dict], schema: pa.Schema) -> pa.Table:
 
 
 class _ParquetShard(_Shard):
-    def __init__(self, out: Path, rel: str, discipline: str, opts: ShardOptions):
-        super().__init__(out, rel, "parquet", discipline, opts.fsync)
+    def __init__(self, out: Path, rel: str, discipline: str, opts: ShardOptions, origin: Optional[dict] = None):
+        super().__init__(out, rel, "parquet", discipline, opts.fsync, origin)
         self.row_groups = 0
         schema = parquet_schema()
         compression = {n: ("none" if n == "image" else opts.compression) for n in schema.names}
@@ -270,26 +274,27 @@ class ShardWriter:
         self._parquets: dict[str, _ParquetShard] = {}
         self._buffers: dict[tuple[str, str], _Buffer] = collections.defaultdict(_Buffer)
         self._buffered = 0
-        self._next = {"wds": self._first_free_number("wds"), "parquet": self._first_free_number("parquet")}
+        self._prefix = working_prefix(self.opts.unit)
+        self._next = self._first_free_parts()
         self.shards: list[dict] = []
 
     # -- naming ---------------------------------------------------------------------------
-    def _first_free_number(self, fmt: str) -> int:
-        """Continue numbering after shards already present with this prefix (e.g. a rerun)."""
-        folder, ext = (contract.WDS_DIR, "tar") if fmt == "wds" else (contract.PARQUET_DIR, "parquet")
-        n = 0
-        for p in (self.out / folder).glob(f"*/{self.opts.prefix}-[0-9]*.{ext}"):
-            stem = p.name[len(self.opts.prefix) + 1 : -len(ext) - 1]
-            if stem.isdigit():
-                n = max(n, int(stem) + 1)
-        return n
+    def _first_free_parts(self) -> dict[str, int]:
+        """Per format, the part after the last one this unit has in the folder (a second
+        ``write_dataset`` call into one folder adds shards after the first's)."""
+        nxt = {"wds": 0, "parquet": 0}
+        for _, facts in shard_facts(self.out):
+            if facts.get("unit") == self.opts.unit and "part" in facts:
+                nxt[facts["format"]] = max(nxt[facts["format"]], facts["part"] + 1)
+        return nxt
 
-    def _new_name(self, fmt: str, discipline: str) -> str:
+    def _new_name(self, fmt: str, discipline: str) -> tuple[str, dict]:
+        """(working path, origin facts) of the next shard of a format."""
         n = self._next[fmt]
         self._next[fmt] += 1
-        if fmt == "wds":
-            return f"{contract.WDS_DIR}/{discipline}/{self.opts.prefix}-{n:05d}.tar"
-        return f"{contract.PARQUET_DIR}/{discipline}/{self.opts.prefix}-{n:05d}.parquet"
+        folder, ext = (contract.WDS_DIR, "tar") if fmt == "wds" else (contract.PARQUET_DIR, "parquet")
+        origin = {"unit": self.opts.unit, "part": n}
+        return f"{folder}/{discipline}/{self._prefix}-{n:05d}.{ext}", origin
 
     # -- writing --------------------------------------------------------------------------
     def add(self, rec: dict, image: bytes, ext: str) -> None:
@@ -297,7 +302,8 @@ class ShardWriter:
         if "wds" in self.opts.formats:
             shard = self._tars.get(d)
             if shard is None:
-                shard = self._tars[d] = _TarShard(self.out, self._new_name("wds", d), d, self.opts.fsync)
+                rel, origin = self._new_name("wds", d)
+                shard = self._tars[d] = _TarShard(self.out, rel, d, self.opts.fsync, origin)
             shard.add(rec, image, ext)
             if shard.size >= self.opts.tar_shard_bytes:
                 self.shards.append(self._tars.pop(d).commit())
@@ -322,7 +328,8 @@ class ShardWriter:
         d = bkey[0]
         shard = self._parquets.get(d)
         if shard is None:
-            shard = self._parquets[d] = _ParquetShard(self.out, self._new_name("parquet", d), d, self.opts)
+            rel, origin = self._new_name("parquet", d)
+            shard = self._parquets[d] = _ParquetShard(self.out, rel, d, self.opts, origin)
         shard.add_row_group(buf.rows)
         if shard.size >= self.opts.parquet_shard_bytes:
             self.shards.append(self._parquets.pop(d).commit())
