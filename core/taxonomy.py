@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from typing import Any, Optional
 
+from s1mmalign.core.discipline_text import discipline_from_text
+
 DISCIPLINES: tuple[str, ...] = (
     "mathematics",
     "physics",
@@ -359,14 +361,17 @@ def discipline_for_journal(title: Any) -> Optional[str]:
     return None if d == "other" else d
 
 
-def discipline_for_tags(tags: Any, default: str = "other", *, journal: Any = None, title: Any = None) -> str:
+def discipline_for_tags(tags: Any, default: str = "other", *, journal: Any = None, title: Any = None,
+                        abstract: Any = None) -> str:
     """The primary discipline of a paper from its source tags, primary tag first.
 
     The first specific tag that names a discipline other than ``other`` decides; then one that
     names ``other``; then a broad area (:data:`BROAD_AREAS`: "Physical sciences", "Biology and life
     sciences"), so the specific subject of a Nature or PLOS hierarchy wins. Tags that name
     nothing (article types) are skipped. When no tag decides: the ``journal`` title
-    (:func:`discipline_for_journal`), then keyword rules on the paper's ``title``, then ``default``.
+    (:func:`discipline_for_journal`), then the paper's own words, ``title`` and ``abstract``
+    (:func:`~s1mmalign.core.discipline_text.discipline_from_text`: term weights, with a confidence
+    threshold), then ``default``.
     """
     other = broad = None
     for tag in parse_categories(tags):
@@ -381,7 +386,7 @@ def discipline_for_tags(tags: Any, default: str = "other", *, journal: Any = Non
             return d
         other = other or d
     d = other or broad or discipline_for_journal(journal)
-    if d is None and title:
-        d = next((dd for dd, rx in _KEYWORD_RULES if rx.search(_norm(title))), None)
+    if d is None and (title or abstract):
+        d = discipline_from_text(title, abstract)[0]
     return d or default
 

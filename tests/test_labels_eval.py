@@ -28,3 +28,21 @@ def test_every_item_is_complete_and_labelled_from_the_taxonomy():
             assert max(im.size) <= 256 and im.format == "JPEG", it["id"]
     assert sum((SET / "thumbs" / p.name).stat().st_size for p in (SET / "thumbs").iterdir()) < 4_000_000
     assert sorted(p.name for p in (SET / "thumbs").iterdir()) == sorted(Path(it["thumbnail"]).name for it in items)
+
+
+def test_the_dev_test_split_is_fixed_by_paper_and_about_half_each():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_labels", SET.parent / "bench_labels.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    items = [json.loads(line) for line in (SET / "items.jsonl").read_text(encoding="utf-8").splitlines()]
+    split = bench.split_of(items)
+    assert split == bench.split_of(list(reversed(items)))  # the order of the lines does not matter
+    by_paper: dict = {}
+    for it in items:
+        if it["paper_id"]:
+            by_paper.setdefault(it["paper_id"], set()).add(split[it["id"]])
+    assert all(len(parts) == 1 for parts in by_paper.values())  # no paper in both
+    dev = sum(p == "dev" for p in split.values())
+    assert 0.45 <= dev / len(items) <= 0.55

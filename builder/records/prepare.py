@@ -34,7 +34,7 @@ def prepare_record(rec: dict[str, Any], *, max_pixels: int = DEFAULT_MAX_PIXELS,
     rec["width"], rec["height"], rec["image_sha256"] = stored.width, stored.height, stored.sha256
     if rec.get("discipline") is None and "categories" in rec:
         try:
-            rec["discipline"] = contract.discipline_for_tags(rec["categories"], title=rec.get("title"))
+            rec["discipline"] = contract.discipline_for_tags(rec["categories"], title=rec.get("title"), abstract=rec.get("abstract"))
         except TypeError:
             pass  # validation reports the bad categories field
     rec.setdefault("modality", "other")

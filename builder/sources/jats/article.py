@@ -235,9 +235,11 @@ def _read_one(xml: Path, root: Path, rejects: Rejects, source: Optional[str], pa
     numbers = {f.fid: _printed_number(f.label) for f in figures}
     cites = find_citations(_paragraphs(root_el), numbers, figure_ids=[f.fid for f in figures])
     # bioRxiv is all biology and medRxiv all medicine; PMC spans every field: subjects first, then the
-    # journal's title ("BMC Microbiology"), then (PMC only) the article's title, then "other"
+    # journal's title ("BMC Microbiology"), then (PMC only) the article's title and abstract, then "other"
+    pmc = src == "pmc"
     discipline = contract.discipline_for_tags(subjects, default={"biorxiv": "biology", "medrxiv": "medicine"}.get(src, "other"),
-                                              journal=_journal_title(root_el), title=title if src == "pmc" else None)
+                                              journal=_journal_title(root_el), title=title if pmc else None,
+                                              abstract=abstract if pmc else None)
     for fig in figures:
         key = contract.make_key(src, pid, fig.fid)
 

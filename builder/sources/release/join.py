@@ -201,9 +201,11 @@ def _contexts(value: Any) -> list[str]:
 
 
 def _discipline(source: str, categories: list[str], rec: dict) -> str:
-    """The record's discipline: its categories, else its source's default, else its title's keywords."""
+    """The record's discipline: its categories, else its source's default, else its title and abstract."""
     default = SOURCE_DEFAULT_DISCIPLINE.get(source)
-    return contract.discipline_for_tags(categories, default=default or "other", title=None if default else _text(rec.get("title")))
+    if default:
+        return contract.discipline_for_tags(categories, default=default)
+    return contract.discipline_for_tags(categories, title=_text(rec.get("title")), abstract=_text(rec.get("abstract")))
 
 
 def to_record(source: str, rec: dict, image: bytes, member_name: str, categories: Optional[list[str]] = None) -> dict[str, Any]:
