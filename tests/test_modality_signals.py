@@ -189,3 +189,33 @@ def test_recaption_content_nouns_do_not_name_the_figure_type():
     assert signals.recaption_vote("The figure shows the galaxy luminosity function as a line plot.") == ("plot", 1.0)
     assert signals.recaption_vote("The figure shows the number of molecules versus time in a line plot.") == ("plot", 1.0)
     assert signals.recaption_vote("The image shows a Hubble image of the galaxy cluster.")[0] == "astronomical_image"
+
+
+def test_recaption_naming_several_types_gives_the_one_most_panels_are():
+    # a composite: the kind most of its mentions stand for (plural, "many", "line and scatter")
+    assert signals.recaption_vote("The figure shows a sketch of the apparatus and many line and scatter plots of the "
+                                  "measured rates.") == ("plot", 1.0)
+    assert signals.recaption_vote("The figure shows a flow diagram, a heat map and bar and line charts.")[0] == "plot"
+    # what comes after "with" is an inset or an aside
+    assert signals.recaption_vote("The figure shows a map of the study area with bar charts of catches per site.")[0] == "map"
+    assert signals.recaption_vote("The figure shows a schematic and a line plot.")[0] == "diagram"  # a tie: the first
+
+
+def test_recaption_vocabulary_of_figure_types():
+    cases = {
+        "A scatter plot of the two principal components with a dendrogram beside it.": ("plot", 1.0),  # its subject
+        "Grey images of the sample field, with colour bars.": ("heatmap", 0.7),  # weak: nothing else named
+        "The figure shows a CAD rendering of the instrument housing.": ("diagram", 1.0),
+        "The figure shows an exploded view of the gearbox assembly.": ("diagram", 1.0),
+        "The image shows an engineering drawing of the mount, with a microscope objective.": ("diagram", 1.0),
+        "The figure displays a biplot of an ordination of sites and species.": ("plot", 1.0),
+        "The figure shows a stereographic projection of the magnetisation directions.": ("plot", 1.0),
+        "The figure shows a correlation matrix of twenty traits.": ("heatmap", 1.0),
+        "The figure shows a colour map of the electric potential over the electrode.": ("heatmap", 1.0),
+        "The figure displays a table of the fitted parameters.": ("other", 1.0),
+        "A 3D projection of labelled cells in a collagen gel.": ("microscopy", 0.7),  # weak: nothing else named
+    }
+    for text, want in cases.items():
+        assert signals.recaption_vote(text) == want, text
+    # the instrument is not the image: "microscope" names no micrograph
+    assert signals.recaption_vote("The figure shows a photograph of the microscope on an optical table.")[0] == "photograph"

@@ -37,14 +37,18 @@ METHOD_PREFIX = "rules:"
 
 # What a recaption says the figure *is*: "The figure displays a filled contour plot", "This is a
 # fluorescence micrograph". Nouns of figure types only, not of content ("molecules", "galaxy":
-# "shows the galaxy luminosity function" is a plot); the earliest match in the first sentence
-# decides (a recaption names the figure type first, then its content).
+# "shows the galaxy luminosity function" is a plot); the first sentence decides (a recaption names
+# the figure type first, then its content), several types by :func:`_named`. Lower case only: the
+# text is lower-cased once (re.I costs ~2x).
 _IS_A = re.compile(r"\b(?:is|are|shows?|showing|displays?|displaying|presents?|presenting|depicts?|depicting|"
-                   r"illustrates?|illustrating|contains?|consists? of|features?|comprises?)\b", re.I)
+                   r"illustrates?|illustrating|contains?|consists? of|features?|comprises?)\b")
 _NOUNS: list[tuple[str, str]] = [
     ("heatmap", r"heat ?maps?|contour (?:plots?|maps?|lines?)|colou?r[- ](?:coded|mapped)(?: [\w-]+){0,2} (?:matri(?:x|ces)|grids?|maps?|images?|fields?)|"
-                r"(?:correlation|confusion|similarity|distance|adjacency) matri(?:x|ces)|clustergrams?|density (?:plots?|maps?)"),
-    ("microscopy", r"micrographs?|microscop\w+|(?:sem|tem|stem|afm|confocal|fluorescen\w+|electron|histolog\w+|brightfield|"
+                r"(?:correlation|confusion|similarity|distance|adjacency|covariance|presence|interaction|contact) matri(?:x|ces)|"
+                r"clustergrams?|density (?:plots?|maps?)|colou?r ?maps? of|(?:pseudo|false)[- ]?colou?r (?:images?|plots?|maps?)|"
+                r"matri(?:x|ces) of (?:\w+ )?(?:values|scores|correlations|counts|p-values)"),
+    ("microscopy", r"micrographs?|microscopy|microscopic (?:image|view|picture)s?|microscope (?:image|view|picture)s?|"
+                   r"(?:sem|tem|stem|afm|confocal|fluorescen\w+|electron|histolog\w+|brightfield|"
                    r"bright-field|phase[- ]contrast) (?:image|picture|view|section)s?|immuno\w+|stained (?:tissue|section|cells)|"
                    r"tissue sections?|cryo-?em"),
     ("medical_image", r"(?:ct|mri|mr|pet|spect|x-ray|chest) (?:scan|image|slice|radiograph|film)s?|radiographs?|"
@@ -54,51 +58,102 @@ _NOUNS: list[tuple[str, str]] = [
                             r"skeletal formula|ball-and-stick|stick model|ribbon (?:diagram|representation|model)|"
                             r"(?:reaction|synthetic) schemes?"),
     ("astronomical_image", r"(?:astronomical|telescope|sky|hubble|jwst|deep[- ]field) (?:image|view|mosaic|observation)s?|"
-                           r"images? of (?:a |the )?(?:galax\w+|nebula\w*|star cluster|sky)|star fields?|night sky"),
+                           r"images? of (?:a |the )?(?:galax\w+|nebula\w*|star cluster|sky)|star fields?|night sky|"
+                           r"(?:galaxy|stellar|solar|lensed) (?:image|cutout)s?|einstein rings?"),
     ("map", r"(?:geographic\w*|topographic\w*|world|regional|political|geological|satellite|aerial) (?:maps?|images?|views?)|"
             r"maps? of (?:the )?(?:world|region|study|country|countries|area|site|island|continent|ocean|sea|basin|state|"
-            r"province|city|europe|africa|asia|america|australia)\w*|(?<!contour )(?<!heat )(?<!density )\bmaps?\b"),
+            r"province|city|europe|africa|asia|america|australia)\w*|(?<!contour )(?<!heat )(?<!density )(?<!colour )(?<!color )\bmaps?\b"),
     ("photograph", r"photo(?:graph)?s?\b|pictures? of|(?:camera|specimen|device|setup) (?:image|photo)s?|"
                    r"petri dish\w*|gel (?:image|electrophoresis)|western blots?|blots?"),
     ("diagram", r"(?:schematic|block|flow|circuit|conceptual|network|tree|venn|process|system) ?(?:diagram|chart)s?|"
                 r"schemat\w+|flow ?charts?|diagrams?|workflows?|pipelines?|illustrations?|sketch\w*|cartoons?|"
-                r"(?:model|network) architectures?|phylogenetic trees?|dendrograms?|graphs? of (?:nodes|a network)"),
+                r"(?:model|network) architectures?|phylogenetic trees?|dendrograms?|graphs? of (?:nodes|a network)|"
+                r"cad\b(?: \w+)?|wireframes?|(?:engineering|technical|mechanical|line|cad|assembly) drawings?|exploded views?"),
     ("plot", r"(?:line|scatter|bar|box|violin|dot|polar|radar|contour|surface|3d|log-log|semi-log|forest|"
              r"kaplan-meier|survival|trajectory|density) ?(?:plots?|graphs?|charts?|curves?)|plots?|graphs?|"
-             r"charts?|histograms?|curves?|spectr(?:um|a)|time series|scatter(?:grams?)?|box ?plots?"),
+             r"charts?|histograms?|curves?|spectr(?:um|a)|time series|scatter(?:grams?)?|box ?plots?|"
+             r"stereographic projections?|stereonets?|rose diagrams?|biplots?|ordination (?:plot|diagram)s?"),
+    # tables and text are no figure type: a recaption naming one says `other`
+    ("other", r"tables?"),
+    # weak: taken only when the text names no figure type ("field images with colour bars")
+    ("heatmap", r"colou?r ?bars?|colou?r ?scales?"),
+    ("microscopy", r"fluorescen\w+|(?:stained|labell?ed) (?:cells|nuclei|tissue)|scale bars?"),
 ]
-#: One pass over the text: a named group per modality, earlier entries first at one position.
-_NOUN_RX = re.compile("|".join(rf"\b(?P<{m}>{p})\b" for m, p in _NOUNS), re.I)
-_WEAK = re.compile(r"(?:western )?blots?", re.I)
-_GEO_AXES = re.compile(r"\b(?:easting|northing|latitude|longitude)\b", re.I)
+#: One pass over the text: a named group per entry, earlier entries first at one position.
+_GROUPS = [f"{m}_{i}" for i, (m, _) in enumerate(_NOUNS)]
+_NOUN_RX = re.compile("|".join(rf"\b(?P<{g}>{p})\b" for g, (_, p) in zip(_GROUPS, _NOUNS)))
+_GROUP_MODALITY = {g: m for g, (m, _) in zip(_GROUPS, _NOUNS)}
+assert not any(re.search(r"(?<!\\)[A-Z]", p) for _, p in _NOUNS), "patterns are lower case"
+_WEAK = re.compile(r"(?:western )?blots?|colou?r ?bars?|colou?r ?scales?|fluorescen\w+|(?:stained|labell?ed) (?:cells|nuclei|tissue)|"
+                   r"scale bars?")
+_GEO_AXES = re.compile(r"\b(?:easting|northing|latitude|longitude)\b")
 _FIRST_SENTENCE = re.compile(r"^(.{0,400}?[.!?])(?:\s|$)", re.S)
+# how many panels a mention stands for: plural, a quantifier before it ("many", "six"), a kind
+# coordinated before it ("line and scatter plots"); a mention after "with" is an inset or an aside
+_PLURAL = re.compile(r"(?:s|ices|ra|series)$")
+_QUANTIFIER = re.compile(r"\b(?:many|several|multiple|numerous|various|two|three|four|five|six|seven|eight|nine|\d+)"
+                         r"(?: [\w-]+){0,3} $")
+_COORDINATED = re.compile(r"\b([\w-]+),? (?:and|or) $")
+_ASIDE = re.compile(r"\b(?:with|including|and an? inset|inset)\b")
+LEAD_CHARS = 60
+
+
+def _panels(scope: str, hit: re.Match) -> float:
+    """The weight of one mention of a figure type among the others of its sentence."""
+    before = scope[max(0, hit.start() - 40):hit.start()]
+    n = 2.0 if _PLURAL.search(hit.group(0)) else 1.0
+    n += 1.0 if _QUANTIFIER.search(before) else 0.0
+    co = _COORDINATED.search(before)
+    n += 1.0 if co and not _NOUN_RX.fullmatch(co.group(1)) else 0.0
+    return n * (0.5 if _ASIDE.search(scope[:hit.start()]) else 1.0)
+
+
+def _named(scope: str) -> tuple[Optional[str], bool]:
+    """The figure type a passage names: the one most of its mentions stand for (:func:`_panels`;
+    ties to the earliest), weak mentions only when nothing else is named (then True)."""
+    named: list[tuple[str, re.Match]] = []
+    weak = None
+    for hit in _NOUN_RX.finditer(scope):
+        m = _GROUP_MODALITY[hit.lastgroup]
+        if _WEAK.fullmatch(hit.group(0)):  # a blot beside charts is a panel of a chart figure
+            weak = weak or m
+        else:
+            named.append((m, hit))
+    if not named:
+        return weak, True
+    if all(m == named[0][0] for m, _ in named):  # one type named (most recaptions): nothing to weigh
+        return named[0][0], False
+    score: dict[str, float] = {}
+    for m, hit in named:
+        score[m] = score.get(m, 0.0) + _panels(scope, hit)
+    return max(score, key=score.get), False  # dicts keep insertion order: ties go to the earliest
 
 
 def recaption_vote(text: str) -> tuple[str, float]:
     """The modality a model-written recaption names for the figure, and how plainly (0..1).
 
-    The first sentence is read; a noun after "shows / displays / is" counts fully, any other
-    mention in the first sentence 0.7, a mention further on 0.4.
+    The first sentence is read; a type named after "shows / displays / is", or as the
+    sentence's subject (within its first :data:`LEAD_CHARS` characters, no verb before it:
+    "A scatter plot of ..."), counts fully, any other mention in the first sentence 0.7, a
+    mention further on 0.4; a weak cue alone ("with colour bars", "fluorescent") at most 0.7.
+    A sentence naming several types ("a sketch of the setup and many
+    line plots") gives the one most of its mentions stand for.
     """
-    text = (text or "").strip()
+    text = (text or "").strip()[:1500].lower()  # the patterns are lower case (re.I costs ~2x)
     if not text:
         return "other", 0.0
     m = _FIRST_SENTENCE.match(text)
     first = m.group(1) if m else text[:400]
     verb = _IS_A.search(first)
-    after = first[verb.end():] if verb else ""
-    for scope, strength in ((after[:160], 1.0), (first, 0.7), (text[:1500], 0.4)):
-        first_hit = best = None
-        for hit in _NOUN_RX.finditer(scope):
-            first_hit = first_hit or hit.lastgroup
-            if not _WEAK.fullmatch(hit.group(0)):  # a blot beside charts is a panel of a chart figure
-                best = hit.lastgroup
-                break
-        best = best or first_hit
+    for scope, strength in ((first[verb.end():verb.end() + 160] if verb else "", 1.0), (first, 0.7), (text, 0.4)):
+        best, weak = _named(scope)
         if best:
+            if strength == 0.7 and not weak:  # the type as the sentence's subject counts fully
+                lead = next((h for h in _NOUN_RX.finditer(first[:LEAD_CHARS]) if not _WEAK.fullmatch(h.group(0))), None)
+                strength = 1.0 if lead and not (verb and verb.start() < lead.start()) else 0.7
             if best in ("heatmap", "plot") and _GEO_AXES.search(first):
                 best = "map"  # a colour field or scatter over easting/northing or latitude/longitude
-            return best, strength
+            return best, min(strength, 0.7) if weak else strength
     return "other", 0.0
 
 
