@@ -219,3 +219,10 @@ def test_recaption_vocabulary_of_figure_types():
         assert signals.recaption_vote(text) == want, text
     # the instrument is not the image: "microscope" names no micrograph
     assert signals.recaption_vote("The figure shows a photograph of the microscope on an optical table.")[0] == "photograph"
+
+
+def test_caption_rules_name_drawings_trees_and_stereonets():
+    assert classify_caption("A cartoon of the light path through the microscope stand and the tube lens.")[0] == "diagram"
+    assert classify_caption("Phylogenetic tree of 40 strains based on the clustering of their expression profiles.")[0] == "diagram"
+    assert classify_caption("Stereonet of the estimated magnetisation directions for each source.")[0] == "plot"
+    assert classify_caption("Cells imaged under a confocal microscope after 24 h.")[0] == "microscopy"
