@@ -28,14 +28,14 @@ MAX_CHARS = 3000
 # discipline -> ((weight, pattern), ...); patterns are lower case, matched at a word start.
 TERMS: dict[str, tuple[tuple[int, str], ...]] = {
     "mathematics": (
-        (3, r"theorems?|lemmas?|conjectures?|corollar(?:y|ies)|manifolds?|homotop\w*|cohomolog\w*|algebraic (?:geometry|topology)"
+        (3, r"mathematic\w*|theorems?|lemmas?|conjectures?|corollar(?:y|ies)|manifolds?|homotop\w*|cohomolog\w*|algebraic (?:geometry|topology)"
             r"|number theory|graph theory|combinatori\w*|banach|hilbert spaces?|polynomials?|riemann\w*"),
         (2, r"proofs?|prove[sd]?|topolog\w*|algebras?|geometr(?:y|ic)|integers?|bounds? (?:on|for)|asymptotic\w*"
             r"|estimators?|stochastic processes?|partial differential equations?|game theory|probabilit(?:y|ies)|inequalit(?:y|ies)"),
         (1, r"statistic\w*|equations?|convergence|bayesian|numerical (?:analysis|scheme|method)s?|optimi[sz]ation|matri(?:x|ces)"),
     ),
     "physics": (
-        (3, r"quantum|photons?|lasers?|optics|numerical aperture|interferomet\w+|superconduct\w+|condensed matter|hadrons?"
+        (3, r"physics|quantum|photons?|lasers?|optics|numerical aperture|interferomet\w+|superconduct\w+|condensed matter|hadrons?"
             r"|bosons?|fermions?|neutrinos?|particle physics|spin(?:tronic)?s?\b|magnetoresist\w*|diffraction|wavefronts?"),
         (2, r"optical|objective lens\w*|(?:single|dual|two|second)[- ]objective|focal (?:plane|length|volume)s?|refocus\w*"
             r"|point spread functions?|aberrations?|polari[sz]\w+|wavelengths?|plasmas?|thermodynamic\w*|electrons?"
@@ -49,7 +49,7 @@ TERMS: dict[str, tuple[tuple[int, str], ...]] = {
         (1, r"atoms?|bonds?|ions?\b|solutions?\b|surfaces?"),
     ),
     "biology": (
-        (3, r"genom\w+|neurons?|neural circuits?|species"
+        (3, r"biology|genom\w+|neurons?|neural circuits?|species"
             r"|ecolog\w+|evolution(?:ary)? (?:biology|history)|phylogen\w+|organisms?|zebrafish|drosophila|arabidopsis"
             r"|c\. elegans|yeast|bacteri\w+|microb\w+|cell biology|embryo\w*"),
         (2, r"genes?\b|proteins?|enzymes?|transcript\w*|rna\b|dna\b|mirnas?|cells?\b|cellular|tissues?|mice\b|mouse|larva\w*|behaviou?r\w*|populations? of|habitats?|fish(?:es|eries)?"
@@ -57,34 +57,34 @@ TERMS: dict[str, tuple[tuple[int, str], ...]] = {
         (1, r"life|living|growth|biodiversity|cortex|cortical|imaging"),
     ),
     "astronomy": (
-        (3, r"galax(?:y|ies)|stars?\b|stellar|exoplanet\w*|cosmolog\w+|telescopes?|supernova\w*|black holes?|quasars?"
+        (3, r"astronomy|galax(?:y|ies)|stars?\b|stellar|exoplanet\w*|cosmolog\w+|telescopes?|supernova\w*|black holes?|quasars?"
             r"|nebula\w*|dark matter|astrophys\w+|astronom\w+|redshifts?"),
         (2, r"planets?\b|orbits?|solar system|interstellar|gravitational (?:waves?|lens\w*)|luminosit\w+|sky surveys?"),
         (1, r"spectra\b|photometr\w+"),
     ),
     "earth_science": (
-        (3, r"geophysic\w+|geolog\w+|seismi\w+|earthquakes?|volcan\w+|tectonic\w*|climate|atmospher\w+|ocean\w*|glaci\w+"
+        (3, r"earth sciences?|geoscien\w+|geophysic\w+|geolog\w+|seismi\w+|earthquakes?|volcan\w+|tectonic\w*|climate|atmospher\w+|ocean\w*|glaci\w+"
             r"|hydrolog\w+|aquifers?|sediment\w*|crust\w*|mantle|aeromagnetic|gravimetr\w+|geomagnet\w+|paleomagnet\w+"),
         (2, r"magnetic anomal\w+|potential[- ]field|gravity (?:data|anomal\w+)|precipitation|rainfall|soils?\b|rocks?\b"
             r"|minerals?|permafrost|sea[- ]level|groundwater|watersheds?|remote sensing|geochem\w+|earth\b"),
         (1, r"environment\w*|weather|landscape\w*|rivers?|magnetic data|surveys?"),
     ),
     "medicine": (
-        (3, r"patients?|clinical\w*|diseases?|cancers?|carcinoma\w*|tumou?rs?|therap(?:y|ies|eutic)|diagnos\w+|hospital\w*"
+        (3, r"medicine|patients?|clinical\w*|diseases?|cancers?|carcinoma\w*|tumou?rs?|therap(?:y|ies|eutic)|diagnos\w+|hospital\w*"
             r"|epidemiolog\w+|mortality|surgery|surgical|infections?|syndromes?|disorders?|pharmacolog\w+|drugs?\b|vaccin\w+"),
         (2, r"health\w*|cohorts?|treatments?|randomi[sz]ed|trials?\b|symptoms?|prevalence|risk factors?|dose\w*|medic\w+"
             r"|pain|inflammat\w+|cardiovascular|diabet\w+|obesity"),
         (1, r"outcomes?|injur\w+|chronic|adverse"),
     ),
     "engineering": (
-        (3, r"photovoltai\w+|solar (?:energy|power|panels?|cells?|irradiance)|power (?:systems?|grids?|plants?|electronics)"
+        (3, r"engineering|photovoltai\w+|solar (?:energy|power|panels?|cells?|irradiance)|power (?:systems?|grids?|plants?|electronics)"
             r"|turbines?|engines?|robot\w*|structural (?:engineering|health)|civil engineering|mechanical engineering"),
         (2, r"engineer\w*|control systems?|controllers?|sensors?|circuits?|actuators?|manufactur\w+|batter(?:y|ies)"
             r"|renewable|inverters?|vehicles?|signal processing|antennas?"),
         (1, r"energy|efficiency|design|modules?|devices?|loads?\b"),
     ),
     "computer_science": (
-        (3, r"machine learning|deep learning|neural networks?|algorithms?|software|compilers?|programming languages?"
+        (3, r"computer science|machine learning|deep learning|neural networks?|algorithms?|software|compilers?|programming languages?"
             r"|operating systems?|databases?|computer vision|natural language processing|image processing|open[- ]source"),
         (2, r"comput\w+|python|libraries|library\b|implementations?|data structures?|parallel|gpus?|benchmarks?|api\b"
             r"|datasets?|classif(?:ier|ication)s?|training"),

@@ -79,3 +79,12 @@ def test_subjects_and_journal_still_decide_first():
     assert contract.discipline_for_tags([], journal="The Lancet", title=title, abstract=abstract) == "medicine"
     # the default of a preprint server (bioRxiv: biology) is not overridden by the text
     assert contract.discipline_for_tags([], default="biology", journal=None) == "biology"
+
+
+@pytest.mark.parametrize("title,want", [
+    ("Physics of active matter", "physics"), ("Open problems in mathematics", "mathematics"),
+    ("Synthetic biology toolkit", "biology"), ("Reproducibility in computer science", "computer_science"),
+    ("miRNA profiling in renal carcinoma", "medicine"),  # the disease over the molecular tool
+])
+def test_a_title_alone_that_names_its_field_decides(title, want):
+    assert discipline_from_text(title)[0] == want
