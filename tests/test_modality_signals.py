@@ -213,6 +213,10 @@ def test_recaption_vocabulary_of_figure_types():
         "The figure shows a correlation matrix of twenty traits.": ("heatmap", 1.0),
         "The figure shows a colour map of the electric potential over the electrode.": ("heatmap", 1.0),
         "The figure displays a table of the fitted parameters.": ("other", 1.0),
+        "The figure shows spectrograms of the recorded calls.": ("heatmap", 1.0),
+        "The figure shows a t-SNE embedding of single-cell profiles coloured by cluster.": ("plot", 1.0),
+        "The figure shows a Sankey diagram of energy flows.": ("diagram", 1.0),
+        "The figure shows streamlines of the mean flow around the cylinder.": ("plot", 1.0),
         "A 3D projection of labelled cells in a collagen gel.": ("microscopy", 0.7),  # weak: nothing else named
     }
     for text, want in cases.items():

@@ -46,7 +46,7 @@ _NOUNS: list[tuple[str, str]] = [
     ("heatmap", r"heat ?maps?|contour (?:plots?|maps?|lines?)|colou?r[- ](?:coded|mapped)(?: [\w-]+){0,2} (?:matri(?:x|ces)|grids?|maps?|images?|fields?)|"
                 r"(?:correlation|confusion|similarity|distance|adjacency|covariance|presence|interaction|contact) matri(?:x|ces)|"
                 r"clustergrams?|density (?:plots?|maps?)|colou?r ?maps? of|(?:pseudo|false)[- ]?colou?r (?:images?|plots?|maps?)|"
-                r"matri(?:x|ces) of (?:\w+ )?(?:values|scores|correlations|counts|p-values)"),
+                r"matri(?:x|ces) of (?:\w+ )?(?:values|scores|correlations|counts|p-values)|spectrograms?|scalograms?"),
     ("microscopy", r"micrographs?|microscopy|microscopic (?:image|view|picture)s?|microscope (?:image|view|picture)s?|"
                    r"(?:sem|tem|stem|afm|confocal|fluorescen\w+|electron|histolog\w+|brightfield|"
                    r"bright-field|phase[- ]contrast) (?:image|picture|view|section)s?|immuno\w+|stained (?:tissue|section|cells)|"
@@ -68,11 +68,12 @@ _NOUNS: list[tuple[str, str]] = [
     ("diagram", r"(?:schematic|block|flow|circuit|conceptual|network|tree|venn|process|system) ?(?:diagram|chart)s?|"
                 r"schemat\w+|flow ?charts?|diagrams?|workflows?|pipelines?|illustrations?|sketch\w*|cartoons?|"
                 r"(?:model|network) architectures?|phylogenetic trees?|dendrograms?|graphs? of (?:nodes|a network)|"
-                r"cad\b(?: \w+)?|wireframes?|(?:engineering|technical|mechanical|line|cad|assembly) drawings?|exploded views?"),
+                r"sankey diagrams?|circos|cad\b(?: \w+)?|wireframes?|(?:engineering|technical|mechanical|line|cad|assembly) drawings?|exploded views?"),
     ("plot", r"(?:line|scatter|bar|box|violin|dot|polar|radar|contour|surface|3d|log-log|semi-log|forest|"
              r"kaplan-meier|survival|trajectory|density) ?(?:plots?|graphs?|charts?|curves?)|plots?|graphs?|"
              r"charts?|histograms?|curves?|spectr(?:um|a)|time series|scatter(?:grams?)?|box ?plots?|"
-             r"stereographic projections?|stereonets?|rose diagrams?|biplots?|ordination (?:plot|diagram)s?"),
+             r"stereographic projections?|stereonets?|rose diagrams?|biplots?|ordination (?:plot|diagram)s?|"
+             r"quiver plots?|vector fields?|streamlines?|(?:t-?sne|umap|pca) (?:embedding|projection)s?|waveforms?"),
     # tables and text are no figure type: a recaption naming one says `other`
     ("other", r"tables?"),
     # weak: taken only when the text names no figure type ("field images with colour bars")
