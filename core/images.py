@@ -29,11 +29,9 @@ from PIL import Image, ImageFile
 
 #: Pillow's own default (about 89.5 M pixels); images over it are rejected, not decoded.
 DEFAULT_MAX_PIXELS = 89_478_485
-#: The shortest side ingest's filters keep (``FilterOptions.min_side``).
+#: The shortest side a figure may have: ingest's filters keep it (``FilterOptions.min_side``) and
+#: ``write`` stores nothing smaller (``too_small``).
 MIN_SIDE = 64
-#: The shortest side ``write`` stores (a 1x1 "figure" is a reject). Not yet MIN_SIDE: the loaders'
-#: synthetic datasets (loaders/tiny.py, 48 px) go through ``write`` in their tests.
-MIN_STORED_SIDE = 16
 
 
 class ImageRejected(ValueError):

@@ -396,11 +396,14 @@ def test_fast_check_rejects_what_a_decoder_rejects():
 
 
 def test_write_applies_the_ingest_minimum_size(tmp_path):
-    """``write`` accepted 1x1 images (ingest's filters reject under 64 px; write, under 16 for now)."""
+    """``write`` accepted 1x1 images; it now keeps ingest's minimum (``images.MIN_SIDE``, 64 px) on both sides."""
     buf = io.BytesIO()
     Image.new("RGB", (1, 1)).save(buf, format="PNG")
-    report = write_dataset([make_record(0, image=buf.getvalue()), make_record(1)], tmp_path / "out")
-    assert report["written"] == 1 and report["rejects_by_reason"] == {"too_small": 1}
+    recs = [make_record(0, image=buf.getvalue()), make_record(1, image=draw_figure(1, size=(200, 63))),
+            make_record(2, image=draw_figure(2, size=(63, 200))), make_record(3, image=draw_figure(3, size=(64, 64))),
+            make_record(4)]
+    report = write_dataset(recs, tmp_path / "out")
+    assert report["written"] == 2 and report["rejects_by_reason"] == {"too_small": 3}
 
 
 def test_release_record_with_a_lone_surrogate_is_one_reject(tmp_path):
