@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import warnings
 import zlib
 
@@ -34,8 +35,15 @@ DEFAULT_MAX_PIXELS = 89_478_485
 MIN_SIDE = 64
 
 
+#: ``<_io.BytesIO object at 0x7f...>`` in Pillow's messages: an address that differs run to run.
+_ADDRESS = re.compile(r"<([\w.]+) object at 0x[0-9A-Fa-f]+>")
+
+
 class ImageRejected(ValueError):
+    """A bad image: ``reason`` (a code) and ``detail``, with no memory address (reports stay byte-stable)."""
+
     def __init__(self, reason: str, detail: str = ""):
+        detail = _ADDRESS.sub(r"<\1 object>", detail)
         self.reason, self.detail = reason, detail
         super().__init__(f"{reason}: {detail}" if detail else reason)
 

@@ -406,6 +406,18 @@ def test_write_applies_the_ingest_minimum_size(tmp_path):
     assert report["written"] == 2 and report["rejects_by_reason"] == {"too_small": 3}
 
 
+def test_two_writes_of_the_same_bad_images_give_byte_identical_rejects(tmp_path):
+    """Pillow's message named the address of a BytesIO (``<_io.BytesIO object at 0x7f...>``) in the detail."""
+    reports = []
+    for run in ("a", "b"):
+        recs = [make_record(0, image=b"not an image"), make_record(1, image=draw_figure(1)[:300]), make_record(2)]
+        report = write_dataset(recs, tmp_path / run)
+        assert report["written"] == 1 and sum(report["rejects_by_reason"].values()) == 2
+        reports.append((tmp_path / run / "reports" / "rejects.jsonl").read_bytes())
+    assert reports[0] == reports[1]
+    assert b"cannot identify image file <_io.BytesIO object>" in reports[0] and b" at 0x" not in reports[0]
+
+
 def test_release_record_with_a_lone_surrogate_is_one_reject(tmp_path):
     """A ``\\ud800`` escape in a release record's caption ended ``convert`` (UnicodeEncodeError in the writer)."""
     if shutil.which("tar") is None:
