@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import warnings
 import zlib
 
@@ -29,15 +30,20 @@ from PIL import Image, ImageFile
 
 #: Pillow's own default (about 89.5 M pixels); images over it are rejected, not decoded.
 DEFAULT_MAX_PIXELS = 89_478_485
-#: The shortest side ingest's filters keep (``FilterOptions.min_side``).
+#: The shortest side a figure may have: ingest's filters keep it (``FilterOptions.min_side``) and
+#: ``write`` stores nothing smaller (``too_small``).
 MIN_SIDE = 64
-#: The shortest side ``write`` stores (a 1x1 "figure" is a reject). Not yet MIN_SIDE: the loaders'
-#: synthetic datasets (loaders/tiny.py, 48 px) go through ``write`` in their tests.
-MIN_STORED_SIDE = 16
+
+
+#: ``<_io.BytesIO object at 0x7f...>`` in Pillow's messages: an address that differs run to run.
+_ADDRESS = re.compile(r"<([\w.]+) object at 0x[0-9A-Fa-f]+>")
 
 
 class ImageRejected(ValueError):
+    """A bad image: ``reason`` (a code) and ``detail``, with no memory address (reports stay byte-stable)."""
+
     def __init__(self, reason: str, detail: str = ""):
+        detail = _ADDRESS.sub(r"<\1 object>", detail)
         self.reason, self.detail = reason, detail
         super().__init__(f"{reason}: {detail}" if detail else reason)
 

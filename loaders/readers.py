@@ -324,7 +324,8 @@ def read_segment(source, pick, lo: int, hi: int, columns: Optional[frozenset] = 
         return
     offsets, sizes = pick.offsets, pick.sizes
     if offsets is None:  # a whole shard entered mid-way (rank/worker split or resume): ranges from its sidecar
-        offsets, sizes = source.tar_ranges({"path": pick.path, "sample_index": pick.sample_index})
+        offsets, sizes = source.tar_ranges({"path": pick.path, "format": "wds", "sample_index": pick.sample_index,
+                                            "num_samples": pick.num_samples, "bytes": pick.bytes})
         if pick.rows is not None:  # a pick of some of its samples (an elastic resume's rest)
             offsets, sizes = offsets[pick.rows], sizes[pick.rows]
     yield from _read_tar(source, pick, lo, hi, offsets, sizes)

@@ -235,7 +235,7 @@ def select(
             pick = ShardPick(
                 path=s["path"], format=fmt, discipline=s["discipline"], num_samples=s["num_samples"],
                 bytes=s["bytes"], sample_index=s.get("sample_index"), count=s["num_samples"],
-                row_groups=[g["num_rows"] for g in s.get("row_groups", [])], src=src,
+                row_groups=[g["num_rows"] for g in s.get("row_groups") or []], src=src,
             )
             candidates.append(pick)
             if not full or min_clip_score is not None:

@@ -33,7 +33,7 @@ from s1mmalign.core.atomic import fsync_and_hash
 from s1mmalign.core.layout import SAMPLE_INDEX_SCHEMA, SHARD_SUFFIXES, scan_shard
 from s1mmalign.core.urls import is_local, protocols
 from s1mmalign.loaders.cache import Keeper, ShardCache
-from s1mmalign.loaders.index import IndexFormatError, check_rel_path, inside_root, validate_index
+from s1mmalign.loaders.index import IndexFormatError, check_rel_path, check_sample_index, inside_root, validate_index
 from s1mmalign.loaders.remote import DEFAULT_TIMEOUT, RetryingFile, resolve
 
 log = logging.getLogger(__name__)
@@ -260,15 +260,39 @@ class Source:
     # -- per-sample index ---------------------------------------------------------------------
     def sidecar(self, entry: dict) -> pa.Table:
         """The per-sample index of one shard (``s1mmalign.core.layout.SAMPLE_INDEX_SCHEMA``)."""
-        import pyarrow.parquet as pq  # on first use (~0.4 s): a tar stream that needs no sidecar never loads it
-
         table = self._sidecars.get(entry["path"])
         if table is None:
-            # Read on this thread: pq.read_table's async scan can leave a read of this Python file in
-            # flight on an Arrow thread, which then needs the GIL during interpreter exit (abort, exit 134).
-            with RetryingFile(self.fs, self._abs(entry["sample_index"]), self.index_bytes_read) as f:
-                table = pq.ParquetFile(f, pre_buffer=False).read(use_threads=False).replace_schema_metadata(None)
+            table = self._read_sample_index(entry)
         return table
+
+    def _read_sample_index(self, entry: dict, columns: Optional[list[str]] = None) -> pa.Table:
+        """Shard ``entry``'s sidecar (``columns`` of it; None: all), checked against the entry.
+
+        Fetched whole (one request; sidecars are small) and parsed from memory: a read error is the
+        source's (retried, reported as such), a parse error the index's (:class:`IndexFormatError`)."""
+        import pyarrow.parquet as pq  # on first use (~0.4 s): a tar stream that needs no sidecar never loads it
+
+        if not entry.get("sample_index"):
+            raise IndexFormatError(f"{self.url}: shard {entry['path']!r} has no sample_index in index/shards.json: "
+                                   f"rebuild the index (s1mmalign reindex DATASET)")
+        try:
+            with RetryingFile(self.fs, self._abs(entry["sample_index"]), self.index_bytes_read) as f:
+                data = f.read()
+        except FileNotFoundError:
+            raise IndexMismatchError(f"{self.url}: index/shards.json names the sample index {entry['sample_index']!r} "
+                                     f"of shard {entry['path']!r}, which is not there: rebuild the index "
+                                     f"(s1mmalign reindex DATASET) or re-download a consistent revision") from None
+        try:
+            # Read on this thread: pq.read_table's async scan can leave a read on an Arrow thread that
+            # then needs the GIL during interpreter exit (abort, exit 134).
+            pf = pq.ParquetFile(pa.BufferReader(data), pre_buffer=False)
+            have = pf.schema_arrow.names
+            table = pf.read(columns=None if columns is None else [c for c in columns if c in have], use_threads=False)
+        except Exception as e:  # bytes in memory: whatever pyarrow raises is about the file's contents
+            raise IndexFormatError(f"{self.url}: the sample index {entry['sample_index']!r} of shard {entry['path']!r} "
+                                   f"is not a readable Parquet file ({type(e).__name__}: {str(e)[:200]}): rebuild the "
+                                   f"index (s1mmalign reindex DATASET)") from None
+        return check_sample_index(table.replace_schema_metadata(None), entry, self.url, columns)
 
     def tar_ranges(self, entry: dict):
         """(offsets, sizes) of every sample of a tar shard; the last few shards are cached per process."""
@@ -278,10 +302,7 @@ class Source:
             if entry["path"] in self._sidecars:
                 table = self._sidecars[entry["path"]]
             else:
-                with RetryingFile(self.fs, self._abs(entry["sample_index"]), self.index_bytes_read) as f:
-                    import pyarrow.parquet as pq
-
-                    table = pq.ParquetFile(f, pre_buffer=False).read(columns=["offset", "size"], use_threads=False)  # as above
+                table = self._read_sample_index(entry, ["offset", "size"])
             hit = cache[entry["path"]] = (table["offset"].to_numpy(), table["size"].to_numpy())
         try:  # two iterators' reading threads may share this cache: trimming is best-effort
             cache.move_to_end(entry["path"])

@@ -33,7 +33,7 @@ def colour_of(i: int) -> str:
     return list(COLOURS)[i % len(COLOURS)]
 
 
-def figure_bytes(i: int, size: int = 48, fmt: str = "PNG") -> bytes:
+def figure_bytes(i: int, size: int = 64, fmt: str = "PNG") -> bytes:
     """A small drawn figure (axes, a curve, some bars) on the background ``colour_of(i)``."""
     from PIL import Image, ImageDraw
 
@@ -53,7 +53,7 @@ def figure_bytes(i: int, size: int = 48, fmt: str = "PNG") -> bytes:
 
 def synthetic_records(n: int, *, disciplines=("physics", "biology", "computer_science", "astronomy"),
                       modalities=("plot", "diagram", "microscopy"), seed: int = 0, long_every: int = 3,
-                      image_size: int = 48) -> Iterator[dict]:
+                      image_size: int = 64) -> Iterator[dict]:
     """``n`` contract records, round-robin over ``disciplines`` and ``modalities``.
 
     Captions name the figure's background colour first, so a small CLIP can learn something.

@@ -396,11 +396,26 @@ def test_fast_check_rejects_what_a_decoder_rejects():
 
 
 def test_write_applies_the_ingest_minimum_size(tmp_path):
-    """``write`` accepted 1x1 images (ingest's filters reject under 64 px; write, under 16 for now)."""
+    """``write`` accepted 1x1 images; it now keeps ingest's minimum (``images.MIN_SIDE``, 64 px) on both sides."""
     buf = io.BytesIO()
     Image.new("RGB", (1, 1)).save(buf, format="PNG")
-    report = write_dataset([make_record(0, image=buf.getvalue()), make_record(1)], tmp_path / "out")
-    assert report["written"] == 1 and report["rejects_by_reason"] == {"too_small": 1}
+    recs = [make_record(0, image=buf.getvalue()), make_record(1, image=draw_figure(1, size=(200, 63))),
+            make_record(2, image=draw_figure(2, size=(63, 200))), make_record(3, image=draw_figure(3, size=(64, 64))),
+            make_record(4)]
+    report = write_dataset(recs, tmp_path / "out")
+    assert report["written"] == 2 and report["rejects_by_reason"] == {"too_small": 3}
+
+
+def test_two_writes_of_the_same_bad_images_give_byte_identical_rejects(tmp_path):
+    """Pillow's message named the address of a BytesIO (``<_io.BytesIO object at 0x7f...>``) in the detail."""
+    reports = []
+    for run in ("a", "b"):
+        recs = [make_record(0, image=b"not an image"), make_record(1, image=draw_figure(1)[:300]), make_record(2)]
+        report = write_dataset(recs, tmp_path / run)
+        assert report["written"] == 1 and sum(report["rejects_by_reason"].values()) == 2
+        reports.append((tmp_path / run / "reports" / "rejects.jsonl").read_bytes())
+    assert reports[0] == reports[1]
+    assert b"cannot identify image file <_io.BytesIO object>" in reports[0] and b" at 0x" not in reports[0]
 
 
 def test_release_record_with_a_lone_surrogate_is_one_reject(tmp_path):

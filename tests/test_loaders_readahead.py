@@ -20,6 +20,7 @@ from s1mmalign.builder.shards.write import write_dataset
 from s1mmalign.builder.shards.writers import ShardOptions
 from s1mmalign.loaders import S1MMAlignStream, make_dataloader
 from s1mmalign.loaders.readers import ITEM_OVERHEAD, READ_CHUNK, Raw, ReadAhead, item_bytes
+from s1mmalign.loaders.source import IndexMismatchError
 from s1mmalign.loaders.tiny import serve_http, synthetic_records
 
 SMALL = ShardOptions(parquet_shard_bytes=60_000, tar_shard_bytes=60_000, row_group_bytes=15_000)
@@ -246,7 +247,7 @@ def test_an_error_raised_while_reading_ahead_reaches_the_consumer_in_sequence(ds
     seen = {}
     for read_ahead, s in streams.items():
         got = []
-        with pytest.raises(FileNotFoundError):
+        with pytest.raises(IndexMismatchError, match="names the sample index .* which is not there"):
             for x in s:
                 got.append(x["key"])
         seen[read_ahead] = got

@@ -23,7 +23,7 @@ def varied(n: int, seed: int = 0):
     """Records with figures of several sizes, multi-panel flags and long paper texts."""
     rnd = random.Random(seed)
     for i, r in enumerate(synthetic_records(n, seed=seed)):
-        size = (40, 64, 96, 128)[i % 4]
+        size = (64, 96, 128, 160)[i % 4]
         r["image"] = {"bytes": figure_bytes(i + 7 * seed, size), "path": None}
         r["multi_panel"] = i % 5 == 0
         words = lambda k: " ".join(f"{rnd.getrandbits(36):x}" for _ in range(k))  # noqa: E731 (text that does not compress)
@@ -48,14 +48,14 @@ def keys(stream) -> list[str]:
 def test_where_filters_on_width_license_and_multi_panel_exactly(two):
     a, _ = two
     recs = {r["key"]: r for r in varied(200)}
-    size = {k: (40, 64, 96, 128)[int(k.split("_")[1]) % 4] for k in recs}
+    size = {k: (64, 96, 128, 160)[int(k.split("_")[1]) % 4] for k in recs}
     for fmt in ("wds", "parquet"):
-        s = S1MMAlignStream(a, format=fmt, where=[("width", ">=", 96), ("license", "not in", ["cc-by-nc-4.0"])])
-        want = {k for k, r in recs.items() if size[k] >= 96 and r["license"] != "cc-by-nc-4.0"}
+        s = S1MMAlignStream(a, format=fmt, where=[("width", ">=", 128), ("license", "not in", ["cc-by-nc-4.0"])])
+        want = {k for k, r in recs.items() if size[k] >= 128 and r["license"] != "cc-by-nc-4.0"}
         got = keys(s)
         assert sorted(got) == sorted(want) and len(s) == len(want) > 0
-        assert all(x["width"] >= 96 and x["license"] == "cc-by-4.0" for x in S1MMAlignStream(
-            a, format=fmt, where=[("width", ">=", 96), ("license", "not in", ["cc-by-nc-4.0"])]))
+        assert all(x["width"] >= 128 and x["license"] == "cc-by-4.0" for x in S1MMAlignStream(
+            a, format=fmt, where=[("width", ">=", 128), ("license", "not in", ["cc-by-nc-4.0"])]))
     # OR of ANDs, the discipline decided from the index alone, and a Python predicate on index rows
     s = S1MMAlignStream(a, where=[[("discipline", "==", "physics")], [("multi_panel", "==", True)]],
                         filter_fn=lambda row: row["caption_chars"] > 0)
@@ -220,7 +220,7 @@ def test_reindex_adds_filter_columns_and_joins_eval_scores(tmp_path):
         table = pq.read_table(side)
         pq.write_table(table.drop_columns(["width", "height", "multi_panel"]), side)
     with pytest.raises(ValueError, match="where= column 'width' is not in the sample index.*s1mmalign reindex"):
-        S1MMAlignStream(out, where=[("width", ">=", 96)])
+        S1MMAlignStream(out, where=[("width", ">=", 128)])
     with pytest.raises(ValueError, match="no sample"):
         S1MMAlignStream(out, min_clip_score=0.5)
     (out / "eval").mkdir()
@@ -234,6 +234,6 @@ def test_reindex_adds_filter_columns_and_joins_eval_scores(tmp_path):
     assert "scores joined for 160 samples" in run.stdout  # 80 keys, in both formats
     assert {p: p.read_bytes() for p in out.rglob("*.tar")} == shard_bytes  # shards untouched
     for fmt in ("wds", "parquet"):
-        got = keys(S1MMAlignStream(out, format=fmt, where=[("width", ">=", 96)], min_clip_score=0.5))
-        want = {k for i, (k, v) in enumerate(scored.items()) if v >= 0.5 and (40, 64, 96, 128)[i % 4] >= 96}
+        got = keys(S1MMAlignStream(out, format=fmt, where=[("width", ">=", 128)], min_clip_score=0.5))
+        want = {k for i, (k, v) in enumerate(scored.items()) if v >= 0.5 and (64, 96, 128, 160)[i % 4] >= 128}
         assert sorted(got) == sorted(want) and want

@@ -27,7 +27,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "s1mmalign.builder.commands.convert",
     "s1mmalign.builder.commands.build",
     "s1mmalign.builder.commands.publish",
-    "s1mmalign.builder.shards.reindex",
+    "s1mmalign.builder.commands.reindex",
     "s1mmalign.loaders.cli",
 )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from s1mmalign.core import contract
-from s1mmalign.core.images import DEFAULT_MAX_PIXELS, MIN_STORED_SIDE, ImageRejected, StoredImage, normalize_image
+from s1mmalign.core.images import DEFAULT_MAX_PIXELS, MIN_SIDE, ImageRejected, StoredImage, normalize_image
 from s1mmalign.core.limits import limits
 
 
@@ -16,7 +16,7 @@ def prepare_record(rec: dict[str, Any], *, max_pixels: int = DEFAULT_MAX_PIXELS,
     Raises ``contract.RecordError`` (field + reason). Derived fields: ``width``, ``height``,
     ``image_sha256``; ``discipline`` from ``categories`` and ``modality`` = ``other`` when absent.
     ``image_check`` is ``images.CHECKS``' ``fast`` (CRCs / reduced decode) or ``full``; images
-    with a side under ``images.MIN_STORED_SIDE`` are rejected (``too_small``).
+    with a side under ``images.MIN_SIDE`` are rejected (``too_small``).
     ``max_text_chars`` (default ``Limits.caption_chars``) bounds captions and the other free texts.
     """
     key = rec.get("key") if isinstance(rec.get("key"), str) else None
@@ -26,7 +26,7 @@ def prepare_record(rec: dict[str, Any], *, max_pixels: int = DEFAULT_MAX_PIXELS,
     if not isinstance(img, dict) or not isinstance(img.get("bytes"), (bytes, bytearray)):
         raise contract.RecordError(key, "image", "missing image bytes")
     try:
-        stored = normalize_image(bytes(img["bytes"]), max_pixels=max_pixels, check=image_check, min_side=MIN_STORED_SIDE)
+        stored = normalize_image(bytes(img["bytes"]), max_pixels=max_pixels, check=image_check, min_side=MIN_SIDE)
     except ImageRejected as e:
         raise contract.RecordError(key, "image", f"{e.reason}: {e.detail}") from None
     rec = dict(rec)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import time
 from typing import Callable
 
 from s1mmalign.builder.pipeline.build import Build
@@ -53,15 +52,13 @@ def _commit(cfg, units, stage: str, unit: str, decisions: dict, retry_failed: bo
     return result(Build(cfg, units, retry_failed=retry_failed, driver=False), stage, unit, DecidedDedup(decisions))
 
 
-def run_dedup_ray(build: Build, stage: str, result: Callable, max_pairs: int = 64) -> dict:
-    """Run the dedup stage on Ray; ``result(build, stage, unit, fn) -> row`` runs and records one unit."""
+def dedup_rows(build: Build, stage: str, run: list[str], done: list[str], stats: dict, result: Callable,
+               max_pairs: int = 64) -> list[dict]:
+    """The result rows of the dedup stage's pending units ``run`` (``ray_runner.run_stage_ray`` adds them
+    up); ``result(build, stage, unit, fn) -> row`` runs and records one unit. A unit that cannot be
+    signed fails here (counted in ``stats``), with the partitions' pair counts."""
     import ray
 
-    run, done = build.plan(stage)
-    stats = {"units_run": 0, "units_skipped": len(done), "units_failed": 0, "records_run": 0, "seconds": 0.0}
-    if not run:
-        return stats
-    t0 = time.perf_counter()
     dedup = make_stage(stage, build.cfg)
     parts, todo, finished = int(dedup.partitions), set(run), set(done)
     order = [u.id for u in build.units if u.id in todo or u.id in finished]
@@ -94,13 +91,5 @@ def run_dedup_ray(build: Build, stage: str, result: Callable, max_pairs: int = 6
         for k, v in f[2].items():
             stats[k] = stats.get(k, 0) + v
     commit = ray.remote(_commit).options(num_cpus=1)
-    for row in ray.get([commit.remote(cfg, units, stage, uid, decisions[uid], build.retry_failed, result)
-                        for uid in signed if uid in todo]):
-        if row["ok"]:
-            stats["units_run"] += 1
-            stats["records_run"] += row["records_in"]
-        else:
-            stats["units_failed"] += 1
-            log.error("stage %s, unit %s failed: %s", stage, row["unit"], row["error"])
-    stats["seconds"] = round(time.perf_counter() - t0, 3)
-    return stats
+    return ray.get([commit.remote(cfg, units, stage, uid, decisions[uid], build.retry_failed, result)
+                    for uid in signed if uid in todo])

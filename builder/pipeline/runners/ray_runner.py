@@ -15,6 +15,7 @@ shared filesystem on a multi-node cluster).
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
@@ -86,14 +87,10 @@ class _ModelActor:
         return _rows([_result(self.build, self.stage, u, self.fn) for u in batch.column("unit").to_pylist()])
 
 
-def run_stage_ray(build: Build, stage: str) -> dict:
+def _mapped(build: Build, stage: str, run: list[str], done: list[str], stats: dict):
+    """The result rows of ``run``'s units, mapped with Ray Data (tasks, or a model's actor pool)."""
     import ray.data
 
-    run, done = build.plan(stage)
-    stats = {"units_run": 0, "units_skipped": len(done), "units_failed": 0, "records_run": 0, "seconds": 0.0}
-    if not run:
-        return stats
-    t0 = time.perf_counter()
     cfg = build.cfg
     args = dict(cfg=cfg, units=build.units, stage=stage, retry_failed=build.retry_failed)
     ds = ray.data.from_items([{"unit": u} for u in run], override_num_blocks=len(run))
@@ -103,7 +100,21 @@ def run_stage_ray(build: Build, stage: str) -> dict:
                             num_gpus=float(cfg.ray["num_gpus"].get(stage, 0)), num_cpus=1)
     else:
         ds = ds.map_batches(_cpu_task, batch_size=1, batch_format="pyarrow", fn_kwargs=args, num_cpus=1)
-    for row in ds.iter_rows():
+    return ds.iter_rows()
+
+
+def run_stage_ray(build: Build, stage: str, rows=_mapped) -> dict:
+    """Run ``stage``'s pending units on Ray and add up their result rows (:func:`_result`'s).
+
+    ``rows(build, stage, run, done, stats)`` yields one row per unit of ``run`` (the pending units;
+    ``done``: those finished before) and may add its own counts to ``stats``: Ray Data's map by
+    default, the partitioned dedup (``ray_dedup.dedup_rows``) for dedup."""
+    run, done = build.plan(stage)
+    stats = {"units_run": 0, "units_skipped": len(done), "units_failed": 0, "records_run": 0, "seconds": 0.0}
+    if not run:
+        return stats
+    t0 = time.perf_counter()
+    for row in rows(build, stage, run, done, stats):
         if row["ok"]:
             stats["units_run"] += 1
             stats["records_run"] += row["records_in"]
@@ -117,7 +128,7 @@ def run_stage_ray(build: Build, stage: str) -> dict:
 def run_ray(build: Build, progress: bool = True) -> dict[str, dict]:
     """Run every stage on Ray (Ray Data shows its own progress bars per stage)."""
     from s1mmalign.builder.pipeline.runners.local import run_stage_local
-    from s1mmalign.builder.pipeline.runners.ray_dedup import run_dedup_ray
+    from s1mmalign.builder.pipeline.runners.ray_dedup import dedup_rows
 
     started = init_ray(build.cfg)
     import ray
@@ -128,7 +139,7 @@ def run_ray(build: Build, progress: bool = True) -> dict[str, dict]:
     try:
         for stage in build.unit_stages:
             if build.segments[stage] == ["dedup"]:  # partitioned across the cluster, same decisions
-                stats[stage] = run_dedup_ray(build, stage, _result)
+                stats[stage] = run_stage_ray(build, stage, functools.partial(dedup_rows, result=_result))
             elif build.stateful(stage):  # global state: one process, unit order
                 stats[stage] = run_stage_local(build, stage, progress)
             else:

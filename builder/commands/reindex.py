@@ -19,6 +19,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from s1mmalign.builder.shards.write import finalize_dataset
 from s1mmalign.builder.shards.writers import sidecar_path
 from s1mmalign.core.atomic import atomic_file, fsync_and_hash
 from s1mmalign.core.layout import SAMPLE_INDEX_SCHEMA, SHARD_SUFFIXES, read_sidecar, scan_shard
@@ -36,8 +37,6 @@ def _scores(out: Path) -> dict[str, tuple]:
 
 def reindex(out: str | Path) -> dict:
     """Rebuild every sidecar of ``out`` (joining ``eval/scores.parquet``), then the index; returns it."""
-    from s1mmalign.builder.shards.write import finalize_dataset
-
     out = Path(out).resolve()
     if not out.is_dir():
         raise FileNotFoundError(f"{out}: no such dataset folder")
