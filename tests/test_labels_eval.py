@@ -1,5 +1,6 @@
 """The evaluation set of benchmarks/labels_eval is well formed: every item has its thumbnail,
-labels from the taxonomy, an origin (repository, path, commit) and a license."""
+labels from the taxonomy, an origin (repository, path, commit) and a license; the dev/test split
+is by paper and the fresh split is new papers only."""
 
 from __future__ import annotations
 
@@ -43,6 +44,19 @@ def test_the_dev_test_split_is_fixed_by_paper_and_about_half_each():
     for it in items:
         if it["paper_id"]:
             by_paper.setdefault(it["paper_id"], set()).add(split[it["id"]])
-    assert all(len(parts) == 1 for parts in by_paper.values())  # no paper in both
-    dev = sum(p == "dev" for p in split.values())
-    assert 0.45 <= dev / len(items) <= 0.55
+    assert all(len(parts) == 1 for parts in by_paper.values())  # no paper in two splits
+    assert {i for i, p in split.items() if p == "fresh"} == {it["id"] for it in items if it.get("split") == "fresh"}
+    tuned = [p for p in split.values() if p != "fresh"]
+    assert 0.45 <= tuned.count("dev") / len(tuned) <= 0.55
+    # the fresh split leaves dev and test as they were: the same ids without the fresh items
+    assert split == {**bench.split_of([it for it in items if it.get("split") != "fresh"]),
+                     **{it["id"]: "fresh" for it in items if it.get("split") == "fresh"}}
+
+
+def test_the_fresh_split_is_new_papers_labelled_blind():
+    items = [json.loads(line) for line in (SET / "items.jsonl").read_text(encoding="utf-8").splitlines()]
+    fresh = [it for it in items if it.get("split") == "fresh"]
+    papers = {it["paper_id"] for it in fresh}
+    assert len(fresh) >= 60 and len(papers) >= 12
+    assert not papers & {it["paper_id"] for it in items if it.get("split") != "fresh"}  # new papers only
+    assert all(it["license"].startswith(("CC-BY", "CC0")) for it in fresh)

@@ -199,6 +199,11 @@ def test_recaption_naming_several_types_gives_the_one_most_panels_are():
     # what comes after "with" is an inset or an aside
     assert signals.recaption_vote("The figure shows a map of the study area with bar charts of catches per site.")[0] == "map"
     assert signals.recaption_vote("The figure shows a schematic and a line plot.")[0] == "diagram"  # a tie: the first
+    # a word coordinated before a mention adds a panel only as a kind of it or a mention of its
+    # own type, not as the tail of another type ("matrices") or a word of content ("error")
+    assert signals.recaption_vote("Colour-coded dose matrices and photographs of stained well plates.")[0] == "heatmap"
+    assert signals.recaption_vote("Line plots of memory and RMS error and colour-coded cross-validation grids.")[0] == "plot"
+    assert signals.recaption_vote("Markov chain diagrams with time series and line plots.")[0] == "plot"
 
 
 def test_recaption_vocabulary_of_figure_types():
@@ -218,6 +223,9 @@ def test_recaption_vocabulary_of_figure_types():
         "The figure shows a Sankey diagram of energy flows.": ("diagram", 1.0),
         "The figure shows streamlines of the mean flow around the cylinder.": ("plot", 1.0),
         "A 3D projection of labelled cells in a collagen gel.": ("microscopy", 0.7),  # weak: nothing else named
+        "Network graphs of pathways with gene nodes, and bar charts of enriched terms.": ("diagram", 1.0),
+        "The figure shows a dependency graph of the package's modules.": ("diagram", 1.0),
+        "Maps of cell positions and stacks of red and green traces with bar charts.": ("plot", 0.7),  # no geography
     }
     for text, want in cases.items():
         assert signals.recaption_vote(text) == want, text

@@ -62,12 +62,14 @@ _NOUNS: list[tuple[str, str]] = [
                            r"(?:galaxy|stellar|solar|lensed) (?:image|cutout)s?|einstein rings?"),
     ("map", r"(?:geographic\w*|topographic\w*|world|regional|political|geological|satellite|aerial) (?:maps?|images?|views?)|"
             r"maps? of (?:the )?(?:world|region|study|country|countries|area|site|island|continent|ocean|sea|basin|state|"
-            r"province|city|europe|africa|asia|america|australia)\w*|(?<!contour )(?<!heat )(?<!density )(?<!colour )(?<!color )\bmaps?\b"),
+            r"province|city|europe|africa|asia|america|australia)\w*|(?<!contour )(?<!heat )(?<!density )(?<!colour )(?<!color )\bmaps?\b"
+            r"(?! of (?:the )?(?:cell|neuron|gene|protein|spine|synapse)s?\b)"),  # "maps of cell positions": no geography
     ("photograph", r"photo(?:graph)?s?\b|pictures? of|(?:camera|specimen|device|setup) (?:image|photo)s?|"
                    r"petri dish\w*|gel (?:image|electrophoresis)|western blots?|blots?"),
     ("diagram", r"(?:schematic|block|flow|circuit|conceptual|network|tree|venn|process|system) ?(?:diagram|chart)s?|"
                 r"schemat\w+|flow ?charts?|diagrams?|workflows?|pipelines?|illustrations?|sketch\w*|cartoons?|"
                 r"(?:model|network) architectures?|phylogenetic trees?|dendrograms?|graphs? of (?:nodes|a network)|"
+                r"(?:network|call|dependency|knowledge|directed|undirected|acyclic|node-link) graphs?|"
                 r"sankey diagrams?|circos|cad\b(?: \w+)?|wireframes?|(?:engineering|technical|mechanical|line|cad|assembly) drawings?|exploded views?"),
     ("plot", r"(?:line|scatter|bar|box|violin|dot|polar|radar|contour|surface|3d|log-log|semi-log|forest|"
              r"kaplan-meier|survival|trajectory|density) ?(?:plots?|graphs?|charts?|curves?)|plots?|graphs?|"
@@ -89,8 +91,9 @@ _WEAK = re.compile(r"(?:western )?blots?|colou?r ?bars?|colou?r ?scales?|fluores
                    r"scale bars?")
 _GEO_AXES = re.compile(r"\b(?:easting|northing|latitude|longitude)\b")
 _FIRST_SENTENCE = re.compile(r"^(.{0,400}?[.!?])(?:\s|$)", re.S)
-# how many panels a mention stands for: plural, a quantifier before it ("many", "six"), a kind
-# coordinated before it ("line and scatter plots"); a mention after "with" is an inset or an aside
+# how many panels a mention stands for: plural, a quantifier before it ("many", "six"), a kind or
+# a mention of the same type coordinated before it ("line and scatter plots", "time series and
+# line plots"); a mention after "with" is an inset or an aside
 _PLURAL = re.compile(r"(?:s|ices|ra|series)$")
 _QUANTIFIER = re.compile(r"\b(?:many|several|multiple|numerous|various|two|three|four|five|six|seven|eight|nine|\d+)"
                          r"(?: [\w-]+){0,3} $")
@@ -105,7 +108,13 @@ def _panels(scope: str, hit: re.Match) -> float:
     n = 2.0 if _PLURAL.search(hit.group(0)) else 1.0
     n += 1.0 if _QUANTIFIER.search(before) else 0.0
     co = _COORDINATED.search(before)
-    n += 1.0 if co and not _NOUN_RX.fullmatch(co.group(1)) else 0.0
+    if co:  # a kind ("line and scatter plots": "line plots") or a mention of the same type ("time
+        # series and line plots"); not a word of another type ("dose matrices and photographs")
+        end = hit.start() - len(before) + co.end(1)
+        kind = _NOUN_RX.fullmatch(f"{co.group(1)} {hit.group(0).rsplit(' ', 1)[-1]}")
+        same = any(h.end() == end and _GROUP_MODALITY[h.lastgroup] == _GROUP_MODALITY[hit.lastgroup]
+                   for h in _NOUN_RX.finditer(scope, 0, hit.start()))
+        n += 1.0 if kind or same else 0.0
     return n * (0.5 if _ASIDE.search(scope[:hit.start()]) else 1.0)
 
 
