@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any, Optional
 
-from s1mmalign.core.discipline_text import discipline_from_text
+from s1mmalign.core.discipline_text import discipline_from_text, text_scores
 
 DISCIPLINES: tuple[str, ...] = (
     "mathematics",
@@ -229,12 +229,13 @@ _KEYWORD_RULES: tuple[tuple[str, re.Pattern], ...] = tuple(
         ("earth_science", r"geochem|cosmochem|geophys"),
         ("chemistry", r"chemi|catal|polymer|\bmolecul(ar|e) (synthesis|chemistry)"),
         ("astronomy", r"astro|cosmolog|galax|stellar|planetary|exoplanet"),
-        ("earth_science", r"\bgeo|climat|ocean|atmospher|earth|environment|hydrolog|seismo|volcan|glaci"),
+        ("earth_science", r"\bgeo(?!metr)|climat|ocean|atmospher|earth|environment|hydrolog|seismo|volcan|glaci|"
+                          r"landscape|stratigraph|sediment|tecton"),
         ("medicine", r"medic|clinic|health|disease|cancer|carcinom|tumou?r|oncolog|surg|patholog|pharmac|nurs|epidemiol|"
                      r"cardio|neurolog|psychiat|pediatr|radiol|therap|patients?\b"),
         ("biology", r"\bbio|genet|genom|\bcell|neuro|ecolog|evolut|immun|microb|zoolog|botan|plant|protein"),
         ("physics", r"physic|quantum|optic|photon|condensed|particle|nuclear|plasma|laser"),
-        ("mathematics", r"math|algebra|geometr|topolog|statistic|probabilit|combinator"),
+        ("mathematics", r"math|algebra|geometr|topolog|statistic|probabilit|combinator|dynamical systems|numerical analysis"),
         ("computer_science", r"comput|machine learning|artificial intelligence|software|algorithm|robot|"
                              r"image processing|computer vision"),
         ("engineering", r"engineer|electr|mechanic|signal|control|materials|energy|photovoltai|renewable|solar cell"),
@@ -244,23 +245,29 @@ _KEYWORD_RULES: tuple[tuple[str, re.Pattern], ...] = tuple(
 
 def _discipline_of_tag(tag: str) -> Optional[str]:
     """The discipline of one source tag, or None when the tag names none."""
+    return _tag_discipline(tag)[0]
+
+
+def _tag_discipline(tag: str) -> tuple[Optional[str], bool]:
+    """(discipline, exact) of one source tag: exact when a published vocabulary (arXiv, a subject
+    list, a discipline's name) names it, not exact when only a keyword rule matched a free tag."""
     t = tag.strip()
     if not t:
-        return None
+        return None, False
     if t in ARXIV_CATEGORY_DISCIPLINE:
-        return ARXIV_CATEGORY_DISCIPLINE[t]
+        return ARXIV_CATEGORY_DISCIPLINE[t], True
     archive = t.split(".", 1)[0]
     if "." in t and archive in _ARXIV_ARCHIVES:  # a category not listed yet, e.g. cs.XY
-        return _ARXIV_ARCHIVES[archive]
+        return _ARXIV_ARCHIVES[archive], True
     low = " ".join(t.lower().replace("_", " ").split())
     if low in SUBJECT_DISCIPLINE:
-        return SUBJECT_DISCIPLINE[low]
+        return SUBJECT_DISCIPLINE[low], True
     if low in DISCIPLINES:
-        return low
+        return low, True
     for discipline, pattern in _KEYWORD_RULES:
         if pattern.search(low):
-            return discipline
-    return None
+            return discipline, False
+    return None, False
 
 
 def parse_categories(value: Any) -> list[str]:
@@ -365,8 +372,9 @@ def discipline_for_tags(tags: Any, default: str = "other", *, journal: Any = Non
                         abstract: Any = None) -> str:
     """The primary discipline of a paper from its source tags, primary tag first.
 
-    The first specific tag that names a discipline other than ``other`` decides; then one that
-    names ``other``; then a broad area (:data:`BROAD_AREAS`: "Physical sciences", "Biology and life
+    The first tag a published vocabulary names (an arXiv category, a subject list entry) with a
+    discipline other than ``other`` decides; else free tags that only keyword rules match decide
+    by majority (a tie goes to the title and abstract); then a tag that names ``other``; then a broad area (:data:`BROAD_AREAS`: "Physical sciences", "Biology and life
     sciences"), so the specific subject of a Nature or PLOS hierarchy wins. Tags that name
     nothing (article types) are skipped. When no tag decides: the ``journal`` title
     (:func:`discipline_for_journal`), then the paper's own words, ``title`` and ``abstract``
@@ -374,19 +382,35 @@ def discipline_for_tags(tags: Any, default: str = "other", *, journal: Any = Non
     threshold), then ``default``.
     """
     other = broad = None
+    votes: dict[str, int] = {}  # free tags matched by keyword rules only: a majority, not the first
     for tag in parse_categories(tags):
         low = _norm(tag)
         if low in BROAD_AREAS:
             broad = broad or BROAD_AREAS[low]
             continue
-        d = _discipline_of_tag(tag)
+        d, exact = _tag_discipline(tag)
         if d is None:
             continue
-        if d != "other":
+        if not exact:
+            votes[d] = votes.get(d, 0) + 1
+        elif d != "other":
             return d
-        other = other or d
+        else:
+            other = other or d
+    if votes:
+        return _majority(votes, title, abstract)
     d = other or broad or discipline_for_journal(journal)
     if d is None and (title or abstract):
         d = discipline_from_text(title, abstract)[0]
     return d or default
+
+
+def _majority(votes: dict[str, int], title: Any, abstract: Any) -> str:
+    """The discipline most free tags name; a tie goes to the paper's own words, then to the first tag."""
+    top = max(votes.values())
+    tied = [d for d, n in votes.items() if n == top]  # in first-tag order
+    if len(tied) > 1 and (title or abstract):
+        scores = text_scores(title, abstract)
+        return max(tied, key=lambda d: scores.get(d, 0.0))
+    return tied[0]
 

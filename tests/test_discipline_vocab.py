@@ -207,3 +207,19 @@ def test_journal_then_paper_title_decide_only_when_no_subject_does():
     assert contract.discipline_for_tags([], default="biology", journal="PLOS ONE", title="A new method") == "biology"
     # a broad area alone still decides, and beats the journal
     assert contract.discipline_for_tags(["Physical sciences"], journal="BMC Microbiology") == "physics"
+
+
+def test_free_keyword_tags_decide_by_majority_and_geometry_is_mathematics():
+    """Free tags (no published vocabulary) vote; the first keyword match does not decide alone."""
+    tags = ["Python", "biomechanics", "electromyography", "signal processing"]
+    assert contract.discipline_for_tags(tags) == "engineering"
+    assert contract.discipline_for_tags(["Python", "landscape evolution", "geomorphology", "hydrology"]) == "earth_science"
+    assert contract.discipline_for_tags(["Julia", "geometry", "computational geometry", "triangulation"]) == "mathematics"
+    assert contract.discipline_for_tags(["geometric-algorithms"]) == "mathematics"
+    # a tie of free tags goes to the paper's own words
+    tied = ["biomechanics", "electromyography"]
+    assert contract.discipline_for_tags(tied, title="Muscle physiology and neurons of zebrafish larvae") == "biology"
+    assert contract.discipline_for_tags(tied, title="An amplifier and sensor circuit design for electromyography signal processing "
+                                           "in control of prosthetic actuators") == "engineering"
+    # a tag from a published vocabulary still beats any number of free ones
+    assert contract.discipline_for_tags(["geophysics tools", "seismology", "astro-ph.GA"]) == "astronomy"
