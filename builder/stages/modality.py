@@ -51,38 +51,61 @@ DEFAULT_CLIP_MODEL = "openai/clip-vit-base-patch32"
 # (pattern, weight). Weight 3: the caption names the modality; 1: a weaker hint.
 _RULES: dict[str, list[tuple[str, int]]] = {
     "heatmap": [(r"heat ?maps?", 3), (r"contour (plot|map)s?|density maps?", 3), (r"colou?r[- ]?(coded|scale|map)", 1), (r"correlation matri(x|ces)", 2),
-                (r"confusion matri(x|ces)", 3), (r"clustergram", 3)],
+                (r"confusion matri(x|ces)", 3), (r"clustergram", 3),
+                (r"\b(attention|saliency|activation|contact) maps?|spectrograms?|scalograms?|2d histograms?|hexbin", 3)],
     "microscopy": [(r"micrographs?", 3), (r"microscop(y|ic)", 3), (r"microscopes?", 2), (r"\b(sem|tem|stem|afm|sted)\b( images?)?", 3),
                    (r"(scanning|transmission) electron", 3), (r"confocal", 3), (r"fluorescen(ce|t) (images?|staining)", 2),
                    (r"immuno(fluorescence|histochemi\w+|staining)", 3), (r"\bstained\b|staining|h&e", 2),
                    (r"scale bars?", 2), (r"\b(histolog\w+|cryo-?em)\b", 3),
                    (r"\b(e?gfp|mcherry|tdtomato|dapi|phalloidin)\b|\blabell?ed with\b|maximum[- ]intensity projections?|"
-                    r"\bz-stacks?\b|differential interference contrast", 2)],
+                    r"\bz-stacks?\b|differential interference contrast", 2),
+                   (r"\b(stm|haadf|saed)\b|photomicrograph|histopatholog\w+|whole[- ]slide|kymograph|"
+                    r"((bright|dark)[- ]field|phase[- ]contrast|epifluorescen\w+|two-photon|light[- ]sheet|super-resolution) "
+                    r"(images?|micrographs?|views?)", 3)],
     "medical_image": [(r"\b(ct|mri?|pet|spect)\b( scans?| images?)?", 3), (r"computed tomograph\w*", 3),
                       (r"magnetic resonance", 3), (r"radiograph\w*|x-ray (image|film)", 3), (r"ultrasound|sonograph\w*|echocardiogra\w+", 3),
                       (r"angiogra\w+|mammogra\w+|endoscop\w+|fundus|dermoscop\w+", 3), (r"\b(axial|sagittal|coronal)\b", 2),
-                      (r"\b(t1|t2)-weighted", 3), (r"\bpatient\b", 1), (r"\blesions?\b", 1)],
+                      (r"\b(t1|t2)-weighted", 3), (r"\bpatient\b", 1), (r"\blesions?\b", 1),
+                      (r"\b(fmri|cbct)\b|scintigra\w+|fluoroscop\w+|optical coherence tomograph\w*|(colono|laparo|broncho|arthro)scop\w+|"
+                       r"tractograph\w+", 3), (signals.ANATOMICAL_RENDERING, 3), (r"patient-specific", 2)],
     "molecular_structure": [(r"(chemical|molecular|crystal) structures?", 3), (r"structural formula", 3),
                             (r"\b(ribbon|cartoon) (diagram|representation)", 3), (r"docking|binding pose", 2),
                             (r"\b(pdb|x-ray crystallograph\w*)\b", 2), (r"\b(molecule|compound|ligand)s?\b", 1),
-                            (r"\bstructures? of (the )?(compound|inhibitor|complex|protein)", 3)],
-    "map": [(r"(?<!contour )(?<!heat )(?<!colour )(?<!color )(?<!density )(?<!feature )(?<!attention )(?<!saliency )\bmaps?\b", 3),
+                            (r"\bstructures? of (the )?(compound|inhibitor|complex|protein)", 3),
+                            (r"ball[- ]and[- ]stick|space[- ]filling|stick (model|representation)|lewis structure|skeletal formula|"
+                             r"unit cell|electron density map|molecular orbital|catalytic cycle|"
+                             r"(reaction|synthetic|synthesis|retrosynthetic) (scheme|route|mechanism)s?", 3)],
+    "map": [(r"(?<!contour )(?<!heat )(?<!colour )(?<!color )(?<!density )(?<!feature )(?<!attention )(?<!saliency )(?<!contact )"
+             r"(?<!activation )(?<!mind )(?<!concept )\bmaps?\b", 3),
+            (r"choropleth|orthophoto|orthomosaic|digital elevation model|\bland[- ](cover|use)\b|geo-?referenced", 3), (r"bathymetr\w+", 2),
             (r"geograph\w+|satellite (image|view)", 3), (r"\b(latitude|longitude)\b", 2),
             (r"\b(province|district|country|countries|region|study (area|site)s?)\b", 1),
             (r"\b(total-field|magnetic|gravity|bouguer|free-air) (anomal\w+|disturbance)|aeromagnetic|\b(easting|northing)\b", 2)],
     "astronomical_image": [(r"\b(hubble|jwst|telescope|sdss|alma)\b", 3), (r"\b(galax(y|ies)|nebula|quasar|supernova|star[- ]forming)\b", 2),
-                           (r"\b(sky|skymap|all-sky)\b", 2), (r"\b(exposure|band|filter) (image|mosaic)", 1)],
+                           (r"\b(sky|skymap|all-sky)\b", 2), (r"\b(exposure|band|filter) (image|mosaic)", 1),
+                           (r"\b(hst|spitzer|chandra|sdo|soho|coronagraph\w*|magnetograms?|helioprojective|vlt|keck|subaru|pan-starrs|"
+                            r"2mass|galex|lofar|meerkat|askap|vlba)\b", 3), (r"\bsolar (disk|corona|image)|extreme[- ]ultraviolet|\beuv\b", 2)],
     "photograph": [(r"photo(graph)?s?\b", 3), (r"petri dish", 3), (r"\bcamera\b", 2), (r"\bpictures?\b", 2), (r"\b(field|specimen|sample) (view|photo)", 2),
-                   (r"\bgel (image|electrophoresis)|western blots?|sds-page|immunoblot", 2)],
+                   (r"\bgel (image|electrophoresis)|western blots?|sds-page|immunoblot", 2),
+                   (r"\b(video|camera) (frame|still)s?|close-up|\bdrone\b|\buav\b", 2)],
     "diagram": [(r"schemat\w*|\bscheme\b", 3), (r"diagram|flow ?chart|workflow|pipeline|architecture", 3),
                 (r"illustrat\w+|overview of|framework", 2), (r"\b(sketch\w*|cartoons?)\b", 3), (r"\b(model|setup|set-up) of\b", 1),
                 (r"network (architecture|topology)|block diagram|circuit", 3), (r"\b(tree|phylogen\w+)\b", 2), (r"phylogenetic trees?|dendrograms?|cladograms?", 3),
-                (r"\b(cad|wireframe|(assembly|engineering|technical|line) drawings?)\b", 3)],
+                (r"\b(cad|wireframe|(assembly|engineering|technical|line) drawings?)\b", 3),
+                (r"mind map|concept map|infographic|graphical abstract|\b(network|call|dependency|task|computational|knowledge) graph", 3)],
     "plot": [(r"\b(plots?|graphs?|curves?|histograms?|scatter|bar (chart|graph)s?|box ?plots?|spectr(um|a)|profiles?)\b", 3),
              (r"\b(stereonets?|stereographic projections?|biplots?)\b", 3),
              (r"\b(versus|vs\.?|as a function of|against)\b", 2), (r"error bars?|mean ?(±|\+/-)|standard (deviation|error)", 2),
              (r"\b(distributions?|trends?|time series|dose.response|survival|kaplan|roc|recordings?)\b", 1), (r"\b(p ?[<=>] ?0?\.\d+)", 1),
-             (r"\b(odds ratios?|confidence intervals?|regression|fit(ted)?)\b", 1)],
+             (r"\b(odds ratios?|confidence intervals?|regression|fit(ted)?)\b", 1),
+             (r"\bcharts?\b|\b(phase|ternary|bifurcation|stability|bode|nyquist|pourbaix|ashby|hertzsprung-russell|colou?r-magnitude) "
+              r"diagrams?|(chromato|diffracto|voltammo|periodo|correlo|vario|seismo|hydro)grams?|\b(xrd|x-ray diffraction) patterns?", 3)],
+    # what makes a figure no figure type: software on a screen, code, a logo, a table
+    "other": [(r"screen ?shot|screen capture|(graphical )?user interface|\bgui\b|web ?(page|site|interface|application|app|portal)s?|"
+               r"dashboard|browser window", 3),
+              (r"code (snippet|listing|example)s?|source code|pseudo-?code|\blisting\b|command[- ]line (output|interface|usage)|\bcli\b|"
+               r"terminal (output|window|session)|console output|jupyter notebook", 3),
+              (r"\blogos?\b", 3), (r"^table\b|\btables? (of|listing|summari[sz]ing)", 3)],
 }
 # Patterns are lower case and run on the lower-cased caption (re.I costs ~2x); a caption names
 # what it shows early, so only its first MAX_CAPTION_CHARS characters are read.
@@ -255,8 +278,7 @@ class RulesClassifier:
             # the image is decoded only when it can change something: the text signals are not
             # decisive (its vote weighs at most 0.6), or the layout decides multi_panel
             votes = self.votes(rec) if label else {}
-            decisive = any(strength >= 0.7 and w >= 2 for s, (m, strength) in votes.items()
-                           if m != "other" for w in [signals.WEIGHTS[s]])
+            decisive = any(strength >= 0.7 and signals.WEIGHTS[s] >= 2 for s, (_, strength) in votes.items())
             img = None
             if (label and self.image and not decisive) or (self.layout and not caption_panels):
                 try:
