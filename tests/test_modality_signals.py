@@ -11,7 +11,7 @@ from PIL import Image, ImageDraw
 from s1mmalign.builder.records.rejects import Rejects
 from s1mmalign.builder.sources.release import RECAPTION_MODEL, to_record
 from s1mmalign.builder.stages import modality_signals as signals
-from s1mmalign.builder.stages.modality import classify_caption, make_classifier
+from s1mmalign.builder.stages.modality import classify_caption, make_classifier, relabel_from_recaption
 
 
 def _png(img: Image.Image) -> bytes:
@@ -378,6 +378,10 @@ def test_other_named_by_a_signal_wins_over_the_image_statistics():
         ("other", "rules:recaption"), ("other", "rules:caption"), ("other", "rules:caption"), ("plot", "rules:image")]
     d = signals.combine({"recaption": ("other", 0.7), "image": ("plot", 0.6)})
     assert (d.modality, d.method) == ("other", "rules:recaption")
+    # the build recaptions after it classifies: a screenshot labelled plot by its image is relabelled
+    rec = dict(out[3], recaption="A screenshot of a terminal window with the output of the installer.", recaption_model=model)
+    relabel_from_recaption(rec)
+    assert (rec["modality"], rec["modality_method"]) == ("other", "rules:recaption")
 
 
 def test_caption_rules_name_the_wider_vocabulary():
