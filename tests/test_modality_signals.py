@@ -335,9 +335,11 @@ def test_recaption_rules_cover_each_modalitys_vocabulary():
 
 def test_one_word_does_not_decide_where_a_figure_type_is_named():
     cases = {
-        # a table inside a plot is an aside; a table beside a plot loses the tie to the plot
+        # a table beside a figure type never makes a recaption that names a plot `other`
         "The figure displays a line plot with a table of parameters.": "plot",
         "The figure shows a table and a bar chart of the results.": "plot",
+        "The figure shows two tables of coefficients and a scatter plot of the residuals.": "plot",
+        "The image is a screenshot of two code listings and a flowchart of the pipeline.": "diagram",
         # a screen is what it shows when that is a figure type
         "The image is a screenshot of a software window showing a scatter plot of the data.": "plot",
         "The image is a screenshot of a web application displaying a map of the stations.": "map",

@@ -185,7 +185,6 @@ assert not any(re.search(r"(?<!\\)[A-Z]", p) for _, p in _NOUNS), "patterns are 
 _WEAK = re.compile(r"(?:western )?blots?|colou?r ?bars?|colou?r ?scales?|fluorescen\w+|(?:stained|labell?ed) (?:cells|nuclei|tissue)|"
                    r"scale bars?|versus|vs\.?|as a function of")
 #: software on a screen: `other` only when the passage names no figure type it shows
-_CONTAINERS = {g for g, (_, p) in zip(_GROUPS, _NOUNS) if p is _SCREEN}
 _GEO_AXES = re.compile(r"\b(?:easting|northing|latitude|longitude)\b")
 _FIRST_SENTENCE = re.compile(r"^(.{0,400}?[.!?])(?:\s|$)", re.S)
 # how many panels a mention stands for: plural, a quantifier before it ("many", "six"), a kind or
@@ -217,9 +216,9 @@ def _panels(scope: str, hit: re.Match) -> float:
 
 def _named(scope: str) -> tuple[Optional[str], bool]:
     """The figure type a passage names: the one most of its mentions stand for (:func:`_panels`;
-    ties to the earliest figure type: `other` wins only with more), weak mentions only when
-    nothing else is named (then True). A screen (screenshot, user interface, web page, terminal)
-    is `other` unless the passage names a figure type, which is then what it shows."""
+    ties to the earliest), weak mentions only when nothing else is named (then True). What is no
+    figure type (a screen, a table, code, a logo) is `other` only when the passage names no
+    figure type: a recaption that names a plot is never left `other`."""
     named: list[tuple[str, re.Match]] = []
     weak = None
     for hit in _NOUN_RX.finditer(scope):
@@ -230,8 +229,9 @@ def _named(scope: str) -> tuple[Optional[str], bool]:
             named.append((m, hit))
     if not named:
         return weak, True
-    if any(m != "other" for m, _ in named):  # "a screenshot of the GUI showing a line plot": a plot
-        named = [(m, hit) for m, hit in named if hit.lastgroup not in _CONTAINERS]
+    if any(m != "other" for m, _ in named):  # a figure type named beside a screen, a table, code: that
+        # type ("a screenshot of the GUI showing a line plot", "two tables and a bar chart": plots)
+        named = [(m, hit) for m, hit in named if m != "other"]
     if all(m == named[0][0] for m, _ in named):  # one type named (most recaptions): nothing to weigh
         return named[0][0], False
     score: dict[str, float] = {}
