@@ -248,6 +248,7 @@ def main() -> None:
     ap.add_argument("--remote-only", action="store_true", help="run only the slice over HTTP")
     ap.add_argument("--slice-only", action="store_true", help="run only the 5 %% slices (local and over HTTP)")
     ap.add_argument("--local-only", action="store_true", help="skip the runs over HTTP")
+    ap.add_argument("--import-only", action="store_true", help="only the import cost")
     ap.add_argument("--repeat", type=int, default=3,
                     help="runs of each contender; the median by wall time is shown (default 3)")
     ap.add_argument("--peers-python", default="/work/peers-venv/bin/python",
@@ -280,6 +281,8 @@ def main() -> None:
         if p.is_file():
             p.read_bytes()
     import_cost()
+    if args.import_only:
+        return
     tok = root / "tok"
     if args.slice_only:
         local_slice(ds, tok, args.repeat)
@@ -290,28 +293,43 @@ def main() -> None:
 
 
 def import_cost(repeat: int = 5) -> None:
-    """``import s1mmalign.loaders`` (and the stream class), over the bare interpreter and over ``import torch``."""
-    probe = ("import sys, time; {pre}; t = time.perf_counter(); {imp}; "  # VmHWM: ru_maxrss survives exec
-             "print(time.perf_counter() - t, next(int(x.split()[1]) for x in open('/proc/self/status') if x.startswith('VmHWM')), "
-             "'datasets' in sys.modules, any(m.startswith('s1mmalign.builder') for m in sys.modules))")
-    cases = {"bare interpreter": ("pass", "pass"), "import torch": ("pass", "import torch"),
-             "import s1mmalign.loaders": ("pass", "import s1mmalign.loaders"),
-             "S1MMAlignStream over torch": ("import torch", "from s1mmalign.loaders import S1MMAlignStream")}
+    """``import s1mmalign.loaders`` bare, and the stream class over ``import torch`` (the part that is ours:
+    every peer imports torch), against ``import litdata`` / ``import streaming`` over torch where the
+    peers' interpreter is there. Each a fresh process, median of ``repeat``; byte-compiled first (into a
+    temporary ``PYTHONPYCACHEPREFIX``: an installed package has its ``.pyc``, an editable checkout under
+    ``PYTHONDONTWRITEBYTECODE`` would otherwise compile on every import)."""
+    import tempfile
+
+    probe = ("import sys, time; {pre}; "
+             "rss = lambda: next(int(x.split()[1]) for x in open('/proc/self/status') if x.startswith('VmRSS')); "
+             "r = rss(); t = time.perf_counter(); {imp}; "
+             "print(time.perf_counter() - t, rss() - r, 'datasets' in sys.modules, "
+             "any(m.startswith('s1mmalign.builder') for m in sys.modules))")
+    cases = {"import s1mmalign.loaders": (sys.executable, "pass", "import s1mmalign.loaders"),
+             "S1MMAlignStream over torch": (sys.executable, "import torch", "from s1mmalign.loaders import S1MMAlignStream")}
+    if PEERS_PYTHON:
+        cases["litdata over torch"] = (PEERS_PYTHON, "import torch", "import litdata")
+        cases["streaming over torch"] = (PEERS_PYTHON, "import torch", "import streaming")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     out = {}
-    for label, (pre, imp) in cases.items():
-        runs = [subprocess.run([sys.executable, "-c", probe.format(pre=pre, imp=imp)], capture_output=True, text=True,
-                               check=True).stdout.split() for _ in range(repeat)]
-        secs = sorted(float(r[0]) for r in runs)[repeat // 2]
-        rss = sorted(int(r[1]) for r in runs)[repeat // 2] / 1024
-        out[label] = (secs, rss, runs[0][2], runs[0][3])
-    base = out["bare interpreter"][1]
-    print(f"import cost (median of {repeat} fresh processes; RSS over the bare interpreter, {base:.0f} MiB):")
-    for label, (secs, rss, ds_, builder) in out.items():
-        print(f"  {label:<28} {secs:6.3f} s  peak RSS +{rss - base:6.1f} MiB  datasets imported: {ds_}  builder: {builder}")
-    over_torch = out["S1MMAlignStream over torch"][0], out["S1MMAlignStream over torch"][1] - out["import torch"][1]
-    print(f"  target: import s1mmalign.loaders < 0.2 s and < 30 MiB -> {out['import s1mmalign.loaders'][0]:.3f} s, "
-          f"+{out['import s1mmalign.loaders'][1] - base:.1f} MiB; the stream class over torch: {over_torch[0]:.3f} s, "
-          f"+{over_torch[1]:.1f} MiB")
+    with tempfile.TemporaryDirectory() as pyc:
+        env.update(PYTHONPYCACHEPREFIX=pyc, LITDATA_DISABLE_VERSION_CHECK="1")
+        for label, (python, pre, imp) in cases.items():
+            cmd = [python, "-c", probe.format(pre=pre, imp=imp)]
+            subprocess.run(cmd, capture_output=True, env=env, check=True)  # writes the .pyc
+            runs = [subprocess.run(cmd, capture_output=True, text=True, env=env, check=True).stdout.split()
+                    for _ in range(repeat)]
+            out[label] = (sorted(float(r[0]) for r in runs)[repeat // 2], sorted(int(r[1]) for r in runs)[repeat // 2] / 1024,
+                          runs[0][2], runs[0][3])
+    print(f"import cost (median of {repeat} fresh processes; RSS growth over the process before the import):")
+    for label, (secs, mib, ds_, builder) in out.items():
+        print(f"  {label:<28} {secs:6.3f} s  +{mib:6.1f} MiB" + (f"  datasets imported: {ds_}  builder: {builder}"
+                                                                if label.startswith(("import s1", "S1")) else ""))
+    bare, ours = out["import s1mmalign.loaders"], out["S1MMAlignStream over torch"]
+    print(f"  target: import s1mmalign.loaders < 0.2 s and < 30 MiB -> {bare[0]:.3f} s, +{bare[1]:.1f} MiB")
+    for peer in ("litdata over torch", "streaming over torch"):
+        if peer in out:
+            print(f"  S1MMAlignStream / {peer}: {ours[0] / out[peer][0]:.2f}x the time, {ours[1] / max(out[peer][1], 0.1):.2f}x the memory")
 
 
 def _peers(names) -> list[str]:
