@@ -145,7 +145,9 @@ def _run(name: str, ds: Path, tok_dir: Path, buffer: int, base_url: str = "") ->
     from s1mmalign.loaders.tiny import char_clip_tokenizer
 
     char_clip_tokenizer(tok_dir)
-    work = Work(tok_dir)
+    raw = name.endswith("-raw")  # no decode + resize: the loaders' own reading (this loader: decode=False)
+    name = name.removesuffix("-raw")
+    work = Work(tok_dir, images=not raw)
     workers = 2 if name.endswith("-w2") else 0
 
     def text_of(meta):
@@ -163,6 +165,8 @@ def _run(name: str, ds: Path, tok_dir: Path, buffer: int, base_url: str = "") ->
         fmt = "parquet" if "parquet" in name else "wds"
         disc = [SLICE] if "slice" in name else None
         opts = {"read_ahead": 0} if name.endswith("-ra0") else {}
+        if raw:
+            opts["decode"] = False
         if "-license" in name:
             opts["where"] = [("license", "==", LICENSE)]
         if "-cols" in name:
@@ -199,7 +203,7 @@ def _run(name: str, ds: Path, tok_dir: Path, buffer: int, base_url: str = "") ->
     n = n or work.n
     seconds, cpu = time.perf_counter() - t0, cpu_seconds() - c0
     peak = _peak_rss()
-    return {"name": name, "buffer": buffer, "samples": n, "seconds": seconds, "samples_per_s": n / seconds,
+    return {"name": name + ("-raw" if raw else ""), "buffer": buffer, "samples": n, "seconds": seconds, "samples_per_s": n / seconds,
             "cpu_seconds": cpu, "samples_per_cpu_s": n / cpu, "bytes_read": max(_rchar() - r0, counted), "peak_rss": peak}
 
 
@@ -249,6 +253,7 @@ def main() -> None:
     ap.add_argument("--slice-only", action="store_true", help="run only the 5 %% slices (local and over HTTP)")
     ap.add_argument("--local-only", action="store_true", help="skip the runs over HTTP")
     ap.add_argument("--import-only", action="store_true", help="only the import cost")
+    ap.add_argument("--full-only", action="store_true", help="only the unfiltered runs (with decode, and read only)")
     ap.add_argument("--repeat", type=int, default=3,
                     help="runs of each contender; the median by wall time is shown (default 3)")
     ap.add_argument("--peers-python", default="/work/peers-venv/bin/python",
@@ -287,7 +292,7 @@ def main() -> None:
     if args.slice_only:
         local_slice(ds, tok, args.repeat)
     elif not args.remote_only:
-        local(ds, tok, tar_bytes, args.repeat)
+        local(ds, tok, tar_bytes, args.repeat, args.full_only)
     if not args.local_only:
         remote(root, ds, tok, args.remote_mb_per_s, args.repeat)
 
@@ -349,7 +354,11 @@ def compare(r: dict, ours: list[str], rivals: dict[str, list[str]], label: str) 
                   f"({r[n]['samples_per_cpu_s'] / best['samples_per_cpu_s']:.2f}x)")
 
 
-def local(ds: Path, tok: Path, tar_bytes: int, repeat: int) -> None:
+RAW_RUNS = ("webdataset-raw", "s1mmalign-tar-raw", "s1mmalign-parquet-raw", "s1mmalign-parquet-cols-raw",
+            "hf-datasets-streaming-raw", "mosaicml-raw", "litdata-raw")
+
+
+def local(ds: Path, tok: Path, tar_bytes: int, repeat: int, full_only: bool = False) -> None:
     print(f"unfiltered (decode + resize 224 + tokenize, one process, shuffle buffer 1000; median of {repeat}):")
     names = _peers(("webdataset", "s1mmalign-tar", "s1mmalign-tar-ra0", "s1mmalign-parquet", "s1mmalign-parquet-cols",
                     "hf-datasets-streaming", "mosaicml", "litdata"))
@@ -362,10 +371,19 @@ def local(ds: Path, tok: Path, tar_bytes: int, repeat: int) -> None:
                                  "litdata-w2")), ds, tok, repeat=repeat))
     compare(r, ["s1mmalign-tar-w2", "s1mmalign-parquet-w2"], {"webdataset": ["webdataset-w2"], "MosaicML": ["mosaicml-w2"],
                                                               "litdata": ["litdata-w2"]}, "full pass, 2 workers")
-    cols, full = r["s1mmalign-parquet-cols"], r["s1mmalign-parquet"]
-    print(f"  columns=['image', 'recaption'] / all columns (parquet): {cols['samples_per_s'] / full['samples_per_s']:.2f}x "
-          f"({cols['samples_per_cpu_s'] / full['samples_per_cpu_s']:.2f}x), {cols['bytes_read'] / max(full['bytes_read'], 1):.0%} "
-          f"of the bytes (target >= 1.3x)")
+    print(f"read only (images passed on as bytes, this loader with decode=False; no resize, no tokenizer; "
+          f"one process; median of {repeat}):")
+    r.update(_spawn_all(_peers(RAW_RUNS), ds, tok, repeat=repeat))
+    compare(r, ["s1mmalign-tar-raw", "s1mmalign-parquet-raw"],
+            {p: [f"{n}-raw"] for p, n in (("webdataset", "webdataset"), ("MosaicML", "mosaicml"), ("litdata", "litdata"),
+                                           ("HF datasets", "hf-datasets-streaming"))}, "read only, one process")
+    for suffix, what in (("", "with decode + resize"), ("-raw", "read only")):
+        cols, full = r[f"s1mmalign-parquet-cols{suffix}"], r[f"s1mmalign-parquet{suffix}"]
+        print(f"  columns=['image', 'recaption'] / all columns (parquet, {what}): {cols['samples_per_s'] / full['samples_per_s']:.2f}x "
+              f"({cols['samples_per_cpu_s'] / full['samples_per_cpu_s']:.2f}x per CPU-s), "
+              f"{cols['bytes_read'] / max(full['bytes_read'], 1):.0%} of the bytes (target >= 1.3x)")
+    if full_only:
+        return
     r.update(local_slice(ds, tok, repeat))
     print("memory vs shuffle buffer (s1mmalign-tar):")
     large = _spawn_all(["s1mmalign-tar"], ds, tok, 5000)["s1mmalign-tar"]

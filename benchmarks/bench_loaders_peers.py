@@ -85,12 +85,16 @@ class Work:
     """The per-sample work of every contender: decode (``decode_image``: PIL, bomb guard), resize to
     224x224, tokenize in batches of 256 with one CLIP tokenizer. ``add`` takes one sample (one
     process); calling it with a list of ``(image, text)`` is a DataLoader ``collate_fn`` (the work
-    then runs in the workers) and returns the batch size."""
+    then runs in the workers) and returns the batch size. ``images=False`` (the ``-raw`` runs): nothing
+    is decoded, resized nor tokenized (the bytes and texts are only touched): what is left is the
+    loader's own reading."""
 
-    def __init__(self, tok_dir: Path):
-        self.tok_dir, self.tok, self.texts, self.n = str(tok_dir), None, [], 0
+    def __init__(self, tok_dir: Path, images: bool = True):
+        self.tok_dir, self.tok, self.texts, self.n, self.images = str(tok_dir), None, [], 0, images
 
     def _tokenize(self, texts: list) -> None:
+        if not self.images:
+            return
         if self.tok is None:
             from transformers import CLIPTokenizer
 
@@ -108,7 +112,7 @@ class Work:
         np.asarray(img.resize((224, 224), Image.BILINEAR))
 
     def add(self, image, text: str) -> None:
-        self._image(image)
+        self._image(image) if self.images else len(image)
         self.texts.append(text)
         if len(self.texts) == BATCH:
             self._tokenize(self.texts)
@@ -117,7 +121,7 @@ class Work:
 
     def __call__(self, batch: list) -> int:
         for image, text in batch:
-            self._image(image)
+            self._image(image) if self.images else len(image)
         self._tokenize([text for _, text in batch])
         return len(batch)
 
@@ -140,13 +144,14 @@ def run(name: str, root: Path, tok_dir: Path, slice_discipline: str, slice_licen
     import torch
     from streaming import StreamingDataset
 
-    peer, _, how = name.partition("-")
+    raw = name.endswith("-raw")
+    peer, _, how = name.removesuffix("-raw").partition("-")
     workers = 2 if how.endswith("w2") else 0
     how = how.removesuffix("w2").rstrip("-")
     folder = root / ("mds" if peer == "mosaicml" else "litdata") / (f"by/{slice_discipline}" if how == "slice" else "all")
     keep = {"select": lambda s: s["discipline"] == slice_discipline,
             "license": lambda s: s["license"] == slice_license}.get(how, lambda s: True)
-    work = Work(tok_dir)
+    work = Work(tok_dir, images=not raw)
     r0, t0, c0 = _rchar(), time.perf_counter(), cpu_seconds()
     if peer == "mosaicml":
         data = StreamingDataset(local=str(folder), shuffle=True, shuffle_seed=0, batch_size=BATCH)
