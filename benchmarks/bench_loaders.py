@@ -1,6 +1,7 @@
 """s1mmalign.loaders vs webdataset, HF datasets streaming, MosaicML streaming and litdata, on one generated dataset.
 
-    .venv/bin/python benchmarks/bench_loaders.py [--samples 20000] [--dir /tmp/s1mmalign-bench] [--slice-only] [--dpi 80]
+    .venv/bin/python benchmarks/bench_loaders.py [--samples 20000] [--dir /tmp/s1mmalign-bench] [--dpi 80]
+        [--import-only | --full-only | --slice-only | --remote-only] [--local-only] [--repeat 3]
         [--peers-python /work/peers-venv/bin/python]    # MosaicML + litdata (see bench_loaders_peers.py)
 
 Every contender does the same work per sample: decode the image with PIL
@@ -25,8 +26,12 @@ Peers (``--peers-python``, skipped with a note where that interpreter is absent)
 one dataset and as one folder per discipline (their best option for a discipline slice). A slice
 that follows no folder — one license, ~5 % of the samples — is this loader's ``where=`` against
 each peer reading everything and filtering. ``s1mmalign-parquet-cols`` reads
-``columns=["image", "recaption"]`` only. ``import s1mmalign.loaders`` is timed against the bare
-interpreter and the interpreter + torch.
+``columns=["image", "recaption"]`` only. Runs named ``...-raw`` do none of the per-sample work
+(images handed over as bytes, this loader with ``decode=False``; no resize, no tokenizer): the
+loaders' own reading, where decoding no longer hides it. Over the capped link, MosaicML reads
+``hf://`` from the fake Hub of the tests (``tests/hub_server.py``, capped alike); litdata reads
+neither HTTP nor ``hf://`` and its local runs stand beside. Import cost: ``import s1mmalign.loaders``
+bare, and the stream class over ``import torch`` beside ``import litdata`` / ``import streaming``.
 """
 
 from __future__ import annotations
@@ -211,30 +216,39 @@ PEERS = Path(__file__).with_name("bench_loaders_peers.py")
 PEERS_PYTHON: "str | None" = None  # set by --peers-python when that interpreter exists
 
 
-def _once(name: str, ds: Path, tok_dir: Path, buffer: int, base_url: str) -> dict:
+HUB_REPO = "bench/peers"  # the peers' folder as a dataset repo of the fake Hub (MosaicML reads hf://)
+
+
+def _once(name: str, ds: Path, tok_dir: Path, buffer: int, base_url: str, hub_url: str = "") -> dict:
+    env = {**os.environ, "LITDATA_DISABLE_VERSION_CHECK": "1"}
     if name.startswith(("mosaicml", "litdata")):
         cmd = [PEERS_PYTHON, str(PEERS), "--run", name, "--root", str(ds.parent / f"{ds.name}-peers"),
                "--tok", str(tok_dir), "--slice", SLICE, "--license", LICENSE]
+        if hub_url and name.startswith("mosaicml"):
+            cmd += ["--hub", HUB_REPO]
+            env.update(HF_ENDPOINT=hub_url, HF_HUB_DISABLE_TELEMETRY="1", HF_HUB_DISABLE_XET="1")
     else:
         cmd = [sys.executable, __file__, "--run", name, "--dataset", str(ds), "--tok", str(tok_dir),
                "--buffer", str(buffer), "--base-url", base_url]
-    out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "LITDATA_DISABLE_VERSION_CHECK": "1"})
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if out.returncode:
         raise RuntimeError(f"{name} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def _spawn_all(names, ds: Path, tok_dir: Path, buffer: int = BUFFER, base_url: str = "", repeat: int = 1) -> dict:
+def _spawn_all(names, ds: Path, tok_dir: Path, buffer: int = BUFFER, base_url: str = "", repeat: int = 1,
+               hub_url: str = "") -> dict:
     """Each run in a fresh process, ``repeat`` rounds over all ``names`` (round-robin, so a change of
     the machine's load touches every contender alike); per name the run of median wall time."""
     runs: dict = {n: [] for n in names}
     for _ in range(repeat):
         for n in names:
-            runs[n].append(_once(n, ds, tok_dir, buffer, base_url))
+            runs[n].append(_once(n, ds, tok_dir, buffer, base_url, hub_url))
     out = {}
     for n in names:
         res = out[n] = sorted(runs[n], key=lambda r: r["seconds"])[len(runs[n]) // 2]
-        print(f"  {n + ('@http' if base_url else ''):<32} buf {buffer:>5}: {res['samples']:>6} samples "
+        where = "" if not base_url else "@hf" if hub_url and n.startswith("mosaicml") else "@local" if n.startswith("litdata") else "@http"
+        print(f"  {n + where:<32} buf {buffer:>5}: {res['samples']:>6} samples "
               f"{res['samples_per_cpu_s']:>7.1f}/CPU-s ({res['samples_per_s']:>6.1f}/s wall) "
               f"read {res['bytes_read'] / 2**20:>8.1f} MiB  peak RSS {res['peak_rss'] / 2**20:>7.1f} MiB", flush=True)
     return out
@@ -420,20 +434,43 @@ def slice_ratios(r: dict, where: str = "") -> None:
               f"{r[n]['bytes_read'] / max(ws['bytes_read'], 1):.1%} of its bytes")
 
 
+REMOTE_LICENSE_RUNS = ("webdataset-license", "s1mmalign-tar-license", "s1mmalign-parquet-license")
+PEER_REMOTE_RUNS = ("mosaicml-slice", "mosaicml-select", "mosaicml-license", "litdata-slice", "litdata-license")
+
+
 def remote(root: Path, ds: Path, tok: Path, rates: list[float], repeat: int) -> None:
-    """The slice over HTTP: there the bytes not read are time not spent."""
+    """The slices over a capped link: there the bytes not read are time not spent. This loader and
+    webdataset read HTTP from a loopback server; MosaicML reads ``hf://`` from the fake Hub of the tests
+    (``tests/hub_server.py``) capped alike, into a fresh local folder per run; litdata reads no HTTP
+    nor ``hf://`` here: its local runs stand beside (its best option, not a remote read)."""
     from s1mmalign.loaders.tiny import serve_http
 
+    hub_cls = None
+    if PEERS_PYTHON:
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+        from hub_server import FakeHub as hub_cls
     for mb in rates:
         server, _ = serve_http(root, bytes_per_s=mb * 1e6)
         base = f"http://127.0.0.1:{server.server_address[1]}"
-        print(f"5 % slice over HTTP (loopback server, {mb:.0f} MB/s per connection; median of {repeat} runs):")
+        print(f"5 % slices over a {mb:.0f} MB/s link per connection (loopback; median of {repeat} runs):")
+        hub = hub_cls(ds.parent / f"{ds.name}-peers", HUB_REPO, bytes_per_s=mb * 1e6) if hub_cls else None
         try:
-            res = _spawn_all(SLICE_RUNS, ds, tok, base_url=base, repeat=repeat)
+            if hub is not None:
+                hub.__enter__()
+            res = _spawn_all(_peers((*SLICE_RUNS, *REMOTE_LICENSE_RUNS, *PEER_REMOTE_RUNS)), ds, tok, base_url=base,
+                             repeat=repeat, hub_url=hub.url if hub is not None else "")
         finally:
             server.shutdown()
             server.server_close()
+            if hub is not None:
+                hub.__exit__(None, None, None)
         slice_ratios(res, "@http")
+        compare(res, ["s1mmalign-tar-slice", "s1mmalign-parquet-slice"],
+                {"webdataset": ["webdataset-select"], "MosaicML@hf": ["mosaicml-slice", "mosaicml-select"],
+                 "litdata@local": ["litdata-slice"]}, f"discipline slice at {mb:.0f} MB/s vs each peer's best option")
+        compare(res, ["s1mmalign-tar-license", "s1mmalign-parquet-license"],
+                {"webdataset": ["webdataset-license"], "MosaicML@hf": ["mosaicml-license"],
+                 "litdata@local": ["litdata-license"]}, f"license slice at {mb:.0f} MB/s (no folder to read)")
 
 
 if __name__ == "__main__":

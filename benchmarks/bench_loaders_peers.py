@@ -16,11 +16,13 @@ option for a discipline slice). ``--run NAME`` runs one contender and prints one
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import resource
 import shutil
 import tarfile
+import tempfile
 import time
 from pathlib import Path
 
@@ -139,7 +141,9 @@ def pairs(data, keep):
             yield s["image"], s["text"]
 
 
-def run(name: str, root: Path, tok_dir: Path, slice_discipline: str, slice_license: str) -> dict:
+def run(name: str, root: Path, tok_dir: Path, slice_discipline: str, slice_license: str, hub: str = "") -> dict:
+    """One contender's pass; ``hub``: MosaicML reads ``hf://datasets/<hub>/mds/...`` (``HF_ENDPOINT`` names the
+    server) into a fresh local folder instead of the local MDS folder."""
     import litdata  # imports outside the timed part, as for every contender
     import torch
     from streaming import StreamingDataset
@@ -153,7 +157,12 @@ def run(name: str, root: Path, tok_dir: Path, slice_discipline: str, slice_licen
             "license": lambda s: s["license"] == slice_license}.get(how, lambda s: True)
     work = Work(tok_dir, images=not raw)
     r0, t0, c0 = _rchar(), time.perf_counter(), cpu_seconds()
-    if peer == "mosaicml":
+    if peer == "mosaicml" and hub:
+        local = tempfile.mkdtemp(prefix="mds-local-")
+        atexit.register(shutil.rmtree, local, True)
+        data = StreamingDataset(remote=f"hf://datasets/{hub}/{folder.relative_to(root).as_posix()}", local=local,
+                                shuffle=True, shuffle_seed=0, batch_size=BATCH)
+    elif peer == "mosaicml":
         data = StreamingDataset(local=str(folder), shuffle=True, shuffle_seed=0, batch_size=BATCH)
     else:
         data = litdata.StreamingDataset(str(folder), shuffle=True, seed=0)
@@ -182,11 +191,12 @@ def main() -> None:
     ap.add_argument("--tok", type=Path)
     ap.add_argument("--slice", default="chemistry")
     ap.add_argument("--license", default="cc-by-nc-4.0")
+    ap.add_argument("--hub", default="", help="MosaicML reads hf://datasets/<this repo id> (HF_ENDPOINT: the server)")
     args = ap.parse_args()
     if args.write:
         write(args.dataset, args.root)
     else:
-        print(json.dumps(run(args.run, args.root, args.tok, args.slice, args.license)))
+        print(json.dumps(run(args.run, args.root, args.tok, args.slice, args.license, args.hub)))
 
 
 if __name__ == "__main__":
