@@ -8,6 +8,10 @@ streaming`` needs torchvision, which does not load beside the CPU torch of .venv
     /work/peers-venv/bin/pip install transformers==5.24.0 tokenizers==0.23.3 numpy==2.4.6  # the tokenizer of .venv
     /work/peers-venv/bin/pip install --no-deps -e .    # decode_image: the same decoding for every contender
 
+(torch 2.14.1 from PyPI is the CUDA build: with its nvidia-* wheels the venv is ~6.4 GB, installed
+in about a minute from the registry here. The CPU torch 2.13.0 of .venv with torchvision 0.28.0
+does not work: ``import streaming`` fails with "operator torchvision::nms does not exist".)
+
 ``--write`` converts the benchmark dataset's tar shards (the same samples, bytes for bytes) to MDS
 and litdata chunks, once as one dataset and once per discipline folder (each peer's best
 option for a discipline slice). ``--run NAME`` runs one contender and prints one JSON line.
