@@ -1,6 +1,7 @@
 """s1mmalign.loaders vs webdataset, HF datasets streaming, MosaicML streaming and litdata, on one generated dataset.
 
-    .venv/bin/python benchmarks/bench_loaders.py [--samples 20000] [--dir /tmp/s1mmalign-bench] [--slice-only] [--dpi 80]
+    .venv/bin/python benchmarks/bench_loaders.py [--samples 20000] [--dir /tmp/s1mmalign-bench] [--dpi 80]
+        [--import-only | --full-only | --slice-only | --remote-only] [--local-only] [--repeat 3]
         [--peers-python /work/peers-venv/bin/python]    # MosaicML + litdata (see bench_loaders_peers.py)
 
 Every contender does the same work per sample: decode the image with PIL
@@ -25,8 +26,12 @@ Peers (``--peers-python``, skipped with a note where that interpreter is absent)
 one dataset and as one folder per discipline (their best option for a discipline slice). A slice
 that follows no folder — one license, ~5 % of the samples — is this loader's ``where=`` against
 each peer reading everything and filtering. ``s1mmalign-parquet-cols`` reads
-``columns=["image", "recaption"]`` only. ``import s1mmalign.loaders`` is timed against the bare
-interpreter and the interpreter + torch.
+``columns=["image", "recaption"]`` only. Runs named ``...-raw`` do none of the per-sample work
+(images handed over as bytes, this loader with ``decode=False``; no resize, no tokenizer): the
+loaders' own reading, where decoding no longer hides it. Over the capped link, MosaicML reads
+``hf://`` from the fake Hub of the tests (``tests/hub_server.py``, capped alike); litdata reads
+neither HTTP nor ``hf://`` and its local runs stand beside. Import cost: ``import s1mmalign.loaders``
+bare, and the stream class over ``import torch`` beside ``import litdata`` / ``import streaming``.
 """
 
 from __future__ import annotations
@@ -145,7 +150,9 @@ def _run(name: str, ds: Path, tok_dir: Path, buffer: int, base_url: str = "") ->
     from s1mmalign.loaders.tiny import char_clip_tokenizer
 
     char_clip_tokenizer(tok_dir)
-    work = Work(tok_dir)
+    raw = name.endswith("-raw")  # no decode + resize: the loaders' own reading (this loader: decode=False)
+    name = name.removesuffix("-raw")
+    work = Work(tok_dir, images=not raw)
     workers = 2 if name.endswith("-w2") else 0
 
     def text_of(meta):
@@ -163,6 +170,8 @@ def _run(name: str, ds: Path, tok_dir: Path, buffer: int, base_url: str = "") ->
         fmt = "parquet" if "parquet" in name else "wds"
         disc = [SLICE] if "slice" in name else None
         opts = {"read_ahead": 0} if name.endswith("-ra0") else {}
+        if raw:
+            opts["decode"] = False
         if "-license" in name:
             opts["where"] = [("license", "==", LICENSE)]
         if "-cols" in name:
@@ -199,7 +208,7 @@ def _run(name: str, ds: Path, tok_dir: Path, buffer: int, base_url: str = "") ->
     n = n or work.n
     seconds, cpu = time.perf_counter() - t0, cpu_seconds() - c0
     peak = _peak_rss()
-    return {"name": name, "buffer": buffer, "samples": n, "seconds": seconds, "samples_per_s": n / seconds,
+    return {"name": name + ("-raw" if raw else ""), "buffer": buffer, "samples": n, "seconds": seconds, "samples_per_s": n / seconds,
             "cpu_seconds": cpu, "samples_per_cpu_s": n / cpu, "bytes_read": max(_rchar() - r0, counted), "peak_rss": peak}
 
 
@@ -207,30 +216,39 @@ PEERS = Path(__file__).with_name("bench_loaders_peers.py")
 PEERS_PYTHON: "str | None" = None  # set by --peers-python when that interpreter exists
 
 
-def _once(name: str, ds: Path, tok_dir: Path, buffer: int, base_url: str) -> dict:
+HUB_REPO = "bench/peers"  # the peers' folder as a dataset repo of the fake Hub (MosaicML reads hf://)
+
+
+def _once(name: str, ds: Path, tok_dir: Path, buffer: int, base_url: str, hub_url: str = "") -> dict:
+    env = {**os.environ, "LITDATA_DISABLE_VERSION_CHECK": "1"}
     if name.startswith(("mosaicml", "litdata")):
         cmd = [PEERS_PYTHON, str(PEERS), "--run", name, "--root", str(ds.parent / f"{ds.name}-peers"),
                "--tok", str(tok_dir), "--slice", SLICE, "--license", LICENSE]
+        if hub_url and name.startswith("mosaicml"):
+            cmd += ["--hub", HUB_REPO]
+            env.update(HF_ENDPOINT=hub_url, HF_HUB_DISABLE_TELEMETRY="1", HF_HUB_DISABLE_XET="1")
     else:
         cmd = [sys.executable, __file__, "--run", name, "--dataset", str(ds), "--tok", str(tok_dir),
                "--buffer", str(buffer), "--base-url", base_url]
-    out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "LITDATA_DISABLE_VERSION_CHECK": "1"})
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if out.returncode:
         raise RuntimeError(f"{name} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def _spawn_all(names, ds: Path, tok_dir: Path, buffer: int = BUFFER, base_url: str = "", repeat: int = 1) -> dict:
+def _spawn_all(names, ds: Path, tok_dir: Path, buffer: int = BUFFER, base_url: str = "", repeat: int = 1,
+               hub_url: str = "") -> dict:
     """Each run in a fresh process, ``repeat`` rounds over all ``names`` (round-robin, so a change of
     the machine's load touches every contender alike); per name the run of median wall time."""
     runs: dict = {n: [] for n in names}
     for _ in range(repeat):
         for n in names:
-            runs[n].append(_once(n, ds, tok_dir, buffer, base_url))
+            runs[n].append(_once(n, ds, tok_dir, buffer, base_url, hub_url))
     out = {}
     for n in names:
         res = out[n] = sorted(runs[n], key=lambda r: r["seconds"])[len(runs[n]) // 2]
-        print(f"  {n + ('@http' if base_url else ''):<32} buf {buffer:>5}: {res['samples']:>6} samples "
+        where = "" if not base_url else "@hf" if hub_url and n.startswith("mosaicml") else "@local" if n.startswith("litdata") else "@http"
+        print(f"  {n + where:<32} buf {buffer:>5}: {res['samples']:>6} samples "
               f"{res['samples_per_cpu_s']:>7.1f}/CPU-s ({res['samples_per_s']:>6.1f}/s wall) "
               f"read {res['bytes_read'] / 2**20:>8.1f} MiB  peak RSS {res['peak_rss'] / 2**20:>7.1f} MiB", flush=True)
     return out
@@ -248,6 +266,8 @@ def main() -> None:
     ap.add_argument("--remote-only", action="store_true", help="run only the slice over HTTP")
     ap.add_argument("--slice-only", action="store_true", help="run only the 5 %% slices (local and over HTTP)")
     ap.add_argument("--local-only", action="store_true", help="skip the runs over HTTP")
+    ap.add_argument("--import-only", action="store_true", help="only the import cost")
+    ap.add_argument("--full-only", action="store_true", help="only the unfiltered runs (with decode, and read only)")
     ap.add_argument("--repeat", type=int, default=3,
                     help="runs of each contender; the median by wall time is shown (default 3)")
     ap.add_argument("--peers-python", default="/work/peers-venv/bin/python",
@@ -280,38 +300,55 @@ def main() -> None:
         if p.is_file():
             p.read_bytes()
     import_cost()
+    if args.import_only:
+        return
     tok = root / "tok"
     if args.slice_only:
         local_slice(ds, tok, args.repeat)
     elif not args.remote_only:
-        local(ds, tok, tar_bytes, args.repeat)
+        local(ds, tok, tar_bytes, args.repeat, args.full_only)
     if not args.local_only:
         remote(root, ds, tok, args.remote_mb_per_s, args.repeat)
 
 
 def import_cost(repeat: int = 5) -> None:
-    """``import s1mmalign.loaders`` (and the stream class), over the bare interpreter and over ``import torch``."""
-    probe = ("import sys, time; {pre}; t = time.perf_counter(); {imp}; "  # VmHWM: ru_maxrss survives exec
-             "print(time.perf_counter() - t, next(int(x.split()[1]) for x in open('/proc/self/status') if x.startswith('VmHWM')), "
-             "'datasets' in sys.modules, any(m.startswith('s1mmalign.builder') for m in sys.modules))")
-    cases = {"bare interpreter": ("pass", "pass"), "import torch": ("pass", "import torch"),
-             "import s1mmalign.loaders": ("pass", "import s1mmalign.loaders"),
-             "S1MMAlignStream over torch": ("import torch", "from s1mmalign.loaders import S1MMAlignStream")}
+    """``import s1mmalign.loaders`` bare, and the stream class over ``import torch`` (the part that is ours:
+    every peer imports torch), against ``import litdata`` / ``import streaming`` over torch where the
+    peers' interpreter is there. Each a fresh process, median of ``repeat``; byte-compiled first (into a
+    temporary ``PYTHONPYCACHEPREFIX``: an installed package has its ``.pyc``, an editable checkout under
+    ``PYTHONDONTWRITEBYTECODE`` would otherwise compile on every import)."""
+    import tempfile
+
+    probe = ("import sys, time; {pre}; "
+             "rss = lambda: next(int(x.split()[1]) for x in open('/proc/self/status') if x.startswith('VmRSS')); "
+             "r = rss(); t = time.perf_counter(); {imp}; "
+             "print(time.perf_counter() - t, rss() - r, 'datasets' in sys.modules, "
+             "any(m.startswith('s1mmalign.builder') for m in sys.modules))")
+    cases = {"import s1mmalign.loaders": (sys.executable, "pass", "import s1mmalign.loaders"),
+             "S1MMAlignStream over torch": (sys.executable, "import torch", "from s1mmalign.loaders import S1MMAlignStream")}
+    if PEERS_PYTHON:
+        cases["litdata over torch"] = (PEERS_PYTHON, "import torch", "import litdata")
+        cases["streaming over torch"] = (PEERS_PYTHON, "import torch", "import streaming")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     out = {}
-    for label, (pre, imp) in cases.items():
-        runs = [subprocess.run([sys.executable, "-c", probe.format(pre=pre, imp=imp)], capture_output=True, text=True,
-                               check=True).stdout.split() for _ in range(repeat)]
-        secs = sorted(float(r[0]) for r in runs)[repeat // 2]
-        rss = sorted(int(r[1]) for r in runs)[repeat // 2] / 1024
-        out[label] = (secs, rss, runs[0][2], runs[0][3])
-    base = out["bare interpreter"][1]
-    print(f"import cost (median of {repeat} fresh processes; RSS over the bare interpreter, {base:.0f} MiB):")
-    for label, (secs, rss, ds_, builder) in out.items():
-        print(f"  {label:<28} {secs:6.3f} s  peak RSS +{rss - base:6.1f} MiB  datasets imported: {ds_}  builder: {builder}")
-    over_torch = out["S1MMAlignStream over torch"][0], out["S1MMAlignStream over torch"][1] - out["import torch"][1]
-    print(f"  target: import s1mmalign.loaders < 0.2 s and < 30 MiB -> {out['import s1mmalign.loaders'][0]:.3f} s, "
-          f"+{out['import s1mmalign.loaders'][1] - base:.1f} MiB; the stream class over torch: {over_torch[0]:.3f} s, "
-          f"+{over_torch[1]:.1f} MiB")
+    with tempfile.TemporaryDirectory() as pyc:
+        env.update(PYTHONPYCACHEPREFIX=pyc, LITDATA_DISABLE_VERSION_CHECK="1")
+        for label, (python, pre, imp) in cases.items():
+            cmd = [python, "-c", probe.format(pre=pre, imp=imp)]
+            subprocess.run(cmd, capture_output=True, env=env, check=True)  # writes the .pyc
+            runs = [subprocess.run(cmd, capture_output=True, text=True, env=env, check=True).stdout.split()
+                    for _ in range(repeat)]
+            out[label] = (sorted(float(r[0]) for r in runs)[repeat // 2], sorted(int(r[1]) for r in runs)[repeat // 2] / 1024,
+                          runs[0][2], runs[0][3])
+    print(f"import cost (median of {repeat} fresh processes; RSS growth over the process before the import):")
+    for label, (secs, mib, ds_, builder) in out.items():
+        print(f"  {label:<28} {secs:6.3f} s  +{mib:6.1f} MiB" + (f"  datasets imported: {ds_}  builder: {builder}"
+                                                                if label.startswith(("import s1", "S1")) else ""))
+    bare, ours = out["import s1mmalign.loaders"], out["S1MMAlignStream over torch"]
+    print(f"  target: import s1mmalign.loaders < 0.2 s and < 30 MiB -> {bare[0]:.3f} s, +{bare[1]:.1f} MiB")
+    for peer in ("litdata over torch", "streaming over torch"):
+        if peer in out:
+            print(f"  S1MMAlignStream / {peer}: {ours[0] / out[peer][0]:.2f}x the time, {ours[1] / max(out[peer][1], 0.1):.2f}x the memory")
 
 
 def _peers(names) -> list[str]:
@@ -331,7 +368,11 @@ def compare(r: dict, ours: list[str], rivals: dict[str, list[str]], label: str) 
                   f"({r[n]['samples_per_cpu_s'] / best['samples_per_cpu_s']:.2f}x)")
 
 
-def local(ds: Path, tok: Path, tar_bytes: int, repeat: int) -> None:
+RAW_RUNS = ("webdataset-raw", "s1mmalign-tar-raw", "s1mmalign-parquet-raw", "s1mmalign-parquet-cols-raw",
+            "hf-datasets-streaming-raw", "mosaicml-raw", "litdata-raw")
+
+
+def local(ds: Path, tok: Path, tar_bytes: int, repeat: int, full_only: bool = False) -> None:
     print(f"unfiltered (decode + resize 224 + tokenize, one process, shuffle buffer 1000; median of {repeat}):")
     names = _peers(("webdataset", "s1mmalign-tar", "s1mmalign-tar-ra0", "s1mmalign-parquet", "s1mmalign-parquet-cols",
                     "hf-datasets-streaming", "mosaicml", "litdata"))
@@ -344,10 +385,19 @@ def local(ds: Path, tok: Path, tar_bytes: int, repeat: int) -> None:
                                  "litdata-w2")), ds, tok, repeat=repeat))
     compare(r, ["s1mmalign-tar-w2", "s1mmalign-parquet-w2"], {"webdataset": ["webdataset-w2"], "MosaicML": ["mosaicml-w2"],
                                                               "litdata": ["litdata-w2"]}, "full pass, 2 workers")
-    cols, full = r["s1mmalign-parquet-cols"], r["s1mmalign-parquet"]
-    print(f"  columns=['image', 'recaption'] / all columns (parquet): {cols['samples_per_s'] / full['samples_per_s']:.2f}x "
-          f"({cols['samples_per_cpu_s'] / full['samples_per_cpu_s']:.2f}x), {cols['bytes_read'] / max(full['bytes_read'], 1):.0%} "
-          f"of the bytes (target >= 1.3x)")
+    print(f"read only (images passed on as bytes, this loader with decode=False; no resize, no tokenizer; "
+          f"one process; median of {repeat}):")
+    r.update(_spawn_all(_peers(RAW_RUNS), ds, tok, repeat=repeat))
+    compare(r, ["s1mmalign-tar-raw", "s1mmalign-parquet-raw"],
+            {p: [f"{n}-raw"] for p, n in (("webdataset", "webdataset"), ("MosaicML", "mosaicml"), ("litdata", "litdata"),
+                                           ("HF datasets", "hf-datasets-streaming"))}, "read only, one process")
+    for suffix, what in (("", "with decode + resize"), ("-raw", "read only")):
+        cols, full = r[f"s1mmalign-parquet-cols{suffix}"], r[f"s1mmalign-parquet{suffix}"]
+        print(f"  columns=['image', 'recaption'] / all columns (parquet, {what}): {cols['samples_per_s'] / full['samples_per_s']:.2f}x "
+              f"({cols['samples_per_cpu_s'] / full['samples_per_cpu_s']:.2f}x per CPU-s), "
+              f"{cols['bytes_read'] / max(full['bytes_read'], 1):.0%} of the bytes (target >= 1.3x)")
+    if full_only:
+        return
     r.update(local_slice(ds, tok, repeat))
     print("memory vs shuffle buffer (s1mmalign-tar):")
     large = _spawn_all(["s1mmalign-tar"], ds, tok, 5000)["s1mmalign-tar"]
@@ -384,20 +434,43 @@ def slice_ratios(r: dict, where: str = "") -> None:
               f"{r[n]['bytes_read'] / max(ws['bytes_read'], 1):.1%} of its bytes")
 
 
+REMOTE_LICENSE_RUNS = ("webdataset-license", "s1mmalign-tar-license", "s1mmalign-parquet-license")
+PEER_REMOTE_RUNS = ("mosaicml-slice", "mosaicml-select", "mosaicml-license", "litdata-slice", "litdata-license")
+
+
 def remote(root: Path, ds: Path, tok: Path, rates: list[float], repeat: int) -> None:
-    """The slice over HTTP: there the bytes not read are time not spent."""
+    """The slices over a capped link: there the bytes not read are time not spent. This loader and
+    webdataset read HTTP from a loopback server; MosaicML reads ``hf://`` from the fake Hub of the tests
+    (``tests/hub_server.py``) capped alike, into a fresh local folder per run; litdata reads no HTTP
+    nor ``hf://`` here: its local runs stand beside (its best option, not a remote read)."""
     from s1mmalign.loaders.tiny import serve_http
 
+    hub_cls = None
+    if PEERS_PYTHON:
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+        from hub_server import FakeHub as hub_cls
     for mb in rates:
         server, _ = serve_http(root, bytes_per_s=mb * 1e6)
         base = f"http://127.0.0.1:{server.server_address[1]}"
-        print(f"5 % slice over HTTP (loopback server, {mb:.0f} MB/s per connection; median of {repeat} runs):")
+        print(f"5 % slices over a {mb:.0f} MB/s link per connection (loopback; median of {repeat} runs):")
+        hub = hub_cls(ds.parent / f"{ds.name}-peers", HUB_REPO, bytes_per_s=mb * 1e6) if hub_cls else None
         try:
-            res = _spawn_all(SLICE_RUNS, ds, tok, base_url=base, repeat=repeat)
+            if hub is not None:
+                hub.__enter__()
+            res = _spawn_all(_peers((*SLICE_RUNS, *REMOTE_LICENSE_RUNS, *PEER_REMOTE_RUNS)), ds, tok, base_url=base,
+                             repeat=repeat, hub_url=hub.url if hub is not None else "")
         finally:
             server.shutdown()
             server.server_close()
+            if hub is not None:
+                hub.__exit__(None, None, None)
         slice_ratios(res, "@http")
+        compare(res, ["s1mmalign-tar-slice", "s1mmalign-parquet-slice"],
+                {"webdataset": ["webdataset-select"], "MosaicML@hf": ["mosaicml-slice", "mosaicml-select"],
+                 "litdata@local": ["litdata-slice"]}, f"discipline slice at {mb:.0f} MB/s vs each peer's best option")
+        compare(res, ["s1mmalign-tar-license", "s1mmalign-parquet-license"],
+                {"webdataset": ["webdataset-license"], "MosaicML@hf": ["mosaicml-license"],
+                 "litdata@local": ["litdata-license"]}, f"license slice at {mb:.0f} MB/s (no folder to read)")
 
 
 if __name__ == "__main__":

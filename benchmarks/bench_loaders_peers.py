@@ -8,6 +8,10 @@ streaming`` needs torchvision, which does not load beside the CPU torch of .venv
     /work/peers-venv/bin/pip install transformers==5.24.0 tokenizers==0.23.3 numpy==2.4.6  # the tokenizer of .venv
     /work/peers-venv/bin/pip install --no-deps -e .    # decode_image: the same decoding for every contender
 
+(torch 2.14.1 from PyPI is the CUDA build: with its nvidia-* wheels the venv is ~6.4 GB, installed
+in about a minute from the registry here. The CPU torch 2.13.0 of .venv with torchvision 0.28.0
+does not work: ``import streaming`` fails with "operator torchvision::nms does not exist".)
+
 ``--write`` converts the benchmark dataset's tar shards (the same samples, bytes for bytes) to MDS
 and litdata chunks, once as one dataset and once per discipline folder (each peer's best
 option for a discipline slice). ``--run NAME`` runs one contender and prints one JSON line.
@@ -16,11 +20,13 @@ option for a discipline slice). ``--run NAME`` runs one contender and prints one
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import resource
 import shutil
 import tarfile
+import tempfile
 import time
 from pathlib import Path
 
@@ -85,12 +91,16 @@ class Work:
     """The per-sample work of every contender: decode (``decode_image``: PIL, bomb guard), resize to
     224x224, tokenize in batches of 256 with one CLIP tokenizer. ``add`` takes one sample (one
     process); calling it with a list of ``(image, text)`` is a DataLoader ``collate_fn`` (the work
-    then runs in the workers) and returns the batch size."""
+    then runs in the workers) and returns the batch size. ``images=False`` (the ``-raw`` runs): nothing
+    is decoded, resized nor tokenized (the bytes and texts are only touched): what is left is the
+    loader's own reading."""
 
-    def __init__(self, tok_dir: Path):
-        self.tok_dir, self.tok, self.texts, self.n = str(tok_dir), None, [], 0
+    def __init__(self, tok_dir: Path, images: bool = True):
+        self.tok_dir, self.tok, self.texts, self.n, self.images = str(tok_dir), None, [], 0, images
 
     def _tokenize(self, texts: list) -> None:
+        if not self.images:
+            return
         if self.tok is None:
             from transformers import CLIPTokenizer
 
@@ -108,7 +118,7 @@ class Work:
         np.asarray(img.resize((224, 224), Image.BILINEAR))
 
     def add(self, image, text: str) -> None:
-        self._image(image)
+        self._image(image) if self.images else len(image)
         self.texts.append(text)
         if len(self.texts) == BATCH:
             self._tokenize(self.texts)
@@ -117,7 +127,7 @@ class Work:
 
     def __call__(self, batch: list) -> int:
         for image, text in batch:
-            self._image(image)
+            self._image(image) if self.images else len(image)
         self._tokenize([text for _, text in batch])
         return len(batch)
 
@@ -135,20 +145,28 @@ def pairs(data, keep):
             yield s["image"], s["text"]
 
 
-def run(name: str, root: Path, tok_dir: Path, slice_discipline: str, slice_license: str) -> dict:
+def run(name: str, root: Path, tok_dir: Path, slice_discipline: str, slice_license: str, hub: str = "") -> dict:
+    """One contender's pass; ``hub``: MosaicML reads ``hf://datasets/<hub>/mds/...`` (``HF_ENDPOINT`` names the
+    server) into a fresh local folder instead of the local MDS folder."""
     import litdata  # imports outside the timed part, as for every contender
     import torch
     from streaming import StreamingDataset
 
-    peer, _, how = name.partition("-")
+    raw = name.endswith("-raw")
+    peer, _, how = name.removesuffix("-raw").partition("-")
     workers = 2 if how.endswith("w2") else 0
     how = how.removesuffix("w2").rstrip("-")
     folder = root / ("mds" if peer == "mosaicml" else "litdata") / (f"by/{slice_discipline}" if how == "slice" else "all")
     keep = {"select": lambda s: s["discipline"] == slice_discipline,
             "license": lambda s: s["license"] == slice_license}.get(how, lambda s: True)
-    work = Work(tok_dir)
+    work = Work(tok_dir, images=not raw)
     r0, t0, c0 = _rchar(), time.perf_counter(), cpu_seconds()
-    if peer == "mosaicml":
+    if peer == "mosaicml" and hub:
+        local = tempfile.mkdtemp(prefix="mds-local-")
+        atexit.register(shutil.rmtree, local, True)
+        data = StreamingDataset(remote=f"hf://datasets/{hub}/{folder.relative_to(root).as_posix()}", local=local,
+                                shuffle=True, shuffle_seed=0, batch_size=BATCH)
+    elif peer == "mosaicml":
         data = StreamingDataset(local=str(folder), shuffle=True, shuffle_seed=0, batch_size=BATCH)
     else:
         data = litdata.StreamingDataset(str(folder), shuffle=True, seed=0)
@@ -177,11 +195,12 @@ def main() -> None:
     ap.add_argument("--tok", type=Path)
     ap.add_argument("--slice", default="chemistry")
     ap.add_argument("--license", default="cc-by-nc-4.0")
+    ap.add_argument("--hub", default="", help="MosaicML reads hf://datasets/<this repo id> (HF_ENDPOINT: the server)")
     args = ap.parse_args()
     if args.write:
         write(args.dataset, args.root)
     else:
-        print(json.dumps(run(args.run, args.root, args.tok, args.slice, args.license)))
+        print(json.dumps(run(args.run, args.root, args.tok, args.slice, args.license, args.hub)))
 
 
 if __name__ == "__main__":

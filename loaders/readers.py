@@ -31,7 +31,7 @@ from s1mmalign.loaders.select import TEXT_FIELDS
 FLOAT32_FIELDS = tuple(n for n, t, _, _ in contract.FIELDS if str(t) == "float")
 IMAGE_EXTS = ("png", "jpg", "jpeg", "webp", "tif", "tiff", "bmp", "gif")
 COALESCE_GAP = 256 << 10  # remote: one request across gaps up to 256 KiB (latency beats bandwidth)
-READ_CHUNK = 4 << 20  # remote tar runs: one request per 4 MiB (or the run's end, whichever comes first)
+READ_CHUNK = 4 << 20  # tar runs: one read (remote: one request) per 4 MiB, or up to the run's end
 FIRST_CHUNK = 256 << 10  # ... starting at 256 KiB and doubling, so the first samples arrive early
 DEFAULT_READ_AHEAD = 32 << 20  # bytes of raw samples a stream may hold ahead of its consumer
 ITEM_OVERHEAD = 1024  # bytes counted per item besides its image (metadata, captions)
@@ -207,10 +207,16 @@ def _tar_samples(f, length: Optional[int], chunk: Optional[int] = None) -> Itera
         yield start, key, members
 
 
-def _raw_from_members(key: str, members: dict[str, bytes], shard: str) -> Item:
+def needs_json(columns: Optional[frozenset]) -> bool:
+    """Tar: whether the ``.json`` member is parsed; not when only ``key``/``image`` are wanted (the
+    text then comes from the ``.txt`` member, the caption trained on: ``caption="recaption"``'s choice)."""
+    return columns is None or not columns <= {"key", "image"}
+
+
+def _raw_from_members(key: str, members: dict[str, bytes], shard: str, parse_json: bool = True) -> Item:
     image = next((members[e] for e in IMAGE_EXTS if e in members), None)
     meta = {}
-    if "json" in members:
+    if "json" in members and (parse_json or "txt" not in members):
         try:
             meta = json.loads(members["json"])
         except ValueError as e:
@@ -240,7 +246,7 @@ def _runs(offsets: np.ndarray, sizes: np.ndarray, gap: int) -> list[tuple[int, i
     return runs
 
 
-def _read_tar(source, pick, lo: int, hi: int, offsets, sizes) -> Iterator[Item]:
+def _read_tar(source, pick, lo: int, hi: int, offsets, sizes, parse_json: bool = True) -> Iterator[Item]:
     """Samples lo..hi-1 of a tar pick; ``offsets``/``sizes`` of the selected samples (or None)."""
     if offsets is None:  # whole shard from its first sample: one sequential read
         runs = [(lo, hi - lo, 0)]
@@ -249,7 +255,7 @@ def _read_tar(source, pick, lo: int, hi: int, offsets, sizes) -> Iterator[Item]:
         sel_off, sel_size = offsets[lo:hi], sizes[lo:hi]
         runs = [(lo + i, c, off) for i, c, off in _runs(sel_off, sel_size, 0 if source.is_local else COALESCE_GAP)]
         lengths = [int(sel_off[i - lo + c - 1] + sel_size[i - lo + c - 1] - off) for i, c, off in runs]
-    chunk = None if source.is_local else READ_CHUNK
+    chunk = READ_CHUNK  # local too: one read call per piece, not three per member (header, data, padding)
     with source.open(pick.path, exact=True) as f:
         for (first, count, offset), length in zip(runs, lengths):
             # coalesced runs may span unselected samples: keep only the selected starts
@@ -260,7 +266,7 @@ def _read_tar(source, pick, lo: int, hi: int, offsets, sizes) -> Iterator[Item]:
                 for start, key, members in _tar_samples(f, length, chunk):
                     if wanted is not None and start not in wanted:
                         continue
-                    yield _raw_from_members(key, members, pick.path)
+                    yield _raw_from_members(key, members, pick.path, parse_json)
                     got += 1
                     if got == count:
                         break
@@ -320,7 +326,7 @@ def read_segment(source, pick, lo: int, hi: int, columns: Optional[frozenset] = 
         yield from _read_parquet(source, pick, lo, hi, columns)
         return
     if pick.rows is None and lo == 0:
-        yield from _read_tar(source, pick, lo, hi, None, None)
+        yield from _read_tar(source, pick, lo, hi, None, None, needs_json(columns))
         return
     offsets, sizes = pick.offsets, pick.sizes
     if offsets is None:  # a whole shard entered mid-way (rank/worker split or resume): ranges from its sidecar
@@ -328,7 +334,7 @@ def read_segment(source, pick, lo: int, hi: int, columns: Optional[frozenset] = 
                                             "num_samples": pick.num_samples, "bytes": pick.bytes})
         if pick.rows is not None:  # a pick of some of its samples (an elastic resume's rest)
             offsets, sizes = offsets[pick.rows], sizes[pick.rows]
-    yield from _read_tar(source, pick, lo, hi, offsets, sizes)
+    yield from _read_tar(source, pick, lo, hi, offsets, sizes, needs_json(columns))
 
 
 def read_plan(sources, picks, segments, pos: int = 0, columns: Optional[frozenset] = None) -> Iterator[Item]:
@@ -354,14 +360,16 @@ def reader(sources, picks, segments, pos: int = 0, read_ahead: int = DEFAULT_REA
     return ReadAhead(items, read_ahead, size=item_bytes) if read_ahead > 0 else items
 
 
-def decode(raw: Raw, *, max_pixels: int = DEFAULT_MAX_PIXELS, columns: Optional[frozenset] = None) -> dict:
-    """The sample dict: the contract's metadata fields (``columns``: those only), plus ``image`` (RGB PIL)."""
+def decode(raw: Raw, *, max_pixels: int = DEFAULT_MAX_PIXELS, columns: Optional[frozenset] = None,
+           images: bool = True) -> dict:
+    """The sample dict: the contract's metadata fields (``columns``: those only), plus ``image`` (RGB PIL;
+    ``images=False``: the stored PNG/JPEG bytes, undecoded)."""
     image = None
     if columns is None or "image" in columns:
         if not raw.image:
             raise SampleError(raw.key, "no_image", "empty image bytes")
         try:
-            image = decode_image(raw.image, max_pixels=max_pixels)
+            image = decode_image(raw.image, max_pixels=max_pixels) if images else bytes(raw.image)
         except ImageRejected as e:
             raise SampleError(raw.key, e.reason, e.detail) from None
     names = contract.METADATA_FIELDS if columns is None else [n for n in contract.METADATA_FIELDS if n in columns]

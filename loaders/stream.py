@@ -71,7 +71,8 @@ class S1MMAlignStream(IterableDataset):
 
     ``shuffle_buffer``/``shuffle_initial``: a bounded buffer that starts emitting at
     ``shuffle_initial`` samples and grows by one per sample (webdataset's policy).
-    ``read_ahead`` (bytes, default 32 MiB; 0: off): reading in a background thread.
+    ``read_ahead`` (bytes, default 32 MiB; 0: off): reading in a background thread. ``decode=False``:
+    ``image`` is the stored PNG/JPEG bytes, for a decoder elsewhere (the pixel-count guard is then its own).
     ``cache_dir``/``cache_limit`` (remote sources): shards fetched whole are kept there, checked
     against the index's sha256, evicted least recently used over the limit; ``local=``: a
     pre-staged copy read instead of the remote where its files are whole; ``verify="sha256"``
@@ -105,6 +106,7 @@ class S1MMAlignStream(IterableDataset):
         world_size: Optional[int] = None,
         max_errors: int = 100,
         max_pixels: int = DEFAULT_MAX_PIXELS,
+        decode: bool = True,
         read_ahead: int = DEFAULT_READ_AHEAD,
         storage_options: Optional[dict] = None,
         check_index: bool = True,
@@ -154,7 +156,7 @@ class S1MMAlignStream(IterableDataset):
         if mix_chunk is not None and int(mix_chunk) < 1:
             raise ValueError(f"mix_chunk must be >= 1 (or None), got {mix_chunk}")
         self.mix_chunk = int(mix_chunk) if mix_chunk else None
-        self.max_errors, self.max_pixels = int(max_errors), max_pixels
+        self.max_errors, self.max_pixels, self.decode = int(max_errors), max_pixels, bool(decode)
         if int(read_ahead) < 0:
             raise ValueError(f"read_ahead must be >= 0 bytes (0: no background reading), got {read_ahead}")
         self.read_ahead = int(read_ahead)
@@ -176,6 +178,14 @@ class S1MMAlignStream(IterableDataset):
         """Samples each rank yields in the current epoch."""
         return splitting.per_rank(len(self._left(self.epoch)) if self._layered(self.epoch) else self.epoch_size,
                                   self.world_size)
+
+    @property
+    def read_columns(self) -> Optional[frozenset]:
+        """What the readers fetch: ``columns=``, plus the captions that ``text`` is chosen from unless the
+        tar's ``.txt`` member (the recaption, else the caption) is that choice."""
+        if self.columns is None or self.caption == "recaption":
+            return self.columns
+        return self.columns | frozenset(TEXT_FIELDS)
 
     def __len__(self) -> int:
         return self.samples_per_rank
@@ -332,7 +342,7 @@ class _EpochIterator:
         # on a restore, re-read what sat in the buffer, from its oldest position, then go on
         keep = set(self.buffer.buffer)
         first = min(keep, default=self.buffer.next_in)
-        self.reader = reader(s.sources, self.picks, self.segments, first, s.read_ahead, s.columns)
+        self.reader = reader(s.sources, self.picks, self.segments, first, s.read_ahead, s.read_columns)
         for pos in range(first, self.buffer.next_in):
             item = next(self.reader)
             if pos in keep:
@@ -358,7 +368,7 @@ class _EpochIterator:
             self._fail(item.key, item.reason, item.detail, item.shard)
             return None
         try:
-            sample = decode(item, max_pixels=self.s.max_pixels, columns=self.s.columns)
+            sample = decode(item, max_pixels=self.s.max_pixels, columns=self.s.columns, images=self.s.decode)
         except SampleError as e:
             self._fail(e.key, e.reason, e.detail, item.shard)
             return None
@@ -392,7 +402,7 @@ class _EpochIterator:
         while self.yielded < self.n:
             if self.pad >= self.n:
                 raise RuntimeError(f"worker {self.worker}: no readable sample to keep the planned count")
-            items = read_plan(self.s.sources, self.picks, self.segments, self.pad, self.s.columns)
+            items = read_plan(self.s.sources, self.picks, self.segments, self.pad, self.s.read_columns)
             try:
                 item = next(items)
             finally:

@@ -25,6 +25,7 @@ import hashlib
 import http.server
 import json
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Callable, Optional
@@ -76,12 +77,13 @@ class FakeHub:
     ``page_size``: entries per tree page (the Hub uses 1000, 50 with ``expand``); ``fail``: a
     predicate ``(repo_path) -> bool``: the first GET of each matching file is answered
     ``fail_status`` once (503: a transient error; 403: a permanent one); the failed ones are
-    listed in :attr:`failed`.
+    listed in :attr:`failed`. ``bytes_per_s``: each download is sent at most that fast (a link of that
+    speed per connection, as ``loaders.tiny.serve_http``'s cap; benchmarks).
     """
 
     def __init__(self, folder: str | Path, repo_id: str = "org/name", *, page_size: int = 1000,
-                 fail: Optional[Callable[[str], bool]] = None, fail_status: int = 503):
-        self.root = Path(folder).resolve()
+                 fail: Optional[Callable[[str], bool]] = None, fail_status: int = 503, bytes_per_s: float = 0):
+        self.root, self.bytes_per_s = Path(folder).resolve(), bytes_per_s
         self.repo_id, self.sha, self.page_size, self.fail = repo_id, SHA, page_size, fail
         self.fail_status = fail_status
         self.files = {e.rel: e for e in (_Entry(self.root, p.relative_to(self.root).as_posix())
@@ -306,13 +308,16 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("X-Repo-Commit", self.hub.sha)
         self.end_headers()
         if self.command == "GET":
+            started, rate = time.perf_counter(), self.hub.bytes_per_s
             with open(entry.file, "rb") as f:
                 f.seek(first)
-                left = last - first + 1
+                left = sent = last - first + 1
                 while left:
                     chunk = f.read(min(left, 1 << 16))
                     self.wfile.write(chunk)
                     left -= len(chunk)
+                    if rate and (sent - left) / rate > time.perf_counter() - started:
+                        time.sleep((sent - left) / rate - (time.perf_counter() - started))
 
 
 def _inside(rel: str) -> bool:

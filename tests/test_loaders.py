@@ -460,3 +460,16 @@ def test_the_loaders_import_neither_datasets_nor_the_builder(ds):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split("\n")[0] == "100 False []", out.stdout
+
+
+def test_a_bare_import_of_the_loaders_loads_no_heavy_dependency():
+    """``import s1mmalign.loaders`` (a CLI, a config module, each spawned worker before it streams)
+    loads none of torch, pyarrow, fsspec, PIL, numpy: they come with the name first used."""
+    heavy = ("torch", "pyarrow", "fsspec", "PIL", "numpy", "datasets")
+    code = ("import sys\nimport s1mmalign.loaders as L\n"
+            f"print(sorted(m for m in sys.modules if m.split('.')[0] in {heavy!r} or m.startswith('s1mmalign.builder')))\n"
+            "L.S1MMAlignStream\n"
+            "print('torch' in sys.modules, 'datasets' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.splitlines() == ["[]", "True False"], out.stdout

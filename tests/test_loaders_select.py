@@ -12,6 +12,7 @@ import pytest
 
 from s1mmalign.builder.shards.write import write_dataset
 from s1mmalign.builder.shards.writers import ShardOptions
+from s1mmalign.core.images import decode_image
 from s1mmalign.loaders import S1MMAlignStream, make_dataloader
 from s1mmalign.loaders.cache import parse_size
 from s1mmalign.loaders.tiny import figure_bytes, serve_http, synthetic_records
@@ -96,6 +97,44 @@ def test_columns_read_fewer_bytes_through_the_file_system(two):
     assert set(meta_only[0]) == {"key", "license", "text", "__shard__"}
     with pytest.raises(ValueError, match="unknown columns"):
         S1MMAlignStream(a, columns=["imgae"])
+
+
+def test_decode_false_hands_out_the_stored_image_bytes(two):
+    a, _ = two
+    stored = {r["key"]: r["image"]["bytes"] for r in varied(200)}
+    for fmt in ("wds", "parquet"):
+        raw = list(S1MMAlignStream(a, format=fmt, decode=False, columns=["image", "recaption"], shuffle=False))
+        assert len(raw) == 200 and all(x["image"] == stored[x["key"]] for x in raw)
+        first = next(iter(S1MMAlignStream(a, format=fmt, columns=["image"], shuffle=False)))
+        assert first["key"] == raw[0]["key"]  # the default decodes (PIL, RGB): the same pixels
+        assert first["image"].tobytes() == decode_image(raw[0]["image"]).tobytes()
+
+
+def test_tar_metadata_is_parsed_only_when_a_metadata_column_is_asked(two):
+    a, _ = two
+    full = {x["key"]: x for x in S1MMAlignStream(a, format="wds", shuffle=False)}
+    for caption in ("recaption", "caption", "mix"):
+        want = {x["key"]: x["text"] for x in S1MMAlignStream(a, format="wds", caption=caption, shuffle=False)}
+        got = {x["key"]: x["text"] for x in S1MMAlignStream(a, format="wds", columns=["image"], caption=caption, shuffle=False)}
+        assert got == want and len(got) == 200
+    # proof that .json is not parsed: a copy whose .json members are garbage still streams image + text
+    bad = a.parent / "bad-json"
+    shutil.copytree(a, bad)
+    for tar in (bad / "wds").rglob("*.tar"):
+        data = bytearray(tar.read_bytes())
+        at = 0
+        while at + 512 <= len(data) and any(data[at:at + 512]):
+            name = bytes(data[at:at + 100]).split(b"\0")[0]
+            size = int(bytes(data[at + 124:at + 136]).split(b"\0")[0].strip() or b"0", 8)
+            if name.endswith(b".json"):
+                data[at + 512:at + 512 + size] = b"{" * size  # same length: offsets and the index hold
+            at += 512 + size + (-size % 512)
+        tar.write_bytes(bytes(data))
+    ok = list(S1MMAlignStream(bad, format="wds", columns=["image"], shuffle=False, check_index=False))
+    assert {x["key"]: x["text"] for x in ok} == {k: x["text"] for k, x in full.items()}
+    it = iter(S1MMAlignStream(bad, format="wds", columns=["image", "license"], shuffle=False, check_index=False))
+    with pytest.raises(RuntimeError, match="bad_json"):
+        list(it)
 
 
 def test_mixing_sources_with_weights_is_exact_and_deterministic(two):
