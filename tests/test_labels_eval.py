@@ -1,6 +1,6 @@
 """The evaluation set of benchmarks/labels_eval is well formed: every item has its thumbnail,
 labels from the taxonomy, an origin (repository, path, commit) and a license; the dev/test split
-is by paper and the fresh split is new papers only."""
+is by paper and the held-out fresh and fresh2 splits are new papers only."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import json
 import re
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from s1mmalign.core import contract
@@ -45,18 +46,21 @@ def test_the_dev_test_split_is_fixed_by_paper_and_about_half_each():
         if it["paper_id"]:
             by_paper.setdefault(it["paper_id"], set()).add(split[it["id"]])
     assert all(len(parts) == 1 for parts in by_paper.values())  # no paper in two splits
-    assert {i for i, p in split.items() if p == "fresh"} == {it["id"] for it in items if it.get("split") == "fresh"}
-    tuned = [p for p in split.values() if p != "fresh"]
+    for held in bench.HELD_OUT:
+        assert {i for i, p in split.items() if p == held} == {it["id"] for it in items if it.get("split") == held}
+    tuned = [p for p in split.values() if p not in bench.HELD_OUT]
     assert 0.45 <= tuned.count("dev") / len(tuned) <= 0.55
-    # the fresh split leaves dev and test as they were: the same ids without the fresh items
-    assert split == {**bench.split_of([it for it in items if it.get("split") != "fresh"]),
-                     **{it["id"]: "fresh" for it in items if it.get("split") == "fresh"}}
+    # the held-out splits leave dev and test as they were: the same ids without the held-out items
+    assert split == {**bench.split_of([it for it in items if it.get("split") not in bench.HELD_OUT]),
+                     **{it["id"]: it["split"] for it in items if it.get("split") in bench.HELD_OUT}}
 
 
-def test_the_fresh_split_is_new_papers_labelled_blind():
+@pytest.mark.parametrize("held, figures, papers", [("fresh", 60, 12), ("fresh2", 50, 15)])
+def test_each_held_out_split_is_new_papers_labelled_blind(held, figures, papers):
     items = [json.loads(line) for line in (SET / "items.jsonl").read_text(encoding="utf-8").splitlines()]
-    fresh = [it for it in items if it.get("split") == "fresh"]
-    papers = {it["paper_id"] for it in fresh}
-    assert len(fresh) >= 60 and len(papers) >= 12
-    assert not papers & {it["paper_id"] for it in items if it.get("split") != "fresh"}  # new papers only
-    assert all(it["license"].startswith(("CC-BY", "CC0")) for it in fresh)
+    part = [it for it in items if it.get("split") == held]
+    ids = {it["paper_id"] for it in part}
+    assert len(part) >= figures and len(ids) >= papers
+    assert not ids & {it["paper_id"] for it in items if it.get("split") != held}  # new papers only
+    assert not {it["origin"]["repo"] for it in part} & {it["origin"]["repo"] for it in items if it.get("split") != held}
+    assert all(it["license"].startswith(("CC-BY", "CC0")) for it in part)
