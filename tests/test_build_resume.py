@@ -1,15 +1,14 @@
 """Resume: SIGKILL the build at random points in every stage, rerun, compare with a clean build.
 
-Real subprocesses, real SIGKILL. The stages are those of this installation that need no model
-download (ingest, and filter/dedup/classify-rules/recaption-context where their modules exist),
-then write and card.
+Real subprocesses, real SIGKILL. The stages are every stage that needs no model download
+(ingest, filter, dedup, classify by rules, recaption from context) plus write; the kill test adds
+score with a tiny CLIP built from a config.
 """
 
 from __future__ import annotations
 
 import collections
 import hashlib
-import importlib.util
 import json
 import os
 import random
@@ -20,25 +19,14 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 import yaml
 from conftest import draw_figure, make_records
 
 from s1mmalign.builder.records.manifest import write_manifest
 
-OPTIONAL = [("filter", "s1mmalign.builder.stages.filters"), ("dedup", "s1mmalign.builder.stages.dedup"),
-            ("classify", "s1mmalign.builder.stages.modality"), ("recaption", "s1mmalign.builder.stages.recaption")]
-
-
-def _has(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except ImportError:
-        return False
-
 
 def available_stages() -> list[str]:
-    return ["ingest", *[s for s, m in OPTIONAL if _has(m)], "write"]
+    return ["ingest", "filter", "dedup", "classify", "recaption", "write"]
 
 
 def make_source(tmp: Path, n: int = 42) -> Path:
@@ -121,13 +109,11 @@ def kill_during(cfg: Path, work: Path, stage: str, rng: random.Random, n_units: 
 
 
 def test_sigkill_in_every_stage_then_rerun_equals_clean_build(tmp_path):
-    stages = available_stages()
-    extra = {}
-    if _has("s1mmalign.builder.stages.scoring"):  # a model stage too: CLIP score with a tiny CLIP (random weights)
-        from s1mmalign.builder.stages.recaption.tiny import build_tiny_clip
+    from s1mmalign.builder.stages.recaption.tiny import build_tiny_clip
 
-        stages.insert(stages.index("write"), "score")
-        extra["score"] = {"clip_model": str(build_tiny_clip(tmp_path / "clip"))}
+    stages = available_stages()
+    stages.insert(stages.index("write"), "score")  # a model stage too: CLIP score, tiny CLIP (random weights)
+    extra = {"score": {"clip_model": str(build_tiny_clip(tmp_path / "clip"))}}
     src = make_source(tmp_path)
     clean = run_build(make_config(tmp_path, src, "clean", stages, **extra))
     assert clean["complete"] and clean["stages"]["write"]["records_out"] > 0
@@ -213,7 +199,6 @@ def test_sample_manifest_units_group_whole_papers(tmp_path):
     assert sum(len(u.keys) for u in units) == 10
 
 
-@pytest.mark.skipif("dedup" not in available_stages(), reason="builder/stages/dedup.py is not in this installation")
 def test_dedup_state_survives_a_crash_between_units(tmp_path):
     """The last unit's duplicate of a first-unit figure is still caught when dedup resumes
     after a crash (a crash before a unit's marker = the marker absent): finished units are
