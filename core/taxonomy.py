@@ -243,11 +243,6 @@ _KEYWORD_RULES: tuple[tuple[str, re.Pattern], ...] = tuple(
 )
 
 
-def _discipline_of_tag(tag: str) -> Optional[str]:
-    """The discipline of one source tag, or None when the tag names none."""
-    return _tag_discipline(tag)[0]
-
-
 def _tag_discipline(tag: str) -> tuple[Optional[str], bool]:
     """(discipline, exact) of one source tag: exact when a published vocabulary (arXiv, a subject
     list, a discipline's name) names it, not exact when only a keyword rule matched a free tag."""
@@ -364,7 +359,7 @@ def discipline_for_journal(title: Any) -> Optional[str]:
         return JOURNAL_DISCIPLINE[low]
     if low.startswith("ieee transactions on") or low.startswith("ieee "):
         return "engineering" if not re.search(r"comput|pattern|software|information", low) else "computer_science"
-    d = _discipline_of_tag(title)
+    d = _tag_discipline(title)[0]
     return None if d == "other" else d
 
 

@@ -170,11 +170,14 @@ _NOUNS: list[tuple[str, str]] = [
     # containers: software on a screen; content: tables, code, equations, text, logos, documents
     ("other", _SCREEN),
     ("other", _TEXT),
-    # weak: taken only when the text names no figure type ("field images with colour bars")
+]
+# weak: taken only when the text names no figure type ("field images with colour bars")
+_WEAK_CUES: list[tuple[str, str]] = [
     ("heatmap", r"colou?r ?bars?|colou?r ?scales?"),
     ("microscopy", r"fluorescen\w+|(?:stained|labell?ed) (?:cells|nuclei|tissue)|scale bars?"),
     ("plot", r"versus|vs\.?|as a function of"),
 ]
+_NOUNS += _WEAK_CUES
 #: One pass over the text: a named group per entry, earlier entries first at one position.
 _GROUPS = [f"{m}_{i}" for i, (m, _) in enumerate(_NOUNS)]
 #: Every entry starts with a word character, so one ``\b(?=\w)`` in front is the ``\b`` of each
@@ -182,9 +185,8 @@ _GROUPS = [f"{m}_{i}" for i, (m, _) in enumerate(_NOUNS)]
 _NOUN_RX = re.compile(r"\b(?=\w)(?:" + "|".join(rf"(?P<{g}>{p})\b" for g, (_, p) in zip(_GROUPS, _NOUNS)) + ")")
 _GROUP_MODALITY = {g: m for g, (m, _) in zip(_GROUPS, _NOUNS)}
 assert not any(re.search(r"(?<!\\)[A-Z]", p) for _, p in _NOUNS), "patterns are lower case"
-_WEAK = re.compile(r"(?:western )?blots?|colou?r ?bars?|colou?r ?scales?|fluorescen\w+|(?:stained|labell?ed) (?:cells|nuclei|tissue)|"
-                   r"scale bars?|versus|vs\.?|as a function of")
-#: software on a screen: `other` only when the passage names no figure type it shows
+#: what a weak mention is: a weak cue, or a blot (a photograph's word, a panel of a chart figure)
+_WEAK = re.compile("|".join([r"(?:western )?blots?", *(p for _, p in _WEAK_CUES)]))
 _GEO_AXES = re.compile(r"\b(?:easting|northing|latitude|longitude)\b")
 _FIRST_SENTENCE = re.compile(r"^(.{0,400}?[.!?])(?:\s|$)", re.S)
 # how many panels a mention stands for: plural, a quantifier before it ("many", "six"), a kind or
@@ -237,8 +239,8 @@ def _named(scope: str) -> tuple[Optional[str], bool]:
     score: dict[str, float] = {}
     for m, hit in named:
         score[m] = score.get(m, 0.0) + _panels(scope, hit)
-    # dicts keep insertion order: ties go to the earliest figure type ("a plot and a table": a plot)
-    return max(score, key=lambda m: (score[m], m != "other")), False
+    # dicts keep insertion order: ties go to the earliest figure type named
+    return max(score, key=score.get), False
 
 
 def recaption_vote(text: str) -> tuple[str, float]:
