@@ -22,79 +22,115 @@ from typing import Any, Optional
 
 MIN_SCORE = 4.0
 MIN_SHARE = 0.6
+MIN_LEAD_SHARE = 0.35
+LEAD = 1.5
 TITLE_FACTOR = 2.0
+TAG_FACTOR = 2.0
+VOTE = 3 * TAG_FACTOR
 MAX_CHARS = 3000
+
+#: Free tags that name a programming language or toolkit: how a paper's software is written, not
+#: its field (software journals list them first), so they count for nothing.
+LANGUAGE_TAGS = frozenset((
+    "python", "python3", "r", "julia", "c", "c++", "matlab", "fortran", "rust", "java", "javascript",
+    "typescript", "go", "golang", "cython", "cuda", "jax", "pytorch", "tensorflow", "numpy", "scipy", "pandas",
+    "jupyter", "shiny", "pyqt", "qt", "html", "sql", "bash", "octave", "stan", "fenics", "fenicsx", "rcpp",
+))
 
 # discipline -> ((weight, pattern), ...); patterns are lower case, matched at a word start.
 TERMS: dict[str, tuple[tuple[int, str], ...]] = {
     "mathematics": (
         (3, r"mathematic\w*|theorems?|lemmas?|conjectures?|corollar(?:y|ies)|manifolds?|homotop\w*|cohomolog\w*|algebraic (?:geometry|topology)"
-            r"|number theory|graph theory|combinatori\w*|banach|hilbert spaces?|polynomials?|riemann\w*"),
+            r"|number theory|graph theory|combinatori\w*|banach|hilbert spaces?|polynomials?|riemann\w*|statistics\b|biostatistic\w*"
+            r"|regression (?:models?|analysis)|causal inference|bayesian (?:inference|statistics|models?)|(?:optimal|measure) transport"
+            r"|computational geometry|geometric[- ]algorithms?|numerical analysis|applied mathematics"),
         (2, r"proofs?|prove[sd]?|topolog\w*|algebras?|geometr(?:y|ic)|integers?|bounds? (?:on|for)|asymptotic\w*"
-            r"|estimators?|stochastic processes?|partial differential equations?|game theory|probabilit(?:y|ies)|inequalit(?:y|ies)"),
-        (1, r"statistic\w*|equations?|convergence|bayesian|numerical (?:analysis|scheme|method)s?|optimi[sz]ation|matri(?:x|ces)"),
+            r"|estimators?|stochastic processes?|partial differential equations?|game theory|probabilit(?:y|ies)|inequalit(?:y|ies)"
+            r"|regressions?|density estimation|statistical (?:models?|inference|methods?|analys[ie]s|tests?)|hypothesis tests?"
+            r"|survival analysis|mixed[- ]effects?|likelihood|posterior|markov chains?|monte carlo|triangulations?|meshes|mesh\b"
+            r"|observational stud(?:y|ies)|variable (?:importance|selection)|time[- ]series|finite element\w*|solvers?|sampling"),
+        (1, r"statistic\w*|equations?|convergence|bayesian|numerical (?:scheme|method)s?|optimi[sz]ation|matri(?:x|ces)|inference"
+            r"|interpolation|model selection|dynamical systems?"),
     ),
     "physics": (
         (3, r"physics|quantum|photons?|lasers?|optics|numerical aperture|interferomet\w+|superconduct\w+|condensed matter|hadrons?"
-            r"|bosons?|fermions?|neutrinos?|particle physics|spin(?:tronic)?s?\b|magnetoresist\w*|diffraction|wavefronts?"),
+            r"|bosons?|fermions?|neutrinos?|particle physics|spin(?:tronic)?s?\b|magnetoresist\w*|diffraction|wavefronts?"
+            r"|band structures?|electronic structures?|nonlinear dynamics|fluid dynamics|fluid mechanics|turbulen\w+|nuclear physics"
+            r"|plasma physics|statistical mechanics|critical (?:slowing|transitions?|phenomena)|phase transitions?"),
         (2, r"optical|objective lens\w*|(?:single|dual|two|second)[- ]objective|focal (?:plane|length|volume)s?|refocus\w*"
             r"|point spread functions?|aberrations?|polari[sz]\w+|wavelengths?|plasmas?|thermodynamic\w*|electrons?"
-            r"|semiconductor\w*|lattices?|phonons?|scattering|resonators?|waveguides?|detectors?"),
-        (1, r"physic\w*|magnetic fields?|spectroscop\w*|energy levels?|light-sheet|fluid dynamics|turbulen\w+|instruments?"),
+            r"|semiconductor\w*|lattices?|phonons?|scattering|resonators?|waveguides?|detectors?|first[- ]principles|ab initio"
+            r"|navier|vorti\w+|flows? fields?|chaos|chaotic|oscillat\w+|bifurcation\w*|nuclear|particles?\b|accelerators?"
+            r"|magneti\w+|dynamical systems?|spectral|wave\w*"),
+        (1, r"physic\w*|magnetic fields?|spectroscop\w*|energy levels?|light-sheet|instruments?|light|dynamics|simulations?"),
     ),
     "chemistry": (
         (3, r"synthes[ie]s of|catalys\w+|catalytic|reaction mechanisms?|molecular dynamics|density functional|dft\b"
-            r"|organic chemistry|inorganic|ligands?|solvents?|polymers?|crystal structures?|electrochemi\w+|chemistry"),
-        (2, r"molecules?|molecular|compounds?|reactions?|chemical\w*|materials? (?:science|properties)|spectra\b|nmr\b|yield"),
-        (1, r"atoms?|bonds?|ions?\b|solutions?\b|surfaces?"),
+            r"|organic chemistry|inorganic|ligands?|solvents?|polymer\w*|crystal structures?|electrochemi\w+|chemistry|cheminformatic\w*"
+            r"|force fields?|torsions?|quantum chemi\w+|molecular mechanics|spectromet\w+"),
+        (2, r"molecules?|molecular|compounds?|reactions?|chemical\w*|materials? (?:science|properties)|spectra\b|nmr\b|yield"
+            r"|bond orders?|conformer\w*|crystals?\b|crystallograph\w*|chromatograph\w*|nanoparticles?|alloys?"),
+        (1, r"atoms?|bonds?|ions?\b|solutions?\b|surfaces?|materials?"),
     ),
     "biology": (
-        (3, r"biology|genom\w+|neurons?|neural circuits?|species"
+        (3, r"biology|genom\w+|neurons?|neural circuits?|species|neuroscien\w+|zoolog\w+|botan\w+|plants?\b|immunolog\w+"
             r"|ecolog\w+|evolution(?:ary)? (?:biology|history)|phylogen\w+|organisms?|zebrafish|drosophila|arabidopsis"
-            r"|c\. elegans|yeast|bacteri\w+|microb\w+|cell biology|embryo\w*"),
-        (2, r"genes?\b|proteins?|enzymes?|transcript\w*|rna\b|dna\b|mirnas?|cells?\b|cellular|tissues?|mice\b|mouse|larva\w*|behaviou?r\w*|populations? of|habitats?|fish(?:es|eries)?"
-            r"|physiolog\w+|metabolis\w+|mutants?|synap\w+|biolog\w+|evolution\w*|live[- ]cell"),
-        (1, r"life|living|growth|biodiversity|cortex|cortical|imaging"),
+            r"|c\. elegans|yeast|bacteri\w+|microb\w+|cell biology|embryo\w*|synap\w+|vesicles?|cryo-?e(?:lectron|m\b|t\b)\w*"
+            r"|fisheries|population dynamics|biodiversity|genetics?\b|proteom\w+|transcriptom\w+|sequencing|virus\w*|viral"),
+        (2, r"genes?\b|proteins?|enzymes?|transcript\w*|rna\b|dna\b|mirnas?|cells?\b|cellular|tissues?|mice\b|mouse|larva\w*|behaviou?r\w*|populations? of|habitats?|fish(?:es)?\b"
+            r"|physiolog\w+|metabolis\w+|mutants?|biolog\w+|evolution\w*|live[- ]cell|brains?\b|nerves?\b|nerve fib\w+|axons?"
+            r"|neur\w+|animals?|insects?|birds?|mammal\w*|forests?|bioinformatic\w*|biophysic\w*|biomolecul\w*"),
+        (1, r"life|living|growth|cortex|cortical|imaging|bio\w+"),
     ),
     "astronomy": (
         (3, r"astronomy|galax(?:y|ies)|stars?\b|stellar|exoplanet\w*|cosmolog\w+|telescopes?|supernova\w*|black holes?|quasars?"
-            r"|nebula\w*|dark matter|astrophys\w+|astronom\w+|redshifts?"),
-        (2, r"planets?\b|orbits?|solar system|interstellar|gravitational (?:waves?|lens\w*)|luminosit\w+|sky surveys?"),
-        (1, r"spectra\b|photometr\w+"),
+            r"|nebula\w*|dark matter|astrophys\w+|astronom\w+|redshifts?|solar (?:physics|corona|flares?|wind)|heliophys\w+"),
+        (2, r"planet\w*|orbits?|solar system|interstellar|gravitational (?:waves?|lens\w*)|luminosit\w+|sky surveys?|sun\b|coronal?"),
+        (1, r"spectra\b|photometr\w+|space\b"),
     ),
     "earth_science": (
-        (3, r"earth sciences?|geoscien\w+|geophysic\w+|geolog\w+|seismi\w+|earthquakes?|volcan\w+|tectonic\w*|climate|atmospher\w+|ocean\w*|glaci\w+"
-            r"|hydrolog\w+|aquifers?|sediment\w*|crust\w*|mantle|aeromagnetic|gravimetr\w+|geomagnet\w+|paleomagnet\w+"),
+        (3, r"earth sciences?|geoscien\w+|geophysic\w+|geolog\w+|seismi\w+|seismolog\w+|earthquakes?|volcan\w+|tectonic\w*|climate|atmospher\w+|ocean\w*|glaci\w+"
+            r"|hydrolog\w+|aquifers?|sediment\w*|crust\w*|mantle|aeromagnetic|gravimetr\w+|geomagnet\w+|paleomagnet\w+|geomorpholog\w+"
+            r"|stratigraph\w+|meteorolog\w+|geostatistic\w*|kriging|semivariogram\w*|geodes\w+|landslides?|streamflow"),
         (2, r"magnetic anomal\w+|potential[- ]field|gravity (?:data|anomal\w+)|precipitation|rainfall|soils?\b|rocks?\b"
-            r"|minerals?|permafrost|sea[- ]level|groundwater|watersheds?|remote sensing|geochem\w+|earth\b"),
-        (1, r"environment\w*|weather|landscape\w*|rivers?|magnetic data|surveys?"),
+            r"|minerals?|permafrost|sea[- ]level|groundwater|watersheds?|remote sensing|geochem\w+|earth\b|gis\b|geospatial|spatial data"
+            r"|rivers?|floods?|droughts?|reservoirs?|land (?:use|cover)|satellite\w*|topograph\w+|terrain|wildfires?|snow|urban\w*"),
+        (1, r"environment\w*|weather|landscape\w*|magnetic data|surveys?|spatial|geo\w+|water"),
     ),
     "medicine": (
         (3, r"medicine|patients?|clinical\w*|diseases?|cancers?|carcinoma\w*|tumou?rs?|therap(?:y|ies|eutic)|diagnos\w+|hospital\w*"
-            r"|epidemiolog\w+|mortality|surgery|surgical|infections?|syndromes?|disorders?|pharmacolog\w+|drugs?\b|vaccin\w+"),
+            r"|epidemiolog\w+|mortality|surgery|surgical|infections?|syndromes?|disorders?|pharmacolog\w+|drugs?\b|vaccin\w+"
+            r"|cardiolog\w+|oncolog\w+|radiolog\w+|neurolog\w+|psychiatr\w+|pediatr\w+|paediatr\w+|nursing|patholog\w+|vascular|aneurysms?"
+            r"|stenos[ie]s|stroke|implants?|prosthe\w+|biomedical|electrocardiogra\w+|ecg\b|arrhythmi\w+|cardiac"),
         (2, r"health\w*|cohorts?|treatments?|randomi[sz]ed|trials?\b|symptoms?|prevalence|risk factors?|dose\w*|medic\w+"
-            r"|pain|inflammat\w+|cardiovascular|diabet\w+|obesity"),
-        (1, r"outcomes?|injur\w+|chronic|adverse"),
+            r"|pain|inflammat\w+|cardiovascular|diabet\w+|obesity|blood|arter\w+|vessels?|microvascul\w+|angiograph\w+|contrast agents?"
+            r"|tomograph\w+|mri\b|ct\b|micro-?ct|x-ray|ultrasound|bones?\b|hemodynamic\w*|haemodynamic\w*|electromyograph\w*|heart\w*"),
+        (1, r"outcomes?|injur\w+|chronic|adverse|anatom\w+|physician\w*|care\b"),
     ),
     "engineering": (
         (3, r"engineering|photovoltai\w+|solar (?:energy|power|panels?|cells?|irradiance)|power (?:systems?|grids?|plants?|electronics)"
-            r"|turbines?|engines?|robot\w*|structural (?:engineering|health)|civil engineering|mechanical engineering"),
+            r"|turbines?|engines?|robot\w*|structural (?:engineering|health)|civil engineering|mechanical engineering|fracture\w*|fatigue"
+            r"|biomechanic\w*|heat(?:ing)? demand|district heating|energy systems?|buildings?|hvac|hydropower|power generation"),
         (2, r"engineer\w*|control systems?|controllers?|sensors?|circuits?|actuators?|manufactur\w+|batter(?:y|ies)"
-            r"|renewable|inverters?|vehicles?|signal processing|antennas?"),
-        (1, r"energy|efficiency|design|modules?|devices?|loads?\b"),
+            r"|renewable|inverters?|vehicles?|signal processing|antennas?|finite element\w*|phase[- ]field|kinematics?|structural"
+            r"|mechanical|electrical|electronics?|heat transfer|thermal|stress\w*|strain\w*|materials? (?:testing|failure)|machining"),
+        (1, r"energy|efficiency|design|modules?|devices?|loads?\b|signals?|control\w*|mechanic\w+"),
     ),
     "computer_science": (
-        (3, r"computer science|machine learning|deep learning|neural networks?|algorithms?|software|compilers?|programming languages?"
-            r"|operating systems?|databases?|computer vision|natural language processing|image processing|open[- ]source"),
-        (2, r"comput\w+|python|libraries|library\b|implementations?|data structures?|parallel|gpus?|benchmarks?|api\b"
-            r"|datasets?|classif(?:ier|ication)s?|training"),
-        (1, r"code|users?|interactive|visuali[sz]ation|tools?\b|toolkit|framework|packages?"),
+        (3, r"computer science|machine learning|deep learning|neural networks?|algorithms?|compilers?"
+            r"|operating systems?|databases?|computer vision|natural language processing|image processing|artificial intelligence"
+            r"|machine vision|software engineering|distributed systems?|cryptograph\w+"),
+        (2, r"programming languages?|data structures?|parallel|gpus?|benchmarks?|api\b"
+            r"|datasets?|classif(?:ier|ication)s?|training|segmentation|data mining|clustering"),
+        (1, r"comput\w+|software|libraries|library\b|implementations?|code|users?|interactive|visuali[sz]ation|tools?\b|toolkit|toolbox"
+            r"|framework|packages?|open[- ]source|data\b|automat\w+"),
     ),
     "other": (
         (3, r"econom\w+|taxe?s?\b|taxation|income|labou?r market|wages?|monetary|fiscal|households?|poverty|sociolog\w+"
-            r"|psycholog\w+|political|elections?|voters?|legal|law\b|linguistic\w*|histor(?:y|ical) of|education(?:al)? polic\w+"),
+            r"|psycholog\w+|political|elections?|voters?|legal|law\b|linguistic\w*|histor(?:y|ical) of|education(?:al)? polic\w+"
+            r"|humanities|philosoph\w+|anthropolog\w+|archaeolog\w+"),
         (2, r"social|societ\w+|policy|policies|market\w*|firms?|employment|gender\w*|survey respondents|participants"
-            r"|welfare|finance|financial"),
+            r"|welfare|finance|financial|education\w*|teaching|students?"),
         (1, r"public|countr(?:y|ies)|government\w*"),
     ),
 }
@@ -102,10 +138,17 @@ TERMS: dict[str, tuple[tuple[int, str], ...]] = {
 _RX = {d: [(w, re.compile(rf"\b(?:{p})")) for w, p in terms] for d, terms in TERMS.items()}
 
 
-def text_scores(title: Any = None, abstract: Any = None) -> dict[str, float]:
-    """Each discipline's score on a title and an abstract (only disciplines that score)."""
+def text_scores(title: Any = None, abstract: Any = None, tags: Any = (), votes: Any = ()) -> dict[str, float]:
+    """Each discipline's score on a title, an abstract and free tags (only disciplines that score);
+    each tag is a text of its own, weighted like the title; a language tag counts for nothing.
+    ``votes``: disciplines named outright (a subject-list tag among author keywords), each worth
+    :data:`VOTE` -- a tag of one weight-3 term."""
+    texts = [(title, TITLE_FACTOR), (abstract, 1.0)]
+    texts += [(t, TAG_FACTOR) for t in tags or () if str(t).strip().lower() not in LANGUAGE_TAGS]
     scores: dict[str, float] = {}
-    for text, factor in ((title, TITLE_FACTOR), (abstract, 1.0)):
+    for d in votes or ():
+        scores[d] = scores.get(d, 0.0) + VOTE
+    for text, factor in texts:
         low = " ".join(str(text or "").lower()[:MAX_CHARS].split())
         if not low:
             continue
@@ -116,15 +159,20 @@ def text_scores(title: Any = None, abstract: Any = None) -> dict[str, float]:
     return scores
 
 
-def discipline_from_text(title: Any = None, abstract: Any = None) -> tuple[Optional[str], float]:
-    """The discipline a title and an abstract name and the confidence (the winner's share of all
-    scores); ``(None, confidence)`` when the winner scores under :data:`MIN_SCORE` or its share is
-    under :data:`MIN_SHARE`."""
-    scores = text_scores(title, abstract)
+def discipline_from_text(title: Any = None, abstract: Any = None, tags: Any = (),
+                         votes: Any = ()) -> tuple[Optional[str], float]:
+    """The discipline a title, an abstract and free tags name and the confidence (the winner's
+    share of all scores); ``(None, confidence)`` when the winner scores under :data:`MIN_SCORE`,
+    or holds under :data:`MIN_SHARE` of all scores without leading the runner-up by
+    :data:`LEAD` (a long abstract touches many fields; a clear lead still decides)."""
+    scores = text_scores(title, abstract, tags, votes)
     if not scores:
         return None, 0.0
+    ranked = sorted(scores.values(), reverse=True)
     best = max(scores, key=scores.get)
-    share = scores[best] / sum(scores.values())
-    if scores[best] < MIN_SCORE or share < MIN_SHARE:
+    share = ranked[0] / sum(ranked)
+    runner_up = ranked[1] if len(ranked) > 1 else 0.0
+    clear = share >= MIN_SHARE or (share >= MIN_LEAD_SHARE and ranked[0] >= LEAD * runner_up)
+    if ranked[0] < MIN_SCORE or not clear:
         return None, round(share, 3)
     return best, round(share, 3)

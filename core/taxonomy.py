@@ -221,48 +221,21 @@ _SUBJECTS: dict[str, tuple[str, ...]] = {
 
 SUBJECT_DISCIPLINE: dict[str, str] = {s: d for d, subjects in _SUBJECTS.items() for s in subjects}
 
-# Fallback for free-text subjects: the first rule whose pattern matches wins (order matters:
-# "medicinal chemistry" is chemistry, "biophysics" biology, "astroparticle" astronomy).
-_KEYWORD_RULES: tuple[tuple[str, re.Pattern], ...] = tuple(
-    (d, re.compile(p))
-    for d, p in (
-        ("earth_science", r"geochem|cosmochem|geophys"),
-        ("chemistry", r"chemi|catal|polymer|\bmolecul(ar|e) (synthesis|chemistry)"),
-        ("astronomy", r"astro|cosmolog|galax|stellar|planetary|exoplanet"),
-        ("earth_science", r"\bgeo(?!metr)|climat|ocean|atmospher|earth|environment|hydrolog|seismo|volcan|glaci|"
-                          r"landscape|stratigraph|sediment|tecton"),
-        ("medicine", r"medic|clinic|health|disease|cancer|carcinom|tumou?r|oncolog|surg|patholog|pharmac|nurs|epidemiol|"
-                     r"cardio|neurolog|psychiat|pediatr|radiol|therap|patients?\b"),
-        ("biology", r"\bbio|genet|genom|\bcell|neuro|ecolog|evolut|immun|microb|zoolog|botan|plant|protein"),
-        ("physics", r"physic|quantum|optic|photon|condensed|particle|nuclear|plasma|laser"),
-        ("mathematics", r"math|algebra|geometr|topolog|statistic|probabilit|combinator|dynamical systems|numerical analysis"),
-        ("computer_science", r"comput|machine learning|artificial intelligence|software|algorithm|robot|"
-                             r"image processing|computer vision"),
-        ("engineering", r"engineer|electr|mechanic|signal|control|materials|energy|photovoltai|renewable|solar cell"),
-    )
-)
-
-
-def _tag_discipline(tag: str) -> tuple[Optional[str], bool]:
-    """(discipline, exact) of one source tag: exact when a published vocabulary (arXiv, a subject
-    list, a discipline's name) names it, not exact when only a keyword rule matched a free tag."""
+def _tag_discipline(tag: str) -> Optional[str]:
+    """The discipline a published vocabulary (an arXiv category, a subject list, a discipline's
+    name) gives one source tag; None for a free tag, which only the term weights can read."""
     t = tag.strip()
     if not t:
-        return None, False
+        return None
     if t in ARXIV_CATEGORY_DISCIPLINE:
-        return ARXIV_CATEGORY_DISCIPLINE[t], True
+        return ARXIV_CATEGORY_DISCIPLINE[t]
     archive = t.split(".", 1)[0]
     if "." in t and archive in _ARXIV_ARCHIVES:  # a category not listed yet, e.g. cs.XY
-        return _ARXIV_ARCHIVES[archive], True
-    low = " ".join(t.lower().replace("_", " ").split())
+        return _ARXIV_ARCHIVES[archive]
+    low = _norm(t)
     if low in SUBJECT_DISCIPLINE:
-        return SUBJECT_DISCIPLINE[low], True
-    if low in DISCIPLINES:
-        return low, True
-    for discipline, pattern in _KEYWORD_RULES:
-        if pattern.search(low):
-            return discipline, False
-    return None, False
+        return SUBJECT_DISCIPLINE[low]
+    return low if low in DISCIPLINES else None
 
 
 def parse_categories(value: Any) -> list[str]:
@@ -341,7 +314,27 @@ JOURNAL_DISCIPLINE: dict[str, Optional[str]] = {
                     "computer_science"),
     **dict.fromkeys(("annals of mathematics", "inventiones mathematicae", "journal of the american mathematical society"),
                     "mathematics"),
-    **dict.fromkeys(("international journal of microsimulation",), "other"),
+    **dict.fromkeys(("international journal of microsimulation", "frontiers in psychology"), "other"),
+    # Single-word and house titles common in PMC's open-access subset (MDPI, Frontiers, Impact, Cureus ...)
+    **dict.fromkeys(("international journal of molecular sciences", "journal of biological chemistry",
+                     "the journal of biological chemistry", "journal of virology", "microorganisms", "life", "cells",
+                     "genes", "biomolecules", "viruses", "plants", "animals", "insects", "biology", "development",
+                     "journal of cell science", "journal of experimental botany", "neuroimage", "human brain mapping",
+                     "bioinformatics", "frontiers in genetics", "frontiers in cell and developmental biology"), "biology"),
+    **dict.fromkeys(("nutrients", "antioxidants", "pharmaceutics", "pharmaceuticals", "oncotarget", "cureus", "toxins",
+                     "biomedicines", "journal of ethnopharmacology", "brain", "journal of neuroinflammation", "medicina",
+                     "diagnostics", "healthcare", "vaccines", "cancers", "journal of clinical medicine", "medicine",
+                     "jci insight", "journal of medical internet research"), "medicine"),
+    **dict.fromkeys(("materials", "nanomaterials", "physical chemistry chemical physics", "the journal of chemical physics",
+                     "journal of chemical physics", "marine drugs", "catalysts", "polymers", "crystals", "inorganics",
+                     "chemosensors", "chemical science"), "chemistry"),
+    **dict.fromkeys(("water", "frontiers in marine science", "atmosphere", "geosciences"), "earth_science"),
+    **dict.fromkeys(("energies", "applied energy", "sensors", "electronics", "machines", "micromachines", "actuators"),
+                    "engineering"),
+    **dict.fromkeys(("icarus", "solar physics", "universe", "galaxies"), "astronomy"),
+    **dict.fromkeys(("entropy", "photonics", "frontiers in physics"), "physics"),
+    **dict.fromkeys(("symmetry", "axioms"), "mathematics"),
+    **dict.fromkeys(("computers", "algorithms", "future internet", "big data and cognitive computing"), "computer_science"),
 }
 
 
@@ -349,9 +342,15 @@ def _norm(tag: str) -> str:
     return " ".join(str(tag).lower().replace("_", " ").split())
 
 
+def _is_arxiv(tag: str) -> bool:
+    t = tag.strip()
+    return t in ARXIV_CATEGORY_DISCIPLINE or ("." in t and t.split(".", 1)[0] in _ARXIV_ARCHIVES)
+
+
 def discipline_for_journal(title: Any) -> Optional[str]:
-    """The discipline a journal title names: the table of common journals, then the keyword
-    rules on the title ("BMC Microbiology" -> biology); None for multidisciplinary journals."""
+    """The discipline a journal title names: the table of common journals, then the term weights
+    of :mod:`~s1mmalign.core.discipline_text` on the title ("BMC Microbiology" -> biology); None
+    for multidisciplinary journals and titles that name no field."""
     low = _norm(title or "")
     if not low:
         return None
@@ -359,7 +358,7 @@ def discipline_for_journal(title: Any) -> Optional[str]:
         return JOURNAL_DISCIPLINE[low]
     if low.startswith("ieee transactions on") or low.startswith("ieee "):
         return "engineering" if not re.search(r"comput|pattern|software|information", low) else "computer_science"
-    d = _tag_discipline(title)[0]
+    d = _tag_discipline(low) or discipline_from_text(low)[0]
     return None if d == "other" else d
 
 
@@ -368,44 +367,40 @@ def discipline_for_tags(tags: Any, default: str = "other", *, journal: Any = Non
     """The primary discipline of a paper from its source tags, primary tag first.
 
     The first tag a published vocabulary names (an arXiv category, a subject list entry) with a
-    discipline other than ``other`` decides; else free tags that only keyword rules match decide
-    by majority (a tie goes to the title and abstract); then a tag that names ``other``; then a broad area (:data:`BROAD_AREAS`: "Physical sciences", "Biology and life
-    sciences"), so the specific subject of a Nature or PLOS hierarchy wins. Tags that name
-    nothing (article types) are skipped. When no tag decides: the ``journal`` title
-    (:func:`discipline_for_journal`), then the paper's own words, ``title`` and ``abstract``
-    (:func:`~s1mmalign.core.discipline_text.discipline_from_text`: term weights, with a confidence
-    threshold), then ``default``.
+    discipline other than ``other`` decides. Else free tags (author keywords, which no vocabulary
+    lists) are read with the paper's ``title`` and ``abstract`` by the term weights of
+    :func:`~s1mmalign.core.discipline_text.discipline_from_text`, and decide when those are
+    confident. Then a tag that names ``other``; then a broad area (:data:`BROAD_AREAS`: "Physical
+    sciences", "Biology and life sciences"), so the specific subject of a Nature or PLOS hierarchy
+    wins; then the ``journal`` title (:func:`discipline_for_journal`); then the paper's own words
+    alone; then ``default``. Tags that name nothing (article types) count for nothing.
     """
     other = broad = None
-    votes: dict[str, int] = {}  # free tags matched by keyword rules only: a majority, not the first
+    free: list[str] = []
+    named: list[str] = []  # the disciplines subject-list tags name, in tag order
     for tag in parse_categories(tags):
         low = _norm(tag)
         if low in BROAD_AREAS:
             broad = broad or BROAD_AREAS[low]
             continue
-        d, exact = _tag_discipline(tag)
+        d = _tag_discipline(tag)
         if d is None:
-            continue
-        if not exact:
-            votes[d] = votes.get(d, 0) + 1
-        elif d != "other":
+            if text_scores(tags=[low]):  # an article type ("Research Article") names no field
+                free.append(low)
+        elif d == "other":
+            other = other or d
+        elif _is_arxiv(tag):
             return d
         else:
-            other = other or d
-    if votes:
-        return _majority(votes, title, abstract)
-    d = other or broad or discipline_for_journal(journal)
+            named.append(d)
+    subject = named[0] if named else None
+    if subject and not free:
+        return subject
+    if free:  # author keywords: a subject-list tag among them is one strong vote, not the answer
+        d = discipline_from_text(title, abstract, tags=free, votes=named)[0]
+        if d is not None:
+            return d
+    d = subject or other or broad or discipline_for_journal(journal)
     if d is None and (title or abstract):
         d = discipline_from_text(title, abstract)[0]
     return d or default
-
-
-def _majority(votes: dict[str, int], title: Any, abstract: Any) -> str:
-    """The discipline most free tags name; a tie goes to the paper's own words, then to the first tag."""
-    top = max(votes.values())
-    tied = [d for d, n in votes.items() if n == top]  # in first-tag order
-    if len(tied) > 1 and (title or abstract):
-        scores = text_scores(title, abstract)
-        return max(tied, key=lambda d: scores.get(d, 0.0))
-    return tied[0]
-

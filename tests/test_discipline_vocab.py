@@ -209,8 +209,9 @@ def test_journal_then_paper_title_decide_only_when_no_subject_does():
     assert contract.discipline_for_tags(["Physical sciences"], journal="BMC Microbiology") == "physics"
 
 
-def test_free_keyword_tags_decide_by_majority_and_geometry_is_mathematics():
-    """Free tags (no published vocabulary) vote; the first keyword match does not decide alone."""
+def test_free_keyword_tags_are_read_together_and_geometry_is_mathematics():
+    """Free tags (no published vocabulary) are read together with the title and abstract by the
+    term weights; the first keyword match does not decide alone."""
     tags = ["Python", "biomechanics", "electromyography", "signal processing"]
     assert contract.discipline_for_tags(tags) == "engineering"
     assert contract.discipline_for_tags(["Python", "landscape evolution", "geomorphology", "hydrology"]) == "earth_science"
@@ -223,3 +224,34 @@ def test_free_keyword_tags_decide_by_majority_and_geometry_is_mathematics():
                                            "in control of prosthetic actuators") == "engineering"
     # a tag from a published vocabulary still beats any number of free ones
     assert contract.discipline_for_tags(["geophysics tools", "seismology", "astro-ph.GA"]) == "astronomy"
+
+
+@pytest.mark.parametrize("journal,want", [
+    ("International Journal of Molecular Sciences", "biology"), ("The Journal of Biological Chemistry", "biology"),
+    ("Journal of Virology", "biology"), ("Frontiers in Neuroscience", "biology"), ("Microorganisms", "biology"),
+    ("Nutrients", "medicine"), ("Cancers", "medicine"), ("Oncotarget", "medicine"), ("Cureus", "medicine"),
+    ("BMC Psychiatry", "medicine"), ("Frontiers in Oncology", "medicine"), ("Frontiers in Psychology", "other"),
+    ("Materials", "chemistry"), ("Nanomaterials", "chemistry"), ("Physical Chemistry Chemical Physics", "chemistry"),
+    ("Journal of Medicinal Chemistry", "chemistry"), ("Water", "earth_science"), ("Remote Sensing", "earth_science"),
+    ("Geophysical Research Letters", "earth_science"), ("Energies", "engineering"), ("Sensors", "engineering"),
+    ("IEEE Access", "engineering"), ("Icarus", "astronomy"), ("Applied Physics Letters", "physics"),
+    ("Symmetry", "mathematics"), ("Algorithms", "computer_science"), ("Heliyon", None), ("PeerJ", None),
+])
+def test_common_open_access_journals_map_to_disciplines(journal, want):
+    """Titles frequent in PMC's open-access subset: single words (MDPI) the term weights cannot read."""
+    assert contract.discipline_for_journal(journal) == want
+
+
+def test_author_keywords_are_read_as_words_not_as_a_vocabulary():
+    # a subject-list term among author keywords is one strong vote, not the answer
+    tags = ["Python", "spatial statistics", "kriging", "semivariogram", "geostatistics", "public health"]
+    assert contract.discipline_for_tags(tags) == "earth_science"
+    assert contract.discipline_for_tags(["Public health"]) == "medicine"  # alone, the vocabulary decides
+    # programming languages name no field; a statistics paper's keywords are mathematics
+    assert contract.discipline_for_tags(["R", "Python", "regression models", "causal inference"]) == "mathematics"
+    assert contract.discipline_for_tags(["Python", "C++", "Julia"], title="A new method") == "other"
+    # an article type is not an author keyword: the journal still decides
+    assert contract.discipline_for_tags(["Research"], journal="Environmental Health Perspectives",
+                                        title="Gene expression in zebrafish embryos") == "medicine"
+    # an arXiv category is never outvoted
+    assert contract.discipline_for_tags(["astro-ph.GA", "seismology", "earthquakes", "tectonics"]) == "astronomy"
