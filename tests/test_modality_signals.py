@@ -226,6 +226,12 @@ def test_recaption_vocabulary_of_figure_types():
         "Network graphs of pathways with gene nodes, and bar charts of enriched terms.": ("diagram", 1.0),
         "The figure shows a dependency graph of the package's modules.": ("diagram", 1.0),
         "Maps of cell positions and stacks of red and green traces with bar charts.": ("plot", 0.7),  # no geography
+        "A line of R model code with the predictors coloured and function names under them.": ("other", 1.0),
+        "The figure shows Python plotting code.": ("other", 1.0),
+        "Grayscale CT projections of several small fish in a round holder.": ("medical_image", 1.0),
+        "The figure shows micro-CT cross-sections of a mouse tibia.": ("medical_image", 1.0),
+        "The figure shows a lensed ring image, a model image and the reconstructed source.": ("astronomical_image", 1.0),
+        "A 3D rendered terrain elevation surface coloured by slope.": ("map", 1.0),
     }
     for text, want in cases.items():
         assert signals.recaption_vote(text) == want, text

@@ -65,7 +65,8 @@ _TEXT = (r"table(?<!optical table)(?<!wooden table)(?<!work table)(?<!lab table)
          r"(?<!water table)(?<!tilt table)s?(?! of contents)|tabular \w+|spreadsheets?|"
          r"(?:source |example |sample )?code (?:snippets?|listings?|excerpts?|examples?|blocks?|fragments?|samples?|cells?)|"
          r"snippets? of (?:[\w+#-]+ )?code|(?:source|python|julia|matlab|c\+\+|javascript|typescript|bash|shell|fortran|rust|"
-         r"r|sql|yaml|json|html|latex|java|go|c) (?:code|scripts?|source|snippets?|listings?)|pseudo-?code|program listings?|"
+         r"r|sql|yaml|json|html|latex|java|go|c) (?:[\w-]+ )?(?:code|scripts?|source|snippets?|listings?)|pseudo-?code|program listings?|"
+         r"lines? of (?:[\w+#-]+ ){0,3}?code|"
          r"listings? of|lines of code|(?:terminal|console|command[- ]line|shell|program|text|log) outputs?|(?:shell|terminal) commands?|"
          r"command[- ]line (?:commands?|invocations?|usage|examples?)|(?:configuration|config|input|yaml|json|toml) files?|"
          r"(?:directory|file|folder|project|repository|package) (?:trees?|structures?|hierarch(?:y|ies)|layouts?|listings?)|"
@@ -100,7 +101,9 @@ _NOUNS: list[tuple[str, str]] = [
                    r"maximum[- ]intensity projections?|(?:electron|saed|selected[- ]area) diffraction patterns?|"
                    r"(?:cells|bacteria|neurons|nuclei|organoids|embryos|tissue) (?:imaged|visuali[sz]ed) (?:under|with|by)"),
     ("medical_image", r"(?:ct|cbct|mri|fmri|mr|pet|pet/ct|spect|x-ray|chest|dental|panoramic|oct|brain|head|abdominal|cardiac|"
-                      r"spinal|knee|pelvic) (?:scan|image|slice|radiograph|film|volume|angiogram|b-scan)s?|radiographs?|"
+                      r"spinal|knee|pelvic) (?:scan|image|slice|radiograph|film|volume|angiogram|b-scan)s?|"
+                      r"(?:micro-?ct|µct|ct|cbct|mri|mr|pet|spect) (?:cross-sections?|sections?|projections?|reconstructions?|renderings?|volumes?|datasets?)|"
+                      r"radiographs?|"
                       r"radiographic (?:image|view)s?|chest x-rays?|x-rays? of (?:a |the )?(?:chest|hand|knee|hip|skull|patient|tooth|teeth|lung|spine)\w*|"
                       r"computed tomograph\w*|magnetic resonance (?:image|imaging|scan|angiogra\w+)s?|"
                       r"(?:t1|t2|diffusion|flair|proton density)[- ]weighted (?:image|scan|mri|mr)s?|tractograph\w+|"
@@ -130,7 +133,8 @@ _NOUNS: list[tuple[str, str]] = [
                            r"images? of (?:a |the )?(?:[\w-]+ ){0,2}?(?:galax\w+|nebula\w*|star clusters?|globular clusters?|sky|"
                            r"sun|solar \w+|moon|planets?|comets?|asteroids?|supernova\w*|quasars?|accretion disks?)|"
                            r"star ?fields?|night sky|sky ?maps?|all-sky maps?|(?:cmb|cosmic microwave background) maps?|"
-                           r"einstein rings?|magnetograms?|helioprojective|coronagraphs?|solar (?:disk|corona|surface|atmosphere)s?"),
+                           r"einstein rings?|lensed (?:ring |arc )?(?:images?|galax\w+|quasars?|sources?|arcs?)|(?:interferometric|radio|submillimet\w+|millimet\w+) (?:images?|maps?)|"
+                           r"magnetograms?|helioprojective|coronagraphs?|solar (?:disk|corona|surface|atmosphere)s?"),
     ("diagram", r"(?:mind|concept|process|value[- ]stream|journey|site) maps?|(?:organi[sz]ation(?:al)?|org) charts?|"
                 r"(?:3d|three-dimensional) (?:cad )?(?:models?|renderings?|drawings?|designs?) of (?:a |an |the )?(?:[\w-]+ ){0,3}?"
                 r"(?:device|instrument|setup|apparatus|assembly|prototype|robot|sensor|mechanism|chip|housing|enclosure|"
@@ -140,7 +144,8 @@ _NOUNS: list[tuple[str, str]] = [
     ("map", r"(?:geographic\w*|topographic\w*|bathymetric|world|global|regional|political|geological|geologic|satellite|aerial|relief|"
             r"elevation|land[- ]cover|land[- ]use|choropleth|thematic|location|locator|tectonic|seismicity|hazard|road|street|"
             r"weather|synoptic|nautical) (?:maps?|images?|views?|charts?)|choropleths?|orthophotos?|orthoimages?|orthomosaics?|"
-            r"digital elevation models?|geo-?referenced (?:rasters?|images?|grids?|maps?)|(?:landsat|sentinel-?2|modis) (?:images?|scenes?)|"
+            r"digital elevation models?|(?:terrain|elevation|topograph\w*|bathymetr\w*) (?:surfaces?|models?|renderings?|grids?)|"
+            r"geo-?referenced (?:rasters?|images?|grids?|maps?)|(?:landsat|sentinel-?2|modis) (?:images?|scenes?)|"
             r"maps? of (?:the )?(?:world|region|study|country|countries|area|site|island|continent|ocean|sea|basin|state|"
             r"province|city|europe|africa|asia|america|australia)\w*|(?<!contour )(?<!heat )(?<!density )(?<!colour )(?<!color )\bmaps?\b"
             r"(?! of (?:the )?(?:cell|neuron|gene|protein|spine|synapse)s?\b)"),  # "maps of cell positions": no geography
