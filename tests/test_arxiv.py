@@ -198,7 +198,8 @@ def test_paper_records_without_metadata_uses_the_latex_title():
     recs = list(paper_records("2401.00002", files, Rejects()))
     assert recs[0]["title"] == "The stellar mass function of dwarf galaxies in the Local Volume"
     assert recs[0]["abstract"].startswith("We measure stellar masses") and recs[0]["categories"] == []
-    assert recs[0]["discipline"] == "other" and recs[0]["license"] == ""
+    # no categories: the LaTeX title and abstract decide ("galaxies", "stellar")
+    assert recs[0]["discipline"] == "astronomy" and recs[0]["license"] == ""
 
 
 def test_paper_problems_are_rejects_and_the_paper_goes_on():

@@ -315,13 +315,15 @@ def paper_records(
     categories = meta.get("categories") or []
     numbers = paper.numbers()
     cites = find_citations(paper.paragraphs, numbers)
+    title, abstract = meta.get("title") or paper.title, meta.get("abstract") or paper.abstract
     base = {
-        "title": meta.get("title") or paper.title,
-        "abstract": meta.get("abstract") or paper.abstract,
+        "title": title,
+        "abstract": abstract,
         "paper_id": paper_id,
         "source": SOURCE,
         "categories": categories,
-        "discipline": contract.discipline_for_tags(categories),
+        # without metadata (a folder of source tarballs) the paper's own title and abstract decide
+        "discipline": contract.discipline_for_tags(categories, title=title, abstract=abstract),
         "license": meta.get("license") or "",
         "recaption": None,
     }
