@@ -43,20 +43,21 @@ TERMS: dict[str, tuple[tuple[int, str], ...]] = {
         (3, r"mathematic\w*|theorems?|lemmas?|conjectures?|corollar(?:y|ies)|manifolds?|homotop\w*|cohomolog\w*|algebraic (?:geometry|topology)"
             r"|number theory|graph theory|combinatori\w*|banach|hilbert spaces?|polynomials?|riemann\w*|statistics\b|biostatistic\w*"
             r"|regression (?:models?|analysis)|causal inference|bayesian (?:inference|statistics|models?)|(?:optimal|measure) transport"
-            r"|computational geometry|geometric[- ]algorithms?|numerical analysis|applied mathematics"),
+            r"|computational geometry|geometric[- ]algorithms?|numerical analysis|applied mathematics|biometri\w+|siam\b"),
         (2, r"proofs?|prove[sd]?|topolog\w*|algebras?|geometr(?:y|ic)|integers?|bounds? (?:on|for)|asymptotic\w*"
             r"|estimators?|stochastic processes?|partial differential equations?|game theory|probabilit(?:y|ies)|inequalit(?:y|ies)"
             r"|regressions?|density estimation|statistical (?:models?|inference|methods?|analys[ie]s|tests?)|hypothesis tests?"
             r"|survival analysis|mixed[- ]effects?|likelihood|posterior|markov chains?|monte carlo|triangulations?|meshes|mesh\b"
-            r"|observational stud(?:y|ies)|variable (?:importance|selection)|time[- ]series|finite element\w*|solvers?|sampling"),
-        (1, r"statistic\w*|equations?|convergence|bayesian|numerical (?:scheme|method)s?|optimi[sz]ation|matri(?:x|ces)|inference"
+            r"|observational stud(?:y|ies)|variable (?:importance|selection)|time[- ]series|finite element\w*|solvers?|sampling"
+            r"|statistic\w*|scientific computing"),
+        (1, r"equations?|convergence|bayesian|numerical (?:scheme|method)s?|optimi[sz]ation|matri(?:x|ces)|inference"
             r"|interpolation|model selection|dynamical systems?"),
     ),
     "physics": (
         (3, r"physics|quantum|photons?|lasers?|optics|numerical aperture|interferomet\w+|superconduct\w+|condensed matter|hadrons?"
             r"|bosons?|fermions?|neutrinos?|particle physics|spin(?:tronic)?s?\b|magnetoresist\w*|diffraction|wavefronts?"
             r"|band structures?|electronic structures?|nonlinear dynamics|fluid dynamics|fluid mechanics|turbulen\w+|nuclear physics"
-            r"|plasma physics|statistical mechanics|critical (?:slowing|transitions?|phenomena)|phase transitions?"),
+            r"|plasma physics|statistical mechanics|critical (?:slowing|transitions?|phenomena)|phase transitions?|physical review|high energy"),
         (2, r"optical|objective lens\w*|(?:single|dual|two|second)[- ]objective|focal (?:plane|length|volume)s?|refocus\w*"
             r"|point spread functions?|aberrations?|polari[sz]\w+|wavelengths?|plasmas?|thermodynamic\w*|electrons?"
             r"|semiconductor\w*|lattices?|phonons?|scattering|resonators?|waveguides?|detectors?|first[- ]principles|ab initio"
@@ -69,17 +70,19 @@ TERMS: dict[str, tuple[tuple[int, str], ...]] = {
             r"|organic chemistry|inorganic|ligands?|solvents?|polymer\w*|crystal structures?|electrochemi\w+|chemistry|cheminformatic\w*"
             r"|force fields?|torsions?|quantum chemi\w+|molecular mechanics|spectromet\w+"),
         (2, r"molecules?|molecular|compounds?|reactions?|chemical\w*|materials? (?:science|properties)|spectra\b|nmr\b|yield"
-            r"|bond orders?|conformer\w*|crystals?\b|crystallograph\w*|chromatograph\w*|nanoparticles?|alloys?"),
+            r"|bond orders?|conformer\w*|crystals?\b|crystallograph\w*|chromatograph\w*|nano\w*|alloys?"),
         (1, r"atoms?|bonds?|ions?\b|solutions?\b|surfaces?|materials?"),
     ),
     "biology": (
         (3, r"biology|genom\w+|neurons?|neural circuits?|species|neuroscien\w+|zoolog\w+|botan\w+|plants?\b|immunolog\w+"
             r"|ecolog\w+|evolution(?:ary)? (?:biology|history)|phylogen\w+|organisms?|zebrafish|drosophila|arabidopsis"
             r"|c\. elegans|yeast|bacteri\w+|microb\w+|cell biology|embryo\w*|synap\w+|vesicles?|cryo-?e(?:lectron|m\b|t\b)\w*"
-            r"|fisheries|population dynamics|biodiversity|genetics?\b|proteom\w+|transcriptom\w+|sequencing|virus\w*|viral"),
+            r"|fisheries|population dynamics|biodiversity|genetics?\b|proteom\w+|transcriptom\w+|sequencing|virus\w*|viral"
+            r"|virolog\w+|retrovir\w+|phytolog\w+|biotechnolog\w+|entomolog\w+|ornitholog\w+|mycolog\w+|microbiom\w*"),
         (2, r"genes?\b|proteins?|enzymes?|transcript\w*|rna\b|dna\b|mirnas?|cells?\b|cellular|tissues?|mice\b|mouse|larva\w*|behaviou?r\w*|populations? of|habitats?|fish(?:es)?\b"
             r"|physiolog\w+|metabolis\w+|mutants?|biolog\w+|evolution\w*|live[- ]cell|brains?\b|nerves?\b|nerve fib\w+|axons?"
-            r"|neur\w+|animals?|insects?|birds?|mammal\w*|forests?|bioinformatic\w*|biophysic\w*|biomolecul\w*"),
+            r"|neur\w+|animals?|insects?|birds?|mammal\w*|forests?|bioinformatic\w*|biophysic\w*|biomolecul\w*|parasit\w+"
+            r"|livestock|dairy|poultry|crops?\b|agricultur\w+"),
         (1, r"life|living|growth|cortex|cortical|imaging|bio\w+"),
     ),
     "astronomy": (
@@ -91,7 +94,8 @@ TERMS: dict[str, tuple[tuple[int, str], ...]] = {
     "earth_science": (
         (3, r"earth sciences?|geoscien\w+|geophysic\w+|geolog\w+|seismi\w+|seismolog\w+|earthquakes?|volcan\w+|tectonic\w*|climate|atmospher\w+|ocean\w*|glaci\w+"
             r"|hydrolog\w+|aquifers?|sediment\w*|crust\w*|mantle|aeromagnetic|gravimetr\w+|geomagnet\w+|paleomagnet\w+|geomorpholog\w+"
-            r"|stratigraph\w+|meteorolog\w+|geostatistic\w*|kriging|semivariogram\w*|geodes\w+|landslides?|streamflow"),
+            r"|stratigraph\w+|meteorolog\w+|geostatistic\w*|kriging|semivariogram\w*|geodes\w+|landslides?|streamflow"
+            r"|biogeo\w+|environmental sciences?|water (?:research|resources)|total environment"),
         (2, r"magnetic anomal\w+|potential[- ]field|gravity (?:data|anomal\w+)|precipitation|rainfall|soils?\b|rocks?\b"
             r"|minerals?|permafrost|sea[- ]level|groundwater|watersheds?|remote sensing|geochem\w+|earth\b|gis\b|geospatial|spatial data"
             r"|rivers?|floods?|droughts?|reservoirs?|land (?:use|cover)|satellite\w*|topograph\w+|terrain|wildfires?|snow|urban\w*"),
@@ -101,16 +105,20 @@ TERMS: dict[str, tuple[tuple[int, str], ...]] = {
         (3, r"medicine|patients?|clinical\w*|diseases?|cancers?|carcinoma\w*|tumou?rs?|therap(?:y|ies|eutic)|diagnos\w+|hospital\w*"
             r"|epidemiolog\w+|mortality|surgery|surgical|infections?|syndromes?|disorders?|pharmacolog\w+|drugs?\b|vaccin\w+"
             r"|cardiolog\w+|oncolog\w+|radiolog\w+|neurolog\w+|psychiatr\w+|pediatr\w+|paediatr\w+|nursing|patholog\w+|vascular|aneurysms?"
-            r"|stenos[ie]s|stroke|implants?|prosthe\w+|biomedical|electrocardiogra\w+|ecg\b|arrhythmi\w+|cardiac"),
+            r"|stenos[ie]s|stroke|implants?|prosthe\w+|biomedical|electrocardiogra\w+|ecg\b|arrhythmi\w+|cardiac"
+            r"|malaria|autis\w+|neurodegenerat\w+|critical care|intensive care|respiratory|toxicolog\w+|oncogen\w*|systematic reviews?"
+            r"|meta-analys[ie]s|medical imaging|nuclear medicine|radiotherap\w+|zoono\w+"),
         (2, r"health\w*|cohorts?|treatments?|randomi[sz]ed|trials?\b|symptoms?|prevalence|risk factors?|dose\w*|medic\w+"
             r"|pain|inflammat\w+|cardiovascular|diabet\w+|obesity|blood|arter\w+|vessels?|microvascul\w+|angiograph\w+|contrast agents?"
-            r"|tomograph\w+|mri\b|ct\b|micro-?ct|x-ray|ultrasound|bones?\b|hemodynamic\w*|haemodynamic\w*|electromyograph\w*|heart\w*"),
+            r"|tomograph\w+|mri\b|ct\b|micro-?ct|x-ray|ultrasound|bones?\b|hemodynamic\w*|haemodynamic\w*|electromyograph\w*|heart\w*"
+            r"|magnetic resonance|veterinar\w+"),
         (1, r"outcomes?|injur\w+|chronic|adverse|anatom\w+|physician\w*|care\b"),
     ),
     "engineering": (
         (3, r"engineering|photovoltai\w+|solar (?:energy|power|panels?|cells?|irradiance)|power (?:systems?|grids?|plants?|electronics)"
             r"|turbines?|engines?|robot\w*|structural (?:engineering|health)|civil engineering|mechanical engineering|fracture\w*|fatigue"
-            r"|biomechanic\w*|heat(?:ing)? demand|district heating|energy systems?|buildings?|hvac|hydropower|power generation"),
+            r"|biomechanic\w*|heat(?:ing)? demand|district heating|energy systems?|buildings?|hvac|hydropower|power generation"
+            r"|neuroengineering|rehabilitation engineering|biomedical engineering"),
         (2, r"engineer\w*|control systems?|controllers?|sensors?|circuits?|actuators?|manufactur\w+|batter(?:y|ies)"
             r"|renewable|inverters?|vehicles?|signal processing|antennas?|finite element\w*|phase[- ]field|kinematics?|structural"
             r"|mechanical|electrical|electronics?|heat transfer|thermal|stress\w*|strain\w*|materials? (?:testing|failure)|machining"),
@@ -119,9 +127,9 @@ TERMS: dict[str, tuple[tuple[int, str], ...]] = {
     "computer_science": (
         (3, r"computer science|machine learning|deep learning|neural networks?|algorithms?|compilers?"
             r"|operating systems?|databases?|computer vision|natural language processing|image processing|artificial intelligence"
-            r"|machine vision|software engineering|distributed systems?|cryptograph\w+"),
+            r"|machine vision|software engineering|distributed systems?|cryptograph\w+|pattern recognition|neural computation"),
         (2, r"programming languages?|data structures?|parallel|gpus?|benchmarks?|api\b"
-            r"|datasets?|classif(?:ier|ication)s?|training|segmentation|data mining|clustering"),
+            r"|datasets?|classif(?:ier|ication)s?|training|segmentation|data mining|clustering|information (?:sciences?|systems?|retrieval|theory)"),
         (1, r"comput\w+|software|libraries|library\b|implementations?|code|users?|interactive|visuali[sz]ation|tools?\b|toolkit|toolbox"
             r"|framework|packages?|open[- ]source|data\b|automat\w+"),
     ),

@@ -335,6 +335,19 @@ JOURNAL_DISCIPLINE: dict[str, Optional[str]] = {
     **dict.fromkeys(("entropy", "photonics", "frontiers in physics"), "physics"),
     **dict.fromkeys(("symmetry", "axioms"), "mathematics"),
     **dict.fromkeys(("computers", "algorithms", "future internet", "big data and cognitive computing"), "computer_science"),
+    # Titles that name their field in no word of it (organs, house names, series letters)
+    **dict.fromkeys(("proceedings of the royal society b", "proceedings of the royal society b: biological sciences",
+                     "nature biotechnology", "nature methods", "cell death & disease", "cell death and disease",
+                     "new phytologist", "parasites & vectors", "parasites and vectors", "the plant cell"), "biology"),
+    **dict.fromkeys(("circulation", "gut", "thorax", "oncogene", "blood", "diabetes", "eurosurveillance", "malaria journal",
+                     "molecular autism", "particle and fibre toxicology", "insights into imaging", "ejnmmi research",
+                     "trials"), "medicine"),
+    **dict.fromkeys(("acs central science", "acs nano", "nature materials", "npj computational materials",
+                     "nature chemistry", "communications chemistry"), "chemistry"),
+    **dict.fromkeys(("the european physical journal c", "light: science & applications", "light: science and applications",
+                     "quantum"), "physics"),
+    **dict.fromkeys(("journal of statistical software", "the r journal", "annals of statistics", "the annals of statistics"),
+                    "mathematics"),
 }
 
 
@@ -358,8 +371,7 @@ def discipline_for_journal(title: Any) -> Optional[str]:
         return JOURNAL_DISCIPLINE[low]
     if low.startswith("ieee transactions on") or low.startswith("ieee "):
         return "engineering" if not re.search(r"comput|pattern|software|information", low) else "computer_science"
-    d = _tag_discipline(low) or discipline_from_text(low)[0]
-    return None if d == "other" else d
+    return _tag_discipline(low) or discipline_from_text(low)[0]
 
 
 def discipline_for_tags(tags: Any, default: str = "other", *, journal: Any = None, title: Any = None,

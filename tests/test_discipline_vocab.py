@@ -236,6 +236,18 @@ def test_free_keyword_tags_are_read_together_and_geometry_is_mathematics():
     ("Geophysical Research Letters", "earth_science"), ("Energies", "engineering"), ("Sensors", "engineering"),
     ("IEEE Access", "engineering"), ("Icarus", "astronomy"), ("Applied Physics Letters", "physics"),
     ("Symmetry", "mathematics"), ("Algorithms", "computer_science"), ("Heliyon", None), ("PeerJ", None),
+    # read by the term weights: a field word in the title
+    ("Virology Journal", "biology"), ("Retrovirology", "biology"), ("Molecular Neurodegeneration", "medicine"),
+    ("Critical Care", "medicine"), ("Respiratory Research", "medicine"), ("Systematic Reviews", "medicine"),
+    ("Journal of Cardiovascular Magnetic Resonance", "medicine"), ("BMC Veterinary Research", "medicine"),
+    ("Biogeosciences", "earth_science"), ("Water Research", "earth_science"), ("Nano Letters", "chemistry"),
+    ("Environmental Science & Technology", "earth_science"), ("Physical Review Research", "physics"),
+    ("Biometrika", "mathematics"), ("SIAM Journal on Scientific Computing", "mathematics"),
+    ("Pattern Recognition", "computer_science"), ("Neural Computation", "computer_science"),
+    ("Journal of NeuroEngineering and Rehabilitation", "engineering"), ("Psychological Science", "other"),
+    # the table: no word of the title names the field
+    ("Circulation", "medicine"), ("Gut", "medicine"), ("Nature Methods", "biology"), ("ACS Nano", "chemistry"),
+    ("Proceedings of the Royal Society B", "biology"), ("Journal of Statistical Software", "mathematics"),
 ])
 def test_common_open_access_journals_map_to_disciplines(journal, want):
     """Titles frequent in PMC's open-access subset: single words (MDPI) the term weights cannot read."""
