@@ -167,6 +167,15 @@ def text_scores(title: Any = None, abstract: Any = None, tags: Any = (), votes: 
     return scores
 
 
+def head_discipline(tag: Any) -> Optional[str]:
+    """The discipline of the last field term of a tag: the head of an English noun phrase
+    ("climate change ecology" is ecology, "biomedical engineering" engineering); None when the
+    tag names no field."""
+    low = " ".join(str(tag or "").lower()[:MAX_CHARS].split())
+    last = max(((m.end(), d) for d, rules in _RX.items() for _, rx in rules for m in rx.finditer(low)), default=None)
+    return last[1] if last else None
+
+
 def discipline_from_text(title: Any = None, abstract: Any = None, tags: Any = (),
                          votes: Any = ()) -> tuple[Optional[str], float]:
     """The discipline a title, an abstract and free tags name and the confidence (the winner's

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any, Optional
 
-from s1mmalign.core.discipline_text import discipline_from_text, text_scores
+from s1mmalign.core.discipline_text import discipline_from_text, head_discipline, text_scores
 
 DISCIPLINES: tuple[str, ...] = (
     "mathematics",
@@ -415,4 +415,6 @@ def discipline_for_tags(tags: Any, default: str = "other", *, journal: Any = Non
     d = subject or other or broad or discipline_for_journal(journal)
     if d is None and (title or abstract):
         d = discipline_from_text(title, abstract)[0]
+    if d is None and free:  # keywords that name fields evenly: the first one's head noun
+        d = head_discipline(free[0])
     return d or default
