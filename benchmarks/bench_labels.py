@@ -3,11 +3,12 @@
     .venv/bin/python benchmarks/bench_labels.py [--set benchmarks/labels_eval] [--confusion] [--errors]
 
 The set is split once into **dev** and **test** by paper (:func:`split_of`: no paper in both,
-about half the figures each); items marked ``"split": "fresh"`` or ``"split": "fresh2"`` (papers
+about half the figures each); items marked ``"split": "fresh"``, ``"fresh2"`` or ``"fresh3"`` (papers
 added after the rules were tuned, labelled before any classifier ran on them) are held-out splits
-of their own, **fresh** and **fresh2**, kept out of dev and test. Rules are tuned by looking at dev
-only (``--confusion`` and ``--errors`` show dev); test, fresh and fresh2 are the headlines. For each
-modality method prints accuracy on dev, test, fresh, fresh2 and all (every item), per modality
+of their own, **fresh**, **fresh2** and **fresh3**, kept out of dev and test. Rules are tuned by
+looking at dev only (``--confusion`` and ``--errors`` show dev); test and the held-out splits are the
+headlines. For each modality method prints accuracy on dev, test, fresh, fresh2, fresh3 and all
+(every item), per modality
 (correct/items), and with ``--confusion`` the dev confusion matrix (rows: hand label, columns:
 predicted):
 
@@ -55,13 +56,13 @@ def load(folder: Path) -> list[dict]:
     return items
 
 
-HELD_OUT = ("fresh", "fresh2")  # an item's "split" field: new papers labelled blind, never tuned on
+HELD_OUT = ("fresh", "fresh2", "fresh3")  # an item's "split" field: new papers labelled blind, never tuned on
 SPLITS = ("dev", "test", *HELD_OUT, "all")
 
 
 def split_of(items: list[dict]) -> dict[str, str]:
-    """Item id -> "dev", "test", "fresh" or "fresh2", fixed by the set alone. An item marked
-    ``"split": "fresh"`` or ``"fresh2"`` is in that split; the other papers (a figure of no paper is its
+    """Item id -> "dev", "test" or a held-out split (:data:`HELD_OUT`), fixed by the set alone. An
+    item marked ``"split": "fresh"``, ``"fresh2"`` or ``"fresh3"`` is in that split; the other papers (a figure of no paper is its
     own group) in the order of sha256("labels-eval/" + paper id), each to the split with fewer figures so far (ties
     to dev). No paper is in two splits; dev and test hold about half the other figures each."""
     groups: dict[str, list[str]] = defaultdict(list)
@@ -79,7 +80,7 @@ def split_of(items: list[dict]) -> dict[str, str]:
 
 def report_splits(name: str, parts: list[str], gold: list[str], pred: list[str], labels, confusion: bool,
                   errors: Optional[list[str]] = None, detail: Optional[list[str]] = None) -> dict[str, float]:
-    """:func:`report` on dev, test, fresh, fresh2 and all (the confusion matrix and ``--errors`` of dev only)."""
+    """:func:`report` on dev, test, each held-out split and all (the confusion matrix and ``--errors`` of dev only)."""
     out = {}
     for split in SPLITS:
         keep = [i for i, p in enumerate(parts) if split in ("all", p)]
@@ -127,8 +128,8 @@ def main(argv=None) -> int:
     mods = contract.MODALITIES
     gold = [it["modality"] for it in items]
     print(f"{len(items)} figures; modality counts: {dict(Counter(gold).most_common())}")
-    print(f"split by paper: dev {parts.count('dev')}, test {parts.count('test')}, fresh {parts.count('fresh')}, "
-          f"fresh2 {parts.count('fresh2')} figures "
+    print(f"split by paper: dev {parts.count('dev')}, test {parts.count('test')}, "
+          + ", ".join(f"{h} {parts.count(h)}" for h in HELD_OUT) + " figures "
           f"(dev: {dict(Counter(g for g, p in zip(gold, parts) if p == 'dev').most_common())})\n")
 
     images = [Image.open(io.BytesIO(it["image"]["bytes"])) for it in items]
@@ -145,7 +146,7 @@ def main(argv=None) -> int:
     per_record_ms = (time.perf_counter() - t0) / len(items) * 1e3
     combined_no_rc = [r["modality"] for r in stage(without_rc, Rejects())]
 
-    print("modality accuracy (dev, test, fresh, fresh2, all; then correct/items per modality)")
+    print(f"modality accuracy ({', '.join(SPLITS)}; then correct/items per modality)")
     ids = [it["id"] for it in items] if a.errors else None
     caps = [it.get("caption") or "" for it in items]
     recaps = [it.get("recaption") or "" for it in items]
