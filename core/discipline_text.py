@@ -107,27 +107,28 @@ TERMS: dict[str, tuple[tuple[int, str], ...]] = {
             r"|cardiolog\w+|oncolog\w+|radiolog\w+|neurolog\w+|psychiatr\w+|pediatr\w+|paediatr\w+|nursing|patholog\w+|vascular|aneurysms?"
             r"|stenos[ie]s|stroke|implants?|prosthe\w+|biomedical|electrocardiogra\w+|ecg\b|arrhythmi\w+|cardiac"
             r"|malaria|autis\w+|neurodegenerat\w+|critical care|intensive care|respiratory|toxicolog\w+|oncogen\w*|systematic reviews?"
-            r"|meta-analys[ie]s|medical imaging|nuclear medicine|radiotherap\w+|zoono\w+"),
+            r"|meta-analys[ie]s|medical imaging|nuclear medicine|radiotherap\w+|zoono\w+|epilep\w+|seizures?"),
         (2, r"health\w*|cohorts?|treatments?|randomi[sz]ed|trials?\b|symptoms?|prevalence|risk factors?|dose\w*|medic\w+"
             r"|pain|inflammat\w+|cardiovascular|diabet\w+|obesity|blood|arter\w+|vessels?|microvascul\w+|angiograph\w+|contrast agents?"
             r"|tomograph\w+|mri\b|ct\b|micro-?ct|x-ray|ultrasound|bones?\b|hemodynamic\w*|haemodynamic\w*|electromyograph\w*|heart\w*"
-            r"|magnetic resonance|veterinar\w+"),
+            r"|magnetic resonance|veterinar\w+|eeg\b|electroencephalogra\w+"),
         (1, r"outcomes?|injur\w+|chronic|adverse|anatom\w+|physician\w*|care\b"),
     ),
     "engineering": (
         (3, r"engineering|photovoltai\w+|solar (?:energy|power|panels?|cells?|irradiance)|power (?:systems?|grids?|plants?|electronics)"
             r"|turbines?|engines?|robot\w*|structural (?:engineering|health)|civil engineering|mechanical engineering|fracture\w*|fatigue"
             r"|biomechanic\w*|heat(?:ing)? demand|district heating|energy systems?|buildings?|hvac|hydropower|power generation"
-            r"|neuroengineering|rehabilitation engineering|biomedical engineering"),
+            r"|neuroengineering|rehabilitation engineering|biomedical engineering|microfluidic\w*"),
         (2, r"engineer\w*|control systems?|controllers?|sensors?|circuits?|actuators?|manufactur\w+|batter(?:y|ies)"
             r"|renewable|inverters?|vehicles?|signal processing|antennas?|finite element\w*|phase[- ]field|kinematics?|structural"
-            r"|mechanical|electrical|electronics?|heat transfer|thermal|stress\w*|strain\w*|materials? (?:testing|failure)|machining"),
+            r"|mechanical|electrical|electronics?|heat transfer|thermal|stress\w*|strain\w*|materials? (?:testing|failure)|machining"
+            r"|microstructur\w+|polycrystal\w*|meshing"),
         (1, r"energy|efficiency|design|modules?|devices?|loads?\b|signals?|control\w*|mechanic\w+"),
     ),
     "computer_science": (
         (3, r"computer science|machine learning|deep learning|neural networks?|algorithms?|compilers?"
             r"|operating systems?|databases?|computer vision|natural language processing|image processing|artificial intelligence"
-            r"|machine vision|software engineering|distributed systems?|cryptograph\w+|pattern recognition|neural computation"),
+            r"|machine vision|software engineering|distributed systems?|cryptograph\w+|pattern recognition|neural computation|computer graphics"),
         (2, r"programming languages?|data structures?|parallel|gpus?|benchmarks?|api\b"
             r"|datasets?|classif(?:ier|ication)s?|training|segmentation|data mining|clustering|information (?:sciences?|systems?|retrieval|theory)"),
         (1, r"comput\w+|software|libraries|library\b|implementations?|code|users?|interactive|visuali[sz]ation|tools?\b|toolkit|toolbox"

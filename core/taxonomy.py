@@ -306,7 +306,7 @@ JOURNAL_DISCIPLINE: dict[str, Optional[str]] = {
                      "astronomy & astrophysics", "astronomy and astrophysics",
                      "monthly notices of the royal astronomical society",
                      "publications of the astronomical society of the pacific"), "astronomy"),
-    **dict.fromkeys(("geophysical journal international", "geophysics", "eartharxiv", "essoar", "the cryosphere",
+    **dict.fromkeys(("geophysical journal international", "geophysics", "the leading edge", "eartharxiv", "essoar", "the cryosphere",
                      "atmospheric chemistry and physics", "hydrology and earth system sciences",
                      "geoscientific model development", "earth system science data", "nature geoscience"),
                     "earth_science"),
