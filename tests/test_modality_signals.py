@@ -232,6 +232,9 @@ def test_recaption_vocabulary_of_figure_types():
         "The figure shows micro-CT cross-sections of a mouse tibia.": ("medical_image", 1.0),
         "The figure shows a lensed ring image, a model image and the reconstructed source.": ("astronomical_image", 1.0),
         "A 3D rendered terrain elevation surface coloured by slope.": ("map", 1.0),
+        "A stipple drawing of a potted plant made of black dots.": ("other", 1.0),  # artwork, not data
+        "Three square panels of spatial colour maps in viridis.": ("heatmap", 1.0),
+        "The figure shows a colour map of a magnetic anomaly over east and north distance in km.": ("map", 1.0),
     }
     for text, want in cases.items():
         assert signals.recaption_vote(text) == want, text

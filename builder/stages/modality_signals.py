@@ -87,7 +87,7 @@ _NOUNS: list[tuple[str, str]] = [
     ("heatmap", r"heat ?maps?|heat-maps?|contour (?:plots?|maps?|lines?)|colou?r[- ](?:coded|mapped|shaded|scaled)(?: [\w-]+){0,2} "
                 r"(?:matri(?:x|ces)|grids?|maps?|images?|fields?|plots?)|"
                 r"(?:correlation|confusion|similarity|distance|adjacency|covariance|presence|interaction|contact) matri(?:x|ces)|"
-                r"(?:attention|saliency|activation|grad-?cam|feature|contact|hi-c|probability) maps?|matrix plots?|"
+                r"(?:attention|saliency|activation|grad-?cam|feature|contact|hi-c|probability) maps?|matrix plots?|colou?r ?maps?|"
                 r"(?:2d|two-dimensional) histograms?|hexbin (?:plots?|charts?)|checkerboard (?:plots?|matri(?:x|ces))|"
                 r"clustergrams?|density (?:plots?|maps?)|colou?r ?maps? of|(?:pseudo|false)[- ]?colou?r (?:images?|plots?|maps?)|"
                 r"matri(?:x|ces) of (?:\w+ )?(?:values|scores|correlations|counts|p-values)|spectrograms?|scalograms?"),
@@ -175,6 +175,9 @@ _NOUNS: list[tuple[str, str]] = [
     # containers: software on a screen; content: tables, code, equations, text, logos, documents
     ("other", _SCREEN),
     ("other", _TEXT),
+    # artwork: what an artist or an algorithm draws as a picture, not a figure of data
+    ("other", r"stipple(?:d)? (?:drawings?|images?|renderings?|portraits?)|stippling|paintings?|artworks?|"
+              r"(?:pencil|charcoal|watercolou?r|ink) (?:drawings?|sketches|portraits?)"),
 ]
 # weak: taken only when the text names no figure type ("field images with colour bars")
 _WEAK_CUES: list[tuple[str, str]] = [
@@ -192,7 +195,7 @@ _GROUP_MODALITY = {g: m for g, (m, _) in zip(_GROUPS, _NOUNS)}
 assert not any(re.search(r"(?<!\\)[A-Z]", p) for _, p in _NOUNS), "patterns are lower case"
 #: what a weak mention is: a weak cue, or a blot (a photograph's word, a panel of a chart figure)
 _WEAK = re.compile("|".join([r"(?:western )?blots?", *(p for _, p in _WEAK_CUES)]))
-_GEO_AXES = re.compile(r"\b(?:easting|northing|latitude|longitude)\b")
+_GEO_AXES = re.compile(r"\b(?:easting|northing|latitude|longitude)\b|\b(?:east and north|north and east)\b")
 _FIRST_SENTENCE = re.compile(r"^(.{0,400}?[.!?])(?:\s|$)", re.S)
 # how many panels a mention stands for: plural, a quantifier before it ("many", "six"), a kind or
 # a mention of the same type coordinated before it ("line and scatter plots", "time series and
