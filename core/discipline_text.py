@@ -1,18 +1,20 @@
-"""A paper's discipline from its own words (title + abstract) when no subject or journal names it.
+"""A paper's discipline from its own words: author keywords, title and abstract, journal titles.
 
 :func:`s1mmalign.core.taxonomy.discipline_for_tags` is the one place a discipline is decided; it
-calls :func:`discipline_from_text` last, when neither the source tags nor the journal title
-decide (Markdown papers, web articles, preprints listed without subjects).
+calls :func:`discipline_from_text` for free tags (author keywords no published vocabulary lists)
+read with the title and abstract, for a journal title no table names, and last for the title
+and abstract alone (Markdown papers, web articles, preprints listed without subjects).
 
-A term-weight classifier over the disciplines of :data:`~s1mmalign.core.taxonomy.DISCIPLINES`:
-each discipline has a vocabulary of field terms (:data:`TERMS`), each term a weight (3: names
-the field or its core objects, "galaxies", "theorem", "patients"; 2: typical of it; 1:
-suggestive, shared with neighbours). A term counts once per text, title terms twice (a title
-names the field more plainly than an abstract). The best discipline must score at least
-:data:`MIN_SCORE` and hold at least :data:`MIN_SHARE` of all scores, else the answer is None and
-the caller's default (``other``) stands: a mixed or vague text is not a guess. ``other`` has a
-vocabulary too (economics, psychology, social sciences) so that such papers are not pulled into
-mathematics by their models. Standard library only.
+A term-weight classifier over the disciplines of :data:`~s1mmalign.core.taxonomy.DISCIPLINES`,
+the one vocabulary of field terms in the project (:data:`TERMS`): each term has a weight (3:
+names the field or its core objects, "galaxies", "theorem", "patients"; 2: typical of it; 1:
+suggestive, shared with neighbours). A term counts once per text; title terms and each free tag
+count twice (they name the field more plainly than an abstract); a programming language tag
+counts for nothing. The best discipline must score at least :data:`MIN_SCORE` and either hold
+:data:`MIN_SHARE` of all scores or hold :data:`MIN_LEAD_SHARE` and lead the runner-up by
+:data:`LEAD`, else the answer is None and the caller's next step stands: a mixed or vague text
+is not a guess. ``other`` has a vocabulary too (economics, psychology, social sciences) so that
+such papers are not pulled into mathematics by their models. Standard library only.
 """
 
 from __future__ import annotations
