@@ -3,11 +3,11 @@
     .venv/bin/python benchmarks/bench_labels.py [--set benchmarks/labels_eval] [--confusion] [--errors]
 
 The set is split once into **dev** and **test** by paper (:func:`split_of`: no paper in both,
-about half the figures each); items marked ``"split": "fresh"``, ``"fresh2"`` or ``"fresh3"`` (papers
-added after the rules were tuned, labelled before any classifier ran on them) are held-out splits
-of their own, **fresh**, **fresh2** and **fresh3**, kept out of dev and test. Rules are tuned by
+about half the figures each); items marked ``"split": "fresh"``, ``"fresh2"``, ``"fresh3"`` or ``"fresh4"``
+(papers added after the rules were tuned, labelled before any classifier ran on them) are held-out
+splits of their own, **fresh**, **fresh2**, **fresh3** and **fresh4**, kept out of dev and test. Rules are tuned by
 looking at dev only (``--confusion`` and ``--errors`` show dev); test and the held-out splits are the
-headlines. For each modality method prints accuracy on dev, test, fresh, fresh2, fresh3 and all
+headlines. For each modality method prints accuracy on dev, test, fresh, fresh2, fresh3, fresh4 and all
 (every item), per modality
 (correct/items), and with ``--confusion`` the dev confusion matrix (rows: hand label, columns:
 predicted):
@@ -56,13 +56,13 @@ def load(folder: Path) -> list[dict]:
     return items
 
 
-HELD_OUT = ("fresh", "fresh2", "fresh3")  # an item's "split" field: new papers labelled blind, never tuned on
+HELD_OUT = ("fresh", "fresh2", "fresh3", "fresh4")  # an item's "split" field: new papers labelled blind, never tuned on
 SPLITS = ("dev", "test", *HELD_OUT, "all")
 
 
 def split_of(items: list[dict]) -> dict[str, str]:
     """Item id -> "dev", "test" or a held-out split (:data:`HELD_OUT`), fixed by the set alone. An
-    item marked ``"split": "fresh"``, ``"fresh2"`` or ``"fresh3"`` is in that split; the other papers (a figure of no paper is its
+    item marked with a held-out ``"split"`` (``"fresh"`` ... ``"fresh4"``) is in that split; the other papers (a figure of no paper is its
     own group) in the order of sha256("labels-eval/" + paper id), each to the split with fewer figures so far (ties
     to dev). No paper is in two splits; dev and test hold about half the other figures each."""
     groups: dict[str, list[str]] = defaultdict(list)
