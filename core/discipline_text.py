@@ -59,7 +59,8 @@ TERMS: dict[str, tuple[tuple[int, str], ...]] = {
         (3, r"physics|quantum|photons?|lasers?|optics|numerical aperture|interferomet\w+|superconduct\w+|condensed matter|hadrons?"
             r"|bosons?|fermions?|neutrinos?|particle physics|spin(?:tronic)?s?\b|magnetoresist\w*|diffraction|wavefronts?"
             r"|band structures?|electronic structures?|nonlinear dynamics|fluid dynamics|fluid mechanics|turbulen\w+|nuclear physics"
-            r"|plasma physics|statistical mechanics|critical (?:slowing|transitions?|phenomena)|phase transitions?|physical review|high energy"),
+            r"|plasma physics|statistical mechanics|critical (?:slowing|transitions?|phenomena)|phase transitions?|physical review|high energy"
+            r"|stimulated emission|sted\b"),
         (2, r"optical|objective lens\w*|(?:single|dual|two|second)[- ]objective|focal (?:plane|length|volume)s?|refocus\w*"
             r"|point spread functions?|aberrations?|polari[sz]\w+|wavelengths?|plasmas?|thermodynamic\w*|electrons?"
             r"|semiconductor\w*|lattices?|phonons?|scattering|resonators?|waveguides?|detectors?|first[- ]principles|ab initio"
@@ -83,7 +84,7 @@ TERMS: dict[str, tuple[tuple[int, str], ...]] = {
             r"|virolog\w+|retrovir\w+|phytolog\w+|biotechnolog\w+|entomolog\w+|ornitholog\w+|mycolog\w+|microbiom\w*"),
         (2, r"genes?\b|proteins?|enzymes?|transcript\w*|rna\b|dna\b|mirnas?|cells?\b|cellular|tissues?|mice\b|mouse|larva\w*|behaviou?r\w*|populations? of|habitats?|fish(?:es)?\b"
             r"|physiolog\w+|metabolis\w+|mutants?|biolog\w+|evolution\w*|live[- ]cell|brains?\b|nerves?\b|nerve fib\w+|axons?"
-            r"|neur\w+|animals?|insects?|birds?|mammal\w*|forests?|bioinformatic\w*|biophysic\w*|biomolecul\w*|parasit\w+"
+            r"|neuro\w+|neural (?:activity|crest|tube|stem|progenitors?|development|circuitry|tissue)|animals?|insects?|birds?|mammal\w*|forests?|bioinformatic\w*|biophysic\w*|biomolecul\w*|parasit\w+"
             r"|livestock|dairy|poultry|crops?\b|agricultur\w+"),
         (1, r"life|living|growth|cortex|cortical|imaging|bio\w+"),
     ),
@@ -113,7 +114,7 @@ TERMS: dict[str, tuple[tuple[int, str], ...]] = {
         (2, r"health\w*|cohorts?|treatments?|randomi[sz]ed|trials?\b|symptoms?|prevalence|risk factors?|dose\w*|medic\w+"
             r"|pain|inflammat\w+|cardiovascular|diabet\w+|obesity|blood|arter\w+|vessels?|microvascul\w+|angiograph\w+|contrast agents?"
             r"|tomograph\w+|mri\b|ct\b|micro-?ct|x-ray|ultrasound|bones?\b|hemodynamic\w*|haemodynamic\w*|electromyograph\w*|heart\w*"
-            r"|magnetic resonance|veterinar\w+|eeg\b|electroencephalogra\w+"),
+            r"|magnetic resonance|veterinar\w+|eeg\b|electroencephalogra\w+|wearables?|digital health"),
         (1, r"outcomes?|injur\w+|chronic|adverse|anatom\w+|physician\w*|care\b"),
     ),
     "engineering": (
@@ -130,7 +131,9 @@ TERMS: dict[str, tuple[tuple[int, str], ...]] = {
     "computer_science": (
         (3, r"computer science|machine learning|deep learning|neural networks?|algorithms?|compilers?"
             r"|operating systems?|databases?|computer vision|natural language processing|image processing|artificial intelligence"
-            r"|machine vision|software engineering|distributed systems?|cryptograph\w+|pattern recognition|neural computation|computer graphics"),
+            r"|machine vision|software engineering|distributed systems?|cryptograph\w+|pattern recognition|neural computation|computer graphics"
+            r"|reinforcement learning|representation learning|generative models?|adversarial|variational autoencoders?|autoencoders?"
+            r"|transfer learning|(?:zero|few|one)-shot|neurips|icml|iclr|cvpr|aaai|ijcai|emnlp|siggraph"),
         (2, r"programming languages?|data structures?|parallel|gpus?|benchmarks?|api\b"
             r"|datasets?|classif(?:ier|ication)s?|training|segmentation|data mining|clustering|information (?:sciences?|systems?|retrieval|theory)"),
         (1, r"comput\w+|software|libraries|library\b|implementations?|code|users?|interactive|visuali[sz]ation|tools?\b|toolkit|toolbox"
