@@ -84,7 +84,8 @@ TERMS: dict[str, tuple[tuple[int, str], ...]] = {
             r"|virolog\w+|retrovir\w+|phytolog\w+|biotechnolog\w+|entomolog\w+|ornitholog\w+|mycolog\w+|microbiom\w*"),
         (2, r"genes?\b|proteins?|enzymes?|transcript\w*|rna\b|dna\b|mirnas?|cells?\b|cellular|tissues?|mice\b|mouse|larva\w*|behaviou?r\w*|populations? of|habitats?|fish(?:es)?\b"
             r"|physiolog\w+|metabolis\w+|mutants?|biolog\w+|evolution\w*|live[- ]cell|brains?\b|nerves?\b|nerve fib\w+|axons?"
-            r"|neuro\w+|neural (?:activity|crest|tube|stem|progenitors?|development|circuitry|tissue)|animals?|insects?|birds?|mammal\w*|forests?|bioinformatic\w*|biophysic\w*|biomolecul\w*|parasit\w+"
+            r"|neuro\w+|neural (?:activity|crest|tube|stem|progenitors?|development|circuitry|tissue)|animals?|insects?|birds?|mammal\w*|forests?|bioinformatic\w*|biophysic\w*"
+            r"|biomolecul\w*|parasit\w+"
             r"|livestock|dairy|poultry|crops?\b|agricultur\w+"),
         (1, r"life|living|growth|cortex|cortical|imaging|bio\w+"),
     ),
