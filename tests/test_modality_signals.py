@@ -233,6 +233,8 @@ def test_recaption_vocabulary_of_figure_types():
         "The figure shows a lensed ring image, a model image and the reconstructed source.": ("astronomical_image", 1.0),
         "A 3D rendered terrain elevation surface coloured by slope.": ("map", 1.0),
         "A stipple drawing of a potted plant made of black dots.": ("other", 1.0),  # artwork, not data
+        "Fluorescence lifetime images of cells at four time points, coloured by lifetime.": ("microscopy", 1.0),
+        "The figure shows images of HeLa cells after treatment.": ("microscopy", 1.0),
         "Three square panels of spatial colour maps in viridis.": ("heatmap", 1.0),
         "The figure shows a colour map of a magnetic anomaly over east and north distance in km.": ("map", 1.0),
     }

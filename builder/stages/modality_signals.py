@@ -96,6 +96,8 @@ _NOUNS: list[tuple[str, str]] = [
                    r"bright-field|dark-?field|phase[- ]contrast|epifluorescen\w+|two-photon|multiphoton|super-resolution|light-sheet|"
                    r"widefield|wide-field|live-cell|time-lapse|cryo-?em|cryo-electron|atomic force|scanning tunnell?ing|"
                    r"(?:scanning|transmission) electron) (?:image|picture|view|section|micrograph|scan|frame|topograph\w*)s?|"
+                   r"fluorescen\w+ (?:lifetime|intensity|ratio) (?:image|map)s?|"
+                   r"images? of (?:[\w-]+ ){0,2}?(?:cells|nuclei|bacteria|neurons|organoids|tissue sections?|yeast)\b|"
                    r"immuno\w+|(?:stained|labell?ed) (?:tissue|section|cells|slides?)|(?:h&e|hematoxylin|haematoxylin)[- ]\w+|"
                    r"tissue sections?|histolog\w+ (?:slides?|sections?)|whole[- ]slide images?|cryo-?em|kymographs?|z-stacks?|"
                    r"maximum[- ]intensity projections?|(?:electron|saed|selected[- ]area) diffraction patterns?|"
