@@ -41,12 +41,18 @@ ITEM_OVERHEAD = 1024  # bytes counted per item besides its image (metadata, capt
 log = logging.getLogger(__name__)
 
 
-@dataclass
+@dataclass(slots=True)
 class Raw:
+    """An undecoded sample. Tar keeps its ``.json`` and ``.txt`` members as bytes until it is decoded
+    (:func:`metadata`): a sample waiting in a buffer is one object for the garbage collector, not a
+    dict of lists, so a long-lived shuffle buffer does not set off full collections."""
+
     key: str
-    meta: dict  # contract metadata fields (tar: the .json member; Parquet: the row)
+    meta: Optional[dict]  # contract metadata fields (Parquet: the row; tar: None until decoded)
     image: Optional[bytes]
     shard: str
+    json: Optional[bytes] = None  # tar: the .json member
+    txt: Optional[bytes] = None  # tar: the .txt member (the caption trained on)
 
 
 @dataclass
@@ -218,20 +224,36 @@ def needs_json(columns: Optional[frozenset]) -> bool:
 
 def _raw_from_members(key: str, members: dict[str, bytes], shard: str, parse_json: bool = True) -> Item:
     image = next((members[e] for e in IMAGE_EXTS if e in members), None)
-    meta = {}
-    if "json" in members and (parse_json or "txt" not in members):
-        try:
-            meta = json.loads(members["json"])
-        except ValueError as e:
-            return Failed(key, "bad_json", str(e), shard)
-        if not isinstance(meta, dict):
-            return Failed(key, "bad_json", "not a JSON object", shard)
-    if "txt" in members and not meta.get("caption") and not meta.get("recaption"):
-        meta["caption"] = members["txt"].decode("utf-8", "replace")
-    meta.setdefault("key", key)
+    txt = members.get("txt")
+    raw = Raw(key, None, image, shard, members.get("json") if parse_json or txt is None else None, txt)
     if image is None:
+        try:  # a bad .json is the reason given first
+            metadata(raw)
+        except SampleError as e:
+            return Failed(key, e.reason, e.detail, shard)
         return Failed(key, "no_image", f"members: {sorted(members)}", shard)
-    return Raw(key, meta, image, shard)
+    return raw
+
+
+def metadata(raw: Raw) -> dict:
+    """The metadata fields of ``raw``: Parquet's row; tar's ``.json`` member parsed (kept only when a
+    metadata column is wanted, :func:`needs_json`, or there is no ``.txt``), with the ``.txt`` member as
+    the caption where it gives none. A ``.json`` that is no JSON object raises :class:`SampleError` ``bad_json``."""
+    if raw.meta is not None:
+        return raw.meta
+    meta = {}
+    if raw.json is not None:
+        try:
+            meta = json.loads(raw.json)
+        except ValueError as e:
+            raise SampleError(raw.key, "bad_json", str(e)) from None
+        if not isinstance(meta, dict):
+            raise SampleError(raw.key, "bad_json", "not a JSON object")
+    if raw.txt is not None and not meta.get("caption") and not meta.get("recaption"):
+        meta["caption"] = raw.txt.decode("utf-8", "replace")
+    meta.setdefault("key", raw.key)
+    raw.meta = meta
+    return meta
 
 
 def _runs(offsets: np.ndarray, sizes: np.ndarray, gap: int) -> list[tuple[int, int, int]]:
@@ -387,6 +409,7 @@ def decode(raw: Raw, *, max_pixels: int = DEFAULT_MAX_PIXELS, columns: Optional[
            images: bool = True) -> dict:
     """The sample dict: the contract's metadata fields (``columns``: those only), plus ``image`` (RGB PIL;
     ``images=False``: the stored PNG/JPEG bytes, undecoded)."""
+    meta = metadata(raw)
     image = None
     if columns is None or "image" in columns:
         if not raw.image:
@@ -395,15 +418,15 @@ def decode(raw: Raw, *, max_pixels: int = DEFAULT_MAX_PIXELS, columns: Optional[
             image = decode_image(raw.image, max_pixels=max_pixels) if images else bytes(raw.image)
         except ImageRejected as e:
             raise SampleError(raw.key, e.reason, e.detail) from None
-    if columns is None and raw.meta.keys() == ALL_FIELDS:
-        sample = raw.meta  # already the sample's fields, no more: a Raw is decoded once
+    if columns is None and meta.keys() == ALL_FIELDS:
+        sample = meta  # already the sample's fields, no more: a Raw is decoded once
     else:
         names = contract.METADATA_FIELDS if columns is None else [n for n in contract.METADATA_FIELDS if n in columns]
-        sample = {name: raw.meta.get(name) for name in [*names, *TEXT_FIELDS]}
+        sample = {name: meta.get(name) for name in [*names, *TEXT_FIELDS]}
     for name in FLOAT32_FIELDS:  # stored as float32: the same value from JSON (tar) and Parquet
         if isinstance(sample.get(name), float):
             sample[name] = float(str(np.float32(sample[name])))
-    sample["key"] = raw.meta.get("key") or raw.key
+    sample["key"] = meta.get("key") or raw.key
     if image is not None:
         sample["image"] = image
     sample["__shard__"] = raw.shard
