@@ -7,7 +7,10 @@
 Every contender does the same work per sample: decode the image with PIL
 (``core.images.decode_image``), resize to 224x224, and tokenize the caption with the same
 CLIP tokenizer in batches of 256. Each run is a fresh subprocess (peak RSS is its own);
-files are read once beforehand so every run sees the page cache. Printed per run: samples/s,
+files are read once beforehand so every run sees the page cache; each run imports torch and its
+own loader only, and starts its timer on a collected heap (``gc.collect()``: otherwise a full
+collection that the imports left due, ~0.1 s over a big heap, lands in whichever pass comes first
+to it). Printed per run: samples/s,
 bytes read (``rchar`` of /proc/self/io: everything passed through read calls) and peak RSS.
 
 Runs: this loader on tar and on Parquet, webdataset (tar), HF datasets streaming (Parquet),
@@ -142,11 +145,20 @@ def _rchar() -> int:
 
 
 def _run(name: str, ds: Path, tok_dir: Path, buffer: int, base_url: str = "") -> dict:
-    import datasets  # noqa: F401  (imports outside the timed part, for every contender)
-    import torch
-    import webdataset as wds
+    import gc
 
+    import torch  # imports outside the timed part: torch for every contender, each its own loader only
+
+    if name.startswith("hf-"):
+        import datasets
+    if name.startswith("webdataset"):
+        import webdataset as wds
     from s1mmalign.loaders import S1MMAlignStream, make_dataloader
+
+    if base_url and name.startswith("s1mmalign"):
+        # this loader's HTTP client (fsspec + aiohttp, ~0.18 s CPU) loads on first use: here before the
+        # timer, as `import streaming` loads huggingface_hub's for MosaicML's hf:// runs
+        import fsspec.implementations.http  # noqa: F401
     from s1mmalign.loaders.tiny import char_clip_tokenizer
 
     char_clip_tokenizer(tok_dir)
@@ -164,6 +176,7 @@ def _run(name: str, ds: Path, tok_dir: Path, buffer: int, base_url: str = "") ->
         tars = [f"{base_url}/{ds.name}/{Path(t).relative_to(ds).as_posix()}" for t in tars]
         where = f"{base_url}/{ds.name}"
     parquets = sorted(str(p) for p in (ds / "data").rglob("*.parquet"))
+    gc.collect()  # every contender starts timing on a collected heap
     r0, t0, c0 = _rchar(), time.perf_counter(), cpu_seconds()
     counted = n = 0
     if name.startswith("s1mmalign"):

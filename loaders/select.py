@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 
 from s1mmalign.core import contract
+from s1mmalign.loaders.index import int64_values
 
 CAPTION_MODES = ("recaption", "caption", "both", "mix")
 SHARD_COUNTS = {"modality": "modalities", "source": "sources", "license": "licenses"}  # where= terms the index counts
@@ -266,8 +267,8 @@ def select(
         if pick.count < pick.num_samples:
             pick.rows = rows
         if fmt == "wds":
-            pick.offsets = table["offset"].to_numpy()[rows]
-            pick.sizes = table["size"].to_numpy()[rows]
+            pick.offsets = int64_values(table["offset"])[rows]
+            pick.sizes = int64_values(table["size"])[rows]
     picks = [p for p in candidates if p.count > 0]
     by_d: dict[str, int] = {}
     for p in picks:

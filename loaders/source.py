@@ -33,7 +33,7 @@ from s1mmalign.core.atomic import fsync_and_hash
 from s1mmalign.core.layout import SAMPLE_INDEX_SCHEMA, SHARD_SUFFIXES, scan_shard
 from s1mmalign.core.urls import is_local, protocols
 from s1mmalign.loaders.cache import Keeper, ShardCache
-from s1mmalign.loaders.index import IndexFormatError, check_rel_path, check_sample_index, inside_root, validate_index
+from s1mmalign.loaders.index import IndexFormatError, check_rel_path, check_sample_index, inside_root, int64_values, validate_index
 from s1mmalign.loaders.remote import DEFAULT_TIMEOUT, RetryingFile, resolve
 
 log = logging.getLogger(__name__)
@@ -303,7 +303,7 @@ class Source:
                 table = self._sidecars[entry["path"]]
             else:
                 table = self._read_sample_index(entry, ["offset", "size"])
-            hit = cache[entry["path"]] = (table["offset"].to_numpy(), table["size"].to_numpy())
+            hit = cache[entry["path"]] = (int64_values(table["offset"]), int64_values(table["size"]))
         try:  # two iterators' reading threads may share this cache: trimming is best-effort
             cache.move_to_end(entry["path"])
             while len(cache) > 64:

@@ -473,3 +473,17 @@ def test_a_bare_import_of_the_loaders_loads_no_heavy_dependency():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.splitlines() == ["[]", "True False"], out.stdout
+
+
+def test_a_worker_entering_a_tar_shard_mid_way_loads_no_pandas(ds):
+    """Two ranks split shards mid-way: the second reads its start offsets from the sidecar, as numpy from
+    the column's buffers (pyarrow's ``to_numpy`` would import pandas, ~0.12 s of CPU in every worker)."""
+    code = (
+        "import sys\n"
+        "from s1mmalign.loaders import S1MMAlignStream\n"
+        f"s = S1MMAlignStream({str(ds)!r}, format='wds', world_size=2, rank=1, decode=False)\n"
+        "print(sum(1 for _ in s) == len(s), 'pyarrow.parquet' in sys.modules, 'pandas' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split("\n")[0] == "True True False", out.stdout

@@ -224,6 +224,9 @@ def test_the_tar_parser_agrees_with_tarfile_and_stops_where_it_does(tmp_path, fm
     with tarfile.open(fileobj=io.BytesIO(data), mode="r|") as t:
         want = [(m.offset, m.name, t.extractfile(m).read()) for m in t if m.isfile()]
     assert list(_tar_members(io.BytesIO(data))) == want
+    for chunk in (700, 1537, 4096):  # read in pieces: headers and members straddle piece edges
+        assert list(_tar_members(io.BytesIO(data), None, chunk)) == want
+    assert list(_tar_members(io.BytesIO(data + b"more"), len(data), 700)) == want  # a window: nothing past it
     bad = bytearray(data)
     bad[want[1][0] + 10] ^= 0xFF  # the second header's checksum fails: the archive ends there, as in tarfile
     assert [m[1] for m in _tar_members(io.BytesIO(bytes(bad)))] == [want[0][1]]
@@ -231,3 +234,23 @@ def test_the_tar_parser_agrees_with_tarfile_and_stops_where_it_does(tmp_path, fm
         list(_tar_members(io.BytesIO(data[: want[1][0] + 600])))
     with pytest.raises(tarfile.ReadError):  # not a tar at all
         list(_tar_members(io.BytesIO(b"x" * 1024)))
+
+
+def test_parquet_rows_convert_column_by_column_as_to_pylist_does():
+    """Rows of a row group (a run: a slice; scattered: a take), the image struct's bytes apart, a null
+    image struct read as no bytes (a counted no_image reject), not as its child's leftover value."""
+    import numpy as np
+    import pyarrow as pa
+
+    from s1mmalign.loaders.readers import _rows
+
+    image = pa.StructArray.from_arrays([pa.array([b"a", b"b", b"c", b"d"]), pa.array(["p", None, None, None])],
+                                       names=["bytes", "path"], mask=pa.array([False, False, True, False]))
+    table = pa.table({"key": ["k0", "k1", "k2", "k3"], "image": image, "width": [1, 2, None, 4],
+                      "categories": [["x"], [], None, ["y", "z"]]})
+    want = table.to_pylist()
+    for rows in ([0, 1, 2, 3], [1, 2], [3, 0, 2], [2]):
+        got = _rows(table, np.array(rows))
+        assert [img for _, img in got] == [(want[r]["image"] or {}).get("bytes") for r in rows]
+        assert [meta for meta, _ in got] == [{k: v for k, v in want[r].items() if k != "image"} for r in rows]
+    assert _rows(table, np.array([2]))[0][1] is None

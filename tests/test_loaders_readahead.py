@@ -345,3 +345,21 @@ def test_first_sample_needs_shuffle_initial_reads_not_the_whole_buffer(ds):
     assert first_sample_bytes(10) * 5 < first_sample_bytes(200)
     with pytest.raises(ValueError, match="shuffle_initial must be >= 1"):
         S1MMAlignStream(ds, shuffle_initial=0)
+
+
+def test_buffered_tar_samples_are_one_object_for_the_garbage_collector(ds):
+    """What waits in the read-ahead queue and the shuffle buffer: a tar sample is its member bytes until
+    it is decoded (the metadata parsed then), so a full buffer adds about one tracked object a sample."""
+    from s1mmalign.loaders.readers import decode, read_segment
+    from s1mmalign.loaders.source import Source
+
+    src = Source(ds)
+    stream = S1MMAlignStream(ds, format="wds", shuffle=False)
+    gc.collect()
+    before = len(gc.get_objects())
+    items = [x for pick in stream.selection.picks for x in read_segment(src, pick, 0, pick.count)]
+    grown = len(gc.get_objects()) - before
+    assert len(items) == 300 and all(isinstance(x, Raw) and x.meta is None and x.json for x in items)
+    assert grown <= 1.2 * len(items) + 10, (grown, len(items))
+    sample = decode(items[0])
+    assert sample["key"] == items[0].key and sample["caption"] and isinstance(sample["abstract"], str)
