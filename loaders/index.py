@@ -18,6 +18,7 @@ import re
 from typing import Any, Optional, Sequence
 
 import numpy as np
+from pyarrow import types as pa_types
 
 from s1mmalign.core.layout import SAMPLE_INDEX_SCHEMA, sidecar_rel
 
@@ -117,15 +118,51 @@ def validate_index(index: Any, where: str) -> dict:
     return index
 
 
+#: Arrow types read from their buffers (:func:`column_values`), as numpy dtypes.
+NUMPY_TYPES = {"int8": np.int8, "int16": np.int16, "int32": np.int32, "int64": np.int64, "float": np.float32,
+               "double": np.float64}
+
+
+def _bits(buf, offset: int, n: int) -> np.ndarray:
+    """``n`` bits of an Arrow bitmap from bit ``offset``, as booleans."""
+    return np.unpackbits(np.frombuffer(buf, dtype=np.uint8), bitorder="little")[offset:offset + n].astype(bool)
+
+
+def _chunks(column) -> list:
+    return [c for c in column.chunks if len(c)]
+
+
+def column_valid(column) -> np.ndarray:
+    """Where a sidecar column holds a value (not null)."""
+    parts = [_bits(c.buffers()[0], c.offset, len(c)) if c.null_count and c.buffers()[0] is not None
+             else np.ones(len(c), dtype=bool) for c in _chunks(column)]
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=bool)
+
+
+def column_values(column) -> np.ndarray:
+    """A numeric or boolean sidecar column as numpy (a null: any value, see :func:`column_valid`),
+    read from its buffers: pyarrow's own ``to_numpy`` imports pandas on first use (~0.12 s of CPU in
+    every process that filters, or DataLoader worker that enters a tar shard mid-way)."""
+    t = column.type
+    if not pa_types.is_boolean(t) and str(t) not in NUMPY_TYPES:
+        raise ValueError(f"a sidecar column of type {t} has no numpy values")
+    parts = []
+    for c in _chunks(column):
+        if pa_types.is_boolean(t):
+            parts.append(_bits(c.buffers()[1], c.offset, len(c)))
+        else:
+            dtype = np.dtype(NUMPY_TYPES[str(t)])
+            parts.append(np.frombuffer(c.buffers()[1], dtype=dtype, count=len(c), offset=dtype.itemsize * c.offset))
+    if parts:
+        return np.concatenate(parts)
+    return np.zeros(0, dtype=bool if pa_types.is_boolean(t) else NUMPY_TYPES[str(t)])
+
+
 def int64_values(column) -> np.ndarray:
-    """A non-null int64 sidecar column (``offset``, ``size``) as numpy, read from its buffers: pyarrow's
-    ``to_numpy`` imports pandas on first use (~0.12 s of CPU in every DataLoader worker that enters a
-    tar shard mid-way and reads its offsets)."""
+    """A non-null int64 sidecar column (``offset``, ``size``) as numpy (:func:`column_values`)."""
     if column.null_count:
         raise ValueError("a null in an int64 sidecar column")
-    parts = [np.frombuffer(c.buffers()[1], dtype=np.int64, count=len(c), offset=8 * c.offset)
-             for c in column.chunks if len(c)]
-    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+    return column_values(column)
 
 
 def check_sample_index(table, entry: dict, where: str, columns: Optional[Sequence[str]] = None):

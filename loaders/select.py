@@ -18,14 +18,12 @@ import numpy as np
 import pyarrow as pa
 
 from s1mmalign.core import contract
-from s1mmalign.loaders.index import int64_values
+from s1mmalign.loaders.index import column_valid, column_values, int64_values
 
 CAPTION_MODES = ("recaption", "caption", "both", "mix")
 SHARD_COUNTS = {"modality": "modalities", "source": "sources", "license": "licenses"}  # where= terms the index counts
 OPS = {"==": operator.eq, "=": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt,
        ">=": operator.ge}
-_NUMPY = {pa.int8(): np.int8, pa.int16(): np.int16, pa.int32(): np.int32, pa.int64(): np.int64, pa.float32(): np.float32,
-          pa.float64(): np.float64}
 
 
 def normalize_where(where) -> Optional[list[list[tuple]]]:
@@ -82,60 +80,35 @@ def _shard_verdict(dnf, entry: dict) -> Optional[bool]:
     return None if None in verdicts else False
 
 
-def _bits(buf, offset: int, n: int) -> np.ndarray:
-    """``n`` bits of an Arrow bitmap from bit ``offset``, as booleans."""
-    return np.unpackbits(np.frombuffer(buf, dtype=np.uint8), bitorder="little")[offset:offset + n].astype(bool)
-
-
-def _valid(chunk: pa.Array) -> np.ndarray:
-    bufs = chunk.buffers()
-    if chunk.null_count and bufs[0] is not None:
-        return _bits(bufs[0], chunk.offset, len(chunk))
-    return np.ones(len(chunk), dtype=bool)
-
-
-def _numbers(chunk: pa.Array) -> np.ndarray:
-    """A numeric or boolean chunk's values as numpy, read from its buffers (nulls: any value)."""
-    t, n = chunk.type, len(chunk)
-    if pa.types.is_boolean(t):
-        return _bits(chunk.buffers()[1], chunk.offset, n)
-    if t not in _NUMPY:
-        raise ValueError(f"where= cannot filter a column of type {t}")
-    dtype = np.dtype(_NUMPY[t])
-    return np.frombuffer(chunk.buffers()[1], dtype=dtype, count=n, offset=dtype.itemsize * chunk.offset)
-
-
-def _term_mask(chunk: pa.Array, op: str, want) -> np.ndarray:
-    """Where one term holds on a chunk of a sidecar column (a null never holds), computed in numpy from
-    the Arrow buffers: pyarrow's own conversions (``pa.scalar``, ``pa.array``, ``to_numpy``) import
-    pandas on first use, ~0.15 s of CPU in every process that filters."""
-    valid, t = _valid(chunk), chunk.type
+def _mask(column, op: str, want) -> np.ndarray:
+    """Where one term holds on a sidecar column (a null never holds), computed in numpy: pyarrow's own
+    conversions (``pa.scalar``, ``pa.array``, ``to_numpy``) import pandas on first use, ~0.15 s of CPU
+    in every process that filters."""
+    t = column.type
     if pa.types.is_string(t) or pa.types.is_large_string(t):  # the term on each distinct value, then looked up
-        enc = chunk.dictionary_encode()
-        words = enc.dictionary.to_pylist()
-        lookup = np.array([_term_holds(w, op, want) for w in words] + [False], dtype=bool)
-        idx = np.frombuffer(enc.indices.buffers()[1], dtype=np.int32, count=len(chunk), offset=4 * enc.indices.offset)
-        return lookup[np.where(valid, idx, len(words))]
-    values = _numbers(chunk)
+        valid, parts, at = column_valid(column), [], 0
+        for chunk in (c for c in column.chunks if len(c)):
+            enc = chunk.dictionary_encode()
+            words = enc.dictionary.to_pylist()
+            lookup = np.array([_term_holds(w, op, want) for w in words] + [False], dtype=bool)
+            idx = np.frombuffer(enc.indices.buffers()[1], dtype=np.int32, count=len(chunk), offset=4 * enc.indices.offset)
+            parts.append(lookup[np.where(valid[at:at + len(chunk)], idx, len(words))])  # a null's index is undefined
+            at += len(chunk)
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=bool)
+    try:
+        values = column_values(column)
+    except ValueError:
+        raise ValueError(f"where= cannot filter a column of type {t}") from None
     wants = list(want) if op in ("in", "not in") else [want]
     if any(isinstance(w, (str, bytes)) or w is None for w in wants):
         raise ValueError(f"where= compares a column of {t} with {want!r:.60}: give numbers")
     hit = np.isin(values, wants) == (op == "in") if op in ("in", "not in") else OPS[op](values, want)
-    return hit & valid
-
-
-def _mask(column, op: str, want) -> np.ndarray:
-    """:func:`_term_mask` over a whole sidecar column."""
-    chunks = [c for c in column.chunks if len(c)]
-    return np.concatenate([_term_mask(c, op, want) for c in chunks]) if chunks else np.zeros(0, dtype=bool)
+    return hit & column_valid(column)
 
 
 def _floats(column) -> np.ndarray:
     """A float sidecar column as float64, a null as NaN."""
-    chunks = [c for c in column.chunks if len(c)]
-    if not chunks:
-        return np.zeros(0)
-    return np.concatenate([np.where(_valid(c), _numbers(c).astype("float64"), np.nan) for c in chunks])
+    return np.where(column_valid(column), column_values(column).astype("float64"), np.nan)
 
 
 def where_mask(dnf, table: pa.Table, discipline: str, url: str) -> np.ndarray:
