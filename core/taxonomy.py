@@ -221,21 +221,23 @@ _SUBJECTS: dict[str, tuple[str, ...]] = {
 
 SUBJECT_DISCIPLINE: dict[str, str] = {s: d for d, subjects in _SUBJECTS.items() for s in subjects}
 
-def _tag_discipline(tag: str) -> Optional[str]:
-    """The discipline a published vocabulary (an arXiv category, a subject list, a discipline's
-    name) gives one source tag; None for a free tag, which only the term weights can read."""
+def _arxiv_discipline(tag: str) -> Optional[str]:
+    """The discipline of an arXiv category or archive; None for any other tag."""
     t = tag.strip()
-    if not t:
-        return None
     if t in ARXIV_CATEGORY_DISCIPLINE:
         return ARXIV_CATEGORY_DISCIPLINE[t]
     archive = t.split(".", 1)[0]
-    if "." in t and archive in _ARXIV_ARCHIVES:  # a category not listed yet, e.g. cs.XY
-        return _ARXIV_ARCHIVES[archive]
-    low = _norm(t)
-    if low in SUBJECT_DISCIPLINE:
-        return SUBJECT_DISCIPLINE[low]
-    return low if low in DISCIPLINES else None
+    return _ARXIV_ARCHIVES[archive] if "." in t and archive in _ARXIV_ARCHIVES else None  # a new category, e.g. cs.XY
+
+
+def _tag_discipline(tag: str) -> Optional[str]:
+    """The discipline a published vocabulary (an arXiv category, a subject list, a discipline's
+    name) gives one source tag; None for a free tag, which only the term weights can read."""
+    d = _arxiv_discipline(tag)
+    if d:
+        return d
+    low = _norm(tag)
+    return SUBJECT_DISCIPLINE.get(low) or (low if low in DISCIPLINES else None)
 
 
 def parse_categories(value: Any) -> list[str]:
@@ -355,11 +357,6 @@ def _norm(tag: str) -> str:
     return " ".join(str(tag).lower().replace("_", " ").split())
 
 
-def _is_arxiv(tag: str) -> bool:
-    t = tag.strip()
-    return t in ARXIV_CATEGORY_DISCIPLINE or ("." in t and t.split(".", 1)[0] in _ARXIV_ARCHIVES)
-
-
 def discipline_for_journal(title: Any) -> Optional[str]:
     """The discipline a journal title names: the table of common journals, then the term weights
     of :mod:`~s1mmalign.core.discipline_text` on the title ("BMC Microbiology" -> biology); None
@@ -378,14 +375,16 @@ def discipline_for_tags(tags: Any, default: str = "other", *, journal: Any = Non
                         abstract: Any = None) -> str:
     """The primary discipline of a paper from its source tags, primary tag first.
 
-    The first tag a published vocabulary names (an arXiv category, a subject list entry) with a
-    discipline other than ``other`` decides. Else free tags (author keywords, which no vocabulary
-    lists) are read with the paper's ``title`` and ``abstract`` by the term weights of
-    :func:`~s1mmalign.core.discipline_text.discipline_from_text`, and decide when those are
-    confident. Then a tag that names ``other``; then a broad area (:data:`BROAD_AREAS`: "Physical
-    sciences", "Biology and life sciences"), so the specific subject of a Nature or PLOS hierarchy
-    wins; then the ``journal`` title (:func:`discipline_for_journal`); then the paper's own words
-    alone; then ``default``. Tags that name nothing (article types) count for nothing.
+    An arXiv category with a discipline other than ``other`` decides. Else, with no free tag, the
+    first subject-list tag (or a discipline's name) that names one. Free tags (author keywords,
+    which no vocabulary lists) are read with the paper's ``title`` and ``abstract`` by the term
+    weights of :func:`~s1mmalign.core.discipline_text.discipline_from_text`, each subject-list tag
+    among them one vote, and decide when those are confident. Then the first subject-list tag; a
+    tag that names ``other``; a broad area (:data:`BROAD_AREAS`: "Physical sciences", "Biology and
+    life sciences"), so the specific subject of a Nature or PLOS hierarchy wins; the ``journal``
+    title (:func:`discipline_for_journal`); the paper's own words alone; the head noun of the first
+    free tag (:func:`~s1mmalign.core.discipline_text.head_discipline`); ``default``. Tags that name
+    nothing (article types) count for nothing.
     """
     other = broad = None
     free: list[str] = []
@@ -395,14 +394,15 @@ def discipline_for_tags(tags: Any, default: str = "other", *, journal: Any = Non
         if low in BROAD_AREAS:
             broad = broad or BROAD_AREAS[low]
             continue
-        d = _tag_discipline(tag)
+        arxiv = _arxiv_discipline(tag)
+        if arxiv and arxiv != "other":
+            return arxiv
+        d = arxiv or _tag_discipline(tag)
         if d is None:
             if text_scores(tags=[low]):  # an article type ("Research Article") names no field
                 free.append(low)
         elif d == "other":
             other = other or d
-        elif _is_arxiv(tag):
-            return d
         else:
             named.append(d)
     subject = named[0] if named else None
