@@ -149,11 +149,17 @@ SCAN_FIELDS = ("key", "modality", "source", "license", "paper_id", "caption", "r
                "clip_score_caption", "clip_score_recaption", "width", "height", "multi_panel")
 
 
+def split_member(name: str) -> tuple[str, str]:
+    """(key, extension) of a tar member, webdataset's convention: the key is the member path up to the
+    first dot of its basename, the extension what follows that dot."""
+    folder, _, base = name.rpartition("/")
+    stem, _, ext = base.partition(".")
+    return (f"{folder}/{stem}" if folder else stem), ext
+
+
 def member_key(name: str) -> str:
     """webdataset's convention: the key is the member path up to the first dot of its basename."""
-    folder, _, base = name.rpartition("/")
-    stem = base.split(".", 1)[0]
-    return f"{folder}/{stem}" if folder else stem
+    return split_member(name)[0]
 
 
 def scan_shard(f, fmt: str, cols: dict) -> None:

@@ -24,7 +24,7 @@ import numpy as np
 
 from s1mmalign.core import contract
 from s1mmalign.core.images import DEFAULT_MAX_PIXELS, ImageRejected, decode_image
-from s1mmalign.core.layout import member_key
+from s1mmalign.core.layout import split_member
 from s1mmalign.core.prefetch import ReadAhead
 from s1mmalign.loaders.remote import SourceStalled, transient_errors
 from s1mmalign.loaders.select import TEXT_FIELDS
@@ -117,11 +117,18 @@ class _Pieces:
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
-def _byte_sum(block: bytes) -> int:
-    """The sum of a 512-byte block's bytes, exactly: Adler-32's low half of each 256-byte half is 1 + its
-    sum (at most 65,280, under the modulus 65,521); ~6x a Python ``sum`` over the bytes."""
-    view = memoryview(block)
-    return (adler32(view[:256]) & 0xFFFF) + (adler32(view[256:]) & 0xFFFF) - 2
+ZERO_BLOCK = bytes(512)
+FILE_TYPES = (b"0", b"\0", b"7")
+
+
+def _checksum_ok(block: bytes, stored: int) -> bool:
+    """Whether ``stored`` is the block's tar checksum (its bytes summed, the checksum field as spaces).
+    Adler-32's low half is 1 + that sum modulo 65,521: one C call instead of a Python ``sum`` over 512
+    bytes (~6x); historic signed-byte checksums are tried only where that fails."""
+    unsigned = stored - 256 + sum(block[148:156])  # the sum the whole block must have
+    if (adler32(block) & 0xFFFF) == (1 + unsigned) % 65521:
+        return True
+    return stored == 256 + sum(b - 256 if b > 127 else b for b in block[:148] + block[156:])
 
 
 def _header(block: bytes) -> Optional[tuple[str, int, bytes]]:
@@ -130,8 +137,7 @@ def _header(block: bytes) -> Optional[tuple[str, int, bytes]]:
         stored = int(block[148:156].split(b"\0", 1)[0].strip() or b"0", 8)
     except ValueError:
         return None
-    if stored != 256 + _byte_sum(block) - sum(block[148:156]) and stored != 256 + sum(
-            b - 256 if b > 127 else b for b in block[:148] + block[156:]):
+    if not _checksum_ok(block, stored):
         return None
     field = block[124:136]
     if field[0] & 0x80:  # base-256 (GNU): sizes over 8 GiB
@@ -160,9 +166,6 @@ def _pax_path(data: bytes) -> Optional[str]:
     return None
 
 
-FILE_TYPES = (b"0", b"\0", b"7")
-
-
 def _tar_members(f, length: Optional[int] = None, chunk: Optional[int] = None) -> Iterator[tuple[int, str, bytes]]:
     """(header offset, name, bytes) of the regular files of a tar stream, read front to back (``length``,
     ``chunk``: see :class:`_Pieces`).
@@ -170,13 +173,19 @@ def _tar_members(f, length: Optional[int] = None, chunk: Optional[int] = None) -
     What ``tarfile``'s stream mode does for these shards, without building a ``TarInfo`` per member:
     ustar, GNU long names and pax ``path`` records; the archive ends at a zero or invalid header
     (the first one invalid: ``ReadError``) or at the end of the window; a member cut short raises
-    ``ReadError`` ("unexpected end of data")."""
+    ``ReadError`` ("unexpected end of data"). A header, or a member with its padding, that lies
+    inside the current piece is sliced from it directly (the per-sample cost of a stream)."""
     src = _Pieces(f, length, chunk)
     at, long_name, start = 0, None, None
     while True:
-        block = src.take(512)
-        if len(block) < 512 or not any(block):
-            if at == 0 and len(block) and any(block):
+        buf, i = src.buf, src.at
+        if i + 512 <= len(buf):
+            block = buf[i:i + 512]
+            src.at = i + 512
+        else:
+            block = src.take(512)
+        if len(block) < 512 or block == ZERO_BLOCK:
+            if at == 0 and len(block) and block != ZERO_BLOCK[:len(block)]:
                 raise tarfile.ReadError("truncated header")
             return
         parsed = _header(block)
@@ -186,12 +195,17 @@ def _tar_members(f, length: Optional[int] = None, chunk: Optional[int] = None) -
             return
         name, size, kind = parsed
         start = at if start is None else start
-        data = src.take(size) if size else b""
-        if len(data) < size:
-            raise tarfile.ReadError("unexpected end of data")
         pad = -size % 512
-        if pad and len(src.take(pad)) < pad:
-            pad = 0  # the window ends here: the next header read ends the archive
+        buf, i = src.buf, src.at
+        if i + size + pad <= len(buf):
+            data = buf[i:i + size]
+            src.at = i + size + pad
+        else:
+            data = src.take(size) if size else b""
+            if len(data) < size:
+                raise tarfile.ReadError("unexpected end of data")
+            if pad and len(src.take(pad)) < pad:
+                pad = 0  # the window ends here: the next header read ends the archive
         at += 512 + size + pad
         if kind in (b"L", b"x"):  # the next header's name, from a GNU long name or a pax record
             long_name = data.split(b"\0", 1)[0].decode("utf-8", "surrogateescape") if kind == b"L" else (
@@ -206,12 +220,12 @@ def _tar_samples(f, length: Optional[int], chunk: Optional[int] = None) -> Itera
     """(offset from ``f``'s position, key, {extension: bytes}) of consecutive samples of a tar stream."""
     key, start, members = None, 0, {}
     for offset, name, data in _tar_members(f, length, chunk):
-        k = member_key(name)
+        k, ext = split_member(name)
         if k != key:
             if key is not None:
                 yield start, key, members
             key, start, members = k, offset, {}
-        members[name.rpartition("/")[2].partition(".")[2].lower()] = data
+        members[ext.lower()] = data
     if key is not None:
         yield start, key, members
 
