@@ -18,7 +18,10 @@ all unfiltered with a 1000-sample shuffle buffer; then a ~5 % discipline slice (
 this loader vs webdataset reading everything and selecting by the ``.json`` discipline; and
 the same slice over HTTP from a loopback server capped at ``--remote-mb-per-s`` (a network
 link: there the bytes not read are time not spent); and this loader with a shuffle buffer of
-5000 (memory follows the buffer, not the data). Runs named ``...-ra0`` are this loader with
+5000 (memory follows the buffer, not the data). One process, this loader decodes in a second thread
+(``decode_ahead``, its default outside DataLoader workers; PIL decodes beside the consumer's resize
+and tokenizer); runs named ``...-da0`` decode in the consumer's thread, as the peers' bytes are.
+Runs named ``...-ra0`` are this loader with
 ``read_ahead=0`` (reading in the consumer's thread), side by side with the default (a
 background thread reads the next samples while the current ones are decoded).
 On a shared machine wall-clock rates vary with the load; the CPU seconds of each run are
@@ -183,6 +186,8 @@ def _run(name: str, ds: Path, tok_dir: Path, buffer: int, base_url: str = "") ->
         fmt = "parquet" if "parquet" in name else "wds"
         disc = [SLICE] if "slice" in name else None
         opts = {"read_ahead": 0} if name.endswith("-ra0") else {}
+        if "-da0" in name:  # decoding in the consumer's thread, where each peer's bytes are decoded
+            opts["decode_ahead"] = 0
         if raw:
             opts["decode"] = False
         if "-license" in name:
@@ -387,12 +392,14 @@ RAW_RUNS = ("webdataset-raw", "s1mmalign-tar-raw", "s1mmalign-parquet-raw", "s1m
 
 def local(ds: Path, tok: Path, tar_bytes: int, repeat: int, full_only: bool = False) -> None:
     print(f"unfiltered (decode + resize 224 + tokenize, one process, shuffle buffer 1000; median of {repeat}):")
-    names = _peers(("webdataset", "s1mmalign-tar", "s1mmalign-tar-ra0", "s1mmalign-tar-cols", "s1mmalign-parquet",
-                    "s1mmalign-parquet-cols", "hf-datasets-streaming", "mosaicml", "litdata"))
+    names = _peers(("webdataset", "s1mmalign-tar", "s1mmalign-tar-da0", "s1mmalign-tar-cols", "s1mmalign-parquet",
+                    "s1mmalign-parquet-da0", "s1mmalign-parquet-cols", "hf-datasets-streaming", "mosaicml", "litdata"))
     r = _spawn_all(names, ds, tok, repeat=repeat)
     compare(r, ["s1mmalign-tar", "s1mmalign-parquet"], {"webdataset": ["webdataset"], "MosaicML": ["mosaicml"],
                                                         "litdata": ["litdata"], "HF datasets": ["hf-datasets-streaming"]},
             "full pass, one process")
+    compare(r, ["s1mmalign-tar-da0", "s1mmalign-parquet-da0"], {"MosaicML": ["mosaicml"], "litdata": ["litdata"]},
+            "full pass, one process, decode_ahead=0 (decoding in the consumer's thread, as the peers' bytes are)")
     # a CLIP job asks for the image and one caption; the peers' copies hold 6 fields, this dataset's 27
     compare(r, ["s1mmalign-tar-cols", "s1mmalign-parquet-cols"], {"litdata": ["litdata"], "MosaicML": ["mosaicml"]},
             "full pass, one process, columns=['image', 'recaption']")

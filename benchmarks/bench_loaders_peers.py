@@ -98,14 +98,16 @@ class Work:
 
     def __init__(self, tok_dir: Path, images: bool = True):
         self.tok_dir, self.tok, self.texts, self.n, self.images = str(tok_dir), None, [], 0, images
+        if images:  # loaded before every contender's timer, as the imports are: its ~50,000 new objects
+            # would otherwise land in the timed pass, and whether they set off a full garbage collection
+            # there (~0.14 s) depends on how big each loader's heap happens to be
+            from transformers import CLIPTokenizer
+
+            self.tok = CLIPTokenizer.from_pretrained(self.tok_dir)
 
     def _tokenize(self, texts: list) -> None:
         if not self.images:
             return
-        if self.tok is None:
-            from transformers import CLIPTokenizer
-
-            self.tok = CLIPTokenizer.from_pretrained(self.tok_dir)
         self.tok(texts, padding="max_length", truncation=True, max_length=77, return_tensors="np")
 
     @staticmethod

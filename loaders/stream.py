@@ -25,6 +25,7 @@ import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from s1mmalign.core.images import DEFAULT_MAX_PIXELS
+from s1mmalign.core.prefetch import ReadAhead
 from s1mmalign.loaders import elastic
 from s1mmalign.loaders import split as splitting
 from s1mmalign.loaders.captions import check_caption_mode, choose_caption
@@ -36,6 +37,7 @@ from s1mmalign.loaders.source import Source
 
 log = logging.getLogger(__name__)
 STATE_VERSION = 2
+DEFAULT_DECODE_AHEAD = 32 << 20  # bytes of decoded pixels a stream outside DataLoader workers holds ahead
 
 
 def _dist_rank_world() -> tuple[int, int]:
@@ -71,7 +73,10 @@ class S1MMAlignStream(IterableDataset):
 
     ``shuffle_buffer``/``shuffle_initial``: a bounded buffer that starts emitting at
     ``shuffle_initial`` samples and grows by one per sample (webdataset's policy).
-    ``read_ahead`` (bytes, default 32 MiB; 0: off): reading in a background thread. ``decode=False``:
+    ``read_ahead`` (bytes, default 32 MiB; 0: off): reading in a background thread. ``decode_ahead``
+    (bytes of decoded pixels, default 32 MiB where the stream runs outside DataLoader workers, else 0):
+    shuffling and decoding in a second thread, which PIL's decoders run beside the consumer's own work
+    (resize, tokenize) on another core; the samples and their order are the same. ``decode=False``:
     ``image`` is the stored PNG/JPEG bytes, for a decoder elsewhere (the pixel-count guard is then its own).
     ``cache_dir``/``cache_limit`` (remote sources): shards fetched whole are kept there, checked
     against the index's sha256, evicted least recently used over the limit; ``local=``: a
@@ -108,6 +113,7 @@ class S1MMAlignStream(IterableDataset):
         max_pixels: int = DEFAULT_MAX_PIXELS,
         decode: bool = True,
         read_ahead: int = DEFAULT_READ_AHEAD,
+        decode_ahead: Optional[int] = None,
         storage_options: Optional[dict] = None,
         check_index: bool = True,
         cache_dir: "Optional[str | os.PathLike]" = None,
@@ -160,6 +166,9 @@ class S1MMAlignStream(IterableDataset):
         if int(read_ahead) < 0:
             raise ValueError(f"read_ahead must be >= 0 bytes (0: no background reading), got {read_ahead}")
         self.read_ahead = int(read_ahead)
+        if decode_ahead is not None and int(decode_ahead) < 0:
+            raise ValueError(f"decode_ahead must be >= 0 bytes (0: decode in the consumer's thread), got {decode_ahead}")
+        self.decode_ahead = None if decode_ahead is None else int(decode_ahead)
         self.epoch = 0
         self.layers: list = []  # elastic resume: the interrupted runs of epoch ``layers_epoch``
         self.layers_epoch: Optional[int] = None
@@ -261,7 +270,10 @@ class S1MMAlignStream(IterableDataset):
     def __iter__(self) -> "_EpochIterator":
         info = get_worker_info()
         worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
-        return _EpochIterator(self, self.epoch, worker, workers)
+        ahead = self.decode_ahead
+        if ahead is None:  # DataLoader workers already decode in parallel; bytes need no decoding
+            ahead = DEFAULT_DECODE_AHEAD if info is None and self.decode else 0
+        return _EpochIterator(self, self.epoch, worker, workers, ahead)
 
     # -- planning ------------------------------------------------------------------------------
     def epoch_segments(self, epoch: int) -> list[splitting.Segment]:
@@ -297,12 +309,16 @@ class S1MMAlignStream(IterableDataset):
 class _EpochIterator:
     """One worker's pass over one epoch; ``state_dict``/``load_state_dict`` before the first ``next``.
 
-    Its reader thread (``read_ahead``) stops when the epoch ends, on an error, on :meth:`close`,
-    or when the iterator is dropped (a ``break``).
+    Its reader thread (``read_ahead``) and decoding thread (``decode_ahead``) stop when the epoch
+    ends, on an error, on :meth:`close`, or when the iterator is dropped (a ``break``). The decoding
+    thread only pops positions and decodes (:meth:`_produce`); what is counted (``emitted``, errors,
+    ``max_errors``) is counted here, as each result is taken, so the state is the consumer's.
     """
 
-    def __init__(self, stream: S1MMAlignStream, epoch: int, worker: int, num_workers: int):
+    def __init__(self, stream: S1MMAlignStream, epoch: int, worker: int, num_workers: int, decode_ahead: int = 0):
         self.s, self.epoch, self.worker, self.num_workers = stream, epoch, worker, num_workers
+        self.decode_ahead = decode_ahead
+        self.results: Optional[Iterator] = None
         self.emitted = 0  # positions popped from the buffer (good or failed)
         self.yielded = 0  # samples handed out
         self.pad = 0  # next position re-read to top the count up
@@ -347,11 +363,15 @@ class _EpochIterator:
             item = next(self.reader)
             if pos in keep:
                 self.store[pos] = item
+        produce = _produce(self.buffer, self.store, self.reader, self.n, s, self.epoch)
+        self.results = (ReadAhead(produce, self.decode_ahead, size=_result_bytes, name="s1mmalign-decode-ahead")
+                        if self.decode_ahead > 0 else produce)
 
     def close(self) -> None:
-        """Stop reading ahead (the iterator is done with)."""
-        if self.reader is not None and hasattr(self.reader, "close"):
-            self.reader.close()
+        """Stop reading and decoding ahead (the iterator is done with)."""
+        for ahead in (self.results, self.reader):  # the decoding thread first: it reads from the reader
+            if ahead is not None and hasattr(ahead, "close"):
+                ahead.close()
 
     def _fail(self, key, reason: str, detail: str, shard: str) -> None:
         self.errors[reason] = self.errors.get(reason, 0) + 1
@@ -363,21 +383,11 @@ class _EpochIterator:
                 f"by reason: {self.errors}. Last: {reason} in {shard}: {detail[:300]}"
             )
 
-    def _finish(self, item) -> Optional[dict]:
-        if isinstance(item, Failed):
-            self._fail(item.key, item.reason, item.detail, item.shard)
+    def _finish(self, result) -> Optional[dict]:
+        if isinstance(result, Failed):
+            self._fail(result.key, result.reason, result.detail, result.shard)
             return None
-        try:
-            sample = decode(item, max_pixels=self.s.max_pixels, columns=self.s.columns, images=self.s.decode)
-        except SampleError as e:
-            self._fail(e.key, e.reason, e.detail, item.shard)
-            return None
-        sample["text"] = choose_caption(sample, self.s.caption, mix_p=self.s.mix_p, seed=self.s.seed, epoch=self.epoch)
-        if self.s.columns is not None:  # the captions were read to choose ``text``; keep them only when asked for
-            for name in TEXT_FIELDS:
-                if name not in self.s.columns:
-                    del sample[name]
-        return sample
+        return result
 
     def __next__(self) -> dict:
         try:
@@ -389,12 +399,9 @@ class _EpochIterator:
     def _next(self) -> dict:
         if not self._started:
             self._start()
-        while self.buffer.emitted < self.n:
-            for _ in range(self.buffer.wanted()):
-                self.store[self.buffer.push()] = next(self.reader)
-            pos = self.buffer.pop()
-            self.emitted = self.buffer.emitted
-            sample = self._finish(self.store.pop(pos))
+        for emitted, result in self.results:
+            self.emitted = emitted
+            sample = self._finish(result)
             if sample is not None:
                 self.yielded += 1
                 return sample
@@ -408,9 +415,44 @@ class _EpochIterator:
             finally:
                 items.close()
             self.pad += 1
-            sample = self._finish(item)
+            sample = self._finish(_sample(self.s, self.epoch, item))
             if sample is not None:
                 self.yielded += 1
                 sample["__padded__"] = True
                 return sample
         raise StopIteration
+
+
+def _result_bytes(result: tuple) -> int:
+    """What a decoded sample counts against ``decode_ahead``: its pixels' bytes (1 KiB for the rest)."""
+    image = result[1].get("image") if isinstance(result[1], dict) else None
+    if image is None or isinstance(image, (bytes, bytearray)):
+        return 1024 + len(image or b"")
+    return 1024 + image.width * image.height * len(image.getbands())
+
+
+def _sample(stream: S1MMAlignStream, epoch: int, item) -> "dict | Failed":
+    """The sample of a read item, or why there is none (counted where it is taken: ``_EpochIterator._finish``)."""
+    if isinstance(item, Failed):
+        return item
+    try:
+        sample = decode(item, max_pixels=stream.max_pixels, columns=stream.columns, images=stream.decode)
+    except SampleError as e:
+        return Failed(e.key, e.reason, e.detail, item.shard)
+    sample["text"] = choose_caption(sample, stream.caption, mix_p=stream.mix_p, seed=stream.seed, epoch=epoch)
+    if stream.columns is not None:  # the captions were read to choose ``text``; keep them only when asked for
+        for name in TEXT_FIELDS:
+            if name not in stream.columns:
+                del sample[name]
+    return sample
+
+
+def _produce(buffer: PositionShuffle, store: dict, reader: Iterator, n: int, stream: S1MMAlignStream,
+             epoch: int) -> Iterator[tuple[int, "dict | Failed"]]:
+    """(positions emitted so far, the sample or why it failed) of the buffer's draws, in order. Holds no
+    reference to its iterator, so that an iterator dropped mid-epoch is collected and stops its threads."""
+    while buffer.emitted < n:
+        for _ in range(buffer.wanted()):
+            store[buffer.push()] = next(reader)
+        pos = buffer.pop()
+        yield buffer.emitted, _sample(stream, epoch, store.pop(pos))

@@ -24,7 +24,7 @@ from s1mmalign.loaders.source import IndexMismatchError
 from s1mmalign.loaders.tiny import serve_http, synthetic_records
 
 SMALL = ShardOptions(parquet_shard_bytes=60_000, tar_shard_bytes=60_000, row_group_bytes=15_000)
-THREAD = "s1mmalign-read-ahead"
+THREADS = ("s1mmalign-read-ahead", "s1mmalign-decode-ahead")
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,8 @@ def ds(tmp_path_factory) -> Path:
 
 
 def reader_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name == THREAD and t.is_alive()]
+    """The stream's threads: reading ahead, and decoding ahead (a stream outside DataLoader workers)."""
+    return [t for t in threading.enumerate() if t.name in THREADS and t.is_alive()]
 
 
 def open_shards(root: Path) -> list[str]:
@@ -75,12 +76,15 @@ def test_same_samples_in_the_same_order_with_and_without_read_ahead(ds, fmt):
         return s
 
     for kw in ({}, {"mix_chunk": 7}):
-        off, _ = run(stream(0, **kw))
+        off, _ = run(stream(0, decode_ahead=0, **kw))
         assert len(off) == 200
-        assert run(stream(32 << 20, **kw))[0] == off  # the default bound
-        assert run(stream(1, **kw))[0] == off  # one sample at a time
+        assert run(stream(32 << 20, **kw))[0] == off  # the default bounds (decoding ahead too: no workers here)
+        assert run(stream(1, decode_ahead=1, **kw))[0] == off  # one sample at a time
+        assert run(stream(0, decode_ahead=1 << 20, **kw))[0] == off  # decoding ahead, reading in its thread
     with pytest.raises(ValueError, match="read_ahead must be >= 0"):
         stream(-1)
+    with pytest.raises(ValueError, match="decode_ahead must be >= 0"):
+        stream(0, decode_ahead=-1)
 
 
 @pytest.mark.parametrize("fmt", ["wds", "parquet"])
@@ -181,16 +185,20 @@ def test_break_and_garbage_collection_stop_the_thread_and_close_the_shard(ds):
 
     # a bound of one sample keeps the thread alive and in a shard until the consumer moves on (a
     # larger one lets a fast thread read the whole small dataset and exit before the checks)
-    stream = S1MMAlignStream(ds, format="wds", shuffle_buffer=5, read_ahead=1)
+    stream = S1MMAlignStream(ds, format="wds", shuffle_buffer=5, read_ahead=1, decode_ahead=0)
     for x in stream:
         assert len(reader_threads_here()) == 1 and open_shards(ds)  # reading ahead, in a shard
+        break
+    assert not reader_threads_here() and not open_shards(ds)
+    for x in S1MMAlignStream(ds, format="wds", shuffle_buffer=5, read_ahead=1, decode_ahead=1):
+        assert len(reader_threads_here()) == 2 and open_shards(ds)  # reading and decoding ahead
         break
     assert not reader_threads_here() and not open_shards(ds)
     # a DataLoader in the main process dropped mid-epoch (it keeps its iterator for state_dict())
     loader = make_dataloader(S1MMAlignStream(ds, format="parquet", shuffle_buffer=5, read_ahead=1), batch_size=4)
     it = iter(loader)
     next(it)
-    assert len(reader_threads_here()) == 1
+    assert len(reader_threads_here()) == 2  # no workers: this process decodes ahead too
     del it, loader
     gc.collect()
     assert not reader_threads_here() and not open_shards(ds)
@@ -204,6 +212,35 @@ def test_break_and_garbage_collection_stop_the_thread_and_close_the_shard(ds):
 
 
 # -- errors reach the consumer as before -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["wds", "parquet"])
+def test_decoding_ahead_counts_bad_images_and_resumes_exactly_like_decoding_in_place(tmp_path, fmt):
+    """The decoding thread pops and decodes; what is counted (emitted, rejects) is counted as results are
+    taken, so a state saved with it restores without it (and back) onto the same samples."""
+    out = tmp_path / "ds"
+    write_dataset(synthetic_records(120), out, options=SMALL)  # 7 widths, 64 to 70 pixels
+
+    def stream(decode_ahead):  # images over 68x64 pixels are rejects: counted in the consumer, and padded
+        return S1MMAlignStream(out, format=fmt, seed=5, shuffle_buffer=16, decode_ahead=decode_ahead,
+                               max_pixels=68 * 64)
+
+    whole = {}
+    for ahead in (0, 1 << 20):
+        it = iter(stream(ahead))
+        whole[ahead] = ([x["key"] for x in it], it.errors)
+    # 34 rejects in the pass, more among the first samples re-read to keep the planned count
+    assert whole[0] == whole[1 << 20] and set(whole[0][1]) == {"decompression_bomb"} and whole[0][1]["decompression_bomb"] > 34
+    assert len(whole[0][0]) == 120
+    keys = whole[0][0]
+    for saved_with, resumed_with in ((1 << 20, 0), (0, 1 << 20), (1, 1)):
+        it = iter(stream(saved_with))
+        first = [next(it)["key"] for _ in range(37)]
+        state = it.state_dict()
+        it.close()
+        again = iter(stream(resumed_with))
+        again.load_state_dict(state)
+        assert first + [x["key"] for x in again] == keys
 
 
 def test_truncated_shard_gives_the_same_counted_rejects(ds, tmp_path):
