@@ -311,7 +311,7 @@ class _EpochIterator:
 
     Its reader thread (``read_ahead``) and decoding thread (``decode_ahead``) stop when the epoch
     ends, on an error, on :meth:`close`, or when the iterator is dropped (a ``break``). The decoding
-    thread only pops positions and decodes (:meth:`_produce`); what is counted (``emitted``, errors,
+    thread only pops positions and decodes (:func:`_produce`); what is counted (``emitted``, errors,
     ``max_errors``) is counted here, as each result is taken, so the state is the consumer's.
     """
 
