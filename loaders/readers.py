@@ -173,17 +173,11 @@ def _tar_members(f, length: Optional[int] = None, chunk: Optional[int] = None) -
     What ``tarfile``'s stream mode does for these shards, without building a ``TarInfo`` per member:
     ustar, GNU long names and pax ``path`` records; the archive ends at a zero or invalid header
     (the first one invalid: ``ReadError``) or at the end of the window; a member cut short raises
-    ``ReadError`` ("unexpected end of data"). A header, or a member with its padding, that lies
-    inside the current piece is sliced from it directly (the per-sample cost of a stream)."""
+    ``ReadError`` ("unexpected end of data")."""
     src = _Pieces(f, length, chunk)
     at, long_name, start = 0, None, None
     while True:
-        buf, i = src.buf, src.at
-        if i + 512 <= len(buf):
-            block = buf[i:i + 512]
-            src.at = i + 512
-        else:
-            block = src.take(512)
+        block = src.take(512)
         if len(block) < 512 or block == ZERO_BLOCK:
             if at == 0 and len(block) and block != ZERO_BLOCK[:len(block)]:
                 raise tarfile.ReadError("truncated header")
@@ -195,17 +189,12 @@ def _tar_members(f, length: Optional[int] = None, chunk: Optional[int] = None) -
             return
         name, size, kind = parsed
         start = at if start is None else start
+        data = src.take(size) if size else b""
+        if len(data) < size:
+            raise tarfile.ReadError("unexpected end of data")
         pad = -size % 512
-        buf, i = src.buf, src.at
-        if i + size + pad <= len(buf):
-            data = buf[i:i + size]
-            src.at = i + size + pad
-        else:
-            data = src.take(size) if size else b""
-            if len(data) < size:
-                raise tarfile.ReadError("unexpected end of data")
-            if pad and len(src.take(pad)) < pad:
-                pad = 0  # the window ends here: the next header read ends the archive
+        if pad and len(src.take(pad)) < pad:
+            pad = 0  # the window ends here: the next header read ends the archive
         at += 512 + size + pad
         if kind in (b"L", b"x"):  # the next header's name, from a GNU long name or a pax record
             long_name = data.split(b"\0", 1)[0].decode("utf-8", "surrogateescape") if kind == b"L" else (
