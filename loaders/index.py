@@ -128,14 +128,15 @@ def _bits(buf, offset: int, n: int) -> np.ndarray:
     return np.unpackbits(np.frombuffer(buf, dtype=np.uint8), bitorder="little")[offset:offset + n].astype(bool)
 
 
-def _chunks(column) -> list:
+def column_chunks(column) -> list:
+    """The non-empty chunks of a sidecar column, in order."""
     return [c for c in column.chunks if len(c)]
 
 
 def column_valid(column) -> np.ndarray:
     """Where a sidecar column holds a value (not null)."""
     parts = [_bits(c.buffers()[0], c.offset, len(c)) if c.null_count and c.buffers()[0] is not None
-             else np.ones(len(c), dtype=bool) for c in _chunks(column)]
+             else np.ones(len(c), dtype=bool) for c in column_chunks(column)]
     return np.concatenate(parts) if parts else np.zeros(0, dtype=bool)
 
 
@@ -147,7 +148,7 @@ def column_values(column) -> np.ndarray:
     if not pa_types.is_boolean(t) and str(t) not in NUMPY_TYPES:
         raise ValueError(f"a sidecar column of type {t} has no numpy values")
     parts = []
-    for c in _chunks(column):
+    for c in column_chunks(column):
         if pa_types.is_boolean(t):
             parts.append(_bits(c.buffers()[1], c.offset, len(c)))
         else:

@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 
 from s1mmalign.core import contract
-from s1mmalign.loaders.index import column_valid, column_values, int64_values
+from s1mmalign.loaders.index import column_chunks, column_valid, column_values, int64_values
 
 CAPTION_MODES = ("recaption", "caption", "both", "mix")
 SHARD_COUNTS = {"modality": "modalities", "source": "sources", "license": "licenses"}  # where= terms the index counts
@@ -87,7 +87,7 @@ def _mask(column, op: str, want) -> np.ndarray:
     t = column.type
     if pa.types.is_string(t) or pa.types.is_large_string(t):  # the term on each distinct value, then looked up
         valid, parts, at = column_valid(column), [], 0
-        for chunk in (c for c in column.chunks if len(c)):
+        for chunk in column_chunks(column):
             enc = chunk.dictionary_encode()
             words = enc.dictionary.to_pylist()
             lookup = np.array([_term_holds(w, op, want) for w in words] + [False], dtype=bool)
