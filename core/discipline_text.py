@@ -86,8 +86,8 @@ TERMS: dict[str, tuple[tuple[int, str], ...]] = {
             r"|physiolog\w+|metabolis\w+|mutants?|biolog\w+|evolution\w*|live[- ]cell|brains?\b|nerves?\b|nerve fib\w+|axons?"
             r"|neuro\w+|neural (?:activity|crest|tube|stem|progenitors?|development|circuitry|tissue)|animals?|insects?|birds?|mammal\w*|forests?|bioinformatic\w*|biophysic\w*"
             r"|biomolecul\w*|parasit\w+"
-            r"|livestock|dairy|poultry|crops?\b|agricultur\w+"),
-        (1, r"life|living|growth|cortex|cortical|imaging|bio\w+"),
+            r"|livestock|dairy|poultry|crops?\b|agricultur\w+|cortex|cortical|primates?|bioimag\w+"),
+        (1, r"life|living|growth|imaging|bio\w+"),
     ),
     "astronomy": (
         (3, r"astronomy|galax(?:y|ies)|stars?\b|stellar|exoplanet\w*|cosmolog\w+|telescopes?|supernova\w*|black holes?|quasars?"
@@ -168,10 +168,25 @@ def text_scores(title: Any = None, abstract: Any = None, tags: Any = (), votes: 
         if not low:
             continue
         for d, rules in _RX.items():
-            s = sum(w * len(set(m.group(0) for m in rx.finditer(low))) for w, rx in rules)
+            s = _score(low, rules)
             if s:
                 scores[d] = scores.get(d, 0.0) + factor * s
     return scores
+
+
+def _score(low: str, rules) -> float:
+    """A discipline's score on one text: each distinct term once, and each stretch of text once,
+    at the highest weight of the patterns that match it ("cell biology" is one weight-3 term, not
+    also "biology" and "cell" of lower weights)."""
+    hits = sorted(((w, m.start(), m.end()) for w, rx in rules for m in rx.finditer(low)),
+                  key=lambda h: (-h[0], h[1] - h[2]))
+    taken: list[tuple[int, int]] = []
+    terms: dict[str, int] = {}
+    for w, a, b in hits:
+        if all(b <= x or a >= y for x, y in taken):
+            taken.append((a, b))
+            terms.setdefault(low[a:b], w)
+    return float(sum(terms.values()))
 
 
 def head_discipline(tag: Any) -> Optional[str]:
@@ -184,11 +199,13 @@ def head_discipline(tag: Any) -> Optional[str]:
 
 
 def discipline_from_text(title: Any = None, abstract: Any = None, tags: Any = (),
-                         votes: Any = ()) -> tuple[Optional[str], float]:
+                         votes: Any = (), *, lenient: bool = False) -> tuple[Optional[str], float]:
     """The discipline a title, an abstract and free tags name and the confidence (the winner's
     share of all scores); ``(None, confidence)`` when the winner scores under :data:`MIN_SCORE`,
     or holds under :data:`MIN_SHARE` of all scores without leading the runner-up by
-    :data:`LEAD` (a long abstract touches many fields; a clear lead still decides)."""
+    :data:`LEAD` (a long abstract touches many fields; a clear lead still decides). ``lenient``:
+    any strict lead of at least :data:`MIN_SCORE` decides -- for a caller whose only other
+    answer is a default."""
     scores = text_scores(title, abstract, tags, votes)
     if not scores:
         return None, 0.0
@@ -197,6 +214,8 @@ def discipline_from_text(title: Any = None, abstract: Any = None, tags: Any = ()
     share = ranked[0] / sum(ranked)
     runner_up = ranked[1] if len(ranked) > 1 else 0.0
     clear = share >= MIN_SHARE or (share >= MIN_LEAD_SHARE and ranked[0] >= LEAD * runner_up)
+    if lenient:  # the caller's last resort: a strict leader of MIN_SCORE beats a default
+        clear = runner_up < ranked[0]
     if ranked[0] < MIN_SCORE or not clear:
         return None, round(share, 3)
     return best, round(share, 3)

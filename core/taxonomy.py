@@ -383,8 +383,9 @@ def discipline_for_tags(tags: Any, default: str = "other", *, journal: Any = Non
     tag that names ``other``; a broad area (:data:`BROAD_AREAS`: "Physical sciences", "Biology and
     life sciences"), so the specific subject of a Nature or PLOS hierarchy wins; the ``journal``
     title (:func:`discipline_for_journal`); the paper's own words alone; the head noun of the first
-    free tag (:func:`~s1mmalign.core.discipline_text.head_discipline`); ``default``. Tags that name
-    nothing (article types) count for nothing.
+    free tag (:func:`~s1mmalign.core.discipline_text.head_discipline`); a field that leads the title
+    and abstract at all (``lenient``); ``default``. Tags that name nothing (article types) count
+    for nothing.
     """
     other = broad = None
     free: list[str] = []
@@ -417,4 +418,6 @@ def discipline_for_tags(tags: Any, default: str = "other", *, journal: Any = Non
         d = discipline_from_text(title, abstract)[0]
     if d is None and free:  # keywords that name fields evenly: the first one's head noun
         d = head_discipline(free[0])
+    if d is None and (title or abstract):  # a field that leads, even narrowly, beats the default
+        d = discipline_from_text(title, abstract, tags=free, lenient=True)[0]
     return d or default

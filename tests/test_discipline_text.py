@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from s1mmalign.core import contract
-from s1mmalign.core.discipline_text import discipline_from_text
+from s1mmalign.core.discipline_text import MIN_SHARE, discipline_from_text, text_scores
 
 PAPERS = {
     "mathematics": ("On the cohomology of moduli spaces of stable curves",
@@ -88,3 +88,23 @@ def test_subjects_and_journal_still_decide_first():
 ])
 def test_a_title_alone_that_names_its_field_decides(title, want):
     assert discipline_from_text(title)[0] == want
+
+
+def test_a_term_counts_once_at_its_highest_weight():
+    # "biology" matches a weight-3, a weight-2 and a weight-1 pattern: it names the field once
+    assert text_scores(abstract="biology") == {"biology": 3.0}
+    assert text_scores(abstract="Cell biology of the primate cortex") == {"biology": 3.0 + 2.0 + 2.0}  # cell biology, primate, cortex
+
+
+def test_a_narrow_lead_beats_the_default_but_a_tie_does_not():
+    # biology 12 against physics 11: no confident answer from the text, yet better than "other"
+    title = "Magnetic control of the brightness of fluorescent proteins"
+    abstract = ("Fluorescent proteins become responsive to weak magnetic fields in the presence of a cofactor. "
+                "We image the effect in living cells and in bacteria with an optical setup of lasers and filters.")
+    d, share = discipline_from_text(title, abstract)
+    assert d is None and share < MIN_SHARE
+    assert discipline_from_text(title, abstract, lenient=True)[0] == "biology"
+    assert contract.discipline_for_tags([], title=title, abstract=abstract) == "biology"
+    tie = ("Lasers and bacteria", "")
+    assert text_scores(*tie)["physics"] == text_scores(*tie)["biology"]
+    assert contract.discipline_for_tags([], title=tie[0], abstract=tie[1]) == "other"

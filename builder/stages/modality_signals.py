@@ -177,9 +177,13 @@ _NOUNS: list[tuple[str, str]] = [
     # containers: software on a screen; content: tables, code, equations, text, logos, documents
     ("other", _SCREEN),
     ("other", _TEXT),
-    # artwork: what an artist or an algorithm draws as a picture, not a figure of data
+    # artwork: what an artist or an algorithm draws as a picture, not a figure of data (samples of
+    # a generative model are no photographs; a named figure type beside them still wins)
     ("other", r"stipple(?:d)? (?:drawings?|images?|renderings?|portraits?)|stippling|paintings?|artworks?|"
-              r"(?:pencil|charcoal|watercolou?r|ink) (?:drawings?|sketches|portraits?)"),
+              r"(?:pencil|charcoal|watercolou?r|ink) (?:drawings?|sketches|portraits?)|"
+              r"(?:synthetic|generated|fake) (?:sample )?(?:images?|pictures?|samples?)|"
+              r"(?:images?|samples?) (?:generated|sampled|synthesi[sz]ed) (?:by|from) (?:a |an |the )?"
+              r"(?:generative )?(?:models?|generators?|gans?|networks?|diffusion models?)"),
 ]
 # weak: taken only when the text names no figure type ("field images with colour bars")
 _WEAK_CUES: list[tuple[str, str]] = [
