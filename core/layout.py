@@ -108,12 +108,18 @@ SAMPLE_INDEX_SCHEMA = pa.schema(
         ("offset", pa.int64()),  # tar: byte offset of the sample's first header; parquet: row in shard
         ("size", pa.int64()),  # tar: bytes of the sample's members; parquet: 1
         ("row_group", pa.int32()),  # parquet: row group of the row; tar: -1
+        # parquet: where the row's image bytes lie in the shard (stored PLAIN, uncompressed), so a
+        # slice reads its images with ranged reads instead of whole column chunks; null for tar,
+        # for pages that cannot be addressed so, and in sidecars written before these columns
+        ("image_offset", pa.int64()),
+        ("image_size", pa.int64()),
     ]
 )
 
 
 def note_sample(cols: dict[str, list], rec: dict, offset: int, size: int, row_group: int) -> None:
-    """Append one sample's row to sidecar columns (also used to rebuild an index from shards)."""
+    """Append one sample's row to sidecar columns (also used to rebuild an index from shards); its
+    image range is null until :func:`note_image_ranges` sets a Parquet shard's."""
     cols["key"].append(rec.get("key"))
     cols["modality"].append(rec.get("modality") or "other")
     cols["source"].append(rec.get("source") or "")
@@ -128,6 +134,23 @@ def note_sample(cols: dict[str, list], rec: dict, offset: int, size: int, row_gr
     cols["offset"].append(offset)
     cols["size"].append(size)
     cols["row_group"].append(row_group)
+    cols["image_offset"].append(None)
+    cols["image_size"].append(None)
+
+
+def note_image_ranges(cols: dict[str, list], path: str | Path, image_sizes: Optional[Sequence[int]] = None) -> bool:
+    """Set the image ranges of a Parquet shard's sidecar columns from the local shard file ``path``;
+    ``image_sizes``, the lengths of the images written, when known, must agree with them. False (the
+    columns stay null, readers use pyarrow) when the pages cannot be addressed or do not agree."""
+    from s1mmalign.core.parquet_values import value_ranges
+
+    ranges = value_ranges(path, "image.bytes")
+    n = len(cols["key"])
+    if ranges is None or len(ranges[0]) != n or (image_sizes is not None and list(ranges[1]) != list(image_sizes)):
+        return False
+    cols["image_offset"] = ranges[0].tolist()
+    cols["image_size"] = ranges[1].tolist()
+    return True
 
 
 def read_sidecar(path: Path) -> tuple[dict, pa.Table]:

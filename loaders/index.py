@@ -29,7 +29,7 @@ COUNT_FIELDS = ("modalities", "sources", "licenses")
 MAX_PATH = 1024  # characters of a shard or sidecar path (a file name: 255 bytes)
 MAX_COUNT = 2**53  # no real shard comes near; offsets + sizes below it cannot overflow int64
 #: Sidecar columns an index written before them lacks (the loader's where= says so when asked for).
-OPTIONAL_COLUMNS = ("width", "height", "multi_panel")
+OPTIONAL_COLUMNS = ("width", "height", "multi_panel", "image_offset", "image_size")
 
 
 class IndexFormatError(ValueError):
@@ -194,7 +194,23 @@ def check_sample_index(table, entry: dict, where: str, columns: Optional[Sequenc
         end = off + size
         if np.any(off[1:] < end[:-1]) or end[-1] > entry["bytes"]:
             raise bad(f"has sample ranges out of order, overlapping or past the shard's {entry['bytes']} bytes")
+    if entry.get("format") == "parquet" and "image_offset" in names and "image_size" in names and table.num_rows:
+        if table["image_offset"].null_count == 0 and table["image_size"].null_count == 0:
+            off, size = int64_values(table["image_offset"]), int64_values(table["image_size"])
+            if off.min() < 0 or size.min() < 0 or np.any(off + size > entry["bytes"]) or off.max() >= MAX_COUNT:
+                raise bad(f"has image ranges negative or past the shard's {entry['bytes']} bytes")
     return table
+
+
+def image_ranges(table) -> Optional[tuple[np.ndarray, np.ndarray]]:
+    """(offsets, sizes) of every row's image bytes in a Parquet shard, from its checked sidecar;
+    None when the sidecar has none (written before them, or pages that cannot be addressed)."""
+    names = table.column_names
+    if "image_offset" not in names or "image_size" not in names or not table.num_rows:
+        return None
+    if table["image_offset"].null_count or table["image_size"].null_count:
+        return None
+    return int64_values(table["image_offset"]), int64_values(table["image_size"])
 
 
 def inside_root(root: str, path: str) -> bool:

@@ -34,6 +34,7 @@ FLOAT32_FIELDS = tuple(n for n, t, _, _ in contract.FIELDS if str(t) == "float")
 IMAGE_EXTS = ("png", "jpg", "jpeg", "webp", "tif", "tiff", "bmp", "gif")
 COALESCE_GAP = 256 << 10  # remote: one request across gaps up to 256 KiB (latency beats bandwidth)
 READ_CHUNK = 4 << 20  # tar runs: one read (remote: one request) per 4 MiB, or up to the run's end
+PARQUET_LOCAL_GAP = 4 << 10  # local Parquet images: one read across the 4-byte length prefixes and small page headers
 FIRST_CHUNK = 256 << 10  # ... starting at 256 KiB and doubling, so the first samples arrive early
 DEFAULT_READ_AHEAD = 32 << 20  # bytes of raw samples a stream may hold ahead of its consumer
 ITEM_OVERHEAD = 1024  # bytes counted per item besides its image (metadata, captions)
@@ -327,6 +328,10 @@ def _read_parquet(source, pick, lo: int, hi: int, columns: Optional[frozenset] =
             return
         groups = np.searchsorted(bounds, positions, side="right") - 1
         names = None if columns is None else [n for n in pf.schema_arrow.names if n in columns or n in TEXT_FIELDS]
+        # a slice whose sidecar locates each image: images by ranged reads (a row group's image column
+        # chunk is most of its bytes; a slice wants a few of its rows), the rest by pyarrow
+        if by_range := pick.offsets is not None and (names is None or "image" in names):
+            names = [n for n in (names or pf.schema_arrow.names) if n != "image"]
         i = 0
         while i < len(positions):
             g = int(groups[i])
@@ -335,6 +340,10 @@ def _read_parquet(source, pick, lo: int, hi: int, columns: Optional[frozenset] =
                 j += 1
             try:
                 rows = _rows(pf.read_row_group(g, columns=names), positions[i:j] - bounds[g])
+                if by_range:
+                    gap = PARQUET_LOCAL_GAP if source.is_local else COALESCE_GAP
+                    images = _read_ranges(f, pick.offsets[lo + i : lo + j], pick.sizes[lo + i : lo + j], gap)
+                    rows = [(row, image) for (row, _), image in zip(rows, images)]
             except SourceStalled:
                 raise
             except Exception as e:
@@ -344,6 +353,19 @@ def _read_parquet(source, pick, lo: int, hi: int, columns: Optional[frozenset] =
                 for row, image in rows:
                     yield Raw(row["key"], row, image, pick.path)
             i = j
+
+
+def _read_ranges(f, offsets: np.ndarray, sizes: np.ndarray, gap: int) -> list[bytes]:
+    """The bytes at ``offsets``/``sizes`` of ``f``, neighbours within ``gap`` bytes in one read."""
+    out: list[bytes] = []
+    for first, count, start in _runs(offsets, sizes, gap):
+        offs, lens = offsets[first : first + count].tolist(), sizes[first : first + count].tolist()
+        f.seek(start)
+        data = f.read(offs[-1] + lens[-1] - start)
+        if len(data) < offs[-1] + lens[-1] - start:
+            raise EOFError("the shard ended before an image its index locates")
+        out += [data] if count == 1 else [bytes(memoryview(data)[o - start : o - start + n]) for o, n in zip(offs, lens)]
+    return out
 
 
 def _rows(table, rows: np.ndarray) -> list[tuple[dict, Optional[bytes]]]:

@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 
 from s1mmalign.core import contract
-from s1mmalign.loaders.index import column_chunks, column_valid, column_values, int64_values
+from s1mmalign.loaders.index import column_chunks, column_valid, column_values, image_ranges, int64_values
 
 CAPTION_MODES = ("recaption", "caption", "both", "mix")
 SHARD_COUNTS = {"modality": "modalities", "source": "sources", "license": "licenses"}  # where= terms the index counts
@@ -142,8 +142,8 @@ class ShardPick:
     sample_index: Optional[str]  # sidecar path (None when the index was built by reading)
     count: int  # selected samples
     rows: Optional[np.ndarray] = None  # positions of the selected samples; None = all of them
-    offsets: Optional[np.ndarray] = None  # tar: byte offset of each selected sample
-    sizes: Optional[np.ndarray] = None  # tar: byte size of each selected sample
+    offsets: Optional[np.ndarray] = None  # byte offset of each selected sample (tar) or of its image (parquet)
+    sizes: Optional[np.ndarray] = None  # byte size of the same
     row_groups: list[int] = field(default_factory=list)  # parquet: rows per row group
     src: int = 0  # which source of a mix
 
@@ -169,7 +169,7 @@ class Selection:
         for p in self.picks:
             if p.rows is None:
                 out += p.bytes
-            elif p.sizes is not None:
+            elif p.sizes is not None and p.format == "wds":
                 out += int(p.sizes.sum())
             else:
                 out += int(p.bytes * p.count / max(p.num_samples, 1))
@@ -289,6 +289,8 @@ def select(
         if fmt == "wds":
             pick.offsets = int64_values(table["offset"])[rows]
             pick.sizes = int64_values(table["size"])[rows]
+        elif pick.rows is not None and (ranges := image_ranges(table)) is not None:
+            pick.offsets, pick.sizes = ranges[0][rows], ranges[1][rows]
     picks = [p for p in candidates if p.count > 0]
     by_d: dict[str, int] = {}
     for p in picks:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import io
 import random
 import shutil
 import subprocess
@@ -299,7 +300,7 @@ def test_reindex_adds_filter_columns_and_joins_eval_scores(tmp_path):
     write_dataset(recs, out, options=SMALL)
     for side in (out / "index").rglob("*.idx.parquet"):  # an index from before the filter columns
         table = pq.read_table(side)
-        pq.write_table(table.drop_columns(["width", "height", "multi_panel"]), side)
+        pq.write_table(table.drop_columns(["width", "height", "multi_panel", "image_offset", "image_size"]), side)
     with pytest.raises(ValueError, match="where= column 'width' is not in the sample index.*s1mmalign reindex"):
         S1MMAlignStream(out, where=[("width", ">=", 128)])
     with pytest.raises(ValueError, match="no sample"):
@@ -314,7 +315,75 @@ def test_reindex_adds_filter_columns_and_joins_eval_scores(tmp_path):
     assert run.returncode == 0, run.stderr[-2000:]
     assert "scores joined for 160 samples" in run.stdout  # 80 keys, in both formats
     assert {p: p.read_bytes() for p in out.rglob("*.tar")} == shard_bytes  # shards untouched
+    for side in (out / "index" / "data").rglob("*.idx.parquet"):  # Parquet sidecars locate images again
+        assert pq.read_table(side, columns=["image_offset"])["image_offset"].null_count == 0
     for fmt in ("wds", "parquet"):
         got = keys(S1MMAlignStream(out, format=fmt, where=[("width", ">=", 128)], min_clip_score=0.5))
         want = {k for i, (k, v) in enumerate(scored.items()) if v >= 0.5 and (64, 96, 128, 160)[i % 4] >= 128}
         assert sorted(got) == sorted(want) and want
+
+
+def test_parquet_slice_reads_its_images_by_range(two, tmp_path):
+    """A Parquet sidecar locates each row's image bytes in its shard: a slice reads those ranges and
+    the small columns, not the row groups' whole image column chunks -- the same samples with far
+    fewer bytes read than a copy whose sidecars lack the ranges (an index written before them)."""
+    import numpy as np
+    import pyarrow as pa
+    from PIL import Image
+
+    def noisy(n: int):  # photographs-like JPEGs (noise does not compress): images are most of each shard
+        rnd = random.Random(5)
+        for i, r in enumerate(synthetic_records(n, seed=5)):
+            side = 96 + (i // 4) % 8  # width 96: one record in 8, four in a row
+            buf = io.BytesIO()
+            Image.frombytes("RGB", (side, side), rnd.randbytes(side * side * 3)).save(buf, "JPEG", quality=90)
+            r["image"] = {"bytes": buf.getvalue(), "path": None}
+            yield r
+
+    root = tmp_path / "big-row-groups"
+    write_dataset(noisy(160), root, options=ShardOptions(row_group_bytes=1 << 20))
+    sidecars = sorted((root / "index" / "data").rglob("*.idx.parquet"))
+    assert sidecars
+    for side in sidecars:  # every range holds exactly its row's stored image
+        table = pq.read_table(side)
+        shard = root / "data" / side.relative_to(root / "index" / "data").as_posix().removesuffix(".idx.parquet")
+        data = shard.read_bytes()
+        images = pq.read_table(shard, columns=["image"]).column("image").combine_chunks().field("bytes").to_pylist()
+        offs, sizes = table["image_offset"].to_pylist(), table["image_size"].to_pylist()
+        assert [data[o : o + n] for o, n in zip(offs, sizes)] == images
+    old = tmp_path / "no-ranges"  # the same dataset as indexed before the ranges existed
+    shutil.copytree(root, old)
+    for side in sorted((old / "index" / "data").rglob("*.idx.parquet")):
+        table = pq.read_table(side)
+        meta = table.schema.metadata
+        for name in ("image_offset", "image_size"):
+            table = table.set_column(table.schema.get_field_index(name), name, pa.nulls(table.num_rows, pa.int64()))
+        pq.write_table(table.replace_schema_metadata(meta), side)
+
+    def rchar() -> int:
+        return int(next(x for x in Path("/proc/self/io").read_text().splitlines() if x.startswith("rchar:")).split()[1])
+
+    where = [("width", "==", 96)]  # one row in 8, spread over the row groups
+    got = {}
+    for name, folder in (("ranges", root), ("pyarrow", old)):
+        s = S1MMAlignStream(folder, format="parquet", where=where, decode=False, shuffle=False, read_ahead=0,
+                            columns=["image", "recaption"])  # what a CLIP job reads: images are most of it
+        gaps = any(p.rows is not None and np.any(np.diff(p.rows) > 1) for p in s.selection.picks)
+        assert gaps and all((p.offsets is not None) == (name == "ranges") for p in s.selection.picks if p.rows is not None)
+        before = rchar()
+        rows = list(s)
+        got[name] = (rchar() - before, [(r["key"], r["image"], r["recaption"]) for r in rows])
+    assert got["ranges"][1] == got["pyarrow"][1] and len(got["ranges"][1]) == 20  # of 160
+    assert got["ranges"][0] < 0.4 * got["pyarrow"][0], (got["ranges"][0], got["pyarrow"][0])
+    s = S1MMAlignStream(root, format="parquet", where=where, shuffle=False)  # decoded, the same samples
+    assert [r["key"] for r in s] == [k for k, _, _ in got["ranges"][1]]
+    # a sidecar whose ranges leave the shard is refused as a whole, like a tar sidecar's
+    side = sidecars[0]
+    table = pq.read_table(side)
+    meta = table.schema.metadata
+    offs = table["image_offset"].to_pylist()
+    offs[-1] = 1 << 40
+    table = table.set_column(table.schema.get_field_index("image_offset"), "image_offset", pa.array(offs, pa.int64()))
+    pq.write_table(table.replace_schema_metadata(meta), side)
+    with pytest.raises(ValueError, match="image ranges negative or past the shard"):
+        list(S1MMAlignStream(root, format="parquet", where=where, decode=False))

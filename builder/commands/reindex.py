@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 from s1mmalign.builder.shards.write import finalize_dataset
 from s1mmalign.builder.shards.writers import sidecar_path
 from s1mmalign.core.atomic import atomic_file, fsync_and_hash
-from s1mmalign.core.layout import SAMPLE_INDEX_SCHEMA, SHARD_SUFFIXES, read_sidecar, scan_shard
+from s1mmalign.core.layout import SAMPLE_INDEX_SCHEMA, SHARD_SUFFIXES, note_image_ranges, read_sidecar, scan_shard
 
 SCORE_COLUMNS = ("clip_score_caption", "clip_score_recaption")
 
@@ -51,6 +51,8 @@ def reindex(out: str | Path) -> dict:
         cols: dict[str, list] = collections.defaultdict(list)
         with open(out / rel, "rb") as f:
             scan_shard(f, fmt, cols)
+        if fmt == "parquet":
+            note_image_ranges(cols, out / rel)  # a dataset written before the sidecars located images
         for i, key in enumerate(cols["key"]):
             if key in scores:
                 for name, value in zip(SCORE_COLUMNS, scores[key]):

@@ -36,7 +36,7 @@ import pyarrow.parquet as pq
 from s1mmalign.builder.shards.names import shard_facts, working_prefix
 from s1mmalign.core import contract, layout
 from s1mmalign.core.atomic import HashingWriter, atomic_file, fsync_and_hash, temporary_name
-from s1mmalign.core.layout import SAMPLE_INDEX_SCHEMA, note_sample
+from s1mmalign.core.layout import SAMPLE_INDEX_SCHEMA, note_image_ranges, note_sample
 
 MiB = 1 << 20
 
@@ -211,6 +211,7 @@ class _ParquetShard(_Shard):
     def __init__(self, out: Path, rel: str, discipline: str, opts: ShardOptions, origin: Optional[dict] = None):
         super().__init__(out, rel, "parquet", discipline, opts.fsync, origin)
         self.row_groups = 0
+        self.image_sizes: list[int] = []  # checked against the image ranges read back at commit
         schema = parquet_schema()
         compression = {n: ("none" if n == "image" else opts.compression) for n in schema.names}
         # A native file: pyarrow writes without the GIL and without copying pages into Python
@@ -232,6 +233,7 @@ class _ParquetShard(_Shard):
         base = self.num_samples
         for i, rec in enumerate(rows):
             self.note(rec, base + i, 1, self.row_groups)
+            self.image_sizes.append(len(rec["image"]["bytes"]))
         self.row_groups += 1
 
     @property
@@ -241,6 +243,7 @@ class _ParquetShard(_Shard):
     def _close(self) -> tuple[int, str]:
         self.writer.close()
         self.sink.close()
+        note_image_ranges(self.index, self.tmp, self.image_sizes)  # from the page cache, like the hash
         return fsync_and_hash(self.tmp, durable=self.durable)
 
     def abort(self) -> None:
