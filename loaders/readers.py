@@ -26,6 +26,7 @@ from s1mmalign.core import contract
 from s1mmalign.core.images import DEFAULT_MAX_PIXELS, ImageRejected, decode_image
 from s1mmalign.core.layout import split_member
 from s1mmalign.core.prefetch import ReadAhead
+from s1mmalign.loaders.ranges import read_ranges, runs
 from s1mmalign.loaders.remote import SourceStalled, transient_errors
 from s1mmalign.loaders.select import TEXT_FIELDS
 
@@ -260,33 +261,18 @@ def metadata(raw: Raw) -> dict:
     return meta
 
 
-def _runs(offsets: np.ndarray, sizes: np.ndarray, gap: int) -> list[tuple[int, int, int]]:
-    """Group consecutive selected samples into contiguous reads: (first index, count, byte offset)."""
-    runs = []
-    i, n = 0, len(offsets)
-    while i < n:
-        j = i + 1
-        end = offsets[i] + sizes[i]
-        while j < n and offsets[j] >= end and offsets[j] - end <= gap:
-            end = offsets[j] + sizes[j]
-            j += 1
-        runs.append((i, j - i, int(offsets[i])))
-        i = j
-    return runs
-
-
 def _read_tar(source, pick, lo: int, hi: int, offsets, sizes, parse_json: bool = True) -> Iterator[Item]:
     """Samples lo..hi-1 of a tar pick; ``offsets``/``sizes`` of the selected samples (or None)."""
     if offsets is None:  # whole shard from its first sample: one sequential read
-        runs = [(lo, hi - lo, 0)]
+        reads = [(lo, hi - lo, 0)]
         lengths = [None if source.is_local else pick.bytes]
     else:
         sel_off, sel_size = offsets[lo:hi], sizes[lo:hi]
-        runs = [(lo + i, c, off) for i, c, off in _runs(sel_off, sel_size, 0 if source.is_local else COALESCE_GAP)]
-        lengths = [int(sel_off[i - lo + c - 1] + sel_size[i - lo + c - 1] - off) for i, c, off in runs]
+        reads = [(lo + i, c, off) for i, c, off in runs(sel_off, sel_size, 0 if source.is_local else COALESCE_GAP)]
+        lengths = [int(sel_off[i - lo + c - 1] + sel_size[i - lo + c - 1] - off) for i, c, off in reads]
     chunk = READ_CHUNK  # local too: one read call per piece, not three per member (header, data, padding)
     with source.open(pick.path, exact=True) as f:
-        for (first, count, offset), length in zip(runs, lengths):
+        for (first, count, offset), length in zip(reads, lengths):
             # coalesced runs may span unselected samples: keep only the selected starts
             wanted = None if offsets is None else {int(x) - offset for x in offsets[first : first + count]}
             got = 0
@@ -342,7 +328,7 @@ def _read_parquet(source, pick, lo: int, hi: int, columns: Optional[frozenset] =
                 rows = _rows(pf.read_row_group(g, columns=names), positions[i:j] - bounds[g])
                 if by_range:
                     gap = PARQUET_LOCAL_GAP if source.is_local else COALESCE_GAP
-                    images = _read_ranges(f, pick.offsets[lo + i : lo + j], pick.sizes[lo + i : lo + j], gap)
+                    images = read_ranges(f, pick.offsets[lo + i : lo + j], pick.sizes[lo + i : lo + j], gap)
                     rows = [(row, image) for (row, _), image in zip(rows, images)]
             except SourceStalled:
                 raise
@@ -353,19 +339,6 @@ def _read_parquet(source, pick, lo: int, hi: int, columns: Optional[frozenset] =
                 for row, image in rows:
                     yield Raw(row["key"], row, image, pick.path)
             i = j
-
-
-def _read_ranges(f, offsets: np.ndarray, sizes: np.ndarray, gap: int) -> list[bytes]:
-    """The bytes at ``offsets``/``sizes`` of ``f``, neighbours within ``gap`` bytes in one read."""
-    out: list[bytes] = []
-    for first, count, start in _runs(offsets, sizes, gap):
-        offs, lens = offsets[first : first + count].tolist(), sizes[first : first + count].tolist()
-        f.seek(start)
-        data = f.read(offs[-1] + lens[-1] - start)
-        if len(data) < offs[-1] + lens[-1] - start:
-            raise EOFError("the shard ended before an image its index locates")
-        out += [data] if count == 1 else [bytes(memoryview(data)[o - start : o - start + n]) for o, n in zip(offs, lens)]
-    return out
 
 
 def _rows(table, rows: np.ndarray) -> list[tuple[dict, Optional[bytes]]]:
