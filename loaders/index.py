@@ -197,8 +197,11 @@ def check_sample_index(table, entry: dict, where: str, columns: Optional[Sequenc
     if entry.get("format") == "parquet" and "image_offset" in names and "image_size" in names and table.num_rows:
         if table["image_offset"].null_count == 0 and table["image_size"].null_count == 0:
             off, size = int64_values(table["image_offset"]), int64_values(table["image_size"])
-            if off.min() < 0 or size.min() < 0 or np.any(off + size > entry["bytes"]) or off.max() >= MAX_COUNT:
-                raise bad(f"has image ranges negative or past the shard's {entry['bytes']} bytes")
+            if off.min() < 0 or size.min() < 0 or off.max() >= MAX_COUNT or size.max() >= MAX_COUNT:
+                raise bad("has negative or out-of-range image ranges")
+            end = off + size
+            if np.any(off[1:] < end[:-1]) or end[-1] > entry["bytes"]:
+                raise bad(f"has image ranges out of order, overlapping or past the shard's {entry['bytes']} bytes")
     return table
 
 
