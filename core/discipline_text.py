@@ -26,6 +26,13 @@ MIN_SCORE = 4.0
 MIN_SHARE = 0.6
 MIN_LEAD_SHARE = 0.35
 LEAD = 1.5
+#: A method field yields to the fields it is applied to: when computer science leads and a field of
+#: application (not mathematics, not ``other``) scores at least this share of it, computer science
+#: drops out and the fields of application decide by the usual rules ("large language models"
+#: beside "chemists": chemistry; image analysis software for cell biology: biology), as subject
+#: editors file such papers.
+APPLIED_SHARE = 0.7
+METHOD_FIELD = "computer_science"
 TITLE_FACTOR = 2.0
 TAG_FACTOR = 2.0
 VOTE = 3 * TAG_FACTOR
@@ -71,7 +78,7 @@ TERMS: dict[str, tuple[tuple[int, str], ...]] = {
     "chemistry": (
         (3, r"synthes[ie]s of|catalys\w+|catalytic|reaction mechanisms?|molecular dynamics|density functional|dft\b"
             r"|organic chemistry|inorganic|ligands?|solvents?|polymer\w*|crystal structures?|electrochemi\w+|chemistry|cheminformatic\w*"
-            r"|force fields?|torsions?|quantum chemi\w+|molecular mechanics|spectromet\w+"),
+            r"|force fields?|torsions?|quantum chemi\w+|molecular mechanics|spectromet\w+|chemists?"),
         (2, r"molecules?|molecular|compounds?|reactions?|chemical\w*|materials? (?:science|properties)|spectra\b|nmr\b|yield"
             r"|bond orders?|conformer\w*|crystals?\b|crystallograph\w*|chromatograph\w*|nano\w*|alloys?"),
         (1, r"atoms?|bonds?|ions?\b|solutions?\b|surfaces?|materials?"),
@@ -81,12 +88,14 @@ TERMS: dict[str, tuple[tuple[int, str], ...]] = {
             r"|ecolog\w+|evolution(?:ary)? (?:biology|history)|phylogen\w+|organisms?|zebrafish|drosophila|arabidopsis"
             r"|c\. elegans|yeast|bacteri\w+|microb\w+|cell biology|embryo\w*|synap\w+|vesicles?|cryo-?e(?:lectron|m\b|t\b)\w*"
             r"|fisheries|population dynamics|biodiversity|genetics?\b|proteom\w+|transcriptom\w+|sequencing|virus\w*|viral"
-            r"|virolog\w+|retrovir\w+|phytolog\w+|biotechnolog\w+|entomolog\w+|ornitholog\w+|mycolog\w+|microbiom\w*"),
+            r"|virolog\w+|retrovir\w+|phytolog\w+|biotechnolog\w+|entomolog\w+|ornitholog\w+|mycolog\w+|microbiom\w*"
+            r"|(?:phyto|zoo)?plankton\w*|natural selection"),
         (2, r"genes?\b|proteins?|enzymes?|transcript\w*|rna\b|dna\b|mirnas?|cells?\b|cellular|tissues?|mice\b|mouse|larva\w*|behaviou?r\w*|populations? of|habitats?|fish(?:es)?\b"
             r"|physiolog\w+|metabolis\w+|mutants?|biolog\w+|evolution\w*|live[- ]cell|brains?\b|nerves?\b|nerve fib\w+|axons?"
             r"|neuro\w+|neural (?:activity|crest|tube|stem|progenitors?|development|circuitry|tissue)|animals?|insects?|birds?|mammal\w*|forests?|bioinformatic\w*|biophysic\w*"
             r"|biomolecul\w*|parasit\w+"
-            r"|livestock|dairy|poultry|crops?\b|agricultur\w+|cortex|cortical|primates?|bioimag\w+"),
+            r"|livestock|dairy|poultry|crops?\b|agricultur\w+|cortex|cortical|primates?|bioimag\w+"
+            r"|rats?\b|rodents?|monkeys?|macaques?"),
         (1, r"life|living|growth|imaging|bio\w+"),
     ),
     "astronomy": (
@@ -111,7 +120,8 @@ TERMS: dict[str, tuple[tuple[int, str], ...]] = {
             r"|cardiolog\w+|oncolog\w+|radiolog\w+|neurolog\w+|psychiatr\w+|pediatr\w+|paediatr\w+|nursing|patholog\w+|vascular|aneurysms?"
             r"|stenos[ie]s|stroke|implants?|prosthe\w+|biomedical|electrocardiogra\w+|ecg\b|arrhythmi\w+|cardiac"
             r"|malaria|autis\w+|neurodegenerat\w+|critical care|intensive care|respiratory|toxicolog\w+|oncogen\w*|systematic reviews?"
-            r"|meta-analys[ie]s|medical imaging|nuclear medicine|radiotherap\w+|zoono\w+|epilep\w+|seizures?"),
+            r"|meta-analys[ie]s|medical imaging|nuclear medicine|radiotherap\w+|zoono\w+|epilep\w+|seizures?"
+            r"|diffusion tensor imaging|diffusion[- ]weighted|dw-?mri|dti\b"),
         (2, r"health\w*|cohorts?|treatments?|randomi[sz]ed|trials?\b|symptoms?|prevalence|risk factors?|dose\w*|medic\w+"
             r"|pain|inflammat\w+|cardiovascular|diabet\w+|obesity|blood|arter\w+|vessels?|microvascul\w+|angiograph\w+|contrast agents?"
             r"|tomograph\w+|mri\b|ct\b|micro-?ct|x-ray|ultrasound|bones?\b|hemodynamic\w*|haemodynamic\w*|electromyograph\w*|heart\w*"
@@ -134,7 +144,8 @@ TERMS: dict[str, tuple[tuple[int, str], ...]] = {
             r"|operating systems?|databases?|computer vision|natural language processing|image processing|artificial intelligence"
             r"|machine vision|software engineering|distributed systems?|cryptograph\w+|pattern recognition|neural computation|computer graphics"
             r"|reinforcement learning|representation learning|generative models?|adversarial|variational autoencoders?|autoencoders?"
-            r"|transfer learning|(?:zero|few|one)-shot|neurips|icml|iclr|cvpr|aaai|ijcai|emnlp|siggraph"),
+            r"|transfer learning|(?:zero|few|one)-shot|neurips|icml|iclr|cvpr|aaai|ijcai|emnlp|siggraph"
+            r"|(?:large )?language models?|llms?\b|markov decision process\w*|pomdps?\b|q-learning"),
         (2, r"programming languages?|data structures?|parallel|gpus?|benchmarks?|api\b"
             r"|datasets?|classif(?:ier|ication)s?|training|segmentation|data mining|clustering|information (?:sciences?|systems?|retrieval|theory)"),
         (1, r"comput\w+|software|libraries|library\b|implementations?|code|users?|interactive|visuali[sz]ation|tools?\b|toolkit|toolbox"
@@ -209,6 +220,10 @@ def discipline_from_text(title: Any = None, abstract: Any = None, tags: Any = ()
     scores = text_scores(title, abstract, tags, votes)
     if not scores:
         return None, 0.0
+    if max(scores, key=scores.get) == METHOD_FIELD:
+        applied = max((d for d in scores if d not in (METHOD_FIELD, "mathematics", "other")), key=scores.get, default=None)
+        if applied is not None and scores[applied] >= APPLIED_SHARE * scores[METHOD_FIELD]:
+            del scores[METHOD_FIELD]  # the method names no field of its own: the fields applied to decide
     ranked = sorted(scores.values(), reverse=True)
     best = max(scores, key=scores.get)
     share = ranked[0] / sum(ranked)

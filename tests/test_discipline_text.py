@@ -108,3 +108,29 @@ def test_a_narrow_lead_beats_the_default_but_a_tie_does_not():
     tie = ("Lasers and bacteria", "")
     assert text_scores(*tie)["physics"] == text_scores(*tie)["biology"]
     assert contract.discipline_for_tags([], title=tie[0], abstract=tie[1]) == "other"
+
+
+def test_a_method_field_yields_to_the_field_it_is_applied_to():
+    # computer science leads on method words; chemistry names the field applied to nearly as strongly
+    title = "Are large language models superhuman chemists?"
+    abstract = ("We introduce an automated benchmark framework of 2,700 questions and evaluate open and closed "
+                "large language models, with tool augmentation and prompting, against human chemists on "
+                "chemical knowledge and reasoning.")
+    scores = text_scores(title, abstract)
+    assert max(scores, key=scores.get) == "computer_science" and scores["chemistry"] >= 0.7 * scores["computer_science"]
+    assert discipline_from_text(title, abstract)[0] == "chemistry"
+    # a machine-learning paper that mentions an application in passing stays computer science
+    ml = ("Scalable representation learning with contrastive neural networks",
+          "We train deep neural networks with a contrastive loss on image datasets and transfer the "
+          "representations to classification benchmarks; one experiment uses galaxy images.")
+    assert discipline_from_text(*ml)[0] == "computer_science"
+
+
+@pytest.mark.parametrize("title,want", [
+    ("Phytoplankton community dynamics in a mesocosm", "biology"),
+    ("Habit formation in rats under devaluation", "biology"),
+    ("Free water elimination for diffusion tensor imaging", "medicine"),
+    ("Q-learning for partially observable Markov decision processes", "computer_science"),
+])
+def test_field_terms_of_the_fresh5_papers(title, want):
+    assert discipline_from_text(title)[0] == want

@@ -59,7 +59,9 @@ _SCREEN = (r"screen ?shots?|screen (?:captures?|grabs?|recordings?)|(?:graphical
            r"web (?:applications?|apps?|portals?|browsers?|viewers?|tools?|services?|forms?)|browser windows?|dashboards?|"
            r"(?:terminal|console|command[- ]line|shell|jupyter|notebook|ide|editor) (?:windows?|sessions?|interfaces?|"
            r"screens?|views?|prompts?)|(?:command[- ]line|text[- ]based) interfaces?|cli|jupyter notebooks?|"
-           r"dialog(?:ue)? (?:box|window)(?:es|s)?|interactive (?:notebooks?|widgets?|viewers?|interfaces?|applications?|apps?)")
+           r"dialog(?:ue)? (?:box|window)(?:es|s)?|interactive (?:notebooks?|widgets?|viewers?|interfaces?|applications?|apps?)|"
+           r"(?:video |computer |arcade |racing )?game (?:frames?|screens?|scenes?|environments?|levels?)|"
+           r"frames? (?:of|from) (?:a |an |the )?(?:[\w-]+ ){0,3}?(?:video |computer )?games?")
 _TEXT = (r"table(?<!optical table)(?<!wooden table)(?<!work table)(?<!lab table)(?<!laboratory table)(?<!operating table)"
          r"(?<!rotary table)(?<!rotating table)(?<!periodic table)(?<!kitchen table)(?<!dining table)(?<!coffee table)"
          r"(?<!water table)(?<!tilt table)s?(?! of contents)|tabular \w+|spreadsheets?|"
@@ -87,6 +89,7 @@ _NOUNS: list[tuple[str, str]] = [
     ("heatmap", r"heat ?maps?|heat-maps?|contour (?:plots?|maps?|lines?)|colou?r[- ](?:coded|mapped|shaded|scaled)(?: [\w-]+){0,2} "
                 r"(?:matri(?:x|ces)|grids?|maps?|images?|fields?|plots?)|"
                 r"(?:correlation|confusion|similarity|distance|adjacency|covariance|presence|interaction|contact) matri(?:x|ces)|"
+                r"(?:matrix |nonzero |non-zero )?sparsity (?:patterns?|plots?|structures?)|spy plots?|"
                 r"(?:attention|saliency|activation|grad-?cam|feature|contact|hi-c|probability) maps?|matrix plots?|colou?r ?maps?|"
                 r"(?:2d|two-dimensional) histograms?|hexbin (?:plots?|charts?)|checkerboard (?:plots?|matri(?:x|ces))|"
                 r"clustergrams?|density (?:plots?|maps?)|colou?r ?maps? of|(?:pseudo|false)[- ]?colou?r (?:images?|plots?|maps?)|"
@@ -104,6 +107,7 @@ _NOUNS: list[tuple[str, str]] = [
                    r"(?:cells|bacteria|neurons|nuclei|organoids|embryos|tissue) (?:imaged|visuali[sz]ed) (?:under|with|by)"),
     ("medical_image", r"(?:ct|cbct|mri|fmri|mr|pet|pet/ct|spect|x-ray|chest|dental|panoramic|oct|brain|head|abdominal|cardiac|"
                       r"spinal|knee|pelvic) (?:scan|image|slice|radiograph|film|volume|angiogram|b-scan)s?|"
+                      r"(?:ct|mri|fmri|mr|pet|spect|dti|diffusion|perfusion|adc|fa|t1|t2) (?:parameter |parametric )?maps?|"
                       r"(?:micro-?ct|µct|ct|cbct|mri|mr|pet|spect) (?:cross-sections?|sections?|projections?|reconstructions?|renderings?|volumes?|datasets?)|"
                       r"radiographs?|"
                       r"radiographic (?:image|view)s?|chest x-rays?|x-rays? of (?:a |the )?(?:chest|hand|knee|hip|skull|patient|tooth|teeth|lung|spine)\w*|"
