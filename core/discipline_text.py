@@ -67,7 +67,8 @@ TERMS: dict[str, tuple[tuple[int, str], ...]] = {
             r"|bosons?|fermions?|neutrinos?|particle physics|spin(?:tronic)?s?\b|magnetoresist\w*|diffraction|wavefronts?"
             r"|band structures?|electronic structures?|nonlinear dynamics|fluid dynamics|fluid mechanics|turbulen\w+|nuclear physics"
             r"|plasma physics|statistical mechanics|critical (?:slowing|transitions?|phenomena)|phase transitions?|physical review|high energy"
-            r"|stimulated emission|sted\b"),
+            r"|stimulated emission|sted\b|x-ray (?:scattering|diffraction|reflectivity|photoelectron|absorption)|synchrotron\w*"
+            r"|(?:gi)?[sw]axs\b|gixs\b|gixd\b|grazing incidence"),
         (2, r"optical|objective lens\w*|(?:single|dual|two|second)[- ]objective|focal (?:plane|length|volume)s?|refocus\w*"
             r"|point spread functions?|aberrations?|polari[sz]\w+|wavelengths?|plasmas?|thermodynamic\w*|electrons?"
             r"|semiconductor\w*|lattices?|phonons?|scattering|resonators?|waveguides?|detectors?|first[- ]principles|ab initio"
@@ -108,6 +109,7 @@ TERMS: dict[str, tuple[tuple[int, str], ...]] = {
         (3, r"earth sciences?|geoscien\w+|geophysic\w+|geolog\w+|seismi\w+|seismolog\w+|earthquakes?|volcan\w+|tectonic\w*|climate|atmospher\w+|ocean\w*|glaci\w+"
             r"|hydrolog\w+|aquifers?|sediment\w*|crust\w*|mantle|aeromagnetic|gravimetr\w+|geomagnet\w+|paleomagnet\w+|geomorpholog\w+"
             r"|stratigraph\w+|meteorolog\w+|geostatistic\w*|kriging|semivariogram\w*|geodes\w+|landslides?|streamflow"
+            r"|insar|synthetic aperture radar|persistent scatterers?|(?:surface|ground|crustal) deformation|subsidence"
             r"|biogeo\w+|environmental sciences?|water (?:research|resources)|total environment"),
         (2, r"magnetic anomal\w+|potential[- ]field|gravity (?:data|anomal\w+)|precipitation|rainfall|soils?\b|rocks?\b"
             r"|minerals?|permafrost|sea[- ]level|groundwater|watersheds?|remote sensing|geochem\w+|earth\b|gis\b|geospatial|spatial data"
@@ -124,7 +126,7 @@ TERMS: dict[str, tuple[tuple[int, str], ...]] = {
             r"|diffusion tensor imaging|diffusion[- ]weighted|dw-?mri|dti\b"),
         (2, r"health\w*|cohorts?|treatments?|randomi[sz]ed|trials?\b|symptoms?|prevalence|risk factors?|dose\w*|medic\w+"
             r"|pain|inflammat\w+|cardiovascular|diabet\w+|obesity|blood|arter\w+|vessels?|microvascul\w+|angiograph\w+|contrast agents?"
-            r"|tomograph\w+|mri\b|ct\b|micro-?ct|x-ray|ultrasound|bones?\b|hemodynamic\w*|haemodynamic\w*|electromyograph\w*|heart\w*"
+            r"|tomograph\w+|mri\b|ct\b|micro-?ct|x-ray(?! (?:scattering|diffraction|crystallograph|photoelectron|absorption|reflectivity|spectr))|ultrasound|bones?\b|hemodynamic\w*|haemodynamic\w*|electromyograph\w*|heart\w*"
             r"|magnetic resonance|veterinar\w+|eeg\b|electroencephalogra\w+|wearables?|digital health"),
         (1, r"outcomes?|injur\w+|chronic|adverse|anatom\w+|physician\w*|care\b"),
     ),

@@ -131,6 +131,8 @@ def test_a_method_field_yields_to_the_field_it_is_applied_to():
     ("Habit formation in rats under devaluation", "biology"),
     ("Free water elimination for diffusion tensor imaging", "medicine"),
     ("Q-learning for partially observable Markov decision processes", "computer_science"),
+    ("InSAR time series of surface deformation", "earth_science"),
+    ("Grazing incidence X-ray scattering of thin films", "physics"),  # no medical X-ray
 ])
-def test_field_terms_of_the_fresh5_papers(title, want):
+def test_field_terms_of_the_fresh5_and_fresh6_papers(title, want):
     assert discipline_from_text(title)[0] == want

@@ -241,6 +241,11 @@ def test_recaption_vocabulary_of_figure_types():
         "The figure shows FA maps and ADC maps of two patients.": ("medical_image", 1.0),  # no geography
         "A rendered top-down frame of a car-racing game on a grey road.": ("other", 1.0),  # software on a screen
         "The figure shows a geological map of the study area.": ("map", 1.0),
+        "A 3D rendering of a triangular surface mesh of a cylindrical tube with a notch.": ("diagram", 1.0),
+        "A gallery of twelve finite-element simulation renderings of fracture and flow.": ("diagram", 1.0),
+        "A surface mesh of the aorta coloured by wall shear stress.": ("medical_image", 1.0),  # anatomy first
+        "A colour-coded field of sea surface temperature with coastlines and a colour bar.": ("map", 1.0),
+        "A colour-coded cost grid inside a coastline-like outline.": ("heatmap", 1.0),  # no geography
         "Fluorescence lifetime images of cells at four time points, coloured by lifetime.": ("microscopy", 1.0),
         "The figure shows images of HeLa cells after treatment.": ("microscopy", 1.0),
         "Three square panels of spatial colour maps in viridis.": ("heatmap", 1.0),

@@ -167,7 +167,9 @@ _NOUNS: list[tuple[str, str]] = [
                 r"(?:network|call|dependency|knowledge|directed|undirected|acyclic|node-link|task|computation(?:al)?|factor|bipartite|scene) graphs?|"
                 r"sankey diagrams?|circos|uml|state machines?|petri nets?|cad\b(?: \w+)?|wireframes?|mock-?ups?|"
                 r"(?:engineering|technical|mechanical|line|cad|assembly|architectural|isometric|perspective|cutaway) drawings?|"
-                r"exploded views?|cutaway views?|cross-sectional (?:views?|drawings?|schematics?|illustrations?)"),
+                r"exploded views?|cutaway views?|cross-sectional (?:views?|drawings?|schematics?|illustrations?)|"
+                r"(?:triangular|triangulated|tetrahedral|hexahedral|finite[- ]element|computational) (?:surface |volume )?meshe?s?|"
+                r"(?:finite[- ]element|fe|simulation|cfd) (?:models?|renderings?|meshe?s?)"),
     ("plot", r"(?:line|scatter|bar|column|box|violin|dot|strip|swarm|polar|radar|spider|contour|surface|3d|log-log|semi-log|forest|"
              r"funnel|kaplan-meier|survival|trajectory|density|ridgeline|area|step|stem|pie|donut|doughnut|bubble|q-q|qq|"
              r"manhattan|volcano|bland-altman|roc|precision-recall|calibration|learning|loss|lollipop|waterfall|pareto|corner|pair|"
@@ -205,7 +207,7 @@ _GROUP_MODALITY = {g: m for g, (m, _) in zip(_GROUPS, _NOUNS)}
 assert not any(re.search(r"(?<!\\)[A-Z]", p) for _, p in _NOUNS), "patterns are lower case"
 #: what a weak mention is: a weak cue, or a blot (a photograph's word, a panel of a chart figure)
 _WEAK = re.compile("|".join([r"(?:western )?blots?", *(p for _, p in _WEAK_CUES)]))
-_GEO_AXES = re.compile(r"\b(?:easting|northing|latitude|longitude)\b|\b(?:east and north|north and east)\b")
+_GEO_AXES = re.compile(r"\b(?:easting|northing|latitude|longitude|coastlines?|shorelines?)\b(?!-like)|\b(?:east and north|north and east)\b")
 _FIRST_SENTENCE = re.compile(r"^(.{0,400}?[.!?])(?:\s|$)", re.S)
 # how many panels a mention stands for: plural, a quantifier before it ("many", "six"), a kind or
 # a mention of the same type coordinated before it ("line and scatter plots", "time series and
