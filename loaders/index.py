@@ -185,23 +185,20 @@ def check_sample_index(table, entry: dict, where: str, columns: Optional[Sequenc
         raise bad(f"lacks the columns {missing}")
     if table.num_rows != entry["num_samples"]:
         raise bad(f"has {table.num_rows} rows for the {entry['num_samples']} samples the index gives the shard")
+    ranges, what, min_size = None, "sample", 1
     if entry.get("format") == "wds" and "offset" in names and "size" in names and table.num_rows:
         if table["offset"].null_count or table["size"].null_count:
             raise bad("has null sample offsets or sizes")
-        off, size = int64_values(table["offset"]), int64_values(table["size"])
-        if off.min() < 0 or size.min() <= 0 or off.max() >= MAX_COUNT or size.max() >= MAX_COUNT:
-            raise bad("has negative or out-of-range sample offsets or sizes")
+        ranges = int64_values(table["offset"]), int64_values(table["size"])
+    elif entry.get("format") == "parquet":
+        ranges, what, min_size = image_ranges(table), "image", 0  # an empty image is a rejected sample, not a bad index
+    if ranges is not None:
+        off, size = ranges
+        if off.min() < 0 or size.min() < min_size or off.max() >= MAX_COUNT or size.max() >= MAX_COUNT:
+            raise bad(f"has negative or out-of-range {what} offsets or sizes")
         end = off + size
         if np.any(off[1:] < end[:-1]) or end[-1] > entry["bytes"]:
-            raise bad(f"has sample ranges out of order, overlapping or past the shard's {entry['bytes']} bytes")
-    if entry.get("format") == "parquet" and "image_offset" in names and "image_size" in names and table.num_rows:
-        if table["image_offset"].null_count == 0 and table["image_size"].null_count == 0:
-            off, size = int64_values(table["image_offset"]), int64_values(table["image_size"])
-            if off.min() < 0 or size.min() < 0 or off.max() >= MAX_COUNT or size.max() >= MAX_COUNT:
-                raise bad("has negative or out-of-range image ranges")
-            end = off + size
-            if np.any(off[1:] < end[:-1]) or end[-1] > entry["bytes"]:
-                raise bad(f"has image ranges out of order, overlapping or past the shard's {entry['bytes']} bytes")
+            raise bad(f"has {what} ranges out of order, overlapping or past the shard's {entry['bytes']} bytes")
     return table
 
 

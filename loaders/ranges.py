@@ -26,9 +26,10 @@ def read_ranges(f, offsets: np.ndarray, sizes: np.ndarray, gap: int) -> list[byt
     out: list[bytes] = []
     for first, count, start in runs(offsets, sizes, gap):
         offs, lens = offsets[first : first + count].tolist(), sizes[first : first + count].tolist()
+        length = offs[-1] + lens[-1] - start
         f.seek(start)
-        data = f.read(offs[-1] + lens[-1] - start)
-        if len(data) < offs[-1] + lens[-1] - start:
+        data = f.read(length)
+        if len(data) < length:
             raise EOFError("the shard ended before an image its index locates")
         out += [data] if count == 1 else [bytes(memoryview(data)[o - start : o - start + n]) for o, n in zip(offs, lens)]
     return out

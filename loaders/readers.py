@@ -318,6 +318,7 @@ def _read_parquet(source, pick, lo: int, hi: int, columns: Optional[frozenset] =
         # chunk is most of its bytes; a slice wants a few of its rows), the rest by pyarrow
         if by_range := pick.offsets is not None and (names is None or "image" in names):
             names = [n for n in (names or pf.schema_arrow.names) if n != "image"]
+            gap = PARQUET_LOCAL_GAP if source.is_local else COALESCE_GAP
         i = 0
         while i < len(positions):
             g = int(groups[i])
@@ -327,7 +328,6 @@ def _read_parquet(source, pick, lo: int, hi: int, columns: Optional[frozenset] =
             try:
                 rows = _rows(pf.read_row_group(g, columns=names), positions[i:j] - bounds[g])
                 if by_range:
-                    gap = PARQUET_LOCAL_GAP if source.is_local else COALESCE_GAP
                     images = read_ranges(f, pick.offsets[lo + i : lo + j], pick.sizes[lo + i : lo + j], gap)
                     rows = [(row, image) for (row, _), image in zip(rows, images)]
             except SourceStalled:
