@@ -214,15 +214,20 @@ def head_discipline(tag: Any) -> Optional[str]:
 
 def discipline_from_text(title: Any = None, abstract: Any = None, tags: Any = (),
                          votes: Any = (), *, lenient: bool = False) -> tuple[Optional[str], float]:
-    """The discipline a title, an abstract and free tags name and the confidence (the winner's
-    share of all scores); ``(None, confidence)`` when the winner scores under :data:`MIN_SCORE`,
-    or holds under :data:`MIN_SHARE` of all scores without leading the runner-up by
-    :data:`LEAD` (a long abstract touches many fields; a clear lead still decides). ``lenient``:
-    any strict lead of at least :data:`MIN_SCORE` decides -- for a caller whose only other
-    answer is a default."""
-    scores = text_scores(title, abstract, tags, votes)
+    """The discipline a title, an abstract and free tags name and the confidence:
+    :func:`decide` on their :func:`text_scores`."""
+    return decide(text_scores(title, abstract, tags, votes), lenient=lenient)
+
+
+def decide(scores: dict[str, float], *, lenient: bool = False) -> tuple[Optional[str], float]:
+    """The discipline ``scores`` name and the confidence (the winner's share of all scores);
+    ``(None, confidence)`` when the winner scores under :data:`MIN_SCORE`, or holds under
+    :data:`MIN_SHARE` of all scores without leading the runner-up by :data:`LEAD` (a long abstract
+    touches many fields; a clear lead still decides). ``lenient``: any strict lead of at least
+    :data:`MIN_SCORE` decides -- for a caller whose only other answer is a default."""
     if not scores:
         return None, 0.0
+    scores = dict(scores)  # the caller's scores stay as they were
     if max(scores, key=scores.get) == METHOD_FIELD:
         applied = max((d for d in scores if d not in (METHOD_FIELD, "mathematics", "other")), key=scores.get, default=None)
         if applied is not None and scores[applied] >= APPLIED_SHARE * scores[METHOD_FIELD]:

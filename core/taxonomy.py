@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any, Optional
 
-from s1mmalign.core.discipline_text import discipline_from_text, head_discipline, text_scores
+from s1mmalign.core.discipline_text import decide, discipline_from_text, head_discipline, text_scores
 
 DISCIPLINES: tuple[str, ...] = (
     "mathematics",
@@ -409,15 +409,19 @@ def discipline_for_tags(tags: Any, default: str = "other", *, journal: Any = Non
     subject = named[0] if named else None
     if subject and not free:
         return subject
+    words = plain = None  # the scores of the paper's own words, with and without its free tags: read once each
     if free:  # author keywords: a subject-list tag among them is one strong vote, not the answer
-        d = discipline_from_text(title, abstract, tags=free, votes=named)[0]
+        words = text_scores(title, abstract, tags=free, votes=named)
+        d = decide(words)[0]
         if d is not None:
             return d
     d = subject or other or broad or discipline_for_journal(journal)
     if d is None and (title or abstract):
-        d = discipline_from_text(title, abstract)[0]
+        plain = text_scores(title, abstract)
+        d = decide(plain)[0]
     if d is None and free:  # keywords that name fields evenly: the first one's head noun
         d = head_discipline(free[0])
     if d is None and (title or abstract):  # a field that leads, even narrowly, beats the default
-        d = discipline_from_text(title, abstract, tags=free, lenient=True)[0]
+        # (no subject-list tag got here, so ``words`` had no votes: the title, abstract and free tags)
+        d = decide(words if words is not None else plain, lenient=True)[0]
     return d or default
