@@ -153,6 +153,29 @@ def test_a_kill_while_moving_the_finished_dataset_in_is_finished_by_the_next_run
     assert json.loads((out / target_mod.MARKER).read_text())["state"] == "complete"
 
 
+def test_folders_with_the_swap_names_that_no_run_made_are_never_deleted(tmp_path):
+    """The swap's folder names are removed only with what a swap put there: a `.s1mmalign-old`
+    holding other files keeps them, and a `.s1mmalign-staging` without a marker is refused, not
+    emptied (only a marker write killed midway, its temporary, is the program's)."""
+    out = tmp_path / "out"
+    (out / target_mod.OLD / "data").mkdir(parents=True)  # what a swap moves aside, and a user's file
+    (out / target_mod.OLD / "notes.txt").write_text("mine")
+    target_mod.open_target(out, "write", "f" * 32)
+    assert (out / target_mod.OLD / "notes.txt").read_text() == "mine"
+    assert not (out / target_mod.OLD / "data").exists()
+    other = tmp_path / "other"
+    (other / target_mod.STAGING).mkdir(parents=True)
+    (other / target_mod.STAGING / "thesis.tex").write_text("mine")
+    with pytest.raises(target_mod.TargetError, match="did not write"):
+        target_mod.open_target(other, "write", "f" * 32)
+    assert (other / target_mod.STAGING / "thesis.tex").read_text() == "mine"
+    killed = tmp_path / "killed"  # a run killed while writing its first marker: that is ours to clear
+    (killed / target_mod.STAGING).mkdir(parents=True)
+    (killed / target_mod.STAGING / f".{target_mod.MARKER}.123-abcdef.tmp").write_text("{")
+    target = target_mod.open_target(killed, "write", "f" * 32)
+    assert target.path == killed / target_mod.STAGING and not list(target.path.glob("*.tmp"))
+
+
 # -- write: image paths, empty results, reject rate ------------------------------------------------
 
 def test_absolute_image_paths_and_image_root(tmp_path, manifest):

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
-from s1mmalign.core.atomic import write_text_atomic
+from s1mmalign.core.atomic import TMP_SUFFIX, write_text_atomic
 
 MARKER = ".s1mmalign.json"
 STAGING = ".s1mmalign-staging"
@@ -120,8 +120,20 @@ def _finish_swap(out: Path) -> None:
                     _remove(out / p.name)
                 os.replace(p, out / p.name)
         _write_marker(out, marker["command"], marker["fingerprint"], "complete")
-        shutil.rmtree(staging, ignore_errors=True)
-    shutil.rmtree(old, ignore_errors=True)
+        shutil.rmtree(staging, ignore_errors=True)  # ours: its marker says so
+    _remove_entries(old)
+
+
+def _remove_entries(old: Path) -> None:
+    """Remove what phase 1 moved into ``old`` (dataset entries only), then ``old`` if that emptied it:
+    a folder of that name that holds anything else was not made by a swap and stays."""
+    for name in ENTRIES:
+        if (old / name).exists() or (old / name).is_symlink():
+            _remove(old / name)
+    try:
+        old.rmdir()
+    except OSError:
+        pass
 
 
 def _remove(p: Path) -> None:
@@ -196,6 +208,10 @@ def open_target(out: str | os.PathLike, command: str, fp: str, *, overwrite: boo
                           "wrote it to resume, or pass --overwrite to replace it (the old one stays readable until "
                           "the new one is complete)")
     if staging.exists() and not (same(pending) and resumable and pending.get("state") == "writing"):
+        if pending is None and any(not (p.name.startswith(f".{MARKER}.") and p.name.endswith(TMP_SUFFIX))
+                                   for p in staging.iterdir()):  # no marker: only a killed marker write is ours
+            raise TargetError(f"{staging} holds files this program did not write (it has no {MARKER}); "
+                              "move them out of the way and rerun")
         shutil.rmtree(staging)  # ours: an unfinished run this one replaces, or a start-over command's earlier try
     if in_place and (same(current) or not ours) and not staging.exists():
         out.mkdir(parents=True, exist_ok=True)
