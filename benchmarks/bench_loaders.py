@@ -35,9 +35,9 @@ each peer reading everything and filtering. ``s1mmalign-parquet-cols`` reads
 ``columns=["image", "recaption"]`` only. Runs named ``...-raw`` do none of the per-sample work
 (images handed over as bytes, this loader with ``decode=False``; no resize, no tokenizer): the
 loaders' own reading, where decoding no longer hides it. Over the capped link, MosaicML reads
-``hf://`` from the fake Hub of the tests (``tests/hub_server.py``, capped alike); litdata reads
-neither HTTP nor ``hf://`` and its local runs stand beside. Import cost: ``import s1mmalign.loaders``
-bare, and the stream class over ``import torch`` beside ``import litdata`` / ``import streaming``.
+``hf://`` from the fake Hub of the tests (``tests/hub_server.py``, capped alike) and litdata
+``s3://`` from a loopback S3 server (moto) behind a link capped alike (``capped_link.py``). Import cost:
+``import s1mmalign.loaders`` bare, and the stream class over ``import torch`` beside ``import litdata`` / ``import streaming``.
 """
 
 from __future__ import annotations
@@ -237,7 +237,7 @@ PEERS_PYTHON: "str | None" = None  # set by --peers-python when that interpreter
 HUB_REPO = "bench/peers"  # the peers' folder as a dataset repo of the fake Hub (MosaicML reads hf://)
 
 
-def _once(name: str, ds: Path, tok_dir: Path, buffer: int, base_url: str, hub_url: str = "") -> dict:
+def _once(name: str, ds: Path, tok_dir: Path, buffer: int, base_url: str, hub_url: str = "", s3_url: str = "") -> dict:
     env = {**os.environ, "LITDATA_DISABLE_VERSION_CHECK": "1"}
     if name.startswith(("mosaicml", "litdata")):
         cmd = [PEERS_PYTHON, str(PEERS), "--run", name, "--root", str(ds.parent / f"{ds.name}-peers"),
@@ -245,6 +245,8 @@ def _once(name: str, ds: Path, tok_dir: Path, buffer: int, base_url: str, hub_ur
         if hub_url and name.startswith("mosaicml"):
             cmd += ["--hub", HUB_REPO]
             env.update(HF_ENDPOINT=hub_url, HF_HUB_DISABLE_TELEMETRY="1", HF_HUB_DISABLE_XET="1")
+        if s3_url and name.startswith("litdata"):
+            cmd += ["--s3", s3_url]
     else:
         cmd = [sys.executable, __file__, "--run", name, "--dataset", str(ds), "--tok", str(tok_dir),
                "--buffer", str(buffer), "--base-url", base_url]
@@ -254,18 +256,27 @@ def _once(name: str, ds: Path, tok_dir: Path, buffer: int, base_url: str, hub_ur
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def _where(name: str, hub_url: str, s3_url: str) -> str:
+    """Where a remote run reads from: this loader and webdataset HTTP, MosaicML ``hf://``, litdata S3 (or its local copy)."""
+    if name.startswith("mosaicml"):
+        return "@hf" if hub_url else "@local"
+    if name.startswith("litdata"):
+        return "@s3" if s3_url else "@local"
+    return "@http"
+
+
 def _spawn_all(names, ds: Path, tok_dir: Path, buffer: int = BUFFER, base_url: str = "", repeat: int = 1,
-               hub_url: str = "") -> dict:
+               hub_url: str = "", s3_url: str = "") -> dict:
     """Each run in a fresh process, ``repeat`` rounds over all ``names`` (round-robin, so a change of
     the machine's load touches every contender alike); per name the run of median wall time."""
     runs: dict = {n: [] for n in names}
     for _ in range(repeat):
         for n in names:
-            runs[n].append(_once(n, ds, tok_dir, buffer, base_url, hub_url))
+            runs[n].append(_once(n, ds, tok_dir, buffer, base_url, hub_url, s3_url))
     out = {}
     for n in names:
         res = out[n] = sorted(runs[n], key=lambda r: r["seconds"])[len(runs[n]) // 2]
-        where = "" if not base_url else "@hf" if hub_url and n.startswith("mosaicml") else "@local" if n.startswith("litdata") else "@http"
+        where = "" if not base_url else _where(n, hub_url, s3_url)
         print(f"  {n + where:<32} buf {buffer:>5}: {res['samples']:>6} samples "
               f"{res['samples_per_cpu_s']:>7.1f}/CPU-s ({res['samples_per_s']:>6.1f}/s wall) "
               f"read {res['bytes_read'] / 2**20:>8.1f} MiB  peak RSS {res['peak_rss'] / 2**20:>7.1f} MiB", flush=True)
@@ -466,36 +477,70 @@ PEER_REMOTE_RUNS = ("mosaicml-slice", "mosaicml-select", "mosaicml-license", "li
 def remote(root: Path, ds: Path, tok: Path, rates: list[float], repeat: int) -> None:
     """The slices over a capped link: there the bytes not read are time not spent. This loader and
     webdataset read HTTP from a loopback server; MosaicML reads ``hf://`` from the fake Hub of the tests
-    (``tests/hub_server.py``) capped alike, into a fresh local folder per run; litdata reads no HTTP
-    nor ``hf://`` here: its local runs stand beside (its best option, not a remote read)."""
-    from s1mmalign.loaders.tiny import serve_http
-
-    hub_cls = None
+    (``tests/hub_server.py``) capped alike, into a fresh local folder per run; litdata reads ``s3://``
+    from a loopback S3 server (moto, in the peers' venv) behind a link capped alike
+    (``capped_link.py``), into a fresh cache per run. Without moto, litdata's local runs stand beside."""
+    hub_cls, s3 = None, None
     if PEERS_PYTHON:
         sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
         from hub_server import FakeHub as hub_cls
-    for mb in rates:
-        server, _ = serve_http(root, bytes_per_s=mb * 1e6)
-        base = f"http://127.0.0.1:{server.server_address[1]}"
-        print(f"5 % slices over a {mb:.0f} MB/s link per connection (loopback; median of {repeat} runs):")
-        hub = hub_cls(ds.parent / f"{ds.name}-peers", HUB_REPO, bytes_per_s=mb * 1e6) if hub_cls else None
-        try:
-            if hub is not None:
-                hub.__enter__()
-            res = _spawn_all(_peers((*SLICE_RUNS, *REMOTE_LICENSE_RUNS, *PEER_REMOTE_RUNS)), ds, tok, base_url=base,
-                             repeat=repeat, hub_url=hub.url if hub is not None else "")
-        finally:
-            server.shutdown()
-            server.server_close()
-            if hub is not None:
-                hub.__exit__(None, None, None)
-        slice_ratios(res, "@http")
-        compare(res, ["s1mmalign-tar-slice", "s1mmalign-parquet-slice"],
-                {"webdataset": ["webdataset-select"], "MosaicML@hf": ["mosaicml-slice", "mosaicml-select"],
-                 "litdata@local": ["litdata-slice"]}, f"discipline slice at {mb:.0f} MB/s vs each peer's best option")
-        compare(res, ["s1mmalign-tar-license", "s1mmalign-parquet-license"],
-                {"webdataset": ["webdataset-license"], "MosaicML@hf": ["mosaicml-license"],
-                 "litdata@local": ["litdata-license"]}, f"license slice at {mb:.0f} MB/s (no folder to read)")
+
+        s3 = _serve_s3(ds.parent / f"{ds.name}-peers")
+    try:
+        for mb in rates:
+            _remote_at(mb, root, ds, tok, repeat, hub_cls, s3)
+    finally:
+        if s3 is not None:
+            s3[0].stdin.close()
+            s3[0].wait()
+
+
+def _serve_s3(peers_root: Path):
+    """(process, port) of the peers' loopback S3 server holding litdata's folders; None (with a note) without moto."""
+    proc = subprocess.Popen([PEERS_PYTHON, str(PEERS), "--serve-s3", "--root", str(peers_root)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    line = proc.stdout.readline().strip()
+    if not line.isdigit():
+        proc.wait()
+        print("note: no S3 server (moto not installed beside the peers: pip install 'moto[server]'); "
+              "litdata's local runs stand beside the remote ones")
+        return None
+    return proc, int(line)
+
+
+def _remote_at(mb: float, root: Path, ds: Path, tok: Path, repeat: int, hub_cls, s3) -> None:
+    from capped_link import CappedLink
+
+    from s1mmalign.loaders.tiny import serve_http
+
+    server, _ = serve_http(root, bytes_per_s=mb * 1e6)
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    print(f"5 % slices over a {mb:.0f} MB/s link per connection (loopback; median of {repeat} runs):")
+    hub = hub_cls(ds.parent / f"{ds.name}-peers", HUB_REPO, bytes_per_s=mb * 1e6) if hub_cls else None
+    link = CappedLink(s3[1], mb * 1e6) if s3 else None
+    try:
+        if hub is not None:
+            hub.__enter__()
+        if link is not None:
+            link.__enter__()
+        res = _spawn_all(_peers((*SLICE_RUNS, *REMOTE_LICENSE_RUNS, *PEER_REMOTE_RUNS)), ds, tok, base_url=base,
+                         repeat=repeat, hub_url=hub.url if hub is not None else "",
+                         s3_url=f"http://127.0.0.1:{link.port}" if link is not None else "")
+    finally:
+        server.shutdown()
+        server.server_close()
+        if hub is not None:
+            hub.__exit__(None, None, None)
+        if link is not None:
+            link.__exit__(None, None, None)
+    lit = "litdata@s3" if link is not None else "litdata@local"
+    slice_ratios(res, "@http")
+    compare(res, ["s1mmalign-tar-slice", "s1mmalign-parquet-slice"],
+            {"webdataset": ["webdataset-select"], "MosaicML@hf": ["mosaicml-slice", "mosaicml-select"],
+             lit: ["litdata-slice"]}, f"discipline slice at {mb:.0f} MB/s vs each peer's best option")
+    compare(res, ["s1mmalign-tar-license", "s1mmalign-parquet-license"],
+            {"webdataset": ["webdataset-license"], "MosaicML@hf": ["mosaicml-license"],
+             lit: ["litdata-license"]}, f"license slice at {mb:.0f} MB/s (no folder to read)")
 
 
 if __name__ == "__main__":

@@ -6,13 +6,16 @@ streaming`` needs torchvision, which does not load beside the CPU torch of .venv
     python3.11 -m venv /work/peers-venv
     /work/peers-venv/bin/pip install torch==2.14.1 torchvision==0.29.1 mosaicml-streaming==0.13.0 litdata==0.2.76
     /work/peers-venv/bin/pip install transformers==5.24.0 tokenizers==0.23.3 numpy==2.4.6  # the tokenizer of .venv
+    /work/peers-venv/bin/pip install "moto[server]==5.2.6"  # the S3 server litdata reads over the capped link
     /work/peers-venv/bin/pip install --no-deps -e .    # decode_image: the same decoding for every contender
 
 (torch 2.14.1 from PyPI is the CUDA build: with its nvidia-* wheels the venv is ~6.4 GB, installed
 in about a minute from the registry here. The CPU torch 2.13.0 of .venv with torchvision 0.28.0
 does not work: ``import streaming`` fails with "operator torchvision::nms does not exist".)
 
-``--write`` converts the benchmark dataset's tar shards (the same samples, bytes for bytes) to MDS
+``--serve-s3`` serves the litdata folders from an S3 server on loopback (moto: ``pip install
+"moto[server]"`` in that venv; litdata's remote option, reading ``s3://`` with ``endpoint_url``); it
+prints its port and serves until its stdin closes. ``--write`` converts the benchmark dataset's tar shards (the same samples, bytes for bytes) to MDS
 and litdata chunks, once as one dataset and once per discipline folder (each peer's best
 option for a discipline slice). ``--run NAME`` runs one contender and prints one JSON line.
 """
@@ -26,6 +29,7 @@ import json
 import os
 import resource
 import shutil
+import sys
 import tarfile
 import tempfile
 import time
@@ -33,6 +37,8 @@ from pathlib import Path
 
 BATCH = 256
 CHUNK = 32 << 20  # bytes per MDS shard / litdata chunk, as the tar and Parquet shards of the benchmark
+S3_BUCKET = "bench"
+S3_OPTIONS = {"aws_access_key_id": "bench", "aws_secret_access_key": "bench", "region_name": "us-east-1"}
 COLUMNS = {"key": "str", "image": "bytes", "text": "str", "discipline": "str", "modality": "str", "license": "str"}
 
 
@@ -81,6 +87,24 @@ def write(ds: Path, out: Path) -> None:
             w.done()
             w.merge(1)
     (out / "done").write_text("ok")
+
+
+def serve_s3(root: Path) -> None:
+    """The litdata folders in a bucket of a loopback S3 server (moto); prints the port, serves until stdin closes."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    port = server.get_host_and_port()[1]
+    s3 = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{port}", **S3_OPTIONS)
+    s3.create_bucket(Bucket=S3_BUCKET)
+    for f in sorted((root / "litdata").rglob("*")):
+        if f.is_file():
+            s3.upload_file(str(f), S3_BUCKET, f"litdata/{f.relative_to(root / 'litdata').as_posix()}")
+    print(port, flush=True)
+    sys.stdin.read()
+    server.stop()
 
 
 def _rchar() -> int:
@@ -135,6 +159,11 @@ class Work:
         return len(batch)
 
 
+def _fetched(cache: str) -> int:
+    """Bytes litdata downloaded into ``cache`` (obstore's socket reads are not in rchar); 0 without a cache."""
+    return sum(f.stat().st_size for f in Path(cache).rglob("*") if f.is_file()) if cache else 0
+
+
 def cpu_seconds() -> float:
     """CPU seconds of this process and of its reaped children (DataLoader workers)."""
     me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -148,9 +177,11 @@ def pairs(data, keep):
             yield s["image"], s["text"]
 
 
-def run(name: str, root: Path, tok_dir: Path, slice_discipline: str, slice_license: str, hub: str = "") -> dict:
+def run(name: str, root: Path, tok_dir: Path, slice_discipline: str, slice_license: str, hub: str = "",
+        s3: str = "") -> dict:
     """One contender's pass; ``hub``: MosaicML reads ``hf://datasets/<hub>/mds/...`` (``HF_ENDPOINT`` names the
-    server) into a fresh local folder instead of the local MDS folder."""
+    server) into a fresh local folder instead of the local MDS folder; ``s3`` (an endpoint URL): litdata
+    reads ``s3://`` there into a fresh cache folder."""
     import litdata  # imports outside the timed part, as for every contender
     import torch
     from streaming import StreamingDataset
@@ -165,6 +196,7 @@ def run(name: str, root: Path, tok_dir: Path, slice_discipline: str, slice_licen
     work = Work(tok_dir, images=not raw)
     gc.collect()  # as every contender of bench_loaders.py: timing starts on a collected heap
     r0, t0, c0 = _rchar(), time.perf_counter(), cpu_seconds()
+    cache = ""
     if peer == "mosaicml" and hub:
         local = tempfile.mkdtemp(prefix="mds-local-")
         atexit.register(shutil.rmtree, local, True)
@@ -172,6 +204,15 @@ def run(name: str, root: Path, tok_dir: Path, slice_discipline: str, slice_licen
                                 shuffle=True, shuffle_seed=0, batch_size=BATCH)
     elif peer == "mosaicml":
         data = StreamingDataset(local=str(folder), shuffle=True, shuffle_seed=0, batch_size=BATCH)
+    elif s3:
+        from litdata.streaming import downloader
+
+        # litdata fetches chunks with obstore, which refuses a plain-http endpoint (real S3 is https) unless told
+        downloader._OBSTORE_CLIENT_OPTIONS = {**downloader._OBSTORE_CLIENT_OPTIONS, "allow_http": "true"}
+        cache = tempfile.mkdtemp(prefix="litdata-cache-")
+        atexit.register(shutil.rmtree, cache, True)
+        data = litdata.StreamingDataset(f"s3://{S3_BUCKET}/{folder.relative_to(root).as_posix()}", shuffle=True, seed=0,
+                                        cache_dir=cache, storage_options={"endpoint_url": s3, **S3_OPTIONS})
     else:
         data = litdata.StreamingDataset(str(folder), shuffle=True, seed=0)
     if workers:
@@ -185,7 +226,7 @@ def run(name: str, root: Path, tok_dir: Path, slice_discipline: str, slice_licen
         n = work.n
     seconds, cpu = time.perf_counter() - t0, cpu_seconds() - c0
     return {"name": name, "samples": n, "seconds": seconds, "samples_per_s": n / seconds, "cpu_seconds": cpu,
-            "samples_per_cpu_s": n / cpu, "bytes_read": _rchar() - r0,
+            "samples_per_cpu_s": n / cpu, "bytes_read": max(_rchar() - r0, _fetched(cache)),
             "peak_rss": next(int(x.split()[1]) * 1024 for x in open("/proc/self/status") if x.startswith("VmHWM"))}
 
 
@@ -193,6 +234,7 @@ def main() -> None:
     os.environ.setdefault("LITDATA_DISABLE_VERSION_CHECK", "1")
     ap = argparse.ArgumentParser()
     ap.add_argument("--write", action="store_true")
+    ap.add_argument("--serve-s3", action="store_true")
     ap.add_argument("--run")
     ap.add_argument("--dataset", type=Path)
     ap.add_argument("--root", type=Path)
@@ -200,11 +242,14 @@ def main() -> None:
     ap.add_argument("--slice", default="chemistry")
     ap.add_argument("--license", default="cc-by-nc-4.0")
     ap.add_argument("--hub", default="", help="MosaicML reads hf://datasets/<this repo id> (HF_ENDPOINT: the server)")
+    ap.add_argument("--s3", default="", help="litdata reads s3:// from this endpoint URL")
     args = ap.parse_args()
     if args.write:
         write(args.dataset, args.root)
+    elif args.serve_s3:
+        serve_s3(args.root)
     else:
-        print(json.dumps(run(args.run, args.root, args.tok, args.slice, args.license, args.hub)))
+        print(json.dumps(run(args.run, args.root, args.tok, args.slice, args.license, args.hub, args.s3)))
 
 
 if __name__ == "__main__":

@@ -316,8 +316,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                     chunk = f.read(min(left, 1 << 16))
                     self.wfile.write(chunk)
                     left -= len(chunk)
-                    if rate and (sent - left) / rate > time.perf_counter() - started:
-                        time.sleep((sent - left) / rate - (time.perf_counter() - started))
+                    if rate and (ahead := (sent - left) / rate - (time.perf_counter() - started)) > 0:
+                        time.sleep(ahead)  # one clock reading: two could cross zero between test and sleep
 
 
 def _inside(rel: str) -> bool:
