@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 
 from s1mmalign.core import contract
-from s1mmalign.loaders.index import column_chunks, column_valid, column_values, image_ranges, int64_values
+from s1mmalign.loaders.index import column_chunks, column_valid, column_values, image_ranges, int64_values, string_codes
 
 CAPTION_MODES = ("recaption", "caption", "both", "mix")
 SHARD_COUNTS = {"modality": "modalities", "source": "sources", "license": "licenses"}  # where= terms the index counts
@@ -88,11 +88,9 @@ def _mask(column, op: str, want) -> np.ndarray:
     if pa.types.is_string(t) or pa.types.is_large_string(t):  # the term on each distinct value, then looked up
         valid, parts, at = column_valid(column), [], 0
         for chunk in column_chunks(column):
-            enc = chunk.dictionary_encode()
-            words = enc.dictionary.to_pylist()
+            words, idx = string_codes(chunk)
             lookup = np.array([_term_holds(w, op, want) for w in words] + [False], dtype=bool)
-            idx = np.frombuffer(enc.indices.buffers()[1], dtype=np.int32, count=len(chunk), offset=4 * enc.indices.offset)
-            parts.append(lookup[np.where(valid[at:at + len(chunk)], idx, len(words))])  # a null's index is undefined
+            parts.append(lookup[np.where(valid[at:at + len(chunk)], idx, len(words))])  # a null's index is arbitrary
             at += len(chunk)
         return np.concatenate(parts) if parts else np.zeros(0, dtype=bool)
     try:

@@ -313,8 +313,9 @@ class Source:
         return hit
 
     def sidecars(self, entries: list[dict]) -> list[pa.Table]:
-        """Several sidecars, read concurrently (remote latency, not bandwidth, dominates)."""
-        if len(entries) <= 1:
+        """Several sidecars; remote ones read concurrently (latency, not bandwidth, dominates), local ones
+        in this thread (a pool's thread starts cost more CPU than the reads)."""
+        if len(entries) <= 1 or self.is_local:
             return [self.sidecar(e) for e in entries]
         with ThreadPoolExecutor(max_workers=min(16, len(entries))) as pool:
             return list(pool.map(self.sidecar, entries))

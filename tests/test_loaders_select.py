@@ -77,7 +77,8 @@ def test_where_filters_on_width_license_and_multi_panel_exactly(two):
 def test_where_terms_of_every_column_type_and_no_pandas(two, tmp_path):
     """Each op on an int, a bool and a string column, computed from the sidecar's Arrow buffers: the
     selection matches a plain Python filter, wrong kinds of values are one clear error, and a filtering
-    process never imports pandas (pyarrow's own conversions would, ~0.15 s of CPU in every process)."""
+    process never imports pandas nor pyarrow.compute (pyarrow's own conversions would, ~0.15 s and ~0.08 s
+    of CPU in every process)."""
     a, _ = two
     rows = {x["key"]: x for x in S1MMAlignStream(a, format="parquet", decode=False)}
     cases = [
@@ -101,17 +102,34 @@ def test_where_terms_of_every_column_type_and_no_pandas(two, tmp_path):
     big_groups = tmp_path / "big-row-groups"
     write_dataset(varied(200, seed=0), big_groups, options=ShardOptions(row_group_bytes=1 << 20))
     for fmt, root, where in (("wds", a, "[('width', '>=', 128), ('license', 'not in', ['cc-by-nc-4.0'])]"),
-                             ("parquet", big_groups, "[('width', '>=', 163), ('multi_panel', '==', False)]")):
+                             ("parquet", big_groups, "[('width', '>=', 163), ('multi_panel', '==', False), ('source', '!=', 'x')]")):
         code = ("import sys\n"
                 "import numpy as np\n"
                 "from s1mmalign.loaders import S1MMAlignStream\n"
                 f"s = S1MMAlignStream({str(root)!r}, format={fmt!r}, decode=False, min_clip_score=-1.0,\n"
                 f"                    licenses=['cc-by-4.0'], where={where})\n"
                 "gaps = any(p.rows is not None and np.any(np.diff(p.rows) > 1) for p in s.selection.picks)\n"
-                "print(sum(1 for _ in s) == len(s) > 0, 'pandas' in sys.modules, gaps)\n")
+                "print(sum(1 for _ in s) == len(s) > 0, 'pandas' in sys.modules, gaps, 'pyarrow.compute' in sys.modules)\n")
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
         assert out.returncode == 0, out.stderr[-2000:]
-        assert out.stdout.split("\n")[0] == "True False True", (fmt, out.stdout)
+        assert out.stdout.split("\n")[0] == "True False True False", (fmt, out.stdout)
+
+
+def test_string_codes_of_a_sidecar_column_match_its_values():
+    """The distinct values of a string column found from its buffers (no pyarrow.compute): slices,
+    nulls, empty strings, non-ASCII, large_string, and the Python fallback for long values and NULs."""
+    import pyarrow as pa
+
+    from s1mmalign.loaders.index import string_codes
+
+    rnd = random.Random(0)
+    for t in (pa.string(), pa.large_string()):
+        arr = pa.array([rnd.choice(["cc-by-4.0", "cc-by-nc-4.0", "", None, "é-ü", "x" * 10]) for _ in range(500)], type=t)
+        for part in (arr, arr.slice(7, 300), arr.slice(499, 1), arr.slice(0, 0),
+                     pa.array(["a" * 300, "b", None, "a" * 300], type=t), pa.array(["a\0", "a", "a\0"], type=t)):
+            words, codes = string_codes(part)
+            assert len(codes) == len(part) and len(set(words)) == len(words)
+            assert [words[c] if v is not None else None for c, v in zip(codes, part.to_pylist())] == part.to_pylist()
 
 
 def test_columns_read_fewer_bytes_through_the_file_system(two):
