@@ -159,32 +159,6 @@ def column_values(column) -> np.ndarray:
     return np.zeros(0, dtype=bool if pa_types.is_boolean(t) else NUMPY_TYPES[str(t)])
 
 
-MAX_CODED_CHARS = 256  # longer strings: distinct values found in Python instead
-
-
-def string_codes(chunk) -> tuple[list[str], np.ndarray]:
-    """(distinct values, each row's index into them) of a string sidecar chunk, read from its buffers:
-    pyarrow's ``dictionary_encode`` imports ``pyarrow.compute`` on first use (~0.08 s of CPU in every
-    process that filters). A null row's index is arbitrary (see :func:`column_valid`)."""
-    n = len(chunk)
-    offsets_buf, data_buf = chunk.buffers()[1], chunk.buffers()[2]
-    itype = np.int64 if pa_types.is_large_string(chunk.type) else np.int32
-    offsets = np.frombuffer(offsets_buf, dtype=itype, count=n + 1, offset=np.dtype(itype).itemsize * chunk.offset)
-    data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
-    lengths = np.diff(offsets)
-    width = int(lengths.max()) if n else 0
-    if width > MAX_CODED_CHARS or (width and not data[offsets[0]:offsets[-1]].all()):  # long, or a NUL inside
-        seen: dict = {}
-        codes = np.array([seen.setdefault(v, len(seen)) for v in chunk.to_pylist()], dtype=np.int64)
-        return list(seen), codes
-    cols = np.arange(max(width, 1))
-    at = offsets[:-1, None] + cols
-    fixed = np.where(cols < lengths[:, None], data[np.minimum(at, max(len(data) - 1, 0))] if len(data) else 0, 0)
-    words, codes = np.unique(np.ascontiguousarray(fixed, dtype=np.uint8).view(f"S{max(width, 1)}").ravel(),
-                             return_inverse=True)
-    return [w.decode("utf-8", "surrogateescape") for w in words.tolist()], codes.ravel()
-
-
 def int64_values(column) -> np.ndarray:
     """A non-null int64 sidecar column (``offset``, ``size``) as numpy (:func:`column_values`)."""
     if column.null_count:
@@ -204,7 +178,8 @@ def check_sample_index(table, entry: dict, where: str, columns: Optional[Sequenc
         raise bad("repeats a column")
     for field in table.schema:
         want = SAMPLE_INDEX_SCHEMA.field(field.name).type if field.name in SAMPLE_INDEX_SCHEMA.names else None
-        if want is not None and field.type != want:
+        got = field.type.value_type if pa_types.is_dictionary(field.type) else field.type  # strings: read as dictionaries
+        if want is not None and got != want:
             raise bad(f"has column {field.name!r} of type {field.type}, not {want}")
     missing = [n for n in (columns or SAMPLE_INDEX_SCHEMA.names) if n not in names and n not in OPTIONAL_COLUMNS]
     if missing:

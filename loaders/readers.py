@@ -347,7 +347,9 @@ def _rows(table, rows: np.ndarray) -> list[tuple[dict, Optional[bytes]]]:
     per image struct), then zipped."""
     import pyarrow as pa
 
-    if len(rows) and rows[-1] - rows[0] == len(rows) - 1 and np.all(np.diff(rows) == 1):
+    if not len(rows):
+        table = table.slice(0, 0)
+    elif rows[-1] - rows[0] == len(rows) - 1 and np.all(np.diff(rows) == 1):
         table = table.slice(int(rows[0]), len(rows))
     else:  # each run of rows a zero-copy slice: ``Table.take`` imports pyarrow.compute (~0.1 s of CPU in every
         # process that reads a scattered slice), and its numpy index conversion pandas (~0.3 s)

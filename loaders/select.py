@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 
 from s1mmalign.core import contract
-from s1mmalign.loaders.index import column_chunks, column_valid, column_values, image_ranges, int64_values, string_codes
+from s1mmalign.loaders.index import column_chunks, column_valid, column_values, image_ranges, int64_values
 
 CAPTION_MODES = ("recaption", "caption", "both", "mix")
 SHARD_COUNTS = {"modality": "modalities", "source": "sources", "license": "licenses"}  # where= terms the index counts
@@ -85,11 +85,15 @@ def _mask(column, op: str, want) -> np.ndarray:
     conversions (``pa.scalar``, ``pa.array``, ``to_numpy``) import pandas on first use, ~0.15 s of CPU
     in every process that filters."""
     t = column.type
-    if pa.types.is_string(t) or pa.types.is_large_string(t):  # the term on each distinct value, then looked up
+    if pa.types.is_string(t) or pa.types.is_large_string(t):  # not from Source, which reads strings as dictionaries
+        column, t = column.dictionary_encode(), pa.dictionary(pa.int32(), t)
+    if pa.types.is_dictionary(t):  # the term on each distinct value, then looked up by the row's index
         valid, parts, at = column_valid(column), [], 0
         for chunk in column_chunks(column):
-            words, idx = string_codes(chunk)
+            words = chunk.dictionary.to_pylist()
             lookup = np.array([_term_holds(w, op, want) for w in words] + [False], dtype=bool)
+            width = chunk.indices.type.bit_width // 8
+            idx = np.frombuffer(chunk.indices.buffers()[1], dtype=f"<i{width}", count=len(chunk), offset=width * chunk.offset)
             parts.append(lookup[np.where(valid[at:at + len(chunk)], idx, len(words))])  # a null's index is arbitrary
             at += len(chunk)
         return np.concatenate(parts) if parts else np.zeros(0, dtype=bool)
