@@ -91,9 +91,9 @@ def _mask(column, op: str, want) -> np.ndarray:
         valid, parts, at = column_valid(column), [], 0
         for chunk in column_chunks(column):
             words = chunk.dictionary.to_pylist()
-            lookup = np.array([_term_holds(w, op, want) for w in words] + [False], dtype=bool)
-            width = chunk.indices.type.bit_width // 8
-            idx = np.frombuffer(chunk.indices.buffers()[1], dtype=f"<i{width}", count=len(chunk), offset=width * chunk.offset)
+            lookup = np.array([w is not None and _term_holds(w, op, want) for w in words] + [False], dtype=bool)
+            kind, width = "u" if pa.types.is_unsigned_integer(chunk.indices.type) else "i", chunk.indices.type.bit_width // 8
+            idx = np.frombuffer(chunk.indices.buffers()[1], dtype=f"<{kind}{width}", count=len(chunk), offset=width * chunk.offset)
             parts.append(lookup[np.where(valid[at:at + len(chunk)], idx, len(words))])  # a null's index is arbitrary
             at += len(chunk)
         return np.concatenate(parts) if parts else np.zeros(0, dtype=bool)
