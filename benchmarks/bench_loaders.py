@@ -275,7 +275,7 @@ def _spawn_all(names, ds: Path, tok_dir: Path, buffer: int = BUFFER, base_url: s
             runs[n].append(_once(n, ds, tok_dir, buffer, base_url, hub_url, s3_url))
     out = {}
     for n in names:
-        res = out[n] = sorted(runs[n], key=lambda r: r["seconds"])[len(runs[n]) // 2]
+        res = out[n] = dict(sorted(runs[n], key=lambda r: r["seconds"])[len(runs[n]) // 2], rounds=runs[n])
         where = "" if not base_url else _where(n, hub_url, s3_url)
         print(f"  {n + where:<32} buf {buffer:>5}: {res['samples']:>6} samples "
               f"{res['samples_per_cpu_s']:>7.1f}/CPU-s ({res['samples_per_s']:>6.1f}/s wall) "
@@ -394,7 +394,17 @@ def compare(r: dict, ours: list[str], rivals: dict[str, list[str]], label: str) 
                 continue
             best = max(have, key=lambda x: x["samples_per_s"])
             print(f"  {n} / {rival} ({best['name']}): {r[n]['samples_per_s'] / best['samples_per_s']:.2f}x "
-                  f"({r[n]['samples_per_cpu_s'] / best['samples_per_cpu_s']:.2f}x)")
+                  f"({r[n]['samples_per_cpu_s'] / best['samples_per_cpu_s']:.2f}x){_spread(r[n], best)}")
+
+
+def _spread(a: dict, b: dict) -> str:
+    """The range of the per-CPU-second ratio over the rounds run side by side: on a shared machine one
+    round's ratio moves by 10-20 %, so a difference inside this range is not one."""
+    pairs = list(zip(a.get("rounds", []), b.get("rounds", [])))
+    if len(pairs) < 2:
+        return ""
+    ratios = [x["samples_per_cpu_s"] / y["samples_per_cpu_s"] for x, y in pairs]
+    return f", per round {min(ratios):.2f}-{max(ratios):.2f}x"
 
 
 RAW_RUNS = ("webdataset-raw", "s1mmalign-tar-raw", "s1mmalign-parquet-raw", "s1mmalign-parquet-cols-raw",
