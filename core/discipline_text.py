@@ -90,12 +90,12 @@ TERMS: dict[str, tuple[tuple[int, str], ...]] = {
             r"|c\. elegans|yeast|bacteri\w+|microb\w+|cell biology|embryo\w*|synap\w+|vesicles?|cryo-?e(?:lectron|m\b|t\b)\w*"
             r"|fisheries|population dynamics|biodiversity|genetics?\b|proteom\w+|transcriptom\w+|sequencing|virus\w*|viral"
             r"|virolog\w+|retrovir\w+|phytolog\w+|biotechnolog\w+|entomolog\w+|ornitholog\w+|mycolog\w+|microbiom\w*"
-            r"|(?:phyto|zoo)?plankton\w*|natural selection"),
+            r"|(?:phyto|zoo)?plankton\w*|natural selection|bioscien\w+|mathematical biology"),
         (2, r"genes?\b|proteins?|enzymes?|transcript\w*|rna\b|dna\b|mirnas?|cells?\b|cellular|tissues?|mice\b|mouse|larva\w*|behaviou?r\w*|populations? of|habitats?|fish(?:es)?\b"
             r"|physiolog\w+|metabolis\w+|mutants?|biolog\w+|evolution\w*|live[- ]cell|brains?\b|nerves?\b|nerve fib\w+|axons?"
             r"|neuro\w+|neural (?:activity|crest|tube|stem|progenitors?|development|circuitry|tissue)|animals?|insects?|birds?|mammal\w*|forests?|bioinformatic\w*|biophysic\w*"
             r"|biomolecul\w*|parasit\w+"
-            r"|livestock|dairy|poultry|crops?\b|agricultur\w+|cortex|cortical|primates?|bioimag\w+"
+            r"|livestock|dairy|poultry|crops?\b|agricultur\w+|agronom\w+|cortex|cortical|primates?|bioimag\w+"
             r"|rats?\b|rodents?|monkeys?|macaques?"),
         (1, r"life|living|growth|imaging|bio\w+"),
     ),
@@ -123,19 +123,23 @@ TERMS: dict[str, tuple[tuple[int, str], ...]] = {
             r"|stenos[ie]s|stroke|implants?|prosthe\w+|biomedical|electrocardiogra\w+|ecg\b|arrhythmi\w+|cardiac"
             r"|malaria|autis\w+|neurodegenerat\w+|critical care|intensive care|respiratory|toxicolog\w+|oncogen\w*|systematic reviews?"
             r"|meta-analys[ie]s|medical imaging|nuclear medicine|radiotherap\w+|zoono\w+|epilep\w+|seizures?"
-            r"|diffusion tensor imaging|diffusion[- ]weighted|dw-?mri|dti\b"),
+            r"|diffusion tensor imaging|diffusion[- ]weighted|dw-?mri|dti\b|magnetic resonance imaging|medical (?:physics|education)"
+            r"|endocrin\w+|hepatolog\w+|hepatitis|gastroenterolog\w+|nephrolog\w+|urolog\w+|dermatolog\w+|ophthalmolog\w+"
+            r"|otolaryngolog\w+|rheumatolog\w+|obstetric\w*|gyn(?:a)?ecolog\w+|geriatric\w*|an(?:a)?esthe\w+|orthop(?:a)?edic\w*"
+            r"|neonat\w+|perinatal|dentistry"),
         (2, r"health\w*|cohorts?|treatments?|randomi[sz]ed|trials?\b|symptoms?|prevalence|risk factors?|dose\w*|medic\w+"
             r"|pain|inflammat\w+|cardiovascular|diabet\w+|obesity|blood|arter\w+|vessels?|microvascul\w+|angiograph\w+|contrast agents?"
             r"|tomograph\w+|mri\b|ct\b|micro-?ct|x-ray(?! (?:scattering|diffraction|crystallograph|photoelectron|absorption|reflectivity|spectr))"
             r"|ultrasound|bones?\b|hemodynamic\w*|haemodynamic\w*|electromyograph\w*|heart\w*"
-            r"|magnetic resonance|veterinar\w+|eeg\b|electroencephalogra\w+|wearables?|digital health"),
+            r"|magnetic resonance|veterinar\w+|eeg\b|electroencephalogra\w+|wearables?|digital health"
+            r"|nutrition\w*|pregnan\w+|childbirth|dental"),
         (1, r"outcomes?|injur\w+|chronic|adverse|anatom\w+|physician\w*|care\b"),
     ),
     "engineering": (
         (3, r"engineering|photovoltai\w+|solar (?:energy|power|panels?|cells?|irradiance)|power (?:systems?|grids?|plants?|electronics)"
             r"|turbines?|engines?|robot\w*|structural (?:engineering|health)|civil engineering|mechanical engineering|fracture\w*|fatigue"
             r"|biomechanic\w*|heat(?:ing)? demand|district heating|energy systems?|buildings?|hvac|hydropower|power generation"
-            r"|neuroengineering|rehabilitation engineering|biomedical engineering|microfluidic\w*"),
+            r"|neuroengineering|rehabilitation engineering|biomedical engineering|bioengineering|microfluidic\w*"),
         (2, r"engineer\w*|control systems?|controllers?|sensors?|circuits?|actuators?|manufactur\w+|batter(?:y|ies)"
             r"|renewable|inverters?|vehicles?|signal processing|antennas?|finite element\w*|phase[- ]field|kinematics?|structural"
             r"|mechanical|electrical|electronics?|heat transfer|thermal|stress\w*|strain\w*|materials? (?:testing|failure)|machining"
@@ -181,26 +185,32 @@ def text_scores(title: Any = None, abstract: Any = None, tags: Any = (), votes: 
         low = " ".join(str(text or "").lower()[:MAX_CHARS].split())
         if not low:
             continue
-        for d, rules in _RX.items():
-            s = _score(low, rules)
-            if s:
-                scores[d] = scores.get(d, 0.0) + factor * s
+        for d, s in _scores(low).items():
+            scores[d] = scores.get(d, 0.0) + factor * s
     return scores
 
 
-def _score(low: str, rules) -> float:
-    """A discipline's score on one text: each distinct term once, and each stretch of text once,
-    at the highest weight of the patterns that match it ("cell biology" is one weight-3 term, not
-    also "biology" and "cell" of lower weights)."""
-    hits = sorted(((w, m.start(), m.end()) for w, rx in rules for m in rx.finditer(low)),
-                  key=lambda h: (-h[0], h[1] - h[2]))
-    taken: list[tuple[int, int]] = []
-    terms: dict[str, int] = {}
-    for w, a, b in hits:
-        if all(b <= x or a >= y for x, y in taken):
-            taken.append((a, b))
-            terms.setdefault(low[a:b], w)
-    return float(sum(terms.values()))
+def _scores(low: str) -> dict[str, float]:
+    """Each discipline's score on one text: each distinct term once, and each stretch of text once, at
+    the highest weight of the patterns that match it ("cell biology" is one weight-3 term, not also
+    "biology" and "cell" of lower weights). A term inside a longer term of another discipline counts
+    for nothing: a compound names one field ("biomedical engineering" is engineering, not also
+    medicine; "medical physics" medicine, not also physics)."""
+    hits = [(d, w, m.start(), m.end()) for d, rules in _RX.items() for w, rx in rules for m in rx.finditer(low)]
+    out: dict[str, float] = {}
+    for d in {h[0] for h in hits}:
+        outer = [(a, b) for e, _, a, b in hits if e != d]
+        own = sorted(((w, a, b) for e, w, a, b in hits if e == d and not any(
+            x <= a and b <= y and y - x > b - a for x, y in outer)), key=lambda h: (-h[0], h[1] - h[2]))
+        taken: list[tuple[int, int]] = []
+        terms: dict[str, int] = {}
+        for w, a, b in own:
+            if all(b <= x or a >= y for x, y in taken):
+                taken.append((a, b))
+                terms.setdefault(low[a:b], w)
+        if terms:
+            out[d] = float(sum(terms.values()))
+    return out
 
 
 def head_discipline(tag: Any) -> Optional[str]:

@@ -265,6 +265,14 @@ def parse_categories(value: Any) -> list[str]:
     return out
 
 
+#: Article types whose words are field terms ("Database" in Nucleic Acids Research, F1000Research's
+#: "Software Tool Article", Scientific Data's "Data Descriptor"): a heading, not a field; they count for nothing.
+ARTICLE_TYPES = frozenset((
+    "database", "database article", "database issue", "software", "software article", "software tool article",
+    "software tools", "data descriptor", "data note", "data article", "data paper", "tools and resources",
+    "methods and resources", "resource", "technical advance", "computational methods",
+))
+
 #: The top level of the Nature and PLOS subject hierarchies: a broad area decides only when no
 #: more specific tag does ("Physical sciences; Chemistry" is chemistry). None: names no discipline.
 BROAD_AREAS: dict[str, Optional[str]] = {
@@ -348,8 +356,16 @@ JOURNAL_DISCIPLINE: dict[str, Optional[str]] = {
                      "nature chemistry", "communications chemistry"), "chemistry"),
     **dict.fromkeys(("the european physical journal c", "light: science & applications", "light: science and applications",
                      "quantum"), "physics"),
-    **dict.fromkeys(("journal of statistical software", "the r journal", "annals of statistics", "the annals of statistics"),
-                    "mathematics"),
+    **dict.fromkeys(("journal of statistical software", "the r journal", "annals of statistics", "the annals of statistics",
+                     "statistics in medicine"), "mathematics"),
+    # House names of PMC's larger open-access journals, and titles whose words name a neighbouring field
+    **dict.fromkeys(("mbio", "msystems", "msphere", "eneuro", "autophagy", "aging", "aging cell", "embo reports", "gigascience",
+                     "database", "metabolites", "oecologia", "journal of the royal society interface",
+                     "interface focus"), "biology"),
+    **dict.fromkeys(("medical physics", "physics in medicine and biology"), "medicine"),
+    **dict.fromkeys(("earth and planetary science letters", "chemosphere", "environment international",
+                     "environmental research"), "earth_science"),
+    **dict.fromkeys(("cognition", "nature human behaviour"), "other"),
 }
 
 
@@ -357,17 +373,39 @@ def _norm(tag: str) -> str:
     return " ".join(str(tag).lower().replace("_", " ").split())
 
 
-def discipline_for_journal(title: Any) -> Optional[str]:
-    """The discipline a journal title names: the table of common journals, then the term weights
-    of :mod:`~s1mmalign.core.discipline_text` on the title ("BMC Microbiology" -> biology); None
-    for multidisciplinary journals and titles that name no field."""
+def journal_key(title: Any) -> str:
+    """A journal title as :data:`JOURNAL_DISCIPLINE` keys it: lower case, without NLM's place or edition
+    qualifier ("Materials (Basel, Switzerland)", "Angewandte Chemie (International ed. in English)"),
+    subtitle ("Animals : an Open Access Journal from MDPI"), leading "The", punctuation, or the
+    publisher's name ("... of the Royal Society ...", whose "Society" and "Philosophical" name no
+    field of the journal); "&" reads "and"."""
     low = _norm(title or "")
+    low = re.sub(r"\s*\([^()]*\)\s*$", "", low).split(" : ", 1)[0].replace("&", " and ")
+    low = re.sub(r"\bphilosophical transactions\b|\b(?:of )?the royal society(?: of london)?\b", " ", low)
+    low = " ".join(re.sub(r"[.,:;]", " ", low).split())
+    return low.removeprefix("the ")
+
+
+_JOURNALS = {journal_key(k): v for k, v in JOURNAL_DISCIPLINE.items()}  # the table as titles are looked up
+
+#: House titles whose first word names the publisher of a whole family of journals of one field.
+JOURNAL_FAMILIES = {"jama": "medicine", "jmir": "medicine", "lancet": "medicine"}
+
+
+def discipline_for_journal(title: Any) -> Optional[str]:
+    """The discipline a journal title names: the table of common journals (titles as
+    :func:`journal_key` reads them), then the term weights of :mod:`~s1mmalign.core.discipline_text`
+    on the title ("BMC Microbiology" -> biology); None for multidisciplinary journals and titles that
+    name no field."""
+    low = journal_key(title)
     if not low:
         return None
-    if low in JOURNAL_DISCIPLINE:
-        return JOURNAL_DISCIPLINE[low]
+    if low in _JOURNALS:
+        return _JOURNALS[low]
     if low.startswith("ieee transactions on") or low.startswith("ieee "):
         return "engineering" if not re.search(r"comput|pattern|software|information", low) else "computer_science"
+    if low.split(" ", 1)[0] in JOURNAL_FAMILIES:
+        return JOURNAL_FAMILIES[low.split(" ", 1)[0]]
     return _tag_discipline(low) or discipline_from_text(low)[0]
 
 
@@ -384,7 +422,8 @@ def discipline_for_tags(tags: Any, default: str = "other", *, journal: Any = Non
     life sciences"), so the specific subject of a Nature or PLOS hierarchy wins; the ``journal``
     title (:func:`discipline_for_journal`); the paper's own words alone; the head noun of the first
     free tag (:func:`~s1mmalign.core.discipline_text.head_discipline`); a field that leads the title
-    and abstract at all (``lenient``); ``default``. Tags that name nothing (article types) count
+    and abstract at all (``lenient``); ``default``. Tags that name nothing (article types, and
+    :data:`ARTICLE_TYPES`, whose words are field terms) count
     for nothing.
     """
     other = broad = None
@@ -392,6 +431,8 @@ def discipline_for_tags(tags: Any, default: str = "other", *, journal: Any = Non
     named: list[str] = []  # the disciplines subject-list tags name, in tag order
     for tag in parse_categories(tags):
         low = _norm(tag)
+        if low in ARTICLE_TYPES:
+            continue
         if low in BROAD_AREAS:
             broad = broad or BROAD_AREAS[low]
             continue

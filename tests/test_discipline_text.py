@@ -96,6 +96,17 @@ def test_a_term_counts_once_at_its_highest_weight():
     assert text_scores(abstract="Cell biology of the primate cortex") == {"biology": 3.0 + 2.0 + 2.0}  # cell biology, primate, cortex
 
 
+def test_a_compound_term_names_one_field_not_also_the_field_of_its_words():
+    # "biomedical engineering" is engineering: medicine's "biomedical" inside it counts for nothing
+    assert text_scores(abstract="biomedical engineering") == {"engineering": 3.0}
+    assert text_scores(abstract="biomedical imaging of tissue")["medicine"] == 3.0  # alone it still counts
+    # "medical physics" is medicine, not also physics; "mathematical biology" biology, not also mathematics
+    assert text_scores(abstract="medical physics") == {"medicine": 3.0}
+    assert text_scores(abstract="mathematical biology") == {"biology": 3.0}
+    # a term two fields share, with no longer term around it, counts for both
+    assert set(text_scores(abstract="spectra")) == {"chemistry", "astronomy"}
+
+
 def test_a_narrow_lead_beats_the_default_but_a_tie_does_not():
     # biology 12 against physics 11: no confident answer from the text, yet better than "other"
     title = "Magnetic control of the brightness of fluorescent proteins"

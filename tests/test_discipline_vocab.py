@@ -267,3 +267,38 @@ def test_author_keywords_are_read_as_words_not_as_a_vocabulary():
                                         title="Gene expression in zebrafish embryos") == "medicine"
     # an arXiv category is never outvoted
     assert contract.discipline_for_tags(["astro-ph.GA", "seismology", "earthquakes", "tectonics"]) == "astronomy"
+
+
+@pytest.mark.parametrize("journal,want", [
+    # PMC's <journal-title> as NLM writes it: place and edition qualifiers, subtitles, "&", a leading "The"
+    ("Sensors (Basel, Switzerland)", "engineering"), ("Materials (Basel, Switzerland)", "chemistry"),
+    ("Antioxidants (Basel, Switzerland)", "medicine"), ("Entropy (Basel, Switzerland)", "physics"),
+    ("Lancet (London, England)", "medicine"), ("Development (Cambridge, England)", "biology"),
+    ("G3 (Bethesda, Md.)", "biology"), ("Angewandte Chemie (International ed. in English)", "chemistry"),
+    ("Animals : an Open Access Journal from MDPI", "biology"), ("Light, Science & Applications", "physics"),
+    ("Cell Death & Disease", "biology"), ("The EMBO Journal", "biology"),
+    # the publisher's name is no field ("Society", "Philosophical")
+    ("Philosophical Transactions of the Royal Society of London. Series B, Biological Sciences", "biology"),
+    ("Philosophical Transactions. Series A, Mathematical, Physical, and Engineering Sciences", None),
+    ("Journal of the Royal Society, Interface", "biology"), ("Proceedings. Biological Sciences", "biology"),
+    # house names and families
+    ("mBio", "biology"), ("mSphere", "biology"), ("eNeuro", "biology"), ("GigaScience", "biology"),
+    ("JAMA Network Open", "medicine"), ("JMIR mHealth and uHealth", "medicine"), ("Cognition", "other"),
+    ("Earth and Planetary Science Letters", "earth_science"), ("Chemosphere", "earth_science"),
+    # medical specialties and neighbouring fields named by their words
+    ("Frontiers in Endocrinology", "medicine"), ("Hepatology", "medicine"), ("Frontiers in Nutrition", "medicine"),
+    ("BMC Pregnancy and Childbirth", "medicine"), ("BMC Medical Education", "medicine"), ("Journal of Magnetic Resonance Imaging",
+                                                                                         "medicine"),
+    ("Frontiers in Molecular Biosciences", "biology"), ("Bulletin of Mathematical Biology", "biology"),
+    ("Journal of Mathematical Biology", "biology"), ("Biomedical Engineering Online", "engineering"),
+])
+def test_journal_titles_as_pmc_writes_them(journal, want):
+    assert contract.discipline_for_journal(journal) == want
+
+
+@pytest.mark.parametrize("article_type", ["Database", "Software Tool Article", "Data Descriptor", "Tools and Resources"])
+def test_article_types_named_in_field_words_count_for_nothing(article_type):
+    # Nucleic Acids Research files a database paper under "Database": the journal and the paper decide, not the word
+    assert contract.discipline_for_tags(["Research Article", article_type], journal="BMC Microbiology") == "biology"
+    assert contract.discipline_for_tags([article_type], journal="Nucleic Acids Research") == "biology"
+    assert contract.discipline_for_tags([article_type]) == "other"
