@@ -186,11 +186,19 @@ class S1MMAlign(datasets.ArrowBasedBuilder):
             fs, fs_path = fs_and_root(path)
             with fs.open(fs_path, "rb") as f:
                 fragment = parquet_format.make_fragment(f)
+                # a shard written before a nullable field existed (``year``) reads it as nulls
+                present = set(fragment.physical_schema.names)
+                missing = [c for c in columns if c not in present]
+                if any(not SCHEMA.field(c).nullable for c in missing):
+                    raise ValueError(f"{path}: no column {[c for c in missing if not SCHEMA.field(c).nullable][0]!r}: "
+                                     "not an s1mmalign shard")
                 batches = fragment.to_batches(
-                    columns=columns, filter=expr, batch_size=self.config.batch_size,
+                    columns=[c for c in columns if c in present], filter=expr, batch_size=self.config.batch_size,
                     batch_readahead=0, fragment_readahead=0,
                 )
                 for batch_idx, batch in enumerate(batches):
                     if batch.num_rows:
                         key = key_cls(file_idx, batch_idx) if key_cls else f"{file_idx}_{batch_idx}"
-                        yield key, pa.Table.from_batches([batch]).cast(schema)
+                        arrays = [batch.column(c) if c in present else pa.nulls(batch.num_rows, schema.field(c).type)
+                                  for c in columns]
+                        yield key, pa.Table.from_arrays(arrays, names=columns).cast(schema)

@@ -36,6 +36,7 @@ from typing import Iterator, Optional, Sequence
 import pyarrow as pa
 
 from s1mmalign.core.urls import fs_and_root, url_of
+from s1mmalign.core.years import paper_year
 
 PARQUET_DIR = "data"
 WDS_DIR = "wds"
@@ -105,6 +106,7 @@ SAMPLE_INDEX_SCHEMA = pa.schema(
         ("width", pa.int32()),  # filter columns of the loader's where= (null in sidecars of older datasets)
         ("height", pa.int32()),
         ("multi_panel", pa.bool_()),
+        ("year", pa.int32()),  # the record's, else the year its arXiv id / dated DOI names (core.years)
         ("offset", pa.int64()),  # tar: byte offset of the sample's first header; parquet: row in shard
         ("size", pa.int64()),  # tar: bytes of the sample's members; parquet: 1
         ("row_group", pa.int32()),  # parquet: row group of the row; tar: -1
@@ -131,6 +133,7 @@ def note_sample(cols: dict[str, list], rec: dict, offset: int, size: int, row_gr
     cols["clip_score_recaption"].append(rec.get("clip_score_recaption"))
     for name in ("width", "height", "multi_panel"):
         cols[name].append(rec.get(name))
+    cols["year"].append(paper_year(rec))
     cols["offset"].append(offset)
     cols["size"].append(size)
     cols["row_group"].append(row_group)

@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from s1mmalign.core.limits import DEFAULTS
 from s1mmalign.core.taxonomy import DISCIPLINES, MODALITIES
+from s1mmalign.core.years import plausible as plausible_year
 
 CONTRACT_VERSION = "1.0"
 
@@ -32,6 +33,7 @@ FIELDS: tuple[tuple[str, pa.DataType, bool, str], ...] = (
     ("citation_contexts", pa.list_(pa.string()), False, "sentences of the paper that cite the figure"),
     ("citation_count", pa.int32(), True, "how many sentences of the paper cite the figure (before de-duplication and capping)"),
     ("paper_id", pa.string(), False, "arXiv id or DOI"),
+    ("year", pa.int32(), True, "publication year of the paper (its source's date, else its arXiv id or dated bioRxiv DOI)"),
     ("figure_label", pa.string(), False, "figure label in the paper (e.g. 'fig:setup' or 'Figure 3')"),
     ("source", pa.string(), False, "arxiv, biorxiv, medrxiv, chemrxiv, psyarxiv, nature_communications, pmc, ..."),
     ("categories", pa.list_(pa.string()), False, "source tags, primary first"),
@@ -214,6 +216,8 @@ def validate_record(record: Mapping[str, Any], *, max_text_chars: int = DEFAULTS
         raise RecordError(key_repr, "source", f"must be a lower-case identifier, got {out['source']!r}")
     if not training_text(out).strip():
         raise RecordError(key_repr, "caption", "empty: neither caption nor recaption has text")
+    if out["year"] is not None and not plausible_year(out["year"]):
+        raise RecordError(key_repr, "year", f"not a publication year (1600-2100): {out['year']}")
     for dim in ("width", "height"):
         if out[dim] <= 0:
             raise RecordError(key_repr, dim, f"must be positive, got {out[dim]}")

@@ -2,7 +2,36 @@
 
 from __future__ import annotations
 
+import argparse
+import re
+
 from s1mmalign.core.cli_args import add_filter_arguments
+
+_TERM = re.compile(r"\s*([A-Za-z_]\w*)\s*(==|!=|<=|>=|=|<|>|\s(?:not\s+in|in)\s)\s*(.*?)\s*\Z", re.DOTALL)
+
+
+def _value(text: str):
+    """A number, true/false, or a string (quotes optional): what a sidecar column holds."""
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        return text[1:-1]
+    if re.fullmatch(r"[+-]?\d+", text):
+        return int(text)
+    if re.fullmatch(r"[+-]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?", text):
+        return float(text)
+    return {"true": True, "false": False}.get(text.lower(), text)
+
+
+def where_term(text: str) -> tuple:
+    """``"width >= 224"`` -> ``("width", ">=", 224)``; ``"license not in a,b"`` -> ``("license", "not in", ["a", "b"])``."""
+    m = _TERM.fullmatch(text)
+    if not m or not m.group(3):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not 'COLUMN OP VALUE' (ops: == != < <= > >= in, not in), e.g. 'width >= 224' or "
+            "'license not in cc-by-nc-4.0,cc-by-nc-sa-4.0'")
+    column, op, value = m.group(1), " ".join(m.group(2).split()), m.group(3)
+    if op in ("in", "not in"):
+        return column, op, [_value(v.strip()) for v in value.split(",") if v.strip()]
+    return column, op, _value(value)
 
 
 def add_cli(sub) -> None:
@@ -16,6 +45,9 @@ def add_cli(sub) -> None:
     add_filter_arguments(p, disciplines=True, modalities=True, sources=True)
     p.add_argument("--license", action="append", dest="licenses", help="keep this license (repeatable)")
     p.add_argument("--min-clip-score", type=float)
+    p.add_argument("--where", action="append", type=where_term, metavar="'COLUMN OP VALUE'",
+                   help="keep the samples where this holds (repeatable: all must hold), as the loader's where=: "
+                        "'width >= 224', 'year >= 2020', 'license not in cc-by-nc-4.0,cc-by-nc-sa-4.0'")
     p.add_argument("--caption", default="recaption", choices=["recaption", "caption", "both", "mix"])
     p.add_argument("--format", default="auto", choices=["auto", "wds", "parquet"])
     p.add_argument("--world-size", type=int, default=1, help="show the per-rank split for this many ranks")
@@ -28,7 +60,7 @@ def _cli_stream(args) -> int:
 
     stream = S1MMAlignStream(
         args.source, disciplines=args.disciplines, modalities=args.modalities, sources=args.sources,
-        licenses=args.licenses, min_clip_score=args.min_clip_score, caption=args.caption, format=args.format,
+        licenses=args.licenses, min_clip_score=args.min_clip_score, where=args.where, caption=args.caption, format=args.format,
         rank=0, world_size=args.world_size, shuffle=False,
         read_ahead=0,  # a few samples: reading ahead would fetch up to 32 MiB nobody looks at
     )

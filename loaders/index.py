@@ -29,7 +29,7 @@ COUNT_FIELDS = ("modalities", "sources", "licenses")
 MAX_PATH = 1024  # characters of a shard or sidecar path (a file name: 255 bytes)
 MAX_COUNT = 2**53  # no real shard comes near; offsets + sizes below it cannot overflow int64
 #: Sidecar columns an index written before them lacks (the loader's where= says so when asked for).
-OPTIONAL_COLUMNS = ("width", "height", "multi_panel", "image_offset", "image_size")
+OPTIONAL_COLUMNS = ("width", "height", "multi_panel", "year", "image_offset", "image_size")
 
 
 class IndexFormatError(ValueError):

@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 
 from s1mmalign.core import contract
+from s1mmalign.core.layout import SAMPLE_INDEX_SCHEMA
 from s1mmalign.loaders.index import column_chunks, column_valid, column_values, image_ranges, int64_values
 
 CAPTION_MODES = ("recaption", "caption", "both", "mix")
@@ -123,10 +124,11 @@ def where_mask(dnf, table: pa.Table, discipline: str, url: str) -> np.ndarray:
                 mask &= _term_holds(discipline, op, want)
                 continue
             if col not in table.column_names:
-                raise ValueError(
-                    f"where= column {col!r} is not in the sample index of {url} (it has: "
-                    f"{', '.join(c for c in table.column_names if c not in ('offset', 'size', 'row_group'))}, "
-                    f"discipline); an index written before it existed gains it with `s1mmalign reindex DATASET`")
+                has = ", ".join(c for c in table.column_names if c not in ("offset", "size", "row_group"))
+                if col in SAMPLE_INDEX_SCHEMA.names:
+                    raise ValueError(f"where= column {col!r} is not in the sample index of {url} (it has: {has}, "
+                                     f"discipline); an index written before it existed gains it with `s1mmalign reindex DATASET`")
+                raise ValueError(f"where= column {col!r} is no column of the sample index; filter on one of: {has}, discipline")
             mask &= _mask(table[col], op, want)
         out |= mask
     return out

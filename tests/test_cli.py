@@ -74,3 +74,20 @@ def test_filter_flags_are_spelled_the_same_in_every_command():
         with pytest.raises(SystemExit) as e:
             parser.parse_args(argv)
         assert e.value.code == 2
+
+
+def test_stream_where_terms_parse_as_the_loaders_where():
+    """``s1mmalign stream --where 'COLUMN OP VALUE'`` (repeatable, all must hold) is the loader's where=."""
+    from s1mmalign.builder.commands.cli import build_parser
+
+    parser = build_parser()
+    args = parser.parse_args(["stream", "ds", "--where", "width >= 224", "--where", "license not in cc-by-nc-4.0, cc-by-nc-sa-4.0",
+                              "--where", "multi_panel == false", "--where", "source in 'arxiv'", "--where", "clip_score_recaption>0.25",
+                              "--where", "year=2021"])
+    assert args.where == [("width", ">=", 224), ("license", "not in", ["cc-by-nc-4.0", "cc-by-nc-sa-4.0"]),
+                          ("multi_panel", "==", False), ("source", "in", ["arxiv"]), ("clip_score_recaption", ">", 0.25),
+                          ("year", "=", 2021)]
+    for bad in ("width ~ 3", "width >=", ">= 224", "width in"):
+        with pytest.raises(SystemExit) as e:
+            parser.parse_args(["stream", "ds", "--where", bad])
+        assert e.value.code == 2

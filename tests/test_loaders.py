@@ -444,6 +444,9 @@ def test_stream_command(ds):
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("34 samples in") and "[physics/plot]" in out.stdout
+    where = subprocess.run([*cmd[:4], str(ds), "--where", "width >= 1", "--where", "modality in plot", "--discipline", "physics",
+                            "--show", "0"], capture_output=True, text=True, timeout=300)
+    assert where.returncode == 0 and where.stdout.startswith("34 samples in"), where.stderr
     bad = subprocess.run([*cmd[:4], str(ds), "--discipline", "physik"], capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "unknown discipline physik; valid: mathematics" in bad.stderr  # an argparse error
 

@@ -68,8 +68,8 @@ def test_where_filters_on_width_license_and_multi_panel_exactly(two):
     # pushdown: a discipline term prunes shards without reading their sidecars
     s = S1MMAlignStream(a, format="wds", where=[("discipline", "in", ["biology"]), ("modality", "==", "plot")])
     assert {p.discipline for p in s.selection.picks} == {"biology"}
-    with pytest.raises(ValueError, match="where= column 'year' is not in the sample index.*s1mmalign reindex"):
-        S1MMAlignStream(a, where=[("year", ">=", 2020)])
+    with pytest.raises(ValueError, match="where= column 'widht' is no column of the sample index; filter on one of: key, "):
+        S1MMAlignStream(a, where=[("widht", ">=", 2020)])  # an index written before a column existed: tests/test_years.py
     with pytest.raises(ValueError, match="op '~' is not one of"):
         S1MMAlignStream(a, where=[("width", "~", 3)])
 

@@ -38,6 +38,7 @@ from s1mmalign.builder.sources.sandbox import RenderBudget
 from s1mmalign.core import contract
 from s1mmalign.core.images import ImageRejected, StoredImage, normalize_image
 from s1mmalign.core.limits import limits
+from s1mmalign.core.years import year_from_id
 
 log = logging.getLogger(__name__)
 
@@ -320,6 +321,7 @@ def paper_records(
         "title": title,
         "abstract": abstract,
         "paper_id": paper_id,
+        "year": year_from_id(paper_id),  # the month of first submission is in the identifier
         "source": SOURCE,
         "categories": categories,
         # without metadata (a folder of source tarballs) the paper's own title and abstract decide

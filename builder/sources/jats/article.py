@@ -29,6 +29,7 @@ from s1mmalign.builder.sources.jats.xml import (
     _meta,
     _norm,
     _paragraphs,
+    _pub_year,
     _source_of,
     _subjects,
     _title,
@@ -37,6 +38,7 @@ from s1mmalign.builder.sources.jats.xml import (
 )
 from s1mmalign.core import contract
 from s1mmalign.core.images import ImageRejected, normalize_image
+from s1mmalign.core.years import year_from_id
 
 
 def _unsafe_href(href: str) -> Optional[str]:
@@ -227,6 +229,7 @@ def _read_one(xml: Path, root: Path, rejects: Rejects, source: Optional[str], pa
     doi = ids.get("doi", "")
     pid = paper_id or doi or (f"PMC{ids['pmc'].removeprefix('PMC')}" if "pmc" in ids else "") or ids.get("pmid") or xml.stem
     src = source or _source_of(root_el, doi)
+    year = _pub_year(meta) or year_from_id(doi)
     title, abstract = _title(meta), _abstract(meta)
     subjects, license_ = _subjects(root_el), _license(root_el)
     figures = _figures(root_el)
@@ -279,6 +282,7 @@ def _read_one(xml: Path, root: Path, rejects: Rejects, source: Optional[str], pa
             "citation_contexts": list(ctx.sentences) if ctx else [],
             "citation_count": ctx.count if ctx else 0,
             "paper_id": pid,
+            "year": year,
             "figure_label": fig.label or fig.fid,
             "source": src,
             "categories": subjects,

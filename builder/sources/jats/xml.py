@@ -10,6 +10,7 @@ from xml.etree.ElementTree import Element, ParseError
 import defusedxml.ElementTree as SafeET
 
 from s1mmalign.builder.sources.contexts import mark
+from s1mmalign.core.years import year_of
 
 STAGE = "jats"
 XLINK_HREF = "{http://www.w3.org/1999/xlink}href"
@@ -169,6 +170,22 @@ def _article_ids(meta: Element) -> dict[str, str]:
         if _local(el.tag) == "article-id" and (el.text or "").strip():
             ids.setdefault(el.get("pub-id-type") or "other", el.text.strip())
     return ids
+
+
+PUB_DATE_ORDER = ("epub", "pub", "ppub", "collection")  # JATS pub-type / date-type, first publication first
+
+
+def _pub_year(meta: Element) -> Optional[int]:
+    """The year of the article's ``<pub-date>`` in ``<article-meta>``: the electronic publication's
+    first (``epub``, then ``pub``, ``ppub``, ``collection``, then any); None without a plausible one."""
+    dates = []
+    for el in meta:
+        if _local(el.tag) == "pub-date":
+            kind = el.get("pub-type") or el.get("date-type") or ""
+            year = next((year_of(element_text(c)) for c in el if _local(c.tag) == "year"), None)
+            if year is not None:
+                dates.append((PUB_DATE_ORDER.index(kind) if kind in PUB_DATE_ORDER else len(PUB_DATE_ORDER), year))
+    return min(dates)[1] if dates else None
 
 
 def _journal_title(root: Element) -> str:

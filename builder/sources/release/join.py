@@ -20,6 +20,7 @@ from s1mmalign.builder.records.rejects import Rejects
 from s1mmalign.builder.sources.release.streams import STREAM_END_ERRORS, GzipStream, PartsStream, TarMembers
 from s1mmalign.core import contract
 from s1mmalign.core.limits import limits
+from s1mmalign.core.years import year_from_id, year_of
 
 if TYPE_CHECKING:  # annotations only: the unit module imports this one
     from s1mmalign.builder.sources.release.unit import ReleaseUnit
@@ -208,6 +209,11 @@ def _discipline(source: str, categories: list[str], rec: dict) -> str:
     return contract.discipline_for_tags(categories, title=_text(rec.get("title")), abstract=_text(rec.get("abstract")))
 
 
+#: Release fields that may date a paper, in order of preference (the release names none yet; the
+#: arXiv id or a dated bioRxiv DOI then gives the year).
+YEAR_FIELDS = ("year", "publication_year", "pub_year", "publication_date", "published", "date")
+
+
 def to_record(source: str, rec: dict, image: bytes, member_name: str, categories: Optional[list[str]] = None) -> dict[str, Any]:
     """A release jsonl record + its image bytes -> a record in the contract's schema.
 
@@ -231,6 +237,7 @@ def to_record(source: str, rec: dict, image: bytes, member_name: str, categories
         "abstract": _text(rec.get("abstract")),
         "citation_contexts": _contexts(rec.get("citation_contexts", rec.get("context"))),
         "paper_id": _text(paper_id),
+        "year": next((y for y in map(year_of, (rec.get(k) for k in YEAR_FIELDS)) if y), None) or year_from_id(paper_id),
         "figure_label": _text(rec.get("figure_label", rec.get("label"))),
         "source": source,
         "categories": categories,
