@@ -200,6 +200,7 @@ def test_paper_records_without_metadata_uses_the_latex_title():
     assert recs[0]["abstract"].startswith("We measure stellar masses") and recs[0]["categories"] == []
     # no categories: the LaTeX title and abstract decide ("galaxies", "stellar")
     assert recs[0]["discipline"] == "astronomy" and recs[0]["license"] == ""
+    assert {r["year"] for r in recs} == {2024}  # January 2024, from the identifier
 
 
 def test_paper_problems_are_rejects_and_the_paper_goes_on():

@@ -96,6 +96,10 @@ def test_real_pmc_articles_recall_and_precision(tmp_path):
                     "10.1289/ehp.11570": "medicine",  # Environmental Health Perspectives, ["Research"]
                     "10.1371/journal.pntd.0002065": "medicine", "10.1371/journal.pone.0000217": "biology",
                     "10.1371/journal.pone.0046493": "biology"}, disc
+    # year: the electronic publication's <pub-date> (Environmental Health Perspectives: epub 2008-08 before ppub 2008-12)
+    years = {r["paper_id"]: r["year"] for recs in got.values() for r in recs}
+    assert years == {"10.1186/1471-2180-11-174": 2011, "10.1289/ehp.11570": 2008, "10.1371/journal.pntd.0002065": 2013,
+                     "10.1371/journal.pone.0000217": 2007, "10.1371/journal.pone.0046493": 2012}, years
 
 
 SAMPLE_EXPECTED = {
