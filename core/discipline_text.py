@@ -113,7 +113,8 @@ TERMS: dict[str, tuple[tuple[int, str], ...]] = {
             r"|biogeo\w+|environmental sciences?|water (?:research|resources)|total environment"),
         (2, r"magnetic anomal\w+|potential[- ]field|gravity (?:data|anomal\w+)|precipitation|rainfall|soils?\b|rocks?\b"
             r"|minerals?|permafrost|sea[- ]level|groundwater|watersheds?|remote sensing|geochem\w+|earth\b|gis\b|geospatial|spatial data"
-            r"|rivers?|floods?|droughts?|reservoirs?|land (?:use|cover)|satellite\w*|topograph\w+|terrain|wildfires?|snow|urban\w*"),
+            r"|rivers?|floods?|droughts?|reservoirs?|land (?:use|cover)|satellite\w*|topograph\w+|terrain|wildfires?|snow|urban\w*"
+            r"|marine"),
         (1, r"environment\w*|weather|landscape\w*|magnetic data|surveys?|spatial|geo\w+|water"),
     ),
     "medicine": (
@@ -125,14 +126,14 @@ TERMS: dict[str, tuple[tuple[int, str], ...]] = {
             r"|meta-analys[ie]s|medical imaging|nuclear medicine|radiotherap\w+|zoono\w+|epilep\w+|seizures?"
             r"|diffusion tensor imaging|diffusion[- ]weighted|dw-?mri|dti\b|magnetic resonance imaging|medical (?:physics|education)"
             r"|endocrin\w+|hepatolog\w+|hepatitis|gastroenterolog\w+|nephrolog\w+|urolog\w+|dermatolog\w+|ophthalmolog\w+"
-            r"|otolaryngolog\w+|rheumatolog\w+|obstetric\w*|gyn(?:a)?ecolog\w+|geriatric\w*|an(?:a)?esthe\w+|orthop(?:a)?edic\w*"
+            r"|(?:oto(?:rhino)?|rhino)laryngolog\w+|rheumatolog\w+|obstetric\w*|gyn(?:a)?ecolog\w+|geriatric\w*|an(?:a)?esthe\w+|orthop(?:a)?edic\w*"
             r"|neonat\w+|perinatal|dentistry"),
         (2, r"health\w*|cohorts?|treatments?|randomi[sz]ed|trials?\b|symptoms?|prevalence|risk factors?|dose\w*|medic\w+"
             r"|pain|inflammat\w+|cardiovascular|diabet\w+|obesity|blood|arter\w+|vessels?|microvascul\w+|angiograph\w+|contrast agents?"
             r"|tomograph\w+|mri\b|ct\b|micro-?ct|x-ray(?! (?:scattering|diffraction|crystallograph|photoelectron|absorption|reflectivity|spectr))"
             r"|ultrasound|bones?\b|hemodynamic\w*|haemodynamic\w*|electromyograph\w*|heart\w*"
             r"|magnetic resonance|veterinar\w+|eeg\b|electroencephalogra\w+|wearables?|digital health"
-            r"|nutrition\w*|pregnan\w+|childbirth|dental"),
+            r"|nutrition\w*|pregnan\w+|childbirth|dental|rehabilitat\w+"),
         (1, r"outcomes?|injur\w+|chronic|adverse|anatom\w+|physician\w*|care\b"),
     ),
     "engineering": (

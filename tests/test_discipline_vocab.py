@@ -302,3 +302,16 @@ def test_article_types_named_in_field_words_count_for_nothing(article_type):
     assert contract.discipline_for_tags(["Research Article", article_type], journal="BMC Microbiology") == "biology"
     assert contract.discipline_for_tags([article_type], journal="Nucleic Acids Research") == "biology"
     assert contract.discipline_for_tags([article_type]) == "other"
+
+
+@pytest.mark.parametrize("heading,want", [
+    ("Neuroscience", "biology"), ("Microbiology", "biology"), ("Plant Science", "biology"), ("Psychology", "other"),
+    ("Oncology", "medicine"), ("Endocrinology", "medicine"), ("Nutrition", "medicine"), ("Ophthalmology", "medicine"),
+    ("Obstetrics and Gynecology", "medicine"), ("Otorhinolaryngology", "medicine"), ("Rehabilitation", "medicine"),
+    ("Marine Science", "earth_science"), ("Marine Biology", "biology"), ("Rehabilitation Engineering", "engineering"),
+    ("Astronomy and Space Sciences", "astronomy"), ("Applied Mathematics and Statistics", "mathematics"),
+    ("Energy Research", "engineering"), ("Molecular Biosciences", "biology"), ("Materials", "chemistry"),
+])
+def test_journal_section_headings_beside_an_article_type(heading, want):
+    """Frontiers and BMC file an article under a section heading beside its type ("Original Research")."""
+    assert contract.discipline_for_tags(["Original Research", heading], journal="Frontiers in Research Metrics") == want
