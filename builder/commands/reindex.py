@@ -1,6 +1,6 @@
 """``s1mmalign reindex DATASET``: rebuild the per-shard sidecars and the shard index from the shards.
 
-An index written before a sidecar column existed (``width``, ``height``, ``multi_panel``: the
+An index written before a sidecar column existed (``width``, ``height``, ``multi_panel``, ``year``: the
 loader's ``where=`` filters) gains it; scores that ``s1mmalign evaluate`` wrote to
 ``eval/scores.parquet`` are joined in by key, so ``min_clip_score=`` and ``where=`` on scores work
 on any evaluated dataset. Each sidecar is rebuilt from its own shard's metadata (the same scan the
