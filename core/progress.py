@@ -8,6 +8,7 @@ silences both.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from typing import Any, Iterable, Optional
@@ -16,9 +17,25 @@ PLAIN_EVERY = 30.0  # seconds between plain lines when stderr is not a terminal
 _quiet = False
 
 
+#: The environment switches of the Hugging Face libraries' own bars (model loading and saving, Hub
+#: transfers, dataset preparation), read when each library is imported.
+LIBRARY_BAR_SWITCHES = ("HF_HUB_DISABLE_PROGRESS_BARS", "HF_DATASETS_DISABLE_PROGRESS_BARS")
+
+
 def set_quiet(quiet: bool) -> None:
+    """Silence this package's progress, and with ``quiet`` the Hugging Face libraries' bars too
+    (``--quiet`` means no progress at all, whoever draws it)."""
     global _quiet
     _quiet = quiet
+    if not quiet:
+        return
+    for name in LIBRARY_BAR_SWITCHES:
+        os.environ[name] = "1"
+    # a library already imported has read its switch: told directly
+    for module, call in (("huggingface_hub.utils", "disable_progress_bars"), ("datasets.utils.logging", "disable_progress_bar"),
+                         ("transformers.utils.logging", "disable_progress_bar")):
+        if module in sys.modules:
+            getattr(sys.modules[module], call)()
 
 
 def is_quiet() -> bool:

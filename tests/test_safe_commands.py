@@ -249,6 +249,21 @@ def test_version_quiet_and_verbose_after_the_subcommand(tmp_path, manifest):
     assert p.stdout == ""
 
 
+@pytest.mark.parametrize("imported_first", [False, True])
+def test_quiet_also_silences_the_hugging_face_libraries_bars(imported_first):
+    """``--quiet``: no model loading / saving or dataset preparation bars either (the demo builds tiny models)."""
+    code = ("import datasets, transformers\n" if imported_first else "") + (
+        "from s1mmalign.core.progress import set_quiet\n"
+        "set_quiet(True)\n"
+        "import datasets, huggingface_hub.utils, transformers\n"
+        "print(huggingface_hub.utils.are_progress_bars_disabled(), transformers.utils.logging.is_progress_bar_enabled(),"
+        " datasets.utils.logging.is_progress_bar_enabled())\n")
+    env = {k: v for k, v in ENV.items() if "PROGRESS_BARS" not in k}
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split() == ["True", "False", "False"], p.stdout
+
+
 def test_progress_is_plain_lines_when_not_a_terminal(tmp_path, manifest):
     p = run("write", manifest, tmp_path / "o", check=0)  # stderr is a pipe
     assert "\r" not in p.stderr
