@@ -332,12 +332,18 @@ def test_ingest_of_a_folder_without_papers_fails(tmp_path):
                    "--arxiv-metadata")
 
 
-def test_hf_urls_without_network_are_one_line(tmp_path):
+def test_hf_urls_without_network_are_one_line(tmp_path, manifest):
     env_off = {"HF_HUB_OFFLINE": "0"}
     for args in (("stream", "hf://datasets/no-org/no-name"), ("convert", "hf://datasets/no-org/no-name", tmp_path / "c")):
         p = subprocess.run([*S1, *map(str, args)], capture_output=True, text=True, timeout=300,
                            env={**ENV, **env_off, "HF_ENDPOINT": "http://127.0.0.1:9"})  # a closed port: no network
-        one_line_error(p, "cannot reach the network")
+        one_line_error(p, "cannot reach the network", "a folder instead of a URL")
+    # a model named by its Hub id (evaluate's defaults): the hint names the model options
+    ds = tmp_path / "ds"
+    run("write", manifest, ds, check=0)
+    p = subprocess.run([*S1, "evaluate", str(ds), "--mlm-model", ""], capture_output=True, text=True, timeout=300,
+                       env={**ENV, **env_off, "HF_ENDPOINT": "http://127.0.0.1:9"})
+    one_line_error(p, "cannot reach the network", "--clip-model")
 
 
 def test_stream_with_a_filter_exits_cleanly_every_time(tmp_path):

@@ -104,7 +104,8 @@ def explain(e: BaseException) -> str:
     for c in chain:
         if type(c).__name__ in _NETWORK_ERRORS or (isinstance(c, OSError) and c.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ECONNREFUSED)):
             return (f"cannot reach the network ({type(c).__name__}: {_first_line(c)}); "
-                    "check the connection, or give a local folder instead of a URL")
+                    "check the connection, or use local copies: a folder instead of a URL, a model folder "
+                    "instead of a Hub id (--clip-model, --mlm-model, --model)")
     if isinstance(e, OSError) and e.filename is not None and e.strerror:
         hint = {IsADirectoryError: "is a folder; name a file", NotADirectoryError: "a part of this path is a file, not a folder",
                 PermissionError: "permission denied; choose a path you can write to",
