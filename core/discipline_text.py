@@ -79,7 +79,9 @@ TERMS: dict[str, tuple[tuple[int, str], ...]] = {
     "chemistry": (
         (3, r"synthes[ie]s of|catalys\w+|catalytic|reaction mechanisms?|molecular dynamics|density functional|dft\b"
             r"|organic chemistry|inorganic|ligands?|solvents?|polymer\w*|crystal structures?|electrochemi\w+|chemistry|cheminformatic\w*"
-            r"|force fields?|torsions?|quantum chemi\w+|molecular mechanics|spectromet\w+|chemists?"),
+            r"|force fields?|torsions?|quantum chemi\w+|molecular mechanics|spectromet\w+|chemists?"
+            r"|(?:chemical|ionic|mobile|reactive|charged|adsorbed|intermediate|radical|oxygen|nitrogen|volatile|diffusing"
+            r"|solute|redox|transient) species"),
         (2, r"molecules?|molecular|compounds?|reactions?|chemical\w*|materials? (?:science|properties)|spectra\b|nmr\b|yield"
             r"|bond orders?|conformer\w*|crystals?\b|crystallograph\w*|chromatograph\w*|nano\w*|alloys?"),
         (1, r"atoms?|bonds?|ions?\b|solutions?\b|surfaces?|materials?"),

@@ -103,6 +103,10 @@ def test_a_compound_term_names_one_field_not_also_the_field_of_its_words():
     # "medical physics" is medicine, not also physics; "mathematical biology" biology, not also mathematics
     assert text_scores(abstract="medical physics") == {"medicine": 3.0}
     assert text_scores(abstract="mathematical biology") == {"biology": 3.0}
+    # "species" of chemistry ("mobile species", "reactive oxygen species") is no biological species
+    assert text_scores(abstract="diffusion of mobile species in a solid electrolyte").get("biology") is None
+    assert text_scores(abstract="reactive oxygen species").get("chemistry") == 3.0
+    assert text_scores(abstract="three species of birds")["biology"] >= 3.0
     # a term two fields share, with no longer term around it, counts for both
     assert set(text_scores(abstract="spectra")) == {"chemistry", "astronomy"}
 
