@@ -52,7 +52,8 @@ TERMS: dict[str, tuple[tuple[int, str], ...]] = {
         (3, r"mathematic\w*|theorems?|lemmas?|conjectures?|corollar(?:y|ies)|manifolds?|homotop\w*|cohomolog\w*|algebraic (?:geometry|topology)"
             r"|number theory|graph theory|combinatori\w*|banach|hilbert spaces?|polynomials?|riemann\w*|statistics\b|biostatistic\w*"
             r"|regression (?:models?|analysis)|causal inference|bayesian (?:inference|statistics|models?)|(?:optimal|measure) transport"
-            r"|computational geometry|geometric[- ]algorithms?|numerical analysis|applied mathematics|biometri\w+|siam\b"),
+            r"|computational geometry|geometric[- ]algorithms?|numerical analysis|applied mathematics|biometri\w+|siam\b"
+            r"|voronoi (?:cells?|diagrams?|tessellations?)|delaunay\w*"),
         (2, r"proofs?|prove[sd]?|topolog\w*|algebras?|geometr(?:y|ic)|integers?|bounds? (?:on|for)|asymptotic\w*"
             r"|estimators?|stochastic processes?|partial differential equations?|game theory|probabilit(?:y|ies)|inequalit(?:y|ies)"
             r"|regressions?|density estimation|statistical (?:models?|inference|methods?|analys[ie]s|tests?)|hypothesis tests?"
@@ -81,7 +82,7 @@ TERMS: dict[str, tuple[tuple[int, str], ...]] = {
             r"|organic chemistry|inorganic|ligands?|solvents?|polymer\w*|crystal structures?|electrochemi\w+|chemistry|cheminformatic\w*"
             r"|force fields?|torsions?|quantum chemi\w+|molecular mechanics|spectromet\w+|chemists?"
             r"|(?:chemical|ionic|mobile|reactive|charged|adsorbed|intermediate|radical|oxygen|nitrogen|volatile|diffusing"
-            r"|solute|redox|transient) species"),
+            r"|solute|redox|transient) species|unit cells?|electrochemical cells?"),
         (2, r"molecules?|molecular|compounds?|reactions?|chemical\w*|materials? (?:science|properties)|spectra\b|nmr\b|yield"
             r"|bond orders?|conformer\w*|crystals?\b|crystallograph\w*|chromatograph\w*|nano\w*|alloys?"),
         (1, r"atoms?|bonds?|ions?\b|solutions?\b|surfaces?|materials?"),
@@ -142,7 +143,8 @@ TERMS: dict[str, tuple[tuple[int, str], ...]] = {
         (3, r"engineering|photovoltai\w+|solar (?:energy|power|panels?|cells?|irradiance)|power (?:systems?|grids?|plants?|electronics)"
             r"|turbines?|engines?|robot\w*|structural (?:engineering|health)|civil engineering|mechanical engineering|fracture\w*|fatigue"
             r"|biomechanic\w*|heat(?:ing)? demand|district heating|energy systems?|buildings?|hvac|hydropower|power generation"
-            r"|neuroengineering|rehabilitation engineering|biomedical engineering|bioengineering|microfluidic\w*"),
+            r"|neuroengineering|rehabilitation engineering|biomedical engineering|bioengineering|microfluidic\w*"
+            r"|fuel cells?|load cells?|(?:battery|memory|flash) cells?"),
         (2, r"engineer\w*|control systems?|controllers?|sensors?|circuits?|actuators?|manufactur\w+|batter(?:y|ies)"
             r"|renewable|inverters?|vehicles?|signal processing|antennas?|finite element\w*|phase[- ]field|kinematics?|structural"
             r"|mechanical|electrical|electronics?|heat transfer|thermal|stress\w*|strain\w*|materials? (?:testing|failure)|machining"

@@ -107,6 +107,11 @@ def test_a_compound_term_names_one_field_not_also_the_field_of_its_words():
     assert text_scores(abstract="diffusion of mobile species in a solid electrolyte").get("biology") is None
     assert text_scores(abstract="reactive oxygen species").get("chemistry") == 3.0
     assert text_scores(abstract="three species of birds")["biology"] >= 3.0
+    # cells that are no biological cells: a crystal's unit cell, fuel and load cells, Voronoi cells
+    assert text_scores(abstract="the unit cell of the crystal") == {"chemistry": 5.0}  # unit cell, crystal
+    assert text_scores(abstract="a proton exchange membrane fuel cell") == {"engineering": 3.0}
+    assert text_scores(abstract="Voronoi cells of the mesh").get("biology") is None
+    assert text_scores(abstract="T cells and B cells") == {"biology": 2.0}
     # a term two fields share, with no longer term around it, counts for both
     assert set(text_scores(abstract="spectra")) == {"chemistry", "astronomy"}
 
