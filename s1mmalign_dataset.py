@@ -188,10 +188,9 @@ class S1MMAlign(datasets.ArrowBasedBuilder):
                 fragment = parquet_format.make_fragment(f)
                 # a shard written before a nullable field existed (``year``) reads it as nulls
                 present = set(fragment.physical_schema.names)
-                missing = [c for c in columns if c not in present]
-                if any(not SCHEMA.field(c).nullable for c in missing):
-                    raise ValueError(f"{path}: no column {[c for c in missing if not SCHEMA.field(c).nullable][0]!r}: "
-                                     "not an s1mmalign shard")
+                required = [c for c in columns if c not in present and not SCHEMA.field(c).nullable]
+                if required:
+                    raise ValueError(f"{path}: no column {required[0]!r}: not an s1mmalign shard")
                 batches = fragment.to_batches(
                     columns=[c for c in columns if c in present], filter=expr, batch_size=self.config.batch_size,
                     batch_readahead=0, fragment_readahead=0,

@@ -202,19 +202,17 @@ def _scores(low: str) -> dict[str, float]:
     for nothing: a compound names one field ("biomedical engineering" is engineering, not also
     medicine; "medical physics" medicine, not also physics)."""
     hits = [(d, w, m.start(), m.end()) for d, rules in _RX.items() for w, rx in rules for m in rx.finditer(low)]
+    hits = [(d, w, a, b) for d, w, a, b in hits  # a term inside another discipline's longer term
+            if not any(e != d and x <= a and b <= y and y - x > b - a for e, _, x, y in hits)]
     out: dict[str, float] = {}
-    for d in {h[0] for h in hits}:
-        outer = [(a, b) for e, _, a, b in hits if e != d]
-        own = sorted(((w, a, b) for e, w, a, b in hits if e == d and not any(
-            x <= a and b <= y and y - x > b - a for x, y in outer)), key=lambda h: (-h[0], h[1] - h[2]))
-        taken: list[tuple[int, int]] = []
-        terms: dict[str, int] = {}
-        for w, a, b in own:
-            if all(b <= x or a >= y for x, y in taken):
-                taken.append((a, b))
-                terms.setdefault(low[a:b], w)
-        if terms:
-            out[d] = float(sum(terms.values()))
+    taken: dict[str, list[tuple[int, int]]] = {}
+    terms: dict[str, dict[str, int]] = {}
+    for d, w, a, b in sorted(hits, key=lambda h: (-h[1], h[2] - h[3])):  # highest weight, then longest first
+        if all(b <= x or a >= y for x, y in taken.setdefault(d, [])):
+            taken[d].append((a, b))
+            terms.setdefault(d, {}).setdefault(low[a:b], w)
+    for d, found in terms.items():
+        out[d] = float(sum(found.values()))
     return out
 
 

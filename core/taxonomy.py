@@ -305,9 +305,7 @@ def discipline_for_journal(title: Any) -> Optional[str]:
         return JOURNALS_BY_KEY[low]
     if low.startswith("ieee transactions on") or low.startswith("ieee "):
         return "engineering" if not re.search(r"comput|pattern|software|information", low) else "computer_science"
-    if low.split(" ", 1)[0] in JOURNAL_FAMILIES:
-        return JOURNAL_FAMILIES[low.split(" ", 1)[0]]
-    return _tag_discipline(low) or discipline_from_text(low)[0]
+    return JOURNAL_FAMILIES.get(low.split(" ", 1)[0]) or _tag_discipline(low) or discipline_from_text(low)[0]
 
 
 def discipline_for_tags(tags: Any, default: str = "other", *, journal: Any = None, title: Any = None,

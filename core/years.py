@@ -2,9 +2,10 @@
 
 arXiv identifiers carry the month of first submission (``2101.00123``: January 2021;
 ``hep-th/9901001``: January 1999), and bioRxiv/medRxiv DOIs since December 2019 the posting date
-(``10.1101/2020.03.04.977751``). :func:`paper_year` is the one place a record's year is worked out
-when its source gave none: the readers fill ``year`` with it, and the sidecar index (``reindex``
-of a dataset written before the field existed) too. Standard library only.
+(``10.1101/2020.03.04.977751``). The readers fill ``year`` from their source's date fields
+(:func:`year_of`), else from the identifier (:func:`year_from_id`); :func:`paper_year` does the same
+for a record already written, as the sidecar index takes it (``reindex`` of a dataset written
+before the field existed). Standard library only.
 """
 
 from __future__ import annotations
