@@ -336,7 +336,7 @@ def main() -> None:
         local_slice(ds, tok, args.repeat)
     elif not args.remote_only:
         local(ds, tok, tar_bytes, args.repeat, args.full_only)
-    if not args.local_only:
+    if not (args.local_only or args.full_only):
         remote(root, ds, tok, args.remote_mb_per_s, args.repeat)
 
 
