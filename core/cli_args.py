@@ -16,15 +16,15 @@ from s1mmalign.core.taxonomy import DISCIPLINES, MODALITIES
 class _Names(argparse.Action):
     """Append comma-separated names (``--x a,b --x c`` -> ``[a, b, c]``), checked against ``valid``."""
 
-    def __init__(self, *args, valid: Optional[tuple] = None, **kwargs):
-        self.valid = valid
+    def __init__(self, *args, valid: Optional[tuple] = None, noun: str = "name", **kwargs):
+        self.valid, self.noun = valid, noun
         super().__init__(*args, **kwargs)
 
     def __call__(self, parser, namespace, values, option_string=None):
         names = [v.strip() for v in str(values).split(",") if v.strip()]
         bad = [n for n in names if self.valid is not None and n not in self.valid]
         if bad:
-            parser.error(f"{option_string}: unknown {self.dest[:-1]} {', '.join(bad)}; valid: {', '.join(self.valid)}")
+            parser.error(f"{option_string}: unknown {self.noun} {', '.join(bad)}; valid: {', '.join(self.valid)}")
         setattr(namespace, self.dest, (getattr(namespace, self.dest) or []) + names)
 
 
@@ -32,10 +32,10 @@ def add_filter_arguments(parser: argparse.ArgumentParser, *, disciplines: bool =
                          sources: bool = False, sources_help: str = "keep this source, e.g. arxiv") -> None:
     """Add the filter flags a command takes; parsed values are lists (None when not given)."""
     if disciplines:
-        parser.add_argument("--discipline", "--disciplines", dest="disciplines", action=_Names, valid=DISCIPLINES,
+        parser.add_argument("--discipline", "--disciplines", dest="disciplines", action=_Names, valid=DISCIPLINES, noun="discipline",
                             metavar="NAME[,NAME]", help=f"keep these disciplines (repeatable; {', '.join(DISCIPLINES)})")
     if modalities:
-        parser.add_argument("--modality", "--modalities", dest="modalities", action=_Names, valid=MODALITIES,
+        parser.add_argument("--modality", "--modalities", dest="modalities", action=_Names, valid=MODALITIES, noun="modality",
                             metavar="NAME[,NAME]", help=f"keep these figure modalities (repeatable; {', '.join(MODALITIES)})")
     if sources:
         parser.add_argument("--source-name", "--sources", dest="sources", action=_Names, metavar="NAME[,NAME]",

@@ -66,17 +66,24 @@ def parquet_files(root: str | Path, disciplines: Sequence[str] = ("*",), storage
     return [url_of(fs, f) for f in files]
 
 
+def require_parquet_files(root: str | Path) -> list[str]:
+    """:func:`parquet_files` of every discipline, or the one-line error of a folder that has none."""
+    files = parquet_files(root)
+    if not files:
+        if "://" not in str(root) and not Path(root).is_dir():
+            raise FileNotFoundError(f"{root}: no such dataset folder")
+        raise FileNotFoundError(f"no Parquet shards under {root} (expected {parquet_glob()}); "
+                                "is it a dataset folder written by `s1mmalign write`?")
+    return files
+
+
 def iter_parquet_batches(root: str | Path, columns: Optional[Sequence[str]] = None, batch_size: int = 64) -> Iterator[list[dict]]:
     """Records of every Parquet shard of a dataset folder, in file order, as lists of dicts,
     with only ``columns`` read (all when None)."""
     import fsspec
     import pyarrow.parquet as pq
 
-    files = parquet_files(root)
-    if not files:
-        raise FileNotFoundError(f"no Parquet shards under {root} (expected {parquet_glob()}); "
-                                "is it a dataset folder written by `s1mmalign write`?")
-    for f in files:
+    for f in require_parquet_files(root):
         with fsspec.open(f, "rb") as fh:
             pf = pq.ParquetFile(fh)
             cols = [c for c in (columns or pf.schema_arrow.names) if c in pf.schema_arrow.names]

@@ -34,6 +34,8 @@ def normalize_where(where) -> Optional[list[list[tuple]]]:
         return None
     if not isinstance(where, (list, tuple)) or not where:
         raise ValueError(f"where= must be a non-empty list of (column, op, value) tuples, got {where!r:.100}")
+    if isinstance(where, tuple) and len(where) == 3 and isinstance(where[0], str):
+        raise ValueError(f"where= is a list of terms: write [{where!r:.100}], not the bare tuple")
     dnf = [list(c) for c in where] if isinstance(where[0], list) else [list(where)]
     for conj in dnf:
         for term in conj:

@@ -32,7 +32,7 @@ from s1mmalign.core import contract
 from s1mmalign.core.atomic import fsync_and_hash
 from s1mmalign.core.layout import SAMPLE_INDEX_SCHEMA, SHARD_SUFFIXES, scan_shard
 from s1mmalign.core.urls import is_local, protocols
-from s1mmalign.loaders.cache import Keeper, ShardCache
+from s1mmalign.loaders.cache import Keeper, ShardCache, parse_size
 from s1mmalign.loaders.index import IndexFormatError, check_rel_path, check_sample_index, inside_root, int64_values, validate_index
 from s1mmalign.loaders.remote import DEFAULT_TIMEOUT, RetryingFile, resolve
 
@@ -75,6 +75,7 @@ class Source:
     ):
         if verify not in (None, "sha256"):
             raise ValueError(f"verify must be None (shards kept in the cache are checked) or 'sha256' (every shard), got {verify!r}")
+        cache_limit = parse_size(cache_limit)  # checked even where no cache is used: a typo is an error, not ignored
         self.url = os.fspath(url)
         self.verify = verify
         self._verified: set[str] = set()  # shards whose bytes hashed right in this process

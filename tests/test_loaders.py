@@ -449,6 +449,8 @@ def test_stream_command(ds):
     assert where.returncode == 0 and where.stdout.startswith("34 samples in"), where.stderr
     bad = subprocess.run([*cmd[:4], str(ds), "--discipline", "physik"], capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "unknown discipline physik; valid: mathematics" in bad.stderr  # an argparse error
+    bad = subprocess.run([*cmd[:4], str(ds), "--modality", "plots"], capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "unknown modality plots; valid: plot, heatmap" in bad.stderr
 
 
 def test_the_loaders_import_neither_datasets_nor_the_builder(ds):

@@ -72,6 +72,8 @@ def test_where_filters_on_width_license_and_multi_panel_exactly(two):
         S1MMAlignStream(a, where=[("widht", ">=", 2020)])  # an index written before a column existed: tests/test_years.py
     with pytest.raises(ValueError, match="op '~' is not one of"):
         S1MMAlignStream(a, where=[("width", "~", 3)])
+    with pytest.raises(ValueError, match=r"where= is a list of terms: write \[\('width', '>=', 3\)\]"):
+        S1MMAlignStream(a, where=("width", ">=", 3))
 
 
 def test_where_terms_of_every_column_type_and_no_pandas(two, tmp_path):
@@ -279,6 +281,8 @@ def test_cache_limit_evicts_lru_and_never_a_shard_in_use(two, tmp_path):
     assert parse_size("50GB") == 50 * 10**9 and parse_size("1.5MiB") == 3 << 19
     with pytest.raises(ValueError, match="cache_limit"):
         parse_size("lots")
+    with pytest.raises(ValueError, match="cache_limit must be bytes or a size like"):
+        S1MMAlignStream(two[0], cache_limit="50XB")  # a local source uses no cache: the typo is still an error
 
 
 def test_local_prestaged_copy_is_read_instead_of_the_remote(two, tmp_path):

@@ -323,6 +323,9 @@ def test_evaluate_without_a_model_and_a_missing_model_folder(tmp_path, manifest)
     one_line_error(run("recaption", manifest, tmp_path / "o.jsonl", "--backend", "transformers", "--model", "/no/such/dir"),
                    "no such folder")
     assert not (tmp_path / "ds" / "eval" / "clip_score_hist.png").exists()
+    one_line_error(run("evaluate", tmp_path / "no-such-ds", "--mlm-model", ""), "no such dataset folder")  # before any model
+    (tmp_path / "empty").mkdir()
+    one_line_error(run("evaluate", tmp_path / "empty", "--mlm-model", ""), "no Parquet shards under")
 
 
 def test_ingest_of_a_folder_without_papers_fails(tmp_path):
@@ -337,13 +340,15 @@ def test_hf_urls_without_network_are_one_line(tmp_path, manifest):
     for args in (("stream", "hf://datasets/no-org/no-name"), ("convert", "hf://datasets/no-org/no-name", tmp_path / "c")):
         p = subprocess.run([*S1, *map(str, args)], capture_output=True, text=True, timeout=300,
                            env={**ENV, **env_off, "HF_ENDPOINT": "http://127.0.0.1:9"})  # a closed port: no network
-        one_line_error(p, "cannot reach the network", "a folder instead of a URL")
-    # a model named by its Hub id (evaluate's defaults): the hint names the model options
+        line = one_line_error(p, "cannot reach the network", "a folder instead of a URL")
+        assert "--clip-model" not in line and "--model" not in line  # options these commands do not have
+    # a model named by its Hub id (evaluate's defaults): the hint names evaluate's model options
     ds = tmp_path / "ds"
     run("write", manifest, ds, check=0)
     p = subprocess.run([*S1, "evaluate", str(ds), "--mlm-model", ""], capture_output=True, text=True, timeout=300,
                        env={**ENV, **env_off, "HF_ENDPOINT": "http://127.0.0.1:9"})
-    one_line_error(p, "cannot reach the network", "--clip-model")
+    line = one_line_error(p, "cannot reach the network", "--clip-model, --mlm-model")
+    assert "--model)" not in line  # recaption's option, not evaluate's
 
 
 def test_stream_with_a_filter_exits_cleanly_every_time(tmp_path):
@@ -369,3 +374,39 @@ def test_a_build_that_finds_no_unit_or_writes_no_record_fails(tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"key": "x"}\n')
     one_line_error(run("build", "--source", bad, "--out", tmp_path / "o2", "--no-progress"), "no record written", "1 rejected")
+
+
+def test_a_mistyped_source_leaves_nothing_that_refuses_the_corrected_command(tmp_path):
+    """A wrong path or an empty folder is an ordinary mistake: the run did no work, so it leaves no
+    unfinished run behind, and the corrected command goes ahead without --overwrite."""
+    (tmp_path / "empty").mkdir()
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")  # the user's: never touched
+    one_line_error(run("build", "--source", tmp_path / "empty", "--out", out, "--no-progress"), "no unit found")
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+    one_line_error(run("convert", tmp_path / "no-such-release", out, "--no-progress"), "not a folder")
+    one_line_error(run("convert", tmp_path / "empty", out, "--no-progress"), "no source folders")
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+    papers = Path(__file__).resolve().parents[1] / "builder" / "sample" / "jats"  # real JATS articles that build
+    run("build", "--source", papers, "--out", out, "--recaptioner", "context", "--no-progress", check=0)
+    assert (out / "index" / "shards.json").is_file() and (out / "notes.txt").read_text() == "mine"
+
+
+def test_a_run_that_did_work_is_never_abandoned(tmp_path):
+    """:meth:`Target.abandon` removes only what its open made, and nothing once a unit finished a stage."""
+    out = tmp_path / "out"
+    t = target_mod.open_target(out, "build", "fp", resumable=True, in_place=True)
+    done = out / ".build" / "ingest" / "u.done.json"
+    done.parent.mkdir(parents=True)
+    done.write_text("{}")
+    assert not t.abandon() and done.is_file() and (out / target_mod.MARKER).is_file()
+    done.unlink()
+    assert t.abandon() and not (out / target_mod.MARKER).exists() and not (out / ".build").exists()
+    # a staging folder an earlier run of the same command made is that run's, not this one's
+    out2 = tmp_path / "out2"
+    target_mod.open_target(out2, "convert", "fp", resumable=True)
+    again = target_mod.open_target(out2, "convert", "fp", resumable=True)
+    assert again.created == () and not again.abandon() and (out2 / target_mod.STAGING).is_dir()
+    fresh = target_mod.open_target(tmp_path / "out3", "convert", "fp", resumable=True)
+    assert fresh.abandon() and not (tmp_path / "out3" / target_mod.STAGING).exists()

@@ -77,17 +77,23 @@ def _cli_build(args) -> int:
     overrides = dict(sources=args.sources, out=args.out, work=args.work, recaptioner=args.recaptioner, runner=args.runner,
                      stages=args.stages, stream=args.stream or None)
     target = build_target(load_config(args.config, **overrides), overwrite=args.overwrite)  # refuses another dataset
-    report = run_build(args.config, progress=not args.no_progress, retry_failed=args.retry_failed, workers=args.workers,
-                       **{**overrides, "out": str(target.path)})
+    try:
+        report = run_build(args.config, progress=not args.no_progress, retry_failed=args.retry_failed, workers=args.workers,
+                           **{**overrides, "out": str(target.path)})
+    except Exception:
+        target.abandon()  # a mistyped source leaves no unfinished run behind that refuses the corrected command
+        raise
+    # no unit found: nothing done, nothing to resume, and the corrected command must not be refused
+    abandoned = not report["stages"].get("ingest", {}).get("units") and target.abandon()
     failure = _failure(report, args) if report["complete"] else None
-    if report["complete"]:
+    if report["complete"] and not abandoned:
         target.fail() if failure else target.commit()
     if args.report_json:
         print(json.dumps(report, indent=1, sort_keys=True))
     else:
         print(summary(report))
     out = Path(args.out) if args.out else None
-    if out:
+    if out and not abandoned:
         print(f"report: {out / BUILD_REPORT}", file=sys.stderr)
     if failure:
         raise RuntimeError(failure)

@@ -86,7 +86,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except Exception as e:  # one line; --debug shows the traceback
         if args.debug:
             raise
-        print(f"s1mmalign {args.command}: error: {explain(e)}", file=sys.stderr)
+        print(f"s1mmalign {args.command}: error: {explain(e, args.command)}", file=sys.stderr)
         return 1
 
 
@@ -95,17 +95,22 @@ _NETWORK_ERRORS = {"ConnectError", "ConnectTimeout", "ConnectionError", "gaierro
                    "MaxRetryError", "OfflineModeIsEnabled", "ClientConnectorError"}
 
 
-def explain(e: BaseException) -> str:
-    """One line for an error: what is wrong and what to do."""
+# the options that name a model by its Hub id, per command: the offline hint names only those
+_MODEL_OPTIONS = {"evaluate": "--clip-model, --mlm-model", "recaption": "--model"}
+
+
+def explain(e: BaseException, command: str = "") -> str:
+    """One line for an error: what is wrong and what to do (``command``: the hint names its own options)."""
     chain, seen = [], e
     while seen is not None and len(chain) < 10:
         chain.append(seen)
         seen = seen.__cause__ or seen.__context__
     for c in chain:
         if type(c).__name__ in _NETWORK_ERRORS or (isinstance(c, OSError) and c.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ECONNREFUSED)):
+            models = _MODEL_OPTIONS.get(command)
             return (f"cannot reach the network ({type(c).__name__}: {_first_line(c)}); "
-                    "check the connection, or use local copies: a folder instead of a URL, a model folder "
-                    "instead of a Hub id (--clip-model, --mlm-model, --model)")
+                    "check the connection, or use local copies: a folder instead of a URL"
+                    + (f", a model folder instead of a Hub id ({models})" if models else ""))
     if isinstance(e, OSError) and e.filename is not None and e.strerror:
         hint = {IsADirectoryError: "is a folder; name a file", NotADirectoryError: "a part of this path is a file, not a folder",
                 PermissionError: "permission denied; choose a path you can write to",

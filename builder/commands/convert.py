@@ -164,12 +164,16 @@ def _cli_convert(args) -> int:
     from s1mmalign.builder.shards.target import args_fingerprint, open_target
 
     target = open_target(args.out, "convert", args_fingerprint(args, paths=["release"]), overwrite=args.overwrite, resumable=True)
-    report = convert_release(
-        args.release, target.path, sources=args.sources, disciplines=args.disciplines, limit=args.limit,
-        options=shard_options_from_args(args), max_pixels=args.max_pixels, image_check=args.image_check,
-        classifier=None if args.classifier == "none" else args.classifier,
-        progress=not args.no_progress, workers=args.workers,
-    )
+    try:
+        report = convert_release(
+            args.release, target.path, sources=args.sources, disciplines=args.disciplines, limit=args.limit,
+            options=shard_options_from_args(args), max_pixels=args.max_pixels, image_check=args.image_check,
+            classifier=None if args.classifier == "none" else args.classifier,
+            progress=not args.no_progress, workers=args.workers,
+        )
+    except Exception:
+        target.abandon()  # a mistyped release leaves no unfinished run behind that refuses the corrected command
+        raise
     report["out"] = args.out
     print(format_summary(report))
     try:

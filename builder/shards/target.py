@@ -85,6 +85,7 @@ class Target:
     path: Path  # where this run writes: OUT/.s1mmalign-staging, or OUT itself when resuming a finished dataset in place
     command: str
     fingerprint: str
+    created: tuple[str, ...] = ()  # the names in ``path`` this open made (all of a new staging folder: ("*",))
 
     def commit(self) -> None:
         """Put the finished dataset in place: the old one's entries move aside, the new ones in,
@@ -99,6 +100,22 @@ class Target:
         """This run wrote nothing worth keeping: its staging may be removed by any later run."""
         if self.path != self.out:
             _write_marker(self.path, self.command, self.fingerprint, "failed")
+
+    def abandon(self) -> bool:
+        """Undo a run that stopped before doing any work (a source path mistyped, no paper found):
+        remove what its open made, so that the corrected command is not refused as another run's
+        unfinished dataset. Nothing is removed once any unit has finished a stage or any shard or
+        index exists (a rerun resumes from there), nor in a folder an earlier run made. True: undone."""
+        if not self.created or any((self.path / n).exists() for n in ("data", "wds", "index")) or \
+                next((self.path / ".build").rglob("*.done.json"), None) is not None:
+            return False
+        if self.created == ("*",):
+            shutil.rmtree(self.path)
+        else:
+            for name in self.created:
+                if (self.path / name).exists() or (self.path / name).is_symlink():
+                    _remove(self.path / name)
+        return True
 
 
 def _finish_swap(out: Path) -> None:
@@ -216,7 +233,8 @@ def open_target(out: str | os.PathLike, command: str, fp: str, *, overwrite: boo
     if in_place and (same(current) or not ours) and not staging.exists():
         out.mkdir(parents=True, exist_ok=True)
         _write_marker(out, command, fp, "writing")
-        return Target(out, out, command, fp)
+        return Target(out, out, command, fp, () if ours else ENTRIES)
+    fresh = not staging.exists()
     staging.mkdir(parents=True, exist_ok=True)
     _write_marker(staging, command, fp, "writing")
-    return Target(out, staging, command, fp)
+    return Target(out, staging, command, fp, ("*",) if fresh else ())

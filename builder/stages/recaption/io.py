@@ -20,10 +20,7 @@ def is_dataset_folder(path: str | os.PathLike) -> bool:
 def count_rows(root: str | os.PathLike) -> int:
     import pyarrow.parquet as pq
 
-    files = contract.parquet_files(root)
-    if not files:
-        raise FileNotFoundError(f"no Parquet shards under {root} (expected {contract.parquet_glob()})")
-    return sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+    return sum(pq.ParquetFile(f).metadata.num_rows for f in contract.require_parquet_files(root))
 
 
 def iter_dataset_batches(root: str | os.PathLike, columns: Optional[Sequence[str]] = None,
