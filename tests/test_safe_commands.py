@@ -407,6 +407,6 @@ def test_a_run_that_did_work_is_never_abandoned(tmp_path):
     out2 = tmp_path / "out2"
     target_mod.open_target(out2, "convert", "fp", resumable=True)
     again = target_mod.open_target(out2, "convert", "fp", resumable=True)
-    assert again.created == () and not again.abandon() and (out2 / target_mod.STAGING).is_dir()
+    assert not again.fresh and not again.abandon() and (out2 / target_mod.STAGING).is_dir()
     fresh = target_mod.open_target(tmp_path / "out3", "convert", "fp", resumable=True)
     assert fresh.abandon() and not (tmp_path / "out3" / target_mod.STAGING).exists()

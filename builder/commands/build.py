@@ -84,7 +84,7 @@ def _cli_build(args) -> int:
         target.abandon()  # a mistyped source leaves no unfinished run behind that refuses the corrected command
         raise
     # no unit found: nothing done, nothing to resume, and the corrected command must not be refused
-    abandoned = not report["stages"].get("ingest", {}).get("units") and target.abandon()
+    abandoned = not _units_found(report) and target.abandon()
     failure = _failure(report, args) if report["complete"] else None
     if report["complete"] and not abandoned:
         target.fail() if failure else target.commit()
@@ -100,12 +100,17 @@ def _cli_build(args) -> int:
     return 0 if report["complete"] else 1
 
 
+def _units_found(report: dict) -> int:
+    """How many units the build's sources gave (the ingest stage's count)."""
+    return report["stages"].get("ingest", {}).get("units", 0)
+
+
 def _failure(report: dict, args) -> Optional[str]:
     """Why a complete build is still a failure (no unit, no record, too many rejects), or None."""
     from s1mmalign.builder.commands.write import check_outcome
 
     stages = report["stages"]
-    if not stages.get("ingest", {}).get("units"):
+    if not _units_found(report):
         return ("no unit found in the sources: expected paper archives or folders, a release folder or a manifest.jsonl "
                 "(see --source)")
     end = stages.get("write") or stages.get("manifest") or {}

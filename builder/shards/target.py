@@ -85,7 +85,7 @@ class Target:
     path: Path  # where this run writes: OUT/.s1mmalign-staging, or OUT itself when resuming a finished dataset in place
     command: str
     fingerprint: str
-    created: tuple[str, ...] = ()  # the names in ``path`` this open made (all of a new staging folder: ("*",))
+    fresh: bool = False  # this open made ``path``'s dataset: a new staging folder, or the entries of a folder that had none
 
     def commit(self) -> None:
         """Put the finished dataset in place: the old one's entries move aside, the new ones in,
@@ -106,15 +106,13 @@ class Target:
         remove what its open made, so that the corrected command is not refused as another run's
         unfinished dataset. Nothing is removed once any unit has finished a stage or any shard or
         index exists (a rerun resumes from there), nor in a folder an earlier run made. True: undone."""
-        if not self.created or any((self.path / n).exists() for n in ("data", "wds", "index")) or \
+        if not self.fresh or any((self.path / n).exists() for n in ("data", "wds", "index")) or \
                 next((self.path / ".build").rglob("*.done.json"), None) is not None:
             return False
-        if self.created == ("*",):
-            shutil.rmtree(self.path)
+        if self.path != self.out:
+            shutil.rmtree(self.path)  # a staging folder this open made: wholly ours
         else:
-            for name in self.created:
-                if (self.path / name).exists() or (self.path / name).is_symlink():
-                    _remove(self.path / name)
+            _remove_entries(self.out)  # the dataset's names only: none existed before this open
         return True
 
 
@@ -138,15 +136,20 @@ def _finish_swap(out: Path) -> None:
                 os.replace(p, out / p.name)
         _write_marker(out, marker["command"], marker["fingerprint"], "complete")
         shutil.rmtree(staging, ignore_errors=True)  # ours: its marker says so
-    _remove_entries(old)
+    _remove_old(old)
 
 
-def _remove_entries(old: Path) -> None:
+def _remove_entries(folder: Path) -> None:
+    """Remove the dataset's own names (:data:`ENTRIES`) in ``folder``, and nothing else."""
+    for name in ENTRIES:
+        if (folder / name).exists() or (folder / name).is_symlink():
+            _remove(folder / name)
+
+
+def _remove_old(old: Path) -> None:
     """Remove what phase 1 moved into ``old`` (dataset entries only), then ``old`` if that emptied it:
     a folder of that name that holds anything else was not made by a swap and stays."""
-    for name in ENTRIES:
-        if (old / name).exists() or (old / name).is_symlink():
-            _remove(old / name)
+    _remove_entries(old)
     try:
         old.rmdir()
     except OSError:
@@ -233,8 +236,8 @@ def open_target(out: str | os.PathLike, command: str, fp: str, *, overwrite: boo
     if in_place and (same(current) or not ours) and not staging.exists():
         out.mkdir(parents=True, exist_ok=True)
         _write_marker(out, command, fp, "writing")
-        return Target(out, out, command, fp, () if ours else ENTRIES)
+        return Target(out, out, command, fp, fresh=not ours)
     fresh = not staging.exists()
     staging.mkdir(parents=True, exist_ok=True)
     _write_marker(staging, command, fp, "writing")
-    return Target(out, staging, command, fp, ("*",) if fresh else ())
+    return Target(out, staging, command, fp, fresh=fresh)
