@@ -74,12 +74,12 @@ TERMS: dict[str, tuple[tuple[int, str], ...]] = {
             r"|point spread functions?|aberrations?|polari[sz]\w+|wavelengths?|plasmas?|thermodynamic\w*|electrons?"
             r"|semiconductor\w*|lattices?|phonons?|scattering|resonators?|waveguides?|detectors?|first[- ]principles|ab initio"
             r"|navier|vorti\w+|flows? fields?|chaos|chaotic|oscillat\w+|bifurcation\w*|nuclear|particles?\b|accelerators?"
-            r"|magneti\w+|dynamical systems?|spectral|wave\w*"),
+            r"|magneti\w+|dynamical systems?|spectral|wave\w*|acoustic\w*"),
         (1, r"physic\w*|magnetic fields?|spectroscop\w*|energy levels?|light-sheet|instruments?|light|dynamics|simulations?"),
     ),
     "chemistry": (
         (3, r"synthes[ie]s of|catalys\w+|catalytic|reaction mechanisms?|molecular dynamics|density functional|dft\b"
-            r"|organic chemistry|inorganic|ligands?|solvents?|polymer\w*|crystal structures?|electrochemi\w+|chemistry|cheminformatic\w*"
+            r"|organic chemistry|inorganic|ligands?|solvents?|polymer\w*|crystal structures?|electrochem\w*|chemistry|cheminformatic\w*"
             r"|force fields?|torsions?|quantum chemi\w+|molecular mechanics|spectromet\w+|chemists?"
             r"|(?:chemical|ionic|mobile|reactive|charged|adsorbed|intermediate|radical|oxygen|nitrogen|volatile|diffusing"
             r"|solute|redox|transient) species|unit cells?|electrochemical cells?"),
@@ -93,7 +93,8 @@ TERMS: dict[str, tuple[tuple[int, str], ...]] = {
             r"|c\. elegans|yeast|bacteri\w+|microb\w+|cell biology|embryo\w*|synap\w+|vesicles?|cryo-?e(?:lectron|m\b|t\b)\w*"
             r"|fisheries|population dynamics|biodiversity|genetics?\b|proteom\w+|transcriptom\w+|sequencing|virus\w*|viral"
             r"|virolog\w+|retrovir\w+|phytolog\w+|biotechnolog\w+|entomolog\w+|ornitholog\w+|mycolog\w+|microbiom\w*"
-            r"|(?:phyto|zoo)?plankton\w*|natural selection|bioscien\w+|mathematical biology"),
+            r"|(?:phyto|zoo)?plankton\w*|natural selection|bioscien\w+|mathematical biology|cytogenetic\w*|lepidopter\w*"
+            r"|hymenopter\w*|orthopter\w*|coleopter\w*|dipter\w*|arachn\w*|herpetolog\w*|ichthyolog\w*|mammalog\w*"),
         (2, r"genes?\b|proteins?|enzymes?|transcript\w*|rna\b|dna\b|mirnas?|cells?\b|cellular|tissues?|mice\b|mouse|larva\w*|behaviou?r\w*|populations? of|habitats?|fish(?:es)?\b"
             r"|physiolog\w+|metabolis\w+|mutants?|biolog\w+|evolution\w*|live[- ]cell|brains?\b|nerves?\b|nerve fib\w+|axons?"
             r"|neuro\w+|neural (?:activity|crest|tube|stem|progenitors?|development|circuitry|tissue)|animals?|insects?|birds?|mammal\w*|forests?|bioinformatic\w*|biophysic\w*"
@@ -104,7 +105,8 @@ TERMS: dict[str, tuple[tuple[int, str], ...]] = {
     ),
     "astronomy": (
         (3, r"astronomy|galax(?:y|ies)|stars?\b|stellar|exoplanet\w*|cosmolog\w+|telescopes?|supernova\w*|black holes?|quasars?"
-            r"|nebula\w*|dark matter|astrophys\w+|astronom\w+|redshifts?|solar (?:physics|corona|flares?|wind)|heliophys\w+"),
+            r"|nebula\w*|dark matter|astrophys\w+|astronom\w+|redshifts?|solar (?:physics|corona|flares?|wind)|heliophys\w+"
+            r"|astroparticle(?: physics)?"),
         (2, r"planet\w*|orbits?|solar system|interstellar|gravitational (?:waves?|lens\w*)|luminosit\w+|sky surveys?|sun\b|coronal?"),
         (1, r"spectra\b|photometr\w+|space\b"),
     ),
@@ -113,7 +115,7 @@ TERMS: dict[str, tuple[tuple[int, str], ...]] = {
             r"|hydrolog\w+|aquifers?|sediment\w*|crust\w*|mantle|aeromagnetic|gravimetr\w+|geomagnet\w+|paleomagnet\w+|geomorpholog\w+"
             r"|stratigraph\w+|meteorolog\w+|geostatistic\w*|kriging|semivariogram\w*|geodes\w+|landslides?|streamflow"
             r"|insar|synthetic aperture radar|persistent scatterers?|(?:surface|ground|crustal) deformation|subsidence"
-            r"|biogeo\w+|environmental sciences?|water (?:research|resources)|total environment"),
+            r"|biogeo\w+|environmental sciences?|water (?:research|resources)|total environment|space weather"),
         (2, r"magnetic anomal\w+|potential[- ]field|gravity (?:data|anomal\w+)|precipitation|rainfall|soils?\b|rocks?\b"
             r"|minerals?|permafrost|sea[- ]level|groundwater|watersheds?|remote sensing|geochem\w+|earth\b|gis\b|geospatial|spatial data"
             r"|rivers?|floods?|droughts?|reservoirs?|land (?:use|cover)|satellite\w*|topograph\w+|terrain|wildfires?|snow|urban\w*"
@@ -122,7 +124,7 @@ TERMS: dict[str, tuple[tuple[int, str], ...]] = {
     ),
     "medicine": (
         (3, r"medicine|patients?|clinical\w*|diseases?|cancers?|carcinoma\w*|tumou?rs?|therap(?:y|ies|eutic)|diagnos\w+|hospital\w*"
-            r"|epidemiolog\w+|mortality|surgery|surgical|infections?|syndromes?|disorders?|pharmacolog\w+|drugs?\b|vaccin\w+"
+            r"|epidemiolog\w+|mortality|surger(?:y|ies)|surgical|infections?|syndromes?|disorders?|pharmacolog\w+|drugs?\b|vaccin\w+"
             r"|cardiolog\w+|oncolog\w+|radiolog\w+|neurolog\w+|psychiatr\w+|pediatr\w+|paediatr\w+|nursing|patholog\w+|vascular|aneurysms?"
             r"|stenos[ie]s|stroke|implants?|prosthe\w+|biomedical|electrocardiogra\w+|ecg\b|arrhythmi\w+|cardiac"
             r"|malaria|autis\w+|neurodegenerat\w+|critical care|intensive care|respiratory|toxicolog\w+|oncogen\w*|systematic reviews?"
@@ -130,13 +132,13 @@ TERMS: dict[str, tuple[tuple[int, str], ...]] = {
             r"|diffusion tensor imaging|diffusion[- ]weighted|dw-?mri|dti\b|magnetic resonance imaging|medical (?:physics|education)"
             r"|endocrin\w+|hepatolog\w+|hepatitis|gastroenterolog\w+|nephrolog\w+|urolog\w+|dermatolog\w+|ophthalmolog\w+"
             r"|(?:oto(?:rhino)?|rhino)laryngolog\w+|rheumatolog\w+|obstetric\w*|gyn(?:a)?ecolog\w+|geriatric\w*|an(?:a)?esthe\w+|orthop(?:a)?edic\w*"
-            r"|neonat\w+|perinatal|dentistry"),
+            r"|neonat\w+|perinatal|dentistry|allerg\w+|dermat\w+|gerontolog\w+"),
         (2, r"health\w*|cohorts?|treatments?|randomi[sz]ed|trials?\b|symptoms?|prevalence|risk factors?|dose\w*|medic\w+"
             r"|pain|inflammat\w+|cardiovascular|diabet\w+|obesity|blood|arter\w+|vessels?|microvascul\w+|angiograph\w+|contrast agents?"
             r"|tomograph\w+|mri\b|ct\b|micro-?ct|x-ray(?! (?:scattering|diffraction|crystallograph|photoelectron|absorption|reflectivity|spectr))"
             r"|ultrasound|bones?\b|hemodynamic\w*|haemodynamic\w*|electromyograph\w*|heart\w*"
             r"|magnetic resonance|veterinar\w+|eeg\b|electroencephalogra\w+|wearables?|digital health"
-            r"|nutrition\w*|pregnan\w+|childbirth|dental|rehabilitat\w+"),
+            r"|nutrition\w*|pregnan\w+|childbirth|dental|rehabilitat\w+|antibiotic\w*|antimicrobial\w*"),
         (1, r"outcomes?|injur\w+|chronic|adverse|anatom\w+|physician\w*|care\b"),
     ),
     "engineering": (
@@ -144,11 +146,12 @@ TERMS: dict[str, tuple[tuple[int, str], ...]] = {
             r"|turbines?|engines?|robot\w*|structural (?:engineering|health)|civil engineering|mechanical engineering|fracture\w*|fatigue"
             r"|biomechanic\w*|heat(?:ing)? demand|district heating|energy systems?|buildings?|hvac|hydropower|power generation"
             r"|neuroengineering|rehabilitation engineering|biomedical engineering|bioengineering|microfluidic\w*"
+            r"|aerospace|aeronautic\w*|astronautic\w*"
             r"|fuel cells?|load cells?|(?:battery|memory|flash) cells?"),
         (2, r"engineer\w*|control systems?|controllers?|sensors?|circuits?|actuators?|manufactur\w+|batter(?:y|ies)"
             r"|renewable|inverters?|vehicles?|signal processing|antennas?|finite element\w*|phase[- ]field|kinematics?|structural"
             r"|mechanical|electrical|electronics?|heat transfer|thermal|stress\w*|strain\w*|materials? (?:testing|failure)|machining"
-            r"|microstructur\w+|polycrystal\w*|meshing"),
+            r"|microstructur\w+|polycrystal\w*|meshing|drones?|uavs?\b"),
         (1, r"energy|efficiency|design|modules?|devices?|loads?\b|signals?|control\w*|mechanic\w+"),
     ),
     "computer_science": (
@@ -157,7 +160,7 @@ TERMS: dict[str, tuple[tuple[int, str], ...]] = {
             r"|machine vision|software engineering|distributed systems?|cryptograph\w+|pattern recognition|neural computation|computer graphics"
             r"|reinforcement learning|representation learning|generative models?|adversarial|variational autoencoders?|autoencoders?"
             r"|transfer learning|(?:zero|few|one)-shot|neurips|icml|iclr|cvpr|aaai|ijcai|emnlp|siggraph"
-            r"|(?:large )?language models?|llms?\b|markov decision process\w*|pomdps?\b|q-learning"),
+            r"|(?:large )?language models?|llms?\b|markov decision process\w*|pomdps?\b|q-learning|big data"),
         (2, r"programming languages?|data structures?|parallel|gpus?|benchmarks?|api\b"
             r"|datasets?|classif(?:ier|ication)s?|training|segmentation|data mining|clustering|information (?:sciences?|systems?|retrieval|theory)"),
         (1, r"comput\w+|software|libraries|library\b|implementations?|code|users?|interactive|visuali[sz]ation|tools?\b|toolkit|toolbox"

@@ -87,6 +87,30 @@ JOURNAL_DISCIPLINE: dict[str, Optional[str]] = {
     **dict.fromkeys(("earth and planetary science letters", "chemosphere", "environment international",
                      "environmental research"), "earth_science"),
     **dict.fromkeys(("cognition", "nature human behaviour"), "other"),
+    # Titles whose words mislead the term weights: an acronym ("STAR"), a prefix ("Neuro-computing"),
+    # house names of chemistry's and taxonomy's journal families, series named for no field
+    **dict.fromkeys(("star protocols", "planta", "heredity", "ecography", "ecosphere", "cladistics", "zookeys", "phytokeys",
+                     "mycokeys", "neobiota", "nature conservation", "comparative cytogenetics", "structure", "traffic",
+                     "immunity", "glia", "hippocampus", "journal of biomolecular nmr", "febs journal", "febs letters",
+                     "the febs journal"), "biology"),
+    **dict.fromkeys(("neurocomputing", "softwarex", "journal of open research software", "scientific programming",
+                     "patterns", "knowledge-based systems", "acm computing surveys", "communications of the acm"),
+                    "computer_science"),
+    **dict.fromkeys(("chembiochem", "chemmedchem", "chemphyschem", "chemsuschem", "chemcatchem", "chemelectrochem",
+                     "chempluschem", "chemnanomat", "chemphotochem", "chemistryselect", "chemistryopen", "chemical communications",
+                     "dalton transactions", "organic letters", "langmuir", "carbon", "advanced materials",
+                     "advanced functional materials", "small", "materials research express", "apl materials", "2d materials",
+                     "frontiers in materials", "acs applied materials and interfaces", "iucrj"), "chemistry"),
+    **dict.fromkeys(("review of scientific instruments", "aip advances", "physica a", "physica d", "nonlinearity", "fluids",
+                     "soft matter", "living reviews in relativity", "ultramicroscopy"), "physics"),
+    **dict.fromkeys(("journal of cosmology and astroparticle physics", "advances in space research"), "astronomy"),
+    **dict.fromkeys(("space weather", "frontiers in water", "ambio"), "earth_science"),
+    **dict.fromkeys(("lab on a chip", "biosensors", "processes", "solar rrl", "wind energy science", "drones",
+                     "frontiers in energy research", "biomaterials", "acta biomaterialia", "bioactive materials",
+                     "journal of functional biomaterials", "materials and design"), "engineering"),
+    **dict.fromkeys(("children", "sleep", "addiction", "haematologica", "leukemia", "kidney international", "geroscience",
+                     "surgeries", "theranostics", "journal of controlled release", "antimicrobial agents and chemotherapy",
+                     "journal of clinical microbiology"), "medicine"),
 }
 
 
@@ -95,10 +119,12 @@ def journal_key(title: Any) -> str:
     qualifier ("Materials (Basel, Switzerland)", "Angewandte Chemie (International ed. in English)"),
     subtitle ("Animals : an Open Access Journal from MDPI"), leading "The", punctuation, or the
     publisher's name ("... of the Royal Society ...", whose "Society" and "Philosophical" name no
-    field of the journal); "&" reads "and"."""
+    field of the journal; "Society", "Association", "Academy" of any publisher); "&" reads "and"."""
     low = " ".join(str(title or "").lower().replace("_", " ").split())
     low = re.sub(r"\s*\([^()]*\)\s*$", "", low).split(" : ", 1)[0].replace("&", " and ")
     low = re.sub(r"\bphilosophical transactions\b|\b(?:of )?the royal society(?: of london)?\b", " ", low)
+    low = re.sub(r"\b(?:society|association|academy|institute|federation)\b", " ", low)  # "Journal of the Acoustical
+    # Society of America", "Chemical Society Reviews": the publisher, no field
     low = " ".join(re.sub(r"[.,:;]", " ", low).split())
     return low.removeprefix("the ")
 

@@ -296,6 +296,29 @@ def test_journal_titles_as_pmc_writes_them(journal, want):
     assert contract.discipline_for_journal(journal) == want
 
 
+@pytest.mark.parametrize("journal,want", [
+    # words that mislead: an acronym, a prefix, the publisher's "Society"
+    ("STAR Protocols", "biology"), ("Neurocomputing", "computer_science"),
+    ("The Journal of the Acoustical Society of America", "physics"), ("Chemical Society Reviews", "chemistry"),
+    ("Journal of the American Society for Mass Spectrometry", "chemistry"),
+    ("Bulletin of the American Meteorological Society", "earth_science"),
+    # families and single words of PMC's open-access list that named nothing
+    ("ChemBioChem", "chemistry"), ("ChemSusChem", "chemistry"), ("Advanced Materials (Deerfield Beach, Fla.)", "chemistry"),
+    ("Small (Weinheim an der Bergstrasse, Germany)", "chemistry"), ("ACS Applied Materials & Interfaces", "chemistry"),
+    ("ZooKeys", "biology"), ("PhytoKeys", "biology"), ("Nota Lepidopterologica", "biology"), ("Planta", "biology"),
+    ("Structure (London, England : 1993)", "biology"), ("FEBS Letters", "biology"), ("Glia", "biology"),
+    ("Soft Matter", "physics"), ("Review of Scientific Instruments", "physics"), ("Fluids", "physics"),
+    ("Journal of Cosmology and Astroparticle Physics", "astronomy"), ("Space Weather", "earth_science"),
+    ("Lab on a Chip", "engineering"), ("Aerospace", "engineering"), ("Biomaterials", "engineering"),
+    ("Kidney International", "medicine"), ("Frontiers in Allergy", "medicine"), ("Dermatopathology", "medicine"),
+    ("Children", "medicine"), ("SoftwareX", "computer_science"), ("Frontiers in Big Data", "computer_science"),
+    # still no field: multidisciplinary titles
+    ("Royal Society Open Science", None), ("Proceedings of the Royal Society A", None), ("Scientific Data", None),
+])
+def test_journal_titles_that_misled_the_term_weights(journal, want):
+    assert contract.discipline_for_journal(journal) == want
+
+
 @pytest.mark.parametrize("article_type", ["Database", "Software Tool Article", "Data Descriptor", "Tools and Resources"])
 def test_article_types_named_in_field_words_count_for_nothing(article_type):
     # Nucleic Acids Research files a database paper under "Database": the journal and the paper decide, not the word
