@@ -271,7 +271,7 @@ def parse_categories(value: Any) -> list[str]:
 ARTICLE_TYPES = frozenset((
     "database", "database article", "database issue", "software", "software article", "software tool article",
     "software tools", "data descriptor", "data note", "data article", "data paper", "tools and resources",
-    "methods and resources", "resource", "technical advance", "computational methods",
+    "methods and resources", "resource", "technical advance", "computational methods", "policy forum",
 ))
 
 #: The top level of the Nature and PLOS subject hierarchies: a broad area decides only when no

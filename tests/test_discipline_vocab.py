@@ -198,6 +198,7 @@ def test_journal_then_paper_title_decide_only_when_no_subject_does():
     # subjects that are only article types: the journal decides
     assert contract.discipline_for_tags(["Research Article"], journal="BMC Microbiology") == "biology"
     assert contract.discipline_for_tags(["Research"], journal="Environmental Health Perspectives") == "medicine"
+    assert contract.discipline_for_tags(["Policy Forum"], journal="PLoS Medicine") == "medicine"  # not `other` for "policy"
     # a subject decides over the journal
     assert contract.discipline_for_tags(["Research Article", "Oncology"], journal="BMC Microbiology") == "medicine"
     # a multidisciplinary journal names nothing: the paper's title is the last resort, then the default
