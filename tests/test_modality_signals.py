@@ -311,6 +311,7 @@ VOCABULARY = {
         "The figure shows an EUV image of the solar corona from SDO/AIA.",
         "The image shows a sky map of the cosmic microwave background.",
         "The image shows a telescope image of a star cluster.",
+        "The image presents a radio continuum image of the jet at 5 GHz.",
     ],
     "map": [
         "The figure shows a geological map of the study area with fault lines.",
@@ -321,11 +322,13 @@ VOCABULARY = {
     "photograph": [
         "The image is a photograph of the experimental apparatus on an optical table.",  # "table": furniture
         "The figure shows a close-up photo of the sensor mounted on the robot arm.",
+        "The image is a photograph of the field site showing the vegetation and the sampling plots.",  # plots of land
         "The figure shows video frames of a bird in flight.",
     ],
     "diagram": [
         "The figure is a flowchart of the data processing steps.",
         "The image shows a UML class diagram of the library.",
+        "The image depicts a conceptual model of the interactions between soil, plants and microbes.",
         "The figure illustrates the system architecture with a database and a web server.",
         "The figure shows a circuit diagram of the amplifier.",
         "The figure shows a block diagram of the control loop.",
@@ -342,6 +345,8 @@ VOCABULARY = {
     "plot": [
         "The figure shows a bar chart of counts per category.",
         "The figure shows a pie chart of the market shares.",
+        "The figure shows the current-voltage characteristics of the device at different temperatures.",
+        "The figure illustrates the band structure of the material along high-symmetry directions.",
         "The figure displays violin plots of the scores per group.",
         "The figure shows a phase diagram of the model in the temperature-pressure plane.",
         "The figure displays X-ray diffraction patterns of the three samples.",

@@ -139,7 +139,7 @@ _NOUNS: list[tuple[str, str]] = [
                            r"images? of (?:a |the )?(?:[\w-]+ ){0,2}?(?:galax\w+|nebula\w*|star clusters?|globular clusters?|sky|"
                            r"sun|solar \w+|moon|planets?|comets?|asteroids?|supernova\w*|quasars?|accretion disks?)|"
                            r"star ?fields?|night sky|sky ?maps?|all-sky maps?|(?:cmb|cosmic microwave background) maps?|"
-                           r"einstein rings?|lensed (?:ring |arc )?(?:images?|galax\w+|quasars?|sources?|arcs?)|(?:interferometric|radio|submillimet\w+|millimet\w+) (?:images?|maps?)|"
+                           r"einstein rings?|lensed (?:ring |arc )?(?:images?|galax\w+|quasars?|sources?|arcs?)|(?:interferometric|radio|submillimet\w+|millimet\w+)(?: continuum| synthesis)? (?:images?|maps?)|"
                            r"magnetograms?|helioprojective|coronagraphs?|solar (?:disk|corona|surface|atmosphere)s?"),
     ("diagram", r"(?:mind|concept|process|value[- ]stream|journey|site) maps?|(?:organi[sz]ation(?:al)?|org) charts?|"
                 r"(?:3d|three-dimensional) (?:cad )?(?:models?|renderings?|drawings?|designs?) of (?:a |an |the )?(?:[\w-]+ ){0,3}?"
@@ -161,6 +161,7 @@ _NOUNS: list[tuple[str, str]] = [
                    r"petri dish\w*|gel (?:image|electrophoresis)|western blots?|blots?"),
     ("diagram", r"(?:schematic|block|flow|circuit|conceptual|network|tree|venn|process|system) ?(?:diagram|chart)s?|"
                 r"schemat\w+|flow ?charts?|diagrams?|workflows?|pipelines?|illustrations?|sketch\w*|cartoons?|infographics?|"
+                r"conceptual (?:models?|frameworks?)|"
                 r"(?:graphical|visual) abstracts?|architectures?|(?:electric\w*|electronic|equivalent|logic|quantum|"
                 r"integrated) circuits?|circuit (?:layouts?|boards? layouts?)|(?:network|system) (?:topolog(?:y|ies)|layouts?)|"
                 r"(?:model|network) architectures?|phylogenetic trees?|dendrograms?|cladograms?|decision trees?|graphs? of (?:nodes|a network)|"
@@ -174,7 +175,10 @@ _NOUNS: list[tuple[str, str]] = [
              r"funnel|kaplan-meier|survival|trajectory|density|ridgeline|area|step|stem|pie|donut|doughnut|bubble|q-q|qq|"
              r"manhattan|volcano|bland-altman|roc|precision-recall|calibration|learning|loss|lollipop|waterfall|pareto|corner|pair|"
              r"trace|dose-response|light|rotation|growth|stress-strain|current-voltage|i-v) ?(?:plots?|graphs?|charts?|curves?)|"
-             r"plots?|graphs?|charts?|histograms?|curves?|spectr(?:um|a)|time series|scatter(?:grams?)?|box ?plots?|"
+             r"(?<!sampling )(?<!study )(?<!forest )(?<!permanent )(?<!vegetation )(?<!garden )(?<!quadrat )(?<!grassland )(?<!census )"
+             r"(?<!plant )plots?|graphs?|charts?|histograms?|curves?|spectr(?:um|a)|time series|scatter(?:grams?)?|box ?plots?|"
+             r"(?:current[- ]voltage|capacitance[- ]voltage|i[- ]v|c[- ]v|transfer|output) characteristics|"
+             r"(?:electronic |phonon )?band structures?|(?:phonon )?dispersion (?:curves?|relations?)|"
              r"stereographic projections?|stereonets?|rose diagrams?|biplots?|ordination (?:plot|diagram)s?|treemaps?|"
              r"quiver plots?|vector fields?|streamlines?|(?:t-?sne|umap|pca) (?:embedding|projection)s?|waveforms?|"
              r"(?:chromato|diffracto|voltammo|thermo|periodo|correlo|vario|semivario|seismo|hydro|hyeto|electrocardio|"
