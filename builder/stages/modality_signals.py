@@ -139,7 +139,8 @@ _NOUNS: list[tuple[str, str]] = [
                            r"images? of (?:a |the )?(?:[\w-]+ ){0,2}?(?:galax\w+|nebula\w*|star clusters?|globular clusters?|sky|"
                            r"sun|solar \w+|moon|planets?|comets?|asteroids?|supernova\w*|quasars?|accretion disks?)|"
                            r"star ?fields?|night sky|sky ?maps?|all-sky maps?|(?:cmb|cosmic microwave background) maps?|"
-                           r"einstein rings?|lensed (?:ring |arc )?(?:images?|galax\w+|quasars?|sources?|arcs?)|(?:interferometric|radio|submillimet\w+|millimet\w+)(?: continuum| synthesis)? (?:images?|maps?)|"
+                           r"einstein rings?|lensed (?:ring |arc )?(?:images?|galax\w+|quasars?|sources?|arcs?)|"
+                           r"(?:interferometric|radio|submillimet\w+|millimet\w+)(?: continuum| synthesis)? (?:images?|maps?)|"
                            r"magnetograms?|helioprojective|coronagraphs?|solar (?:disk|corona|surface|atmosphere)s?"),
     ("diagram", r"(?:mind|concept|process|value[- ]stream|journey|site) maps?|(?:organi[sz]ation(?:al)?|org) charts?|"
                 r"(?:3d|three-dimensional) (?:cad )?(?:models?|renderings?|drawings?|designs?) of (?:a |an |the )?(?:[\w-]+ ){0,3}?"
