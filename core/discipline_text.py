@@ -53,7 +53,7 @@ TERMS: dict[str, tuple[tuple[int, str], ...]] = {
             r"|number theory|graph theory|combinatori\w*|banach|hilbert spaces?|polynomials?|riemann\w*|statistics\b|biostatistic\w*"
             r"|regression (?:models?|analysis)|causal inference|bayesian (?:inference|statistics|models?)|(?:optimal|measure) transport"
             r"|computational geometry|geometric[- ]algorithms?|numerical analysis|applied mathematics|biometri\w+|siam\b"
-            r"|voronoi (?:cells?|diagrams?|tessellations?)|delaunay\w*"),
+            r"|voronoi (?:cells?|diagrams?|tessellations?)|delaunay\w*|matem[áa]tica\w*|estat[íi]stica\w*"),
         (2, r"proofs?|prove[sd]?|topolog\w*|algebras?|geometr(?:y|ic)|integers?|bounds? (?:on|for)|asymptotic\w*"
             r"|estimators?|stochastic processes?|partial differential equations?|game theory|probabilit(?:y|ies)|inequalit(?:y|ies)"
             r"|regressions?|density estimation|statistical (?:models?|inference|methods?|analys[ie]s|tests?)|hypothesis tests?"
@@ -82,7 +82,7 @@ TERMS: dict[str, tuple[tuple[int, str], ...]] = {
             r"|organic chemistry|inorganic|ligands?|solvents?|polymer\w*|crystal structures?|electrochem\w*|chemistry|cheminformatic\w*"
             r"|force fields?|torsions?|quantum chemi\w+|molecular mechanics|spectromet\w+|chemists?"
             r"|(?:chemical|ionic|mobile|reactive|charged|adsorbed|intermediate|radical|oxygen|nitrogen|volatile|diffusing"
-            r"|solute|redox|transient) species|unit cells?|electrochemical cells?"),
+            r"|solute|redox|transient) species|unit cells?|electrochemical cells?|qu[íi]mica\w*"),
         (2, r"molecules?|molecular|compounds?|reactions?|chemical\w*|materials? (?:science|properties)|spectra\b|nmr\b|yield"
             r"|bond orders?|conformer\w*|crystals?\b|crystallograph\w*|chromatograph\w*|nano\w*|alloys?"),
         (1, r"atoms?|bonds?|ions?\b|solutions?\b|surfaces?|materials?"),
@@ -94,7 +94,8 @@ TERMS: dict[str, tuple[tuple[int, str], ...]] = {
             r"|fisheries|population dynamics|biodiversity|genetics?\b|proteom\w+|transcriptom\w+|sequencing|virus\w*|viral"
             r"|virolog\w+|retrovir\w+|phytolog\w+|biotechnolog\w+|entomolog\w+|ornitholog\w+|mycolog\w+|microbiom\w*"
             r"|(?:phyto|zoo)?plankton\w*|natural selection|bioscien\w+|mathematical biology|cytogenetic\w*|lepidopter\w*"
-            r"|hymenopter\w*|orthopter\w*|coleopter\w*|dipter\w*|arachn\w*|herpetolog\w*|ichthyolog\w*|mammalog\w*"),
+            r"|hymenopter\w*|orthopter\w*|coleopter\w*|dipter\w*|arachn\w*|herpetolog\w*|ichthyolog\w*|mammalog\w*"
+            r"|biolog[íi]a|bot[âa]nic\w*|zoolog[íi]a|esp[ée]cies"),
         (2, r"genes?\b|proteins?|enzymes?|transcript\w*|rna\b|dna\b|mirnas?|cells?\b|cellular|tissues?|mice\b|mouse|larva\w*|behaviou?r\w*|populations? of|habitats?|fish(?:es)?\b"
             r"|physiolog\w+|metabolis\w+|mutants?|biolog\w+|evolution\w*|live[- ]cell|brains?\b|nerves?\b|nerve fib\w+|axons?"
             r"|neuro\w+|neural (?:activity|crest|tube|stem|progenitors?|development|circuitry|tissue)|animals?|insects?|birds?|mammal\w*|forests?|bioinformatic\w*|biophysic\w*"
@@ -115,7 +116,8 @@ TERMS: dict[str, tuple[tuple[int, str], ...]] = {
             r"|hydrolog\w+|aquifers?|sediment\w*|crust\w*|mantle|aeromagnetic|gravimetr\w+|geomagnet\w+|paleomagnet\w+|geomorpholog\w+"
             r"|stratigraph\w+|meteorolog\w+|geostatistic\w*|kriging|semivariogram\w*|geodes\w+|landslides?|streamflow"
             r"|insar|synthetic aperture radar|persistent scatterers?|(?:surface|ground|crustal) deformation|subsidence"
-            r"|biogeo\w+|environmental sciences?|water (?:research|resources)|total environment|space weather"),
+            r"|biogeo\w+|environmental sciences?|water (?:research|resources)|total environment|space weather"
+            r"|geoci[êe]ncias?|geociencias?"),
         (2, r"magnetic anomal\w+|potential[- ]field|gravity (?:data|anomal\w+)|precipitation|rainfall|soils?\b|rocks?\b"
             r"|minerals?|permafrost|sea[- ]level|groundwater|watersheds?|remote sensing|geochem\w+|earth\b|gis\b|geospatial|spatial data"
             r"|rivers?|floods?|droughts?|reservoirs?|land (?:use|cover)|satellite\w*|topograph\w+|terrain|wildfires?|snow|urban\w*"
@@ -132,13 +134,14 @@ TERMS: dict[str, tuple[tuple[int, str], ...]] = {
             r"|diffusion tensor imaging|diffusion[- ]weighted|dw-?mri|dti\b|magnetic resonance imaging|medical (?:physics|education)"
             r"|endocrin\w+|hepatolog\w+|hepatitis|gastroenterolog\w+|nephrolog\w+|urolog\w+|dermatolog\w+|ophthalmolog\w+"
             r"|(?:oto(?:rhino)?|rhino)laryngolog\w+|rheumatolog\w+|obstetric\w*|gyn(?:a)?ecolog\w+|geriatric\w*|an(?:a)?esthe\w+|orthop(?:a)?edic\w*"
-            r"|neonat\w+|perinatal|dentistry|allerg\w+|dermat\w+|gerontolog\w+"),
+            r"|neonat\w+|perinatal|dentistry|allerg\w+|dermat\w+|gerontolog\w+"
+            r"|medicina\b|sa[úu]de (?:p[úu]blica|coletiva)|salud p[úu]blica|pacientes|enfermagem|enfermer[íi]a|odontolog\w+"),
         (2, r"health\w*|cohorts?|treatments?|randomi[sz]ed|trials?\b|symptoms?|prevalence|risk factors?|dose\w*|medic\w+"
             r"|pain|inflammat\w+|cardiovascular|diabet\w+|obesity|blood|arter\w+|vessels?|microvascul\w+|angiograph\w+|contrast agents?"
             r"|tomograph\w+|mri\b|ct\b|micro-?ct|x-ray(?! (?:scattering|diffraction|crystallograph|photoelectron|absorption|reflectivity|spectr))"
             r"|ultrasound|bones?\b|hemodynamic\w*|haemodynamic\w*|electromyograph\w*|heart\w*"
             r"|magnetic resonance|veterinar\w+|eeg\b|electroencephalogra\w+|wearables?|digital health"
-            r"|nutrition\w*|pregnan\w+|childbirth|dental|rehabilitat\w+|antibiotic\w*|antimicrobial\w*"),
+            r"|nutrition\w*|pregnan\w+|childbirth|dental|rehabilitat\w+|antibiotic\w*|antimicrobial\w*|sa[úu]de\b|salud\b"),
         (1, r"outcomes?|injur\w+|chronic|adverse|anatom\w+|physician\w*|care\b"),
     ),
     "engineering": (
@@ -146,7 +149,7 @@ TERMS: dict[str, tuple[tuple[int, str], ...]] = {
             r"|turbines?|engines?|robot\w*|structural (?:engineering|health)|civil engineering|mechanical engineering|fracture\w*|fatigue"
             r"|biomechanic\w*|heat(?:ing)? demand|district heating|energy systems?|buildings?|hvac|hydropower|power generation"
             r"|neuroengineering|rehabilitation engineering|biomedical engineering|bioengineering|microfluidic\w*"
-            r"|aerospace|aeronautic\w*|astronautic\w*"
+            r"|aerospace|aeronautic\w*|astronautic\w*|engenharia|ingenier[íi]a"
             r"|fuel cells?|load cells?|(?:battery|memory|flash) cells?"),
         (2, r"engineer\w*|control systems?|controllers?|sensors?|circuits?|actuators?|manufactur\w+|batter(?:y|ies)"
             r"|renewable|inverters?|vehicles?|signal processing|antennas?|finite element\w*|phase[- ]field|kinematics?|structural"
@@ -160,7 +163,8 @@ TERMS: dict[str, tuple[tuple[int, str], ...]] = {
             r"|machine vision|software engineering|distributed systems?|cryptograph\w+|pattern recognition|neural computation|computer graphics"
             r"|reinforcement learning|representation learning|generative models?|adversarial|variational autoencoders?|autoencoders?"
             r"|transfer learning|(?:zero|few|one)-shot|neurips|icml|iclr|cvpr|aaai|ijcai|emnlp|siggraph"
-            r"|(?:large )?language models?|llms?\b|markov decision process\w*|pomdps?\b|q-learning|big data"),
+            r"|(?:large )?language models?|llms?\b|markov decision process\w*|pomdps?\b|q-learning|big data"
+            r"|ci[êe]ncias? da computa[çc][ãa]o|ciencias? de la computaci[óo]n"),
         (2, r"programming languages?|data structures?|parallel|gpus?|benchmarks?|api\b"
             r"|datasets?|classif(?:ier|ication)s?|training|segmentation|data mining|clustering|information (?:sciences?|systems?|retrieval|theory)"),
         (1, r"comput\w+|software|libraries|library\b|implementations?|code|users?|interactive|visuali[sz]ation|tools?\b|toolkit|toolbox"

@@ -108,6 +108,11 @@ JOURNAL_DISCIPLINE: dict[str, Optional[str]] = {
     **dict.fromkeys(("lab on a chip", "biosensors", "processes", "solar rrl", "wind energy science", "drones",
                      "frontiers in energy research", "biomaterials", "acta biomaterialia", "bioactive materials",
                      "journal of functional biomaterials", "materials and design"), "engineering"),
+    # SciELO's titles (Portuguese and Spanish words are read by the vocabulary too: "saúde pública", "química")
+    **dict.fromkeys(("revista brasileira de ensino de física", "revista brasileira de física"), "physics"),
+    **dict.fromkeys(("hoehnea", "rodriguésia", "acta amazonica", "iheringia"), "biology"),
+    **dict.fromkeys(("einstein", "memórias do instituto oswaldo cruz", "clinics", "jornal de pediatria"), "medicine"),
+    **dict.fromkeys(("química nova",), "chemistry"),
     **dict.fromkeys(("children", "sleep", "addiction", "haematologica", "leukemia", "kidney international", "geroscience",
                      "surgeries", "theranostics", "journal of controlled release", "antimicrobial agents and chemotherapy",
                      "journal of clinical microbiology"), "medicine"),

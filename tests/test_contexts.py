@@ -1,6 +1,8 @@
 """Citation contexts: sentence splitting and the sentences citing each figure."""
 
-from s1mmalign.builder.sources.contexts import cap, find_citations, mark, split_sentences, strip_marks
+import pytest
+
+from s1mmalign.builder.sources.contexts import cap, find_citations, mark, printed_number, split_sentences, strip_marks
 
 NUMBERS = {"f1": "1", "f2": "2", "f3": "3", "f4": "4", "s1": "S1"}
 
@@ -44,6 +46,37 @@ def test_printed_references_ranges_panels_and_lists():
     assert c["f3"].sentences == ["Figures 2 to 3 show it.", "In Fig. 3b the peak moves."]
     assert c["f4"].sentences == ["See Fig. 4(c).", "Figs. 1, 2 and 4 agree."]
     assert c["s1"].sentences == ["Supplementary Fig. S1 has more."]
+
+
+def test_supplementary_and_extended_data_figures_are_their_own_series():
+    # Nature's papers cite "Supplementary Fig. 3" in plain text: never the paper's Figure 3
+    nums = {"f1": "1", "f2": "2", "f3": "3", "s2": "S2", "e1": "ED1"}
+    paras = ["Supplementary Fig. 3 shows the controls. Supplementary Figure 2 has the fits.",
+             "Extended Data Fig. 1 is the map. See Figs. 1\u20132 and Supplementary Figs. 1\u20132.",
+             "As in figure 3, the peak moves. A Figura 1 mostra o mapa."]
+    c = find_citations(paras, nums)
+    assert c["f3"].sentences == ["As in figure 3, the peak moves."]  # lower case "figure" cites too
+    assert c["s2"].sentences == ["Supplementary Figure 2 has the fits.", "See Figs. 1\u20132 and Supplementary Figs. 1\u20132."]
+    assert c["e1"].sentences == ["Extended Data Fig. 1 is the map."]
+    assert c["f1"].sentences == ["See Figs. 1\u20132 and Supplementary Figs. 1\u20132.", "A Figura 1 mostra o mapa."]
+    assert c["f2"].sentences == ["See Figs. 1\u20132 and Supplementary Figs. 1\u20132."]
+
+
+@pytest.mark.parametrize("label,number", [
+    ("Figure 1", "1"), ("FIGURE 2:", "2"), ("Fig. 5a.", "5"), ("Figure S3", "S3"), ("3", "3"), ("Figura 4", "4"),
+    ("Supplementary Figure 2", "S2"), ("Supplementary Fig. S2", "S2"), ("Extended Data Fig. 4", "ED4"),
+    # a part of another figure prints no number of its own: only its markup cites it (eLife, eNeuro)
+    ("Figure 9\u2014figure supplement 2", ""), ("Appendix 1\u2014figure 2", ""), ("Author response image 1", ""),
+    ("Figure 2\u2014video 1", ""), ("Figure 1-1", ""), ("Scheme 1", ""), ("", ""),
+])
+def test_printed_number_of_a_label(label, number):
+    assert printed_number(label) == number
+
+
+def test_a_number_printed_twice_cites_the_first_figure():
+    # a translation's figures repeat the article's numbers: plain text cites the article's own
+    c = find_citations(["Figure 1 shows it."], {"f1": "1", "f1-en": "1"})
+    assert c["f1"].count == 1 and c["f1-en"].count == 0
 
 
 def test_dedup_count_cap_and_limit():

@@ -313,8 +313,13 @@ def test_journal_titles_as_pmc_writes_them(journal, want):
     ("Lab on a Chip", "engineering"), ("Aerospace", "engineering"), ("Biomaterials", "engineering"),
     ("Kidney International", "medicine"), ("Frontiers in Allergy", "medicine"), ("Dermatopathology", "medicine"),
     ("Children", "medicine"), ("SoftwareX", "computer_science"), ("Frontiers in Big Data", "computer_science"),
+    # SciELO: Portuguese and Spanish titles
+    ("Revista de Saúde Pública", "medicine"), ("Cadernos de Saúde Pública", "medicine"), ("Química Nova", "chemistry"),
+    ("Revista Brasileira de Ensino de Física", "physics"), ("Hoehnea", "biology"), ("einstein (São Paulo)", "medicine"),
+    ("Journal of the Brazilian Chemical Society", "chemistry"),
     # still no field: multidisciplinary titles
     ("Royal Society Open Science", None), ("Proceedings of the Royal Society A", None), ("Scientific Data", None),
+    ("Anais da Academia Brasileira de Ciências", None),
 ])
 def test_journal_titles_that_misled_the_term_weights(journal, want):
     assert contract.discipline_for_journal(journal) == want

@@ -190,7 +190,7 @@ def test_fig_inside_paragraph_formulas_and_marks(tmp_path):
             + ' Panel 2a is not cited by marker (see Fig. 2a).</p>')
     (paper / "a.nxml").write_text(article(fig("f2", "b.png"), body), encoding="utf-8")
     recs = {r["figure_label"]: r for r in read_jats_article(paper, Rejects())}
-    assert recs["Figure 1"]["caption"] == "Fit of y vs x2."
+    assert recs["Figure 1"]["caption"] == "Fit of y vs x\u00b2."
     assert recs["Figure 1"]["citation_contexts"] == ["We fit $y = ax^2$ (Fig. 1)."]
     assert recs["Figure 2"]["citation_contexts"] == ["Panel 2a is not cited by marker (see Fig. 2a)."]
     assert recs["Figure 1"]["citation_count"] == 1
@@ -218,3 +218,60 @@ def test_html_named_entities_fig_group_alternatives_and_namespaces(tmp_path):
     # an entity no DTD names is still malformed
     (paper / "a.nxml").write_text(article(fig("f1", "a.png", caption="&madeup;")), encoding="utf-8")
     assert list(read_jats_article(paper, rejects)) == [] and reasons(rejects) == ["malformed_xml"]
+
+
+def test_a_bilingual_fig_group_is_one_figure_with_the_groups_graphic(tmp_path):
+    # SciELO: one <fig> per language (label and caption only) beside the group's one graphic
+    paper = tmp_path / "p"
+    png(paper / "g1.jpg")
+    figs = ('<fig-group id="g1"><fig id="f1-pt" xml:lang="pt"><label>Figura 1</label><caption><p>Mapa da area.</p></caption></fig>'
+            '<fig id="f1-en" xml:lang="en"><label>Figure 1</label><caption><p>Map of the area.</p></caption></fig>'
+            '<alternatives><graphic xlink:href="g1.jpg"/><graphic xlink:href="g1.png"/></alternatives></fig-group>')
+    (paper / "a.nxml").write_text(article(figs, "<p>A Figura 1 mostra o mapa.</p>"), encoding="utf-8")
+    rejects = Rejects()
+    recs = list(read_jats_article(paper, rejects))
+    assert [(r["figure_label"], r["caption"], r["image"]["path"]) for r in recs] == [("Figura 1", "Mapa da area.", "g1.jpg")]
+    assert recs[0]["citation_contexts"] == ["A Figura 1 mostra o mapa."] and len(rejects) == 0
+
+
+def test_supplements_and_sub_articles_keep_their_own_citing_sentences(tmp_path):
+    # eLife: "Figure 1—figure supplement 1" prints no number of its own; an author response's
+    # image is cited by the response, and the response's sentences cite no figure of the paper
+    paper = tmp_path / "p"
+    for name in ("f1", "f1s1", "resp1"):
+        png(paper / f"{name}.png", seed=len(name))
+    figs = (fig("f1", "f1.png")
+            + '<fig id="f1s1"><label>Figure 1\u2014figure supplement 1</label><caption><p>Controls.</p></caption>'
+              '<graphic xlink:href="f1s1.png"/></fig>')
+    body = ('<p>Figure 1 shows the fit. Controls are in <xref ref-type="fig" rid="f1s1">Figure 1\u2014figure supplement 1</xref>.</p>')
+    response = ('<sub-article article-type="reply" id="sa2"><front-stub><title-group><article-title>Author response</article-title>'
+                '</title-group></front-stub><body><p>We redrew Figure 1 as asked (<xref ref-type="fig" rid="resp1">Author response '
+                'image 1</xref>).</p><fig id="resp1"><label>Author response image 1</label><caption><p>The redrawn fit.</p></caption>'
+                '<graphic xlink:href="resp1.png"/></fig></body></sub-article>')
+    xml = article(figs, body).replace("</body></article>", "</body>" + response + "</article>")
+    (paper / "a.nxml").write_text(xml, encoding="utf-8")
+    recs = {r["figure_label"]: r for r in read_jats_article(paper, Rejects())}
+    assert recs["Figure 1"]["citation_contexts"] == ["Figure 1 shows the fit."]
+    assert recs["Figure 1\u2014figure supplement 1"]["citation_contexts"] == ["Controls are in Figure 1\u2014figure supplement 1."]
+    assert recs["Author response image 1"]["citation_contexts"] == ["We redrew Figure 1 as asked (Author response image 1)."]
+
+
+def test_plos_doi_hrefs_jats_1_1_dates_and_scripts(tmp_path):
+    paper = tmp_path / "p"
+    png(paper / "journal.pone.0000217.g001.png")
+    figs = ('<fig id="pone-0000217-g001"><label>Figure 1</label><caption><p>P&lt;5\u00d710<sup>\u22128</sup> for CO<sub>2</sub>; '
+            '<inline-formula><mml:math xmlns:mml="http://www.w3.org/1998/Math/MathML"><mml:mi>\u03b4</mml:mi><mml:mo>\u2062</mml:mo>'
+            '<mml:msup><mml:mi>\u03b8</mml:mi><mml:mn>2</mml:mn></mml:msup></mml:math></inline-formula>.</p></caption>'
+            '<graphic xlink:href="info:doi/10.1371/journal.pone.0000217.g001"/></fig>')
+    dates = ('<pub-date publication-format="print" date-type="pub"><season>Summer</season><year>2019</year></pub-date>'
+             '<pub-date publication-format="electronic" date-type="pub"><day>2</day><month>3</month><year>2020</year></pub-date>')
+    xml = article(figs).replace("<title-group>", dates + "<title-group>")
+    (paper / "a.nxml").write_text(xml, encoding="utf-8")
+    rejects = Rejects()
+    (rec,) = read_jats_article(paper, rejects)
+    assert rec["image"]["path"] == "journal.pone.0000217.g001.png" and len(rejects) == 0
+    assert rec["caption"] == "P<5\u00d710\u207b\u2078 for CO\u2082; \u03b4\u03b8\u00b2."  # no invisible times, exponents kept
+    assert rec["year"] == 2020  # the electronic publication, not the print issue
+    # any other scheme is still a URL, never followed
+    (paper / "a.nxml").write_text(article(fig("f1", "info:ark/x/journal.pone.0000217.g001")), encoding="utf-8")
+    assert list(read_jats_article(paper, rejects)) == [] and reasons(rejects)[-1] == "unsafe_href"

@@ -43,33 +43,60 @@ class Contexts:
 # -- finding citations ------------------------------------------------------------------------
 
 _NUM = r"(S?\d+)(?:\s?\(?([a-z])\)?(?![a-z]))?"  # "3", "S2", "3b", "3(b)"
-_FIG_WORD = r"\b(?:Fig(?:ure)?s?\.?|FIGS?\.|FIGURES?|Supplementary\s+Fig(?:ure)?s?\.?)"
+#: What a figure's printed number is counted among: "Supplementary Fig. 2" is S2 and "Extended Data
+#: Fig. 1" ED1, never the paper's Figure 2 or 1 (Nature's papers cite both in plain text).
+_SERIES = r"(?:(?P<supp>Supplementa(?:ry|l)|Suppl\.?|Supporting(?:\s+Information)?|Additional(?:\s+file)?)|(?P<ext>Extended\s+Data))\s+"
+_FIG_WORD = r"\b(?:" + _SERIES + r")?(?:[Ff]ig(?:ure|ura)?s?\.?|FIGS?\.|FIGURES?)"
 _SEP = r"\s*(?:,|;|and|&|or)\s*"
 _RANGE = r"\s*(?:\u2013|\u2014|-{1,3}|to|through)\s*"
 _TEXT_REF = re.compile(
-    _FIG_WORD + r"[\s~\u00a0]*" + r"(" + _NUM + r"(?:(?:" + _SEP + "|" + _RANGE + r")" + _NUM + r")*)",
+    _FIG_WORD + r"[\s~\u00a0]*" + r"(?P<items>" + _NUM + r"(?:(?:" + _SEP + "|" + _RANGE + r")" + _NUM + r")*)",
 )
+_PART_OF = re.compile(r"\s*[\u2013\u2014-]{1,3}\s*(?:figure\s+supplement|source\s+(?:data|code)|video|animation|movie)", re.IGNORECASE)
 _ITEM = re.compile(r"(S?\d+)(?:\s?\(?[a-z]\)?(?![a-z]))?|(\u2013|\u2014|-{1,3}|\bto\b|\bthrough\b)")
+#: A label that prints a figure's own number: "Figure 3", "Fig. S2", "Supplementary Figure 1",
+#: "Extended Data Fig. 4", "3". A part of another figure ("Figure 9\u2014figure supplement 2",
+#: "Appendix 1\u2014figure 2", "Author response image 1", "Figure 2\u2014video 1") has no number of
+#: its own: only markup cites it, never "Figure 9" in plain text.
+_LABEL = re.compile(r"\s*(?:" + _SERIES + r")?(?:(?:fig(?:ure|ura)?|abb(?:ildung)?)\.?\s*)?"
+                    r"(?P<num>S?\d+)[a-z]?\s*[.:)\u2013\u2014-]?\s*", re.IGNORECASE)
 
 
-def _sort_key(number: str) -> tuple[int, int]:
-    s = number.startswith("S")
+def printed_number(label: str) -> str:
+    """The number a figure's label prints, in the series plain text cites it by ("3", "S2" for a
+    supplementary figure, "ED4" for Extended Data); "" when the label prints none of its own."""
+    m = _LABEL.fullmatch(label or "")
+    if not m:
+        return ""
+    return _series(m) + m.group("num").upper().lstrip("S") if _series(m) else m.group("num").upper()
+
+
+def _series(m: re.Match) -> str:
+    return "S" if m.group("supp") else "ED" if m.group("ext") else ""
+
+
+def _sort_key(number: str) -> tuple[str, int]:
+    series = number.rstrip("0123456789")
     try:
-        return (int(s), int(number.lstrip("S")))
+        return (series, int(number[len(series):]))
     except ValueError:
-        return (int(s), 1 << 30)
+        return (series, 1 << 30)
 
 
 def _printed_refs(sentence: str, by_number: Mapping[str, str]) -> set[str]:
     """Figure ids named by printed numbers in ``sentence`` (markers already removed)."""
     found: set[str] = set()
     for m in _TEXT_REF.finditer(sentence):
-        items = _ITEM.findall(m.group(1))
+        items = _ITEM.findall(m.group("items"))
+        if _PART_OF.match(sentence, m.end()):  # "Figure 1\u2014figure supplement 2" names the supplement only
+            items = items[:-1]
+        series = _series(m)
         prev, pending_range = None, False
         for num, dash in items:
             if dash:
                 pending_range = prev is not None
                 continue
+            num = series + num.lstrip("S") if series else num
             if pending_range and prev is not None:
                 lo, hi = _sort_key(prev), _sort_key(num)
                 for n, fid in by_number.items():
@@ -122,7 +149,10 @@ def find_citations(
     numbers = dict(numbers or {})
     ids = list(numbers) if numbers else []
     order = {fid: i for i, fid in enumerate(ids)}
-    by_number = {str(n): fid for fid, n in numbers.items() if n}
+    by_number: dict[str, str] = {}
+    for fid, n in numbers.items():  # a number printed twice (a translation's figures): the first figure
+        if n:
+            by_number.setdefault(str(n), fid)
     wanted = set(figure_ids) if figure_ids is not None else None
     out: dict[str, Contexts] = {fid: Contexts() for fid in (wanted if wanted is not None else ids)}
     seen: dict[str, set[str]] = {}

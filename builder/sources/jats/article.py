@@ -15,7 +15,7 @@ from defusedxml import DefusedXmlException
 
 from s1mmalign.builder.records.manifest import safe_join
 from s1mmalign.builder.records.rejects import Rejects
-from s1mmalign.builder.sources.contexts import find_citations
+from s1mmalign.builder.sources.contexts import find_citations, printed_number
 from s1mmalign.builder.sources.jats.xml import (
     _FORMAT_RANK,
     MEDIA_SUFFIXES,
@@ -39,6 +39,10 @@ from s1mmalign.builder.sources.jats.xml import (
 from s1mmalign.core import contract
 from s1mmalign.core.images import ImageRejected, normalize_image
 from s1mmalign.core.years import year_from_id
+
+#: PLOS's own XML names a graphic by its DOI ("info:doi/10.1371/journal.pone.0000217.g001"): the
+#: file beside the article is named by the DOI's suffix ("journal.pone.0000217.g001.png").
+_DOI_HREF = re.compile(r"^info:doi/10\.\d{4,9}/")
 
 
 def _unsafe_href(href: str) -> Optional[str]:
@@ -103,9 +107,48 @@ class _Figure:
     href: Optional[str]
 
 
-def _figures(root: Element) -> list[_Figure]:
+def _graphic(el: Element) -> Optional[Element]:
+    return next((g for g in el.iter() if _local(g.tag) == "graphic" and g.get(XLINK_HREF) is not None), None)
+
+
+def _fig_elements(scope: Element) -> Iterator[tuple[Element, Optional[Element]]]:
+    """The ``<fig>`` of ``scope`` (an article or sub-article; nested sub-articles are scopes of their
+    own), each with the graphic its ``<fig-group>`` shares when the fig has none: SciELO's bilingual
+    groups hold one figure's label and caption in each language beside one graphic, so the group is
+    one figure (its first caption); the other graphic-less figs of the group are that same figure."""
+    stack = [scope]
+    while stack:
+        node = stack.pop()
+        name = _local(node.tag)
+        if node is not scope and name == "sub-article":
+            continue
+        if name == "fig":
+            yield node, None
+            continue
+        if name == "fig-group":
+            figs = [c for c in node if _local(c.tag) == "fig"]
+            shared = next((g for c in node if _local(c.tag) != "fig" for g in [_graphic(c)] if g is not None), None)
+            taken = False
+            for fig in figs:
+                if _graphic(fig) is not None or shared is None:
+                    yield fig, None
+                elif not taken:
+                    taken = True
+                    yield fig, shared
+            stack.extend(reversed([c for c in node if _local(c.tag) != "fig"]))
+            continue
+        stack.extend(reversed(node))
+
+
+def _scopes(root: Element) -> list[Element]:
+    """The article and each ``<sub-article>`` (eLife's author response, a translation): a figure's
+    citing sentences are those of the text it belongs to, never a reviewer's about the paper's."""
+    return [root] + [el for el in root.iter() if _local(el.tag) == "sub-article" and el is not root]
+
+
+def _figures(scope: Element, start: int = 0) -> list[_Figure]:
     out: list[_Figure] = []
-    for i, fig in enumerate(el for el in root.iter() if _local(el.tag) == "fig"):
+    for i, (fig, shared) in enumerate(_fig_elements(scope), start):
         label_el = next((c for c in fig if _local(c.tag) == "label"), None)
         cap_el = next((c for c in fig if _local(c.tag) == "caption"), None)
         caption = ""
@@ -119,7 +162,8 @@ def _figures(root: Element) -> list[_Figure]:
                     t += "."
                 blocks.append(t)
             caption = _norm(" ".join(blocks)) if blocks else element_text(cap_el)
-        graphic = next((g for g in fig.iter() if _local(g.tag) == "graphic" and g.get(XLINK_HREF) is not None), None)
+        graphic = _graphic(fig)
+        graphic = shared if graphic is None else graphic
         out.append(_Figure(
             fid=fig.get("id") or f"fig{i + 1}",
             label=element_text(label_el) if label_el is not None else "",
@@ -127,11 +171,6 @@ def _figures(root: Element) -> list[_Figure]:
             href=graphic.get(XLINK_HREF).strip() if graphic is not None else None,
         ))
     return out
-
-
-def _printed_number(label: str) -> str:
-    m = re.search(r"(S?\d+)", label.replace("Supplementary ", "S").replace("Suppl. ", "S"))
-    return m.group(1) if m else ""
 
 
 def find_article_xml(folder: Path) -> list[Path]:
@@ -232,11 +271,16 @@ def _read_one(xml: Path, root: Path, rejects: Rejects, source: Optional[str], pa
     year = _pub_year(meta) or year_from_id(doi)
     title, abstract = _title(meta), _abstract(meta)
     subjects, license_ = _subjects(root_el), _license(root_el)
-    figures = _figures(root_el)
+    figures: list[_Figure] = []
+    cites = {}
+    for scope in _scopes(root_el):
+        figs = _figures(scope, len(figures))
+        if figs:
+            numbers = {f.fid: printed_number(f.label) for f in figs}
+            cites.update(find_citations(_paragraphs(scope), numbers, figure_ids=[f.fid for f in figs]))
+            figures += figs
     if not figures:
         return
-    numbers = {f.fid: _printed_number(f.label) for f in figures}
-    cites = find_citations(_paragraphs(root_el), numbers, figure_ids=[f.fid for f in figures])
     # bioRxiv is all biology and medRxiv all medicine; PMC spans every field: subjects first, then the
     # journal's title ("BMC Microbiology"), then (PMC only) the article's title and abstract, then "other"
     pmc = src == "pmc"
@@ -255,11 +299,12 @@ def _read_one(xml: Path, root: Path, rejects: Rejects, source: Optional[str], pa
         if fig.href is None:
             reject("image", "no_graphic", "the figure has no <graphic xlink:href>")
             continue
-        why = _unsafe_href(fig.href)
+        href = _DOI_HREF.sub("", fig.href.strip())
+        why = _unsafe_href(href)
         if why:
             reject("image", "unsafe_href", f"{fig.href!r}: {why}; not followed")
             continue
-        candidates = resolve_media(root, fig.href)
+        candidates = resolve_media(root, href)
         if not candidates:
             reject("image", "missing_media", f"no media file for href {fig.href!r} in {root.name}")
             continue

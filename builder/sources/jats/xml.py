@@ -32,30 +32,79 @@ def _norm(text: str) -> str:
     return " ".join(text.split())
 
 
+# Superscripts and subscripts (<sup>, MathML <msup> ...) are bracketed by these while text is
+# gathered, then written with Unicode's script characters where every character has one
+# ("10<sup>-8</sup>": "10\u207b\u2078", not "10-8"; "CO<sub>2</sub>": "CO\u2082"), else left inline.
+_SUP, _SUB, _END_SUP, _END_SUB = "\ue010", "\ue012", "\ue011", "\ue013"
+_SCRIPT = re.compile("([\ue010\ue012])([^\ue010-\ue013]*)[\ue011\ue013]")
+_SUP_CHARS = dict(zip("0123456789+-\u2212=()ni", "\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079\u207a\u207b\u207b\u207c\u207d\u207e\u207f\u2071"))
+_SUB_CHARS = dict(zip("0123456789+-\u2212=()", "\u2080\u2081\u2082\u2083\u2084\u2085\u2086\u2087\u2088\u2089\u208a\u208b\u208b\u208c\u208d\u208e"))
+# MathML's invisible times, function application, separator and plus: no character to a reader
+_INVISIBLE = dict.fromkeys(map(ord, "\u2061\u2062\u2063\u2064\u200b"))
+
+
+def _script(m: re.Match) -> str:
+    chars = _SUP_CHARS if m.group(1) == _SUP else _SUB_CHARS
+    text = m.group(2).strip()
+    return "".join(chars[c] for c in text) if text and all(c in chars for c in text) else m.group(2)
+
+
+def _with_scripts(text: str) -> str:
+    """``text`` with its bracketed scripts written out (innermost first; a bound on nesting)."""
+    for _ in range(8):
+        text, n = _SCRIPT.subn(_script, text)
+        if not n:
+            break
+    return re.sub("[\ue010-\ue013]", "", text)
+
+
 def _formula_text(el: Element) -> str:
-    """A formula as readable text: its TeX when given, else the MathML characters."""
+    """A formula as readable text: its TeX when given, else the MathML characters (scripts marked)."""
     for sub in el.iter():
         if _local(sub.tag) == "tex-math" and (sub.text or "").strip():
             tex = sub.text.strip()
             tex = re.sub(r"^\\documentclass.*?\\begin\{document\}|\\end\{document\}$", "", tex, flags=re.S).strip()
             return tex if tex.startswith("$") else f"${tex.strip('$')}$"
-    return "".join(t for sub in el.iter() if _local(sub.tag) not in ("annotation",) for t in [sub.text or ""] if t.strip())
+    return _gather(el, math=True).translate(_INVISIBLE)
 
 
 def element_text(el: Element, *, marks: bool = False) -> str:
     """Plain text of ``el`` (tails included inside, floats and footnotes left out).
 
     With ``marks``, each figure ``<xref>`` is preceded by :func:`contexts.mark` of its ids.
-    Iterative: a hostile nesting depth costs memory in proportion, never a RecursionError.
     """
+    return _norm(_with_scripts(_gather(el, marks=marks)))
+
+
+_SCRIPTS = {"sup": [_SUP], "sub": [_SUB], "msup": [_SUP], "msub": [_SUB], "msubsup": [_SUB, _SUP]}
+
+
+def _gather(el: Element, *, marks: bool = False, math: bool = False) -> str:
+    """The text under ``el`` with scripts bracketed (see :data:`_SUP`). ``math``: MathML, whose
+    characters are in its leaves (no tails, layout whitespace dropped), whose ``<msup>`` scripts
+    its second child. Iterative: a hostile nesting depth costs memory in proportion, never a
+    RecursionError."""
     parts: list[str] = []
-    stack: list = [el]  # elements to walk, and str tails to append, in reverse order
+    stack: list = [el]  # elements to walk, and str tails and script brackets to append, in reverse order
     while stack:
         node = stack.pop()
         if isinstance(node, str):
             parts.append(node)
             continue
         name = _local(node.tag)
+        if math:
+            if name == "annotation":
+                continue
+            if (node.text or "").strip():
+                parts.append(node.text.strip())
+            kids = list(node)
+            if name in _SCRIPTS and len(kids) >= 2:  # base, then each script bracketed
+                seq: list = [kids[0]]
+                for kid, o in zip(kids[1:], _SCRIPTS[name]):
+                    seq += [o, kid, _END_SUP if o == _SUP else _END_SUB]
+                kids = seq
+            stack.extend(reversed(kids))
+            continue
         if name in _SKIP_IN_TEXT:
             continue
         if name in ("inline-formula", "disp-formula"):
@@ -67,19 +116,22 @@ def element_text(el: Element, *, marks: bool = False) -> str:
                 parts.append(mark(rid))
         if name in ("break", "p", "title", "list-item", "label") and parts:
             parts.append(" ")
+        if name in ("sup", "sub"):
+            parts.append(_SCRIPTS[name][0])
+            stack.append(_END_SUP if name == "sup" else _END_SUB)
         if node.text:
             parts.append(node.text)
         for child in reversed(node):
             if child.tail:
                 stack.append(child.tail)
             stack.append(child)
-    return _norm("".join(parts))
+    return "".join(parts)
 
 
 def _paragraphs(root: Element) -> list[str]:
     """Body text blocks (outermost ``<p>``), with figure markers, in document order.
 
-    Captions, tables and footnotes are left out; ``<back>`` appendices are kept.
+    Captions, tables, footnotes and nested ``<sub-article>`` are left out; ``<back>`` appendices are kept.
     """
     out: list[str] = []
     stack = [root]
@@ -87,6 +139,8 @@ def _paragraphs(root: Element) -> list[str]:
         node = stack.pop()
         name = _local(node.tag)
         if name in _SKIP_IN_TEXT or name in ("caption", "front", "ref-list", "front-stub", "abstract"):
+            continue
+        if name == "sub-article" and node is not root:  # a text of its own (see article._scopes)
             continue
         if name == "p":
             text = element_text(node, marks=True)
@@ -177,11 +231,14 @@ PUB_DATE_ORDER = ("epub", "pub", "ppub", "collection")  # JATS pub-type / date-t
 
 def _pub_year(meta: Element) -> Optional[int]:
     """The year of the article's ``<pub-date>`` in ``<article-meta>``: the electronic publication's
-    first (``epub``, then ``pub``, ``ppub``, ``collection``, then any); None without a plausible one."""
+    first (``epub``, then ``pub``, ``ppub``, ``collection``, then any; JATS 1.1's ``date-type="pub"``
+    reads as ``epub`` or ``ppub`` by its ``publication-format``); None without a plausible one."""
     dates = []
     for el in meta:
         if _local(el.tag) == "pub-date":
             kind = el.get("pub-type") or el.get("date-type") or ""
+            if kind in ("pub", "") and el.get("publication-format") in ("electronic", "print"):  # JATS 1.1
+                kind = "epub" if el.get("publication-format") == "electronic" else "ppub"
             year = next((year_of(element_text(c)) for c in el if _local(c.tag) == "year"), None)
             if year is not None:
                 dates.append((PUB_DATE_ORDER.index(kind) if kind in PUB_DATE_ORDER else len(PUB_DATE_ORDER), year))
