@@ -53,7 +53,7 @@ def test_supplementary_and_extended_data_figures_are_their_own_series():
     nums = {"f1": "1", "f2": "2", "f3": "3", "s2": "S2", "e1": "ED1"}
     paras = ["Supplementary Fig. 3 shows the controls. Supplementary Figure 2 has the fits.",
              "Extended Data Fig. 1 is the map. See Figs. 1\u20132 and Supplementary Figs. 1\u20132.",
-             "As in figure 3, the peak moves. A Figura 1 mostra o mapa."]
+             "As in figure 3, the peak moves. A Figura 1 mostra o mapa. See Appendix 1\u2014figure 2 for the fit."]
     c = find_citations(paras, nums)
     assert c["f3"].sentences == ["As in figure 3, the peak moves."]  # lower case "figure" cites too
     assert c["s2"].sentences == ["Supplementary Figure 2 has the fits.", "See Figs. 1\u20132 and Supplementary Figs. 1\u20132."]

@@ -46,7 +46,8 @@ _NUM = r"(S?\d+)(?:\s?\(?([a-z])\)?(?![a-z]))?"  # "3", "S2", "3b", "3(b)"
 #: What a figure's printed number is counted among: "Supplementary Fig. 2" is S2 and "Extended Data
 #: Fig. 1" ED1, never the paper's Figure 2 or 1 (Nature's papers cite both in plain text).
 _SERIES = r"(?:(?P<supp>Supplementa(?:ry|l)|Suppl\.?|Supporting(?:\s+Information)?|Additional(?:\s+file)?)|(?P<ext>Extended\s+Data))\s+"
-_FIG_WORD = r"\b(?:" + _SERIES + r")?(?:[Ff]ig(?:ure|ura)?s?\.?|FIGS?\.|FIGURES?)"
+# not after a dash: "Appendix 1\u2014figure 2" and "Box 1\u2014figure 1" are figures of their own
+_FIG_WORD = r"(?<![\u2013\u2014-])(?<![\u2013\u2014-] )\b(?:" + _SERIES + r")?(?:[Ff]ig(?:ure|ura)?s?\.?|FIGS?\.|FIGURES?)"
 _SEP = r"\s*(?:,|;|and|&|or)\s*"
 _RANGE = r"\s*(?:\u2013|\u2014|-{1,3}|to|through)\s*"
 _TEXT_REF = re.compile(
