@@ -23,6 +23,7 @@ from s1mmalign.builder.sources.arxiv import (
     read_paper_path,
 )
 from s1mmalign.builder.sources.rasterize import RasterizeError, rasterize
+from s1mmalign.builder.stages.filters import filter_records
 
 SAMPLE = Path(__file__).parents[1] / "builder" / "sample" / "papers"
 EPS = (SAMPLE / "2401.00002" / "hist.eps").read_bytes()
@@ -173,6 +174,11 @@ As Fig.~\ref{fig:png} shows, it works. Fig.~\ref{fig:png} again. See also Figs.~
     meta = {"title": "Meta title", "abstract": "Meta abstract", "categories": ["astro-ph.GA", "cs.LG"], "license": "CC-BY-4.0"}
     rejects = Rejects()
     recs = list(paper_records("2401.00009", files, rejects, meta))
+    # the 8x8 icon is read (the reader has no size rule); the filter stage drops it by its pixels
+    icon = recs.pop()
+    assert icon["figure_label"] == "Figure 4" and (icon["width"], icon["height"]) == (8, 8)
+    dropped = Rejects()
+    assert filter_records([icon], dropped) == [] and [r.reason for r in dropped] == ["too_small"]
     assert [r["figure_label"] for r in recs] == ["fig:png", "fig:eps", "fig:two"]
     for r in recs:
         contract.validate_record(r)
@@ -187,10 +193,9 @@ As Fig.~\ref{fig:png} shows, it works. Fig.~\ref{fig:png} again. See also Figs.~
     assert two["multi_panel"] is True and two["image_path"] == "2401.00009/pdf_fig.pdf;png_fig.png"
     assert two["width"] > Image.open(io.BytesIO(noise_image(4))).width * 2  # panels side by side
     reasons = sorted(r.reason for r in rejects)
-    assert reasons == sorted(["file_too_small", "missing_figure_file", "ghostscript_failed", "no_caption", "no_graphics",
-                              "table_image", "truncated"])
+    assert reasons == sorted(["missing_figure_file", "ghostscript_failed", "no_caption", "no_graphics", "table_image", "truncated"])
     by_reason = {r.reason: r for r in rejects}
-    assert "gone" in by_reason["missing_figure_file"].detail and by_reason["file_too_small"].field == "image"
+    assert "gone" in by_reason["missing_figure_file"].detail and by_reason["truncated"].field == "image"
 
 
 def test_paper_records_without_metadata_uses_the_latex_title():

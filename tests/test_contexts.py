@@ -101,3 +101,14 @@ def test_cap_and_strip_marks():
     assert cap("short", 10) == "short"
     assert cap("one two three four five six", 15) == "one two three\u2026"
     assert strip_marks(f"a{mark('x')}b") == "ab"
+
+
+def test_another_papers_figure_named_in_plain_text_cites_nothing():
+    # the reader removes \cite, so "Figure 2 in \cite{x} which" reads "Figure 2 in which"
+    others = ["Based on Fig. 1 of Ref. , we expect a dip.", "Comparison with Figure 2 in which suggests a bias.",
+              "Our results are very similar to Figure 3 of R10 at late times.", "As in Figure 2 of Smith et al. (2019), it grows.",
+              "See Fig. 1 in [4]."]
+    ours = ["See Figure 1 in the main text.", "Figure 3 in Section 2 shows the fit.", "Shown in Figure 2 in blue."]
+    c = find_citations(others + ours, {"f1": "1", "f2": "2", "f3": "3"})
+    assert c["f1"].sentences == ["See Figure 1 in the main text."]
+    assert c["f2"].sentences == ["Shown in Figure 2 in blue."] and c["f3"].sentences == ["Figure 3 in Section 2 shows the fit."]

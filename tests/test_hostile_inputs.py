@@ -213,7 +213,7 @@ def test_ghostscript_memory_limit_and_paper_budget(tmp_path, small_limits):
         rasterize("huge.eps", huge.encode())
     assert e.value.reason == "render_too_large"
     small_limits(render_seconds=2, paper_render_seconds=3)
-    loop = (_EPS + "{ 1 pop } loop\n" + "%" * 6000).encode()  # over arXiv's 5 KB minimum file size
+    loop = (_EPS + "{ 1 pop } loop\n").encode()
     files = {f"l{i}.eps": loop for i in range(4)}
     files["ok.png"] = draw_figure(5, size=(400, 300))
     figs = "".join(f"\\begin{{figure}}\\includegraphics{{{n}}}\\caption{{Figure {n} shows a loop.}}\\label{{fig:{i}}}\\end{{figure}}\n"
@@ -221,7 +221,7 @@ def test_ghostscript_memory_limit_and_paper_budget(tmp_path, small_limits):
     files["main.tex"] = ("\\documentclass{article}\\begin{document}" + figs + "\\end{document}").encode()
     rejects = Rejects()
     t = time.monotonic()
-    recs = list(paper_records("2101.00001", PaperFiles(files), rejects, options=_reader(min_file_bytes=1)))
+    recs = list(paper_records("2101.00001", PaperFiles(files), rejects, options=_reader()))
     assert time.monotonic() - t < 8  # one budget (3 s), not 4 x 2 s
     assert [r["image"]["path"] for r in recs] == ["ok.png"]
     assert sorted(r.reason for r in rejects) == ["render_timeout"] * 4

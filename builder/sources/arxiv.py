@@ -43,8 +43,6 @@ from s1mmalign.core.years import year_from_id
 log = logging.getLogger(__name__)
 
 SOURCE = "arxiv"
-#: The recipe's rule: figure files under 5 KB are icons, logos or blank placeholders.
-MIN_FILE_BYTES = 5 * 1024
 #: A paper's source larger than this (decompressed) is skipped: memory stays bounded.
 MAX_PAPER_BYTES = 512 << 20
 BULK_TAR_RE = re.compile(r"arXiv_src_\d{4}_\d{3}\.tar$")
@@ -54,7 +52,10 @@ _OLD_ID = re.compile(r"^([a-z][a-z\-]*(?:\.[A-Z]{2})?)[/_]?(\d{7})(v\d+)?$")
 
 @dataclass
 class ReaderOptions:
-    min_file_bytes: int = MIN_FILE_BYTES
+    """How figure files are read. No size rule here: the recipe's "files under 5 KB are icons or
+    placeholders" drops real vector plots (a line plot is a 3 KB PDF) and whole multi-panel
+    figures for one flat panel; the filter stage judges pixels, and looks for ink in small files."""
+
     dpi: int = 150
     max_paper_bytes: int = MAX_PAPER_BYTES
 
@@ -281,8 +282,6 @@ def _montage(pngs: list[bytes]) -> bytes:
 
 def _figure_image(files: PaperFiles, name: str, options: ReaderOptions, budget: RenderBudget) -> StoredImage:
     data = files.read(name)
-    if len(data) < options.min_file_bytes:
-        raise ImageRejected("file_too_small", f"{name}: {len(data)} bytes < {options.min_file_bytes}")
     if needs_rasterizing(name, data):
         try:
             data = rasterize(name, data, dpi=options.dpi, budget=budget)

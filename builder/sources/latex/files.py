@@ -145,23 +145,51 @@ def has_documentclass(tex: str) -> bool:
     return bool(_DOCCLASS.search(tex))
 
 
+_TOPLEVEL = re.compile(r'"filename"\s*:\s*"([^"]+)"\s*,\s*"usage"\s*:\s*"toplevel"')
+_LATEXDIFF = re.compile(r"\\DIF(?:add|del)begin|^%DIF PREAMBLE", re.M)
+
+
 def find_main_tex(files: PaperFiles) -> Optional[str]:
-    """The main ``.tex``: has ``\\documentclass``; ties broken by ``\\begin{document}``, a
-    conventional name (main, ms, paper, article), then size."""
-    best, best_score = None, None
+    """The main ``.tex``: the ``toplevel`` file arXiv's ``00README.json`` names; else, among the
+    files no other file inputs, the one whose text with its inputs has ``\\documentclass`` and
+    ``\\begin{document}`` (a thesis may keep either in an input: ``\\input{preamble}``); ties
+    broken by not being a latexdiff output, a conventional name (main, ms, paper, article), the
+    number of files it inputs, then size."""
+    readme = files.lookup("00README.json")
+    if readme is not None:
+        m = _TOPLEVEL.search(files.text(readme)[:100_000])
+        if m and files.lookup(m.group(1)) is not None:
+            return files.lookup(m.group(1))
+    texts: dict[str, str] = {}
     for name in files.names():
-        low = name.lower()
-        if not low.endswith((".tex", ".ltx", ".latex")) and "." in posixpath.basename(name):
+        if name.lower().endswith((".tex", ".ltx", ".latex")) or "." not in posixpath.basename(name):
+            try:
+                texts[name] = strip_comments(files.text(name))
+            except (OSError, KeyError):
+                continue
+    inputs = {name: {t for m in _INPUT.finditer(text) for raw in [m.group(2).strip("{}").strip()] if raw
+                     for t in [_resolve_tex(files, raw, posixpath.dirname(name)) or _resolve_tex(files, raw, "")]
+                     if t is not None and t != name and t in texts}
+              for name, text in texts.items()}
+    inputted = set().union(*inputs.values()) if inputs else set()
+
+    def reach(name: str) -> set[str]:  # the files ``name`` inlines, transitively (each once)
+        seen, todo = {name}, [name]
+        while todo:
+            for t in inputs.get(todo.pop(), ()):
+                if t not in seen:
+                    seen.add(t)
+                    todo.append(t)
+        return seen
+
+    best, best_score = None, None
+    for name, head in texts.items():
+        tree = reach(name)
+        if not any(_DOCCLASS.search(texts[t]) for t in tree):
             continue
-        try:
-            head = files.text(name)
-        except (OSError, KeyError):
-            continue
-        if not _DOCCLASS.search(head):
-            continue
-        stem = posixpath.splitext(posixpath.basename(low))[0]
-        score = ("\\begin{document}" in head, stem in ("main", "ms", "paper", "article", "manuscript"),
-                 -name.count("/"), len(head))
+        stem = posixpath.splitext(posixpath.basename(name.lower()))[0]
+        score = (name not in inputted, any("\\begin{document}" in texts[t] for t in tree), not _LATEXDIFF.search(head),
+                 stem in ("main", "ms", "paper", "article", "manuscript", "thesis"), len(tree), -name.count("/"), len(head))
         if best_score is None or score > best_score:
             best, best_score = name, score
     return best

@@ -109,8 +109,9 @@ def _graphicspath(tex: str) -> list[str]:
 
 def resolve_graphic(files: PaperFiles, name: str, base: str, search: list[str]) -> Optional[str]:
     """The paper file ``\\includegraphics{name}`` shows: tried under the main file's folder and
-    every ``\\graphicspath`` entry, as written and with each known extension."""
-    name = name.strip().strip('"')
+    every ``\\graphicspath`` entry, as written and with each known extension. Braces group a name
+    with dots (``{{fig.v2}}``, ``{plot.final}.pdf``): they are no part of it."""
+    name = name.replace("{", "").replace("}", "").strip().strip('"')
     stem, ext = posixpath.splitext(name)
     tries = [name] if ext.lower() in GRAPHIC_EXTS else []
     tries += [name + e for e in GRAPHIC_EXTS]
@@ -308,6 +309,10 @@ def parse_paper(files: PaperFiles, main: Optional[str] = None) -> Paper:
                 k = panel_of[l]
                 label_of.setdefault(l, (fig.id, f"{number}{chr(ord('a') + k) if k < 26 else ''}", "subfigure"))
         paper.figures.append(fig)
+    owner = {f.label: f for f in paper.figures if f.label and not f.is_table}
+    for f in paper.figures:  # a label defined twice: LaTeX's \ref names the last one, and the
+        if f.label and not f.is_table and owner[f.label] is not f:  # earlier figure is known by its number
+            f.label = None
 
     text_parts, last = [], 0
     for a, b in spans:
