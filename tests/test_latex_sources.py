@@ -72,3 +72,12 @@ def test_a_label_defined_twice_gives_two_figures_their_own_keys_and_images():
     # LaTeX's \ref names the last \label of a key: the earlier figure is known by its number
     assert first["figure_label"] == "Figure 1" and first["citation_contexts"] == []
     assert second["citation_contexts"] == ["As Figure 2 shows."]
+
+
+def test_a_multi_panel_figure_is_at_most_3072_px_on_its_long_side():
+    panels = "".join(f"\\includegraphics{{p{i}}}" for i in range(6))
+    body = f"\\begin{{figure}}{panels}\\caption{{Six wide panels.}}\\label{{fig:six}}\\end{{figure}}"
+    files = {"main.tex": f"\\documentclass{{article}}\\begin{{document}}{body}\\end{{document}}".encode(),
+             **{f"p{i}.png": png(i, (1800, 1200)) for i in range(6)}}
+    (rec,) = paper_records("2401.00002", PaperFiles(files), Rejects())
+    assert rec["multi_panel"] and max(rec["width"], rec["height"]) <= 3072 and rec["width"] > 3000  # 3 per row, scaled down
