@@ -171,3 +171,12 @@ def test_read_group_escapes_and_unbalanced():
     assert read_group(r"{a \{ b \} {c}} rest", 0) == (r"a \{ b \} {c}", 15)
     with pytest.raises(Unbalanced):
         read_group("{never closed", 0)
+
+
+def test_brace_check_counts_line_breaks_before_a_brace_as_braces():
+    """``\\\\}`` is a line break then a closing brace, not an escaped brace: no false reject."""
+    tex = doc(r"\begin{figure}\includegraphics{a}\caption{Set $\{x\}$.}\end{figure}", r"\newcommand{\NL}{\mbox{}\\}")
+    p = paper(tex, a_DOT_png=PNG)
+    assert p.problems == [] and p.figures[0].caption == "Set {x}."
+    broken = paper(doc(r"\newcommand{\NL}{\mbox{}\\}} \{"))
+    assert broken.problems == [("unbalanced_braces", "6 '{' vs 7 '}' in main.tex and its inputs")]

@@ -240,8 +240,10 @@ def parse_paper(files: PaperFiles, main: Optional[str] = None) -> Paper:
         return paper
     tex = expand_inputs(files, main, paper.problems)
     tex = re.sub(r"\\begin\{(verbatim|lstlisting|minted)\}.*?\\end\{\1\}", " ", tex, flags=re.S)
-    if tex.count("{") - tex.count("\\{") != tex.count("}") - tex.count("\\}"):
-        paper.problems.append(("unbalanced_braces", f"{tex.count('{')} '{{' vs {tex.count('}')} '}}' in {main} and its inputs"))
+    unescaped = re.sub(r"\\[\\{}]", "", tex)  # \{ and \} are no group, nor is the } after \\ (a line break)
+    opens, closes = unescaped.count("{"), unescaped.count("}")
+    if opens != closes:
+        paper.problems.append(("unbalanced_braces", f"{opens} '{{' vs {closes} '}}' in {main} and its inputs"))
     macros = _macros(tex[: tex.find("\\begin{document}")] if "\\begin{document}" in tex else tex)
     search = _graphicspath(tex)
     graphics_commands = {**GRAPHICS_COMMANDS, **_graphics_macros(tex)}
