@@ -3,7 +3,7 @@
 import pytest
 
 from s1mmalign.builder.sources.contexts import find_citations
-from s1mmalign.builder.sources.latex import PaperFiles, Unbalanced, find_main_tex, latex_to_text, parse_paper, read_group
+from s1mmalign.builder.sources.latex import PaperFiles, Unbalanced, find_main_tex, parse_paper, read_group
 
 PNG = b"\x89PNG\r\n\x1a\n"  # names are all the parser needs
 
@@ -100,19 +100,6 @@ def test_graphics_macro_defined_by_the_paper():
               r"\newcommand{\myfig}[2]{\includegraphics[width=#1\linewidth]{#2}}")
     p = parse_paper(PaperFiles({"main.tex": tex.encode(), "data.png": PNG}))
     assert p.figures[0].files == ["data.png"]
-
-
-@pytest.mark.parametrize("src, text", [
-    (r"The \textbf{bold} and \emph{it} {nested {braces}} at $T_{\mathrm{c}} = 3\,\mathrm{K}$.",
-     "The bold and it nested braces at T_c = 3 K."),
-    (r"$\alpha^{2} \pm \beta_i \times 10^{-3}$, $\frac{a+b}{2}$, $\sqrt{x}$", "α^2 ± β_i × 10^-3, (a+b)/2, √x"),
-    (r"Schr\"odinger, na\"{\i}ve, Erd\H{o}s, \c{c}a --- and -- ``quoted''", "Schrödinger, naïve, Erdős, ça — and – “quoted”"),
-    (r"50\% of \$5 \& more\footnote{dropped} \cite{x}\label{y}.", "50% of $5 & more."),
-    (r"\SI{3.5}{\kelvin} and \url{https://x.org/a_b} and \href{https://y.org}{link}", "3.5 and https://x.org/a_b and link"),
-    (r"\textcolor{red}{red} text\\ next~line", "red text next line"),
-])
-def test_latex_to_text(src, text):
-    assert latex_to_text(src) == text
 
 
 def test_caption_with_short_form_macros_and_label_inside():

@@ -4,39 +4,13 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Optional
+from typing import NamedTuple, Optional
 
+from s1mmalign.builder.sources.latex.symbols import ACCENTS, GLUED, SYMBOLS, UNIT_PREFIXES, UNITS
 from s1mmalign.builder.sources.latex.syntax import Unbalanced, read_args, read_group, skip_space
 from s1mmalign.core.limits import limits
 from s1mmalign.core.sentences import mark
 
-SYMBOLS = {
-    # Greek
-    **dict(zip(("alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho sigma "
-                "tau upsilon phi chi psi omega").split(), "αβγδεζηθικλμνξοπρστυφχψω")),
-    "varepsilon": "ε", "vartheta": "ϑ", "varphi": "φ", "varrho": "ϱ", "varsigma": "ς", "varpi": "ϖ",
-    "Gamma": "Γ", "Delta": "Δ", "Theta": "Θ", "Lambda": "Λ", "Xi": "Ξ", "Pi": "Π", "Sigma": "Σ",
-    "Upsilon": "Υ", "Phi": "Φ", "Psi": "Ψ", "Omega": "Ω",
-    # operators and relations
-    "times": "×", "pm": "±", "mp": "∓", "cdot": "·", "cdots": "⋯", "ldots": "…", "dots": "…", "div": "÷",
-    "leq": "≤", "le": "≤", "geq": "≥", "ge": "≥", "neq": "≠", "ne": "≠", "approx": "≈", "simeq": "≃",
-    "sim": "~", "propto": "∝", "equiv": "≡", "ll": "≪", "gg": "≫", "infty": "∞", "partial": "∂",
-    "nabla": "∇", "sum": "Σ", "prod": "Π", "int": "∫", "oint": "∮", "sqrt": "√", "circ": "°", "degree": "°",
-    "rightarrow": "→", "to": "→", "leftarrow": "←", "Rightarrow": "⇒", "leftrightarrow": "↔",
-    "langle": "⟨", "rangle": "⟩", "in": "∈", "subset": "⊂", "cup": "∪", "cap": "∩", "hbar": "ħ", "ell": "ℓ",
-    "prime": "′", "odot": "⊙", "sun": "☉", "oplus": "⊕", "earth": "⊕", "micro": "µ", "deg": "°", "perp": "⊥", "parallel": "∥", "star": "⋆", "ast": "*", "dagger": "†", "AA": "Å", "angstrom": "Å",
-    "log": "log", "ln": "ln", "exp": "exp", "sin": "sin", "cos": "cos", "tan": "tan", "max": "max", "min": "min",
-    "lim": "lim", "det": "det",
-    # text
-    "&": "&", "%": "%", "_": "_", "#": "#", "$": "$", "{": "{", "}": "}", " ": " ", ",": " ", ";": " ", ":": " ",
-    "!": "", "/": "", "\\": " ", "-": "", "quad": " ", "qquad": " ", "enspace": " ", "thinspace": " ",
-    "textendash": "–", "textemdash": "—", "textdegree": "°", "textmu": "µ", "textpm": "±", "copyright": "©",
-    "LaTeX": "LaTeX", "TeX": "TeX", "ss": "ß", "o": "ø", "O": "Ø", "ae": "æ", "AE": "Æ", "l": "ł", "L": "Ł",
-    "i": "ı", "textasciitilde": "~", "textbackslash": "\\", "textbar": "|", "S": "§", "P": "¶", "dag": "†",
-    "newline": " ", "linebreak": " ", "par": " ",
-}
-_ACCENTS = {"'": "\u0301", "`": "\u0300", "^": "\u0302", '"': "\u0308", "~": "\u0303", "=": "\u0304",
-            ".": "\u0307", "u": "\u0306", "v": "\u030c", "H": "\u030b", "c": "\u0327", "k": "\u0328", "r": "\u030a"}
 # Commands whose arguments are dropped: (optional args allowed, mandatory count).
 _DROP = {
     "label": 1, "cite": 1, "citep": 1, "citet": 1, "citealt": 1, "citealp": 1, "citeauthor": 1, "citeyear": 1,
@@ -54,16 +28,38 @@ _DROP = {
     "url": -1, "ensuremath": -1, "caption": -1,
 }
 _TEXTCOLOR = {"textcolor": 1, "colorbox": 1, "fcolorbox": 2, "href": 1}  # leading args dropped, last kept
+#: Reference commands (fancyref's \fref/\Fref print "figure 3"/"Figure 3", as \cref/\Cref do).
+_REFS = frozenset("ref cref Cref autoref subref eqref pageref vref Vref cpageref crefrange Crefrange nameref figref Figref "
+                  "fref Fref".split())
+#: siunitx commands: (mandatory arguments, whether the last is a unit).
+_SIUNITX = {"SI": (2, True), "qty": (2, True), "SIrange": (3, True), "qtyrange": (3, True), "si": (1, True),
+            "unit": (1, True), "num": (1, False), "numrange": (2, False), "ang": (1, False)}
+#: What the Converter itself prints; a paper's definition of these is not used (shorthands such as
+#: \figref, \vref are the paper's when it defines them).
+OWN_COMMANDS = frozenset(_DROP) | frozenset(_TEXTCOLOR) | frozenset(_SIUNITX) | (_REFS - {"figref", "Figref", "vref", "Vref"}) | {
+    "frac", "dfrac", "tfrac", "cfrac", "nicefrac", "sfrac", "sqrt", "begin", "end", "verb", "string"}
+_PARAM = re.compile(r"#(#|[1-9])")
+_UNIT_COMMAND = re.compile(r"\\([A-Za-z]+)\s*")
+
+
+class Macro(NamedTuple):
+    r"""A macro the paper defines: ``\newcommand{\name}[n_args][default]{body}`` or ``\def\name#1{body}``."""
+
+    n_args: int
+    default: Optional[str]
+    body: str
 
 
 # TeX input ligatures, longest first: "---" before "--".
 _LIGATURES = {"---": "\u2014", "--": "\u2013", "``": "\u201c", "''": "\u201d"}
+_SCRIPT_TOKEN = re.compile(r"[-+\u2212]?[\w.′*]+[-+\u2212]?|.")
 
 
 class Converter:
     def __init__(self, refs: Optional[dict] = None, macros: Optional[dict] = None, marks: bool = False):
         self.refs = refs  # label -> (figure id, printed number)
-        self.macros = macros or {}
+        self.macros = {"texorpdfstring": Macro(2, None, "#1"),  # the TeX form; the PDF string goes to bookmarks
+                       **{k: v if isinstance(v, Macro) else Macro(0, None, v) for k, v in (macros or {}).items()}}
         self.marks = marks  # put a contexts marker before each figure reference
         lim = limits()
         self.max_expansions, self.max_chars = lim.macro_expansions, lim.text_chars
@@ -110,10 +106,11 @@ class Converter:
                     j += m.end() if m else 1
                 else:
                     body, j = (s[j] if j < n else ""), j + 1
-                if body == "°" or body == "′":
+                body = body.strip()
+                if body and set(body) <= {"°", "′", "″"}:
                     out.append(body)
-                elif body:
-                    out.append(c + (body if len(body) == 1 else body))
+                elif body:  # 10^-3, Ca^2+, f^(1) as written; a longer script keeps its group: q_(j+1)
+                    out.append(c + (body if _SCRIPT_TOKEN.fullmatch(body) or body[0] + body[-1] in ("()", "[]") else f"({body})"))
                 i = j
                 continue
             elif c in "-`'" and (lig := next((lg for lg in _LIGATURES if s.startswith(lg, i)), None)):
@@ -133,7 +130,7 @@ class Converter:
             return i + 1
         name, j = m.group(1), i + m.end()
         bare = name.rstrip("*")
-        if len(name) == 1 and name in _ACCENTS and j < len(s):
+        if len(name) == 1 and name in ACCENTS and j < len(s):
             k = skip_space(s, j) if name.isalpha() else j
             if k < len(s) and s[k] == "{":
                 try:
@@ -145,7 +142,7 @@ class Converter:
             base = self.convert(content, depth + 1)
             if base:
                 first = {"ı": "i", "ȷ": "j"}.get(base[0], base[0])  # \"{\i}: the dot goes
-                out.append(unicodedata.normalize("NFC", first + _ACCENTS[name]) + base[1:])
+                out.append(unicodedata.normalize("NFC", first + ACCENTS[name]) + base[1:])
             return k
         if bare == "string" and j < len(s):  # \string\cmd prints the command itself
             m2 = re.match(r"\\[A-Za-z@]+|.", s[j:], re.S)
@@ -158,29 +155,14 @@ class Converter:
                 return end + 1
             return j
         if bare in self.macros and depth < 8:
-            self._expansions += 1
-            if self._expansions > self.max_expansions or self._chars > self.max_chars:
-                self.over_limit = True
-                return j
-            text = self.convert(self.macros[bare], depth + 1)
-            self._chars += len(text)
-            out.append(text)
-            return j
-        if bare in ("ref", "cref", "Cref", "autoref", "subref", "eqref", "pageref", "vref", "Vref", "cpageref",
-                    "crefrange", "Crefrange", "nameref", "figref", "Figref"):
+            return self._expand(s, j, self.macros[bare], out, depth)
+        if bare in _REFS:
             return self._ref(s, i, j, bare, out)
-        if bare in ("SI", "qty", "SIrange", "si", "unit", "num"):  # siunitx: number and unit, readable
-            n_args = {"SI": 2, "qty": 2, "SIrange": 3, "si": 1, "unit": 1, "num": 1}[bare]
+        if bare in _SIUNITX:
+            return self._siunitx(s, j, bare, out, depth)
+        if bare in ("frac", "dfrac", "tfrac", "cfrac", "nicefrac", "sfrac"):
             try:
-                _, args, k = read_args(s, j, n_args, 1)
-            except Unbalanced:
-                return j
-            texts = [self.convert(x, depth + 1).strip() for x in args]
-            out.append(" \u2013 ".join(texts[:2]) + " " + texts[2] if bare == "SIrange" else " ".join(t for t in texts if t))
-            return k
-        if bare in ("frac", "dfrac", "tfrac", "cfrac"):
-            try:
-                _, args, k = read_args(s, j, 2, 0)
+                _, args, k = read_args(s, j, 2, 1)  # \nicefrac[\mathrm]{1}{2}: a font
             except Unbalanced:
                 return j
             a, b = (self.convert(x, depth + 1).strip() for x in args)
@@ -215,8 +197,8 @@ class Converter:
                     return j
                 out.append(self.convert(args[-1], depth + 1))
                 return k
-            if count == 0:
-                return j
+            if count == 0:  # prints nothing; TeX eats the space after it ({\bf C} is "C")
+                return skip_space(s, j)
             try:
                 _, _, k = read_args(s, j, count)
             except Unbalanced:
@@ -231,18 +213,131 @@ class Converter:
             return k
         if name in SYMBOLS or bare in SYMBOLS:
             out.append(SYMBOLS.get(name, SYMBOLS.get(bare, "")))
-            return j
+            return skip_space(s, j) if bare in GLUED else j
         # Unknown command: skip optional arguments, keep the content of a following group
-        # (\textbf{x}, \emph{x}, \mathrm{x}, user macros with arguments).
+        # (\textbf{x}, \emph{x}, \mathrm{x}, user macros with arguments) -- unless that group is
+        # the document's label key: a reference macro whose definition is lost prints the number.
         k = j
         while k < len(s) and s[k] == "[":
             try:
                 _, k = read_group(s, k, "[", "]")
             except Unbalanced:
                 break
+        if self.refs and k < len(s) and s[k] == "{":
+            try:
+                key, after = read_group(s, k)
+            except Unbalanced:
+                return k
+            if key.strip() in self.refs and not s.startswith("{", skip_space(s, after)):
+                return self._ref(s, i, k, "ref", out)
         return k
 
-    _WORDS = {  # (cref, Cref/autoref) words per kind of label
+    def _expand(self, s: str, j: int, macro: "Macro", out: list, depth: int) -> int:
+        """A user macro at ``s[j]`` (after its name): its arguments put for ``#1``... in its body,
+        then converted. The body's size is counted before it is built (``Limits.text_chars``)."""
+        args, k = [], j
+        if macro.n_args:
+            optional = macro.default is not None
+            try:
+                opts, args, k = read_args(s, j, macro.n_args - optional, int(optional))
+            except Unbalanced:
+                return j
+            if optional:
+                args = [opts[0] if opts else macro.default] + args
+        self._expansions += 1
+        size = len(macro.body) + sum(len(a) * macro.body.count(f"#{n}") for n, a in enumerate(args, 1))
+        if self._expansions > self.max_expansions or self._chars + size > self.max_chars:
+            self.over_limit = True
+            return k
+        values = {"#": "#", **{str(n): a for n, a in enumerate(args, 1)}}  # ## is #; a missing #n is nothing
+        text = self.convert(_PARAM.sub(lambda m: values.get(m.group(1), ""), macro.body) if args else macro.body, depth + 1)
+        self._chars += size + len(text)
+        out.append(text)
+        return k
+
+    def _siunitx(self, s: str, j: int, name: str, out: list, depth: int) -> int:
+        r"""siunitx as it prints: ``\qty{96}{\mebi\byte}`` "96 MiB", ``\ang{90}`` "90°". physics'
+        ``\qty`` (an auto-sized bracket: one group, ``\qty(x)``, ``\qty[x]``) prints its group."""
+        group = self._physics_group(s, j) if name == "qty" else None
+        if group:
+            opening, content, k = group
+            out.append(opening + self.convert(content, depth + 1) + {"(": ")", "[": "]", "{": "}"}.get(opening, opening))
+            return k
+        n_args, has_unit = _SIUNITX[name]
+        try:
+            _, args, k = read_args(s, j, n_args, 1)
+        except Unbalanced:
+            return j
+        if name == "ang":  # degrees;minutes;seconds
+            out.append("".join(self.convert(p, depth + 1).strip() + sym for p, sym in zip(args[0].split(";"), "°′″") if p.strip()))
+            return k
+        unit = self._unit(args.pop(), depth) if has_unit else ""
+        number = " \u2013 ".join(self.convert(a, depth + 1).strip() for a in args)
+        out.append(number + ("" if not (number and unit) or unit in ("°", "′", "″") else " ") + unit)
+        return k
+
+    @staticmethod
+    def _physics_group(s: str, j: int) -> Optional[tuple[str, str, int]]:
+        r"""(opening, content, end) of physics' ``\qty`` group at ``s[j]``; None for siunitx's
+        ``\qty[options]{number}{unit}`` (two brace groups) or no group."""
+        k = skip_space(s, j)
+        try:
+            if s.startswith("|", k):
+                end = s.find("|", k + 1)
+                return ("|", s[k + 1:end], end + 1) if end > k else None
+            if s.startswith(("(", "["), k):
+                content, after = read_group(s, k, s[k], ")" if s[k] == "(" else "]")
+                if s[k] == "[" and s.startswith("{", skip_space(s, after)):
+                    return None
+                return s[k], content, after
+            if s.startswith("{", k):
+                content, after = read_group(s, k)
+                return None if s.startswith("{", skip_space(s, after)) else ("{", content, after)
+        except Unbalanced:
+            pass
+        return None
+
+    def _unit(self, s: str, depth: int) -> str:
+        r"""A siunitx unit: ``\kilo\metre\per\second\squared`` "km/s^2", ``\mebi\byte`` "MiB";
+        units the paper declares (``\DeclareSIUnit``) and literal text as they print."""
+        pieces: list[str] = []
+        prefix = power = ""
+        i = 0
+        while i < len(s):
+            m = _UNIT_COMMAND.match(s, i)
+            if not m:  # literal text up to the next command: "km/s", "{}"
+                end = s.find("\\", i + 1)
+                end = len(s) if end < 0 else end
+                pieces.append(self.convert(s[i:end], depth + 1).strip())
+                i = end
+                continue
+            name, i = m.group(1), m.end()
+            if name in ("tothe", "raiseto"):
+                try:
+                    _, args, i = read_args(s, i, 1, 0)
+                except Unbalanced:
+                    break
+                if name == "raiseto" or not pieces:
+                    power = "^" + args[0].strip()
+                else:
+                    pieces[-1] += "^" + args[0].strip()
+            elif name in ("squared", "cubed"):
+                if pieces:
+                    pieces[-1] += "^2" if name == "squared" else "^3"
+            elif name in ("square", "cubic"):
+                power = "^2" if name == "square" else "^3"
+            elif name == "per":
+                pieces.append("/")
+            elif name in UNIT_PREFIXES:
+                prefix += UNIT_PREFIXES[name]
+            else:
+                symbol = UNITS.get(name) or self.convert("\\" + name, depth + 1).strip()
+                if symbol:
+                    pieces.append(prefix + symbol + power)
+                    prefix = power = ""
+        return re.sub(r"\s*/\s*", "/", " ".join(p for p in pieces + [prefix] if p))
+
+    _WORDS = {  # (cref, Cref/autoref/fancyref's Fref) words per kind of label
         "figure": ("Fig.", "Figure"), "subfigure": ("Fig.", "Figure"), "table": ("Table", "Table"),
         "section": ("Section", "Section"), "appendix": ("Appendix", "Appendix"), "equation": ("Eq.", "Equation"),
     }
@@ -262,14 +357,14 @@ class Converter:
                 parts.append("?" if name != "eqref" else "(?)")
                 continue
             fid, number, kind = hit
-            if kind == "equation" and name in ("eqref", "cref", "Cref", "autoref", "crefrange", "Crefrange"):
+            if kind == "equation" and name in ("eqref", "cref", "Cref", "autoref", "crefrange", "Crefrange", "fref", "Fref"):
                 number = f"({number})"
             if name == "subref" and kind == "subfigure":
                 number = f"({number.lstrip('0123456789S')})"
             word = ""
-            if name in ("cref", "Cref", "autoref", "crefrange", "Crefrange") and idx == 0:
+            if name in ("cref", "Cref", "autoref", "crefrange", "Crefrange", "fref", "Fref") and idx == 0:
                 short, long_ = self._WORDS.get(kind, ("", ""))
-                word = (long_ if name in ("Cref", "autoref", "Crefrange") else short)
+                word = (long_ if name in ("Cref", "autoref", "Crefrange", "Fref") else long_.lower() if name == "fref" else short)
                 if name.endswith("range") or len(labels) > 1:
                     word = {"Fig.": "Figs.", "Figure": "Figures", "Eq.": "Eqs.", "Equation": "Equations"}.get(word, word + "s")
                 word += "\u00a0"
