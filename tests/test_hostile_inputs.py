@@ -309,6 +309,20 @@ def test_input_fan_out_and_macro_chains_are_bounded(small_limits):
     assert [f.problem[0] if f.problem else None for f in paper.figures] == ["macro_limit", None]
 
 
+def test_the_papers_own_packages_are_read_once_and_bounded(small_limits):
+    """Each local .sty a paper loads is read for its macros: once each (a package loading itself or the
+    one before), and no more files than Limits.tex_inputs."""
+    small_limits(tex_inputs=5)
+    files = {f"p{i}.sty": (f"\\RequirePackage{{p{i}}}\\RequirePackage{{p{max(i - 1, 0)},p{i + 1}}}"
+                           f"\\newcommand{{\\w{chr(97 + i)}}}{{W{i}}}").encode() for i in range(20)}
+    files["main.tex"] = (b"\\documentclass{article}\\usepackage{p0}\\begin{document}\\begin{figure}\\includegraphics{a.png}"
+                         b"\\caption{\\wa{} \\we{} \\wf{}}\\end{figure}\\end{document}")
+    t = time.monotonic()
+    paper = parse_paper(PaperFiles(files))
+    assert time.monotonic() - t < 5
+    assert paper.figures[0].caption == "W0 W4"
+
+
 def test_paper_archive_member_count_is_bounded(small_limits):
     """No cap on the number of members of a paper's source (300k empty members: 7 s, 483 MB)."""
     small_limits(archive_members=50)

@@ -167,3 +167,26 @@ def test_brace_check_counts_line_breaks_before_a_brace_as_braces():
     assert p.problems == [] and p.figures[0].caption == "Set {x}."
     broken = paper(doc(r"\newcommand{\NL}{\mbox{}\\}} \{"))
     assert broken.problems == [("unbalanced_braces", "6 '{' vs 7 '}' in main.tex and its inputs")]
+
+
+def test_macros_with_arguments_and_the_papers_own_packages():
+    """Reference macros from the preamble (\\def with #1) and from a .sty in the paper's folder
+    (loaded by \\usepackage, also through \\RequirePackage) print "Figure 1", not the label key."""
+    thesis_sty = rb"""\RequirePackage{thesis}\RequirePackage{more}
+\newcommand{\figref}[1]{\hyperref[#1]{Figure \ref*{#1}}}
+\newcommand{\Pes}{\emph{Physarum} elements\@\xspace}
+\renewcommand{\P}{\textit{P.~polycephalum}\@\xspace}"""
+    more_sty = rb"\DeclareSIUnit\magab{mag}\newcommand\degr{\ifmmode^\circ\else$^\circ$\fi}"
+    preamble = r"\usepackage[utf8]{inputenc}\usepackage{amsmath, thesis}\def\eq#1{{Eq.~(\ref{#1})}}"
+    body = r"""
+\begin{figure}\includegraphics{a}\caption{Diamond of \Pes in \P, \SI{3}{\magab} at 5\degr.}\label{fig:graph}\end{figure}
+\begin{equation}x\label{eq:x}\end{equation}
+
+The network is drawn in \figref{fig:graph}. It follows \eq{eq:x}. Again \Fref{fig:graph} and \fref{fig:graph}.
+An undefined \myfigref{fig:graph} prints its number.
+"""
+    p = paper(doc(body, preamble), a_DOT_png=PNG, thesis_DOT_sty=thesis_sty, more_DOT_sty=more_sty)
+    assert p.figures[0].caption == "Diamond of Physarum elements in P. polycephalum, 3 mag at 5°."
+    assert find_citations(p.paragraphs, p.numbers())["fig:graph"].sentences == [
+        "The network is drawn in Figure 1.", "Again Figure 1 and figure 1.", "An undefined 1 prints its number."]
+    assert "It follows Eq. (1)." in " ".join(p.paragraphs)

@@ -137,6 +137,34 @@ def expand_inputs(files: PaperFiles, main: str, problems: list, *, _stack: tuple
     return _INPUT.sub(repl, text)
 
 
+_PACKAGE = re.compile(r"\\(usepackage|RequirePackage|documentclass|LoadClass)\s*(?:\[[^\]]*\]\s*)?\{([^{}]*)\}")
+
+
+def local_packages(files: PaperFiles, preamble: str, base: str) -> str:
+    """The text of the packages and class the paper brings along (``\\usepackage{thesis}`` with a
+    ``thesis.sty`` in the paper), and of the local ones they load, for their macro definitions:
+    each file once, comments stripped, within ``Limits.tex_inputs`` files and ``tex_chars`` characters."""
+    lim = limits()
+    texts: list[str] = []
+    seen: set[str] = set()
+    chars, todo = 0, [preamble]
+    while todo:
+        for m in _PACKAGE.finditer(todo.pop(0)):
+            ext = ".cls" if m.group(1) in ("documentclass", "LoadClass") else ".sty"
+            for name in m.group(2).split(","):
+                found = _resolve_tex(files, name.strip() + ext, base) if name.strip() else None
+                if found is None or found in seen:
+                    continue
+                seen.add(found)
+                text = strip_comments(files.text(found))
+                chars += len(text)
+                if len(seen) > lim.tex_inputs or chars > lim.tex_chars:
+                    return "\n".join(texts)
+                texts.append(text)
+                todo.append(text)
+    return "\n".join(texts)
+
+
 _DOCCLASS = re.compile(r"^[^%\n]*\\document(class|style)\b", re.M)
 
 

@@ -7,9 +7,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Optional
 
-from s1mmalign.builder.sources.latex.files import GRAPHIC_EXTS, PaperFiles, expand_inputs, find_main_tex
+from s1mmalign.builder.sources.latex.files import GRAPHIC_EXTS, PaperFiles, expand_inputs, find_main_tex, local_packages
+from s1mmalign.builder.sources.latex.symbols import SYMBOLS
 from s1mmalign.builder.sources.latex.syntax import Unbalanced, find_command, read_args, read_group
-from s1mmalign.builder.sources.latex.text import SYMBOLS, Converter, clean_text, numbered_labels
+from s1mmalign.builder.sources.latex.text import OWN_COMMANDS, Converter, Macro, clean_text, numbered_labels
 
 FIGURE_ENVS = ("figure", "figure*", "teaserfigure", "wrapfigure", "wrapfigure*", "SCfigure", "SCfigure*", "sidewaysfigure", "sidewaysfigure*")
 TABLE_ENVS = ("table", "table*", "wraptable", "sidewaystable", "sidewaystable*")
@@ -194,17 +195,35 @@ def _labels(body: str) -> list[str]:
     return [l.strip() for l in re.findall(r"\\label\s*\{([^{}]*)\}", body) if l.strip()]
 
 
-def _macros(tex: str) -> dict[str, str]:
-    """Zero-argument macros (``\\newcommand{\\x}{...}``, ``\\def\\x{...}``) for captions."""
+_DEFINITION = re.compile(
+    r"\\(?P<cmd>(?:(?:re)?new|provide)command|DeclareRobustCommand|DeclareSIUnit|DeclareMathOperator)\*?\s*(?:\[[^\]]*\]\s*)?"
+    r"(?:\{\s*\\(?P<name>[A-Za-z@]+)\s*\}|\\(?P<bare>[A-Za-z@]+))\s*(?:\[(?P<n>\d)\]\s*(?:\[(?P<default>[^\]]*)\]\s*)?)?(?=\{)"
+    r"|\\[gex]?def\s*\\(?P<dname>[A-Za-z@]+)(?P<params>(?:#\d)*)\s*(?=\{)")
+#: TeX programming in a macro's body: what it prints is not its text.
+_PROGRAMMING = re.compile(r"\\(?:if[A-Za-z@]*|else|fi|csname|expandafter|futurelet|let|[gex]?def|(?:re)?newcommand|@ifnextchar|@ifstar)(?![A-Za-z@])")
+_IFMMODE = re.compile(r"\\ifmmode(?![A-Za-z@]).*?\\else(?![A-Za-z@])(.*?)\\fi(?![A-Za-z@])", re.S)
+
+
+def _macros(tex: str) -> dict[str, Macro]:
+    """The macros ``tex`` defines, with their arguments (``\\newcommand{\\x}[1]{...}``, ``\\def\\x#1{...}``,
+    ``\\DeclareSIUnit``, ``\\DeclareMathOperator``); a later definition wins. Left out: bodies that
+    program TeX (``\\ifmmode a\\else b\\fi`` is b), what the Converter prints itself, and a symbol it
+    knows unless replaced (``\\renewcommand``, ``\\def``)."""
     out = {}
-    for m in re.finditer(r"\\(?:re)?newcommand\*?\s*\{?\\([A-Za-z@]+)\}?\s*(?=\{)|\\def\s*\\([A-Za-z@]+)\s*(?=\{)", tex):
-        name = m.group(1) or m.group(2)
+    for m in _DEFINITION.finditer(tex):
+        name = m.group("name") or m.group("bare") or m.group("dname")
         try:
             body, _ = read_group(tex, m.end())
         except Unbalanced:
             continue
-        if "#" not in body and name not in SYMBOLS and len(body) < 400:
-            out[name] = body
+        body = _IFMMODE.sub(r"\1", body)
+        if (len(body) >= 400 or name in OWN_COMMANDS or _PROGRAMMING.search(body)
+                or name in SYMBOLS and m.group("cmd") not in (None, "renewcommand", "DeclareRobustCommand")):
+            continue
+        if m.group("cmd") == "DeclareSIUnit":
+            body = f"\\si{{{body}}}"
+        n_args = int(m.group("n") or 0) if m.group("cmd") else m.group("params").count("#")
+        out[name] = Macro(n_args, m.group("default") if n_args else None, body)
     return out
 
 
@@ -244,10 +263,12 @@ def parse_paper(files: PaperFiles, main: Optional[str] = None) -> Paper:
     opens, closes = unescaped.count("{"), unescaped.count("}")
     if opens != closes:
         paper.problems.append(("unbalanced_braces", f"{opens} '{{' vs {closes} '}}' in {main} and its inputs"))
-    macros = _macros(tex[: tex.find("\\begin{document}")] if "\\begin{document}" in tex else tex)
-    search = _graphicspath(tex)
-    graphics_commands = {**GRAPHICS_COMMANDS, **_graphics_macros(tex)}
     base = posixpath.dirname(main)
+    preamble = tex[: tex.find("\\begin{document}")] if "\\begin{document}" in tex else tex
+    packages = local_packages(files, preamble, base)
+    macros = _macros(packages + "\n" + preamble)
+    search = _graphicspath(tex)
+    graphics_commands = {**GRAPHICS_COMMANDS, **_graphics_macros(packages + "\n" + tex)}
     body_start = tex.find("\\begin{document}")
     body = tex[body_start + len("\\begin{document}"):] if body_start >= 0 else tex
     end = body.find("\\end{document}")
