@@ -2,7 +2,7 @@
 
 import pytest
 
-from s1mmalign.builder.sources.contexts import find_citations
+from s1mmalign.builder.sources.contexts import find_citations, mark
 from s1mmalign.builder.sources.latex import PaperFiles, Unbalanced, find_main_tex, parse_paper, read_group
 
 PNG = b"\x89PNG\r\n\x1a\n"  # names are all the parser needs
@@ -190,3 +190,40 @@ An undefined \myfigref{fig:graph} prints its number.
     assert find_citations(p.paragraphs, p.numbers())["fig:graph"].sentences == [
         "The network is drawn in Figure 1.", "Again Figure 1 and figure 1.", "An undefined 1 prints its number."]
     assert "It follows Eq. (1)." in " ".join(p.paragraphs)
+
+
+def test_an_algorithm_in_a_figure_takes_no_figure_number():
+    body = r"""
+\begin{figure}\begin{minipage}{.7\linewidth}\begin{algorithm}[H]\caption{Search}\label{alg:s}
+  \begin{algorithmic}\State x\end{algorithmic}\end{algorithm}\end{minipage}\end{figure}
+\begin{algorithm}\caption{Second}\label{alg:t}\end{algorithm}
+\begin{figure}\includegraphics{a}\caption{Real.}\label{fig:a}\end{figure}
+Algorithms \ref{alg:s} and \ref{alg:t}; \cref{alg:t}; Figure \ref{fig:a}.
+"""
+    p = paper(doc(body), a_DOT_png=PNG)
+    assert [(f.index, f.caption) for f in p.figures] == [(1, "Real.")]
+    assert p.paragraphs[-1] == f"Algorithms 1 and 2; Algorithm 2; Figure {mark('fig:a')}1."
+
+
+def test_continued_float_is_the_same_figure():
+    body = r"""
+\begin{figure}\subfloat[\label{fig:1a}]{\includegraphics{a}}\subfloat[B]{\includegraphics{b}}\caption{First.}\label{fig:one}\end{figure}
+\begin{figure}\ContinuedFloat\subfloat[\label{fig:1c}]{\includegraphics{c}}\subfloat[]{\includegraphics{d}}\caption{\textit{continued}}\end{figure}
+\begin{figure}\includegraphics{e}\caption{Second.}\label{fig:two}\end{figure}
+Panels \ref{fig:1a} and \ref{fig:1c}; then Figure~\ref{fig:two}.
+"""
+    p = paper(doc(body), **{f"{c}_DOT_png": PNG for c in "abcde"})
+    assert [(f.index, f.caption, f.files) for f in p.figures] == [
+        (1, "First.", ["a.png", "b.png", "c.png", "d.png"]), (2, "Second.", ["e.png"])]
+    assert p.figures[0].sublabels == ["fig:1a", "fig:1c"] and p.figures[0].subcaptions == ["B"]
+    c = find_citations(p.paragraphs, p.numbers())
+    assert c["fig:one"].sentences == ["Panels 1a and 1c; then Figure 2."] and c["fig:two"].sentences == c["fig:one"].sentences
+
+
+def test_sub_captions_that_hold_only_a_label_give_no_caption():
+    body = r"""
+\begin{figure}\subfloat[\label{fig:x}]{\includegraphics{a}}\subfloat[Right]{\includegraphics{b}}\end{figure}
+\begin{figure}\subfloat[\label{fig:y}]{\includegraphics{a}}\subfloat[]{\includegraphics{b}}\end{figure}
+"""
+    p = paper(doc(body), a_DOT_png=PNG, b_DOT_png=PNG)
+    assert [(f.caption, f.problem[0] if f.problem else None) for f in p.figures] == [("Right", None), ("", "no_caption")]

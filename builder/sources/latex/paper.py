@@ -179,6 +179,34 @@ def _sub_parts(body: str) -> tuple[str, list[tuple[str, str]]]:
     return rest, subs
 
 
+def _cut_envs(body: str, env: str) -> tuple[str, int]:
+    """``body`` without its ``env`` (and ``env*``) environments, and how many there were."""
+    count = 0
+    while m := re.search(r"\\begin\s*\{(" + re.escape(env) + r"\*?)\}", body):
+        try:
+            end = _env_end(body, m.group(1), m.end())
+        except Unbalanced:
+            break
+        body, count = body[:m.start()] + " " + body[end:], count + 1
+    return body, count
+
+
+def _algorithm_labels(body: str) -> dict[str, tuple[str, str, str]]:
+    """Labels of ``algorithm`` floats (also those inside a figure) -> ("", number, "algorithm"):
+    LaTeX counts them apart from figures, one number per captioned algorithm."""
+    out, number = {}, 0
+    for m in re.finditer(r"\\begin\s*\{(algorithm\*?)\}", body):
+        try:
+            inner = body[m.end():_env_end(body, m.group(1), m.end())]
+            if _caption_args(inner) is None:
+                continue
+        except Unbalanced:
+            continue
+        number += 1
+        out.update({l: ("", str(number), "algorithm") for l in _labels(inner)[:1]})
+    return out
+
+
 def _caption_args(body: str) -> Optional[str]:
     """The long argument of the last ``\\caption`` in ``body`` (None: no caption)."""
     found = None
@@ -267,7 +295,7 @@ def parse_paper(files: PaperFiles, main: Optional[str] = None) -> Paper:
     preamble = tex[: tex.find("\\begin{document}")] if "\\begin{document}" in tex else tex
     packages = local_packages(files, preamble, base)
     macros = _macros(packages + "\n" + preamble)
-    search = _graphicspath(tex)
+    search = _graphicspath(packages + "\n" + tex)  # a thesis class may set it (hi-thesis.cls)
     graphics_commands = {**GRAPHICS_COMMANDS, **_graphics_macros(packages + "\n" + tex)}
     body_start = tex.find("\\begin{document}")
     body = tex[body_start + len("\\begin{document}"):] if body_start >= 0 else tex
@@ -280,6 +308,7 @@ def parse_paper(files: PaperFiles, main: Optional[str] = None) -> Paper:
     table_labels: dict[str, tuple[str, str]] = {}
     raw_captions: list[tuple[Figure, Optional[str], list[str]]] = []
     label_of: dict[str, tuple[str, str]] = {}
+    prev: Optional[tuple[Figure, int, list[str]]] = None  # the last figure, its panels, its sub-captions
     while True:
         m = _ENV_RE.search(body, pos)
         if not m:
@@ -294,13 +323,8 @@ def parse_paper(files: PaperFiles, main: Optional[str] = None) -> Paper:
         spans.append((m.start(), stop))
         pos = stop
         inner = body[m.end():stop]
-        inner = inner[: inner.rfind("\\end")]
+        inner, algorithms = _cut_envs(inner[: inner.rfind("\\end")], "algorithm")
         is_table = env.rstrip("*") in ("table", "wraptable", "sidewaystable") or bool(re.search(r"\\captionof\*?\s*\{table\}", inner))
-        if is_table:
-            tables += 1
-        else:
-            number += 1
-        fig = Figure(index=tables if is_table else number, env=env, is_table=is_table)
         if env.startswith("wrapfigure"):  # skip {placement}{width}
             try:
                 _, _, k = read_args(inner, 0, 2, 1)
@@ -308,30 +332,41 @@ def parse_paper(files: PaperFiles, main: Optional[str] = None) -> Paper:
             except Unbalanced:
                 pass
         main_body, subs = _sub_parts(inner)
+        graphics = _graphics_in(inner, graphics_commands)
+        problem = None
         try:
             cap = _caption_args(main_body)
         except Unbalanced as e:
-            cap, fig.problem = None, ("unbalanced_braces", str(e))
-        raw_captions.append((fig, cap, [c for _, c in subs if c]))
+            cap, problem = None, ("unbalanced_braces", str(e))
+        if algorithms and cap is None and not subs and not graphics:
+            continue  # an algorithm float in a figure: numbered as an algorithm, not a figure
         labels = _labels(main_body)
-        fig.label = labels[0] if labels else None
+        if not is_table and prev and re.search(r"\\ContinuedFloat(?![A-Za-z@])", main_body):
+            fig, first_panel, sub_caps = prev  # the same figure, its panels go on (b, c, ...); its caption is the first's
+        else:
+            tables, number = (tables + 1, number) if is_table else (tables, number + 1)
+            fig = Figure(index=tables if is_table else number, env=env, is_table=is_table, problem=problem,
+                         label=labels[0] if labels else None)
+            first_panel, sub_caps = 0, []
+            raw_captions.append((fig, cap, sub_caps))
+            paper.figures.append(fig)
+        sub_caps += [c for _, c in subs if c]
         panel_of: dict[str, int] = {}  # sub-figure label -> panel index (a = 0)
-        for panel, (sub_text, sub_cap) in enumerate(subs):
+        for panel, (sub_text, sub_cap) in enumerate(subs, first_panel):
             for l in _labels(sub_text) + _labels(sub_cap):
                 if l not in fig.sublabels:
                     fig.sublabels.append(l)
                     panel_of[l] = panel
-        fig.graphics = _graphics_in(inner, graphics_commands)
-        fig.files = [resolve_graphic(files, g, base, search) for g in fig.graphics]
+        fig.graphics += graphics
+        fig.files += [resolve_graphic(files, g, base, search) for g in graphics]
         if is_table:
             table_labels.update({l: ("", str(tables), "table") for l in labels})
-        else:
-            for l in ([fig.label] if fig.label else []):
-                label_of[l] = (fig.id, str(number), "figure")
-            for l in fig.sublabels:
-                k = panel_of[l]
-                label_of.setdefault(l, (fig.id, f"{number}{chr(ord('a') + k) if k < 26 else ''}", "subfigure"))
-        paper.figures.append(fig)
+            continue
+        for l in labels[:1]:
+            label_of[l] = (fig.id, str(fig.index), "figure")
+        for l, k in panel_of.items():
+            label_of.setdefault(l, (fig.id, f"{fig.index}{chr(ord('a') + k) if k < 26 else ''}", "subfigure"))
+        prev = (fig, first_panel + len(subs), sub_caps)
     owner = {f.label: f for f in paper.figures if f.label and not f.is_table}
     for f in paper.figures:  # a label defined twice: LaTeX's \ref names the last one, and the
         if f.label and not f.is_table and owner[f.label] is not f:  # earlier figure is known by its number
@@ -344,10 +379,10 @@ def parse_paper(files: PaperFiles, main: Optional[str] = None) -> Paper:
         last = b
     text_parts.append(body[last:])
     running = "".join(text_parts)
-    label_of = {**numbered_labels(running), **table_labels, **label_of}
+    label_of = {**numbered_labels(running), **_algorithm_labels(body), **table_labels, **label_of}
     plain = Converter(label_of, macros)
     for fig, cap, sub_caps in raw_captions:
-        fig.subcaptions = [clean_text(plain.convert(c)) for c in sub_caps]
+        fig.subcaptions = [t for t in (clean_text(plain.convert(c)) for c in sub_caps) if t]  # \subfloat[\label{x}]: none
         if cap is not None:
             fig.caption = clean_text(plain.convert(cap))
         elif fig.subcaptions:  # only sub-captions: their union describes the figure

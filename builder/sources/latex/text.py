@@ -340,6 +340,7 @@ class Converter:
     _WORDS = {  # (cref, Cref/autoref/fancyref's Fref) words per kind of label
         "figure": ("Fig.", "Figure"), "subfigure": ("Fig.", "Figure"), "table": ("Table", "Table"),
         "section": ("Section", "Section"), "appendix": ("Appendix", "Appendix"), "equation": ("Eq.", "Equation"),
+        "algorithm": ("Algorithm", "Algorithm"),
     }
 
     def _ref(self, s: str, i: int, j: int, name: str, out: list) -> int:
