@@ -154,3 +154,37 @@ def test_sample_papers_recall_and_precision():
     assert any(c.startswith("Figure 3b shows") for c in f["Figure 3"]["citation_contexts"])
     assert got["biorxiv-2024-000002"][0]["source"] == "biorxiv"
     assert got["PMC9000003"][0]["discipline"] == "medicine"
+
+
+def _article_folder(tmp_path: Path, gz: str) -> Path:
+    """A real article unpacked with a drawn image for each graphic it names."""
+    import re
+
+    xml = gzip.decompress((DATA / gz).read_bytes())
+    folder = tmp_path / gz.split(".")[0]
+    folder.mkdir()
+    (folder / gz.removesuffix(".gz")).write_bytes(xml)
+    for i, href in enumerate(sorted(set(re.findall(rb'<graphic[^>]*xlink:href="([^"]+)"', xml)))):
+        _draw(folder / href.decode(), (200, 150), i, "PNG" if href.endswith(b".tif") else "JPEG")
+    return folder
+
+
+def test_figure_supplements_and_supplementary_figures_keep_their_own_sentences(tmp_path):
+    # eLife 46793: 10 figures and 9 figure supplements, cited in plain text as "Figure 9C,D" and
+    # "Figure 9—figure supplement 2"; a supplement's sentences name it, a figure's sentences name it
+    import re
+
+    recs = list(read_jats_article(_article_folder(tmp_path, "elife-46793.xml.gz"), Rejects()))
+    supplements = [r for r in recs if "supplement" in r["figure_label"]]
+    assert len(recs) == 19 and len(supplements) == 9
+    for r in recs:
+        n, k = re.match(r"Figure (\d+)(?:\u2014figure supplement (\d+))?", r["figure_label"]).groups()
+        for sentence in r["citation_contexts"]:
+            if k:
+                assert re.search(rf"Figure {n}\u2014figure supplements? [\d, and\u2013]*{k}", sentence), (r["figure_label"], sentence)
+            else:
+                assert re.search(rf"Figures? (?:[\d\w, and\u2013]*\b)?{n}(?![\d\u2014])", sentence), (r["figure_label"], sentence)
+    # bioRxiv 685172 cites "Supplementary Figure 3" in plain text: never its Figure 3
+    recs = list(read_jats_article(_article_folder(tmp_path, "biorxiv-685172.xml.gz"), Rejects()))
+    assert recs and all("Supplementary Figure" not in s or re.search(r"(?<!Supplementary )Figures? \d", s)
+                        for r in recs for s in r["citation_contexts"])
