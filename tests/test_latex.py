@@ -119,7 +119,9 @@ def test_problems_unbalanced_braces_no_caption_empty_caption():
     p = parse_paper(PaperFiles({"main.tex": doc(body).encode(), **{f"{c}.png": PNG for c in "abcd"}}))
     assert [f.problem[0] if f.problem else None for f in p.figures] == ["unbalanced_braces", "no_caption", "empty_caption", None]
     assert ("unbalanced_braces" in [r for r, _ in p.problems])
-    assert p.figures[3].caption == "Fine." and p.figures[3].index == 4
+    # LaTeX steps the figure counter in \caption: the float without one takes no number
+    assert p.figures[3].caption == "Fine." and p.figures[3].index == 3
+    assert p.figures[1].unnumbered == 1 and p.numbers() == {"fig:bad": "1", "fig:empty": "2", "figure3": "3"}
 
 
 def test_comments_verbatim_and_iffalse_are_ignored():

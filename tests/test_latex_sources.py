@@ -81,3 +81,18 @@ def test_a_multi_panel_figure_is_at_most_3072_px_on_its_long_side():
              **{f"p{i}.png": png(i, (1800, 1200)) for i in range(6)}}
     (rec,) = paper_records("2401.00002", PaperFiles(files), Rejects())
     assert rec["multi_panel"] and max(rec["width"], rec["height"]) <= 3072 and rec["width"] > 3000  # 3 per row, scaled down
+
+
+def test_a_float_without_a_caption_takes_no_number():
+    # LaTeX steps the figure counter in \caption: later figures keep the numbers the PDF prints
+    body = (fig("a", "fig:a", "First.") + "\\begin{figure}\\includegraphics{logo}\\end{figure}\n"
+            + "\\begin{figure}\\includegraphics{b}\\caption{Second.}\\end{figure}\n" + "As Figure 2 shows, it rises.")
+    files = PaperFiles({"main.tex": f"\\documentclass{{article}}\\begin{{document}}{body}\\end{{document}}".encode(),
+                        "a.png": png(6), "logo.png": png(7), "b.png": png(8)})
+    rejects = Rejects()
+    recs = list(paper_records("2401.00003", files, rejects))
+    assert [(r["figure_label"], r["citation_contexts"]) for r in recs] == [
+        ("fig:a", []), ("Figure 2", ["As Figure 2 shows, it rises."])]
+    (reject,) = list(rejects)
+    assert reject.reason == "no_caption" and "unnumbered figure 1" in reject.detail
+    assert reject.key not in {r["key"] for r in recs}

@@ -339,7 +339,7 @@ def paper_records(
     }
     budget: Optional[RenderBudget] = None  # one render time budget for all the paper's figures
     for fig in paper.figures:
-        key = contract.make_key(SOURCE, paper_id, fig.label or fig.index)
+        key = contract.make_key(SOURCE, paper_id, fig.label or (fig.id if fig.unnumbered else fig.index))
         if budget is None:  # made at the first figure: the clock starts when rendering does
             lim = limits()
             budget = RenderBudget(lim.paper_render_seconds, lim.render_seconds)

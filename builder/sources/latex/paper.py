@@ -18,7 +18,7 @@ TABLE_ENVS = ("table", "table*", "wraptable", "sidewaystable", "sidewaystable*")
 
 @dataclass
 class Figure:
-    index: int  # 1-based figure number in document order
+    index: int  # the printed figure number (1-based); for an unnumbered float, the number before it
     env: str
     label: Optional[str] = None
     caption: str = ""
@@ -28,14 +28,17 @@ class Figure:
     subcaptions: list[str] = field(default_factory=list)
     is_table: bool = False
     problem: Optional[tuple[str, str]] = None
+    #: 0 for a numbered figure; k for the k-th float of the paper without a ``\\caption`` (LaTeX
+    #: steps the figure counter in \\caption: such a float takes no number, later ones keep theirs)
+    unnumbered: int = 0
 
     @property
     def id(self) -> str:
-        return self.label or f"figure{self.index}"
+        return self.label or (f"float{self.unnumbered}" if self.unnumbered else f"figure{self.index}")
 
     @property
     def display_label(self) -> str:
-        return self.label or f"Figure {self.index}"
+        return self.label or (f"unnumbered figure {self.unnumbered}" if self.unnumbered else f"Figure {self.index}")
 
 
 @dataclass
@@ -49,7 +52,7 @@ class Paper:
 
     def numbers(self) -> dict[str, str]:
         """Figure id -> printed number, in order (what :func:`contexts.find_citations` takes)."""
-        return {f.id: str(f.index) for f in self.figures if not f.is_table}
+        return {f.id: str(f.index) for f in self.figures if not f.is_table and not f.unnumbered}
 
 
 #: Commands that show an image file: name -> (mandatory arguments, which one is the file).
@@ -304,7 +307,7 @@ def parse_paper(files: PaperFiles, main: Optional[str] = None) -> Paper:
 
     # figures and tables, in order; their spans are cut out of the running text
     spans: list[tuple[int, int]] = []
-    pos, number, tables = 0, 0, 0
+    pos, number, tables, unnumbered = 0, 0, 0, 0
     table_labels: dict[str, tuple[str, str]] = {}
     raw_captions: list[tuple[Figure, Optional[str], list[str]]] = []
     label_of: dict[str, tuple[str, str]] = {}
@@ -344,9 +347,11 @@ def parse_paper(files: PaperFiles, main: Optional[str] = None) -> Paper:
         if not is_table and prev and re.search(r"\\ContinuedFloat(?![A-Za-z@])", main_body):
             fig, first_panel, sub_caps = prev  # the same figure, its panels go on (b, c, ...); its caption is the first's
         else:
-            tables, number = (tables + 1, number) if is_table else (tables, number + 1)
+            numbered = is_table or cap is not None or problem is not None or any(c for _, c in subs)
+            tables, number = (tables + 1, number) if is_table else (tables, number + numbered)
+            unnumbered += not numbered
             fig = Figure(index=tables if is_table else number, env=env, is_table=is_table, problem=problem,
-                         label=labels[0] if labels else None)
+                         label=labels[0] if labels else None, unnumbered=0 if numbered else unnumbered)
             first_panel, sub_caps = 0, []
             raw_captions.append((fig, cap, sub_caps))
             paper.figures.append(fig)
