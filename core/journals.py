@@ -86,7 +86,8 @@ JOURNAL_DISCIPLINE: dict[str, Optional[str]] = {
     **dict.fromkeys(("medical physics", "physics in medicine and biology"), "medicine"),
     **dict.fromkeys(("earth and planetary science letters", "chemosphere", "environment international",
                      "environmental research"), "earth_science"),
-    **dict.fromkeys(("cognition", "nature human behaviour"), "other"),
+    **dict.fromkeys(("cognition", "nature human behaviour", "developmental science", "child development", "infancy",
+                     "cognitive science", "journal of experimental child psychology", "developmental psychology"), "other"),
     # Titles whose words mislead the term weights: an acronym ("STAR"), a prefix ("Neuro-computing"),
     # house names of chemistry's and taxonomy's journal families, series named for no field
     **dict.fromkeys(("star protocols", "planta", "heredity", "ecography", "ecosphere", "cladistics", "zookeys", "phytokeys",

@@ -27,9 +27,11 @@ _ABBREVIATIONS = {
     "ms", "st", "vol", "pp", "p", "ed", "eds", "suppl", "supp", "sect", "thm", "lem", "prop", "def", "viz",
     "ca", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "inc", "ltd",
 }
-# A candidate boundary: end punctuation (+ closing quotes/brackets), then space, then what can
-# start a sentence (capital, digit, opening bracket/quote, or a marker).
-_BOUNDARY = re.compile(r"([.!?][\"')\]\u201d\u2019]*)\s+(?=[A-Z0-9(\[\"\u201c\u2018" + MARK_OPEN + r"])")
+# A candidate boundary: end punctuation (+ closing quotes/brackets, + a citation set right after
+# it: ".[12]", ".[ \u2078\u2079 ]", ".\u00b9\u00b2"), then space, then what can start a sentence (capital,
+# digit, opening bracket/quote, a marker, or a word such as "miRNAs", "pH", "iPSCs").
+_BOUNDARY = re.compile(r"([.!?][\"')\]\u201d\u2019]*(?:\[[^\[\]]{0,40}\]|[\u00b9\u00b2\u00b3\u2070-\u2079,\u2013-]+)?)\s+"
+                       r"(?=[A-Z0-9(\[\"\u201c\u2018" + MARK_OPEN + r"]|[a-z]{1,3}[A-Z])")
 _WORD_BEFORE = re.compile(r"(?<![A-Za-z0-9])([A-Za-z][A-Za-z.]*)$")
 
 

@@ -28,6 +28,15 @@ def test_the_splitter_keeps_abbreviations_initials_and_marks_inside_sentences():
     assert [s.replace(mark("f1"), "") for s in split_sentences(marked)] == ["As shown in Fig. 3.", "Next."]
 
 
+def test_a_citation_after_the_full_stop_and_a_lower_case_gene_name_end_and_start_sentences():
+    # Wiley's ".[<sup>89</sup>]" and Frontiers' "(21). miRNAs ..." (real PMC articles)
+    assert split_sentences("It boosts immunity (Figure 2a,b).[ \u2078\u2079 ] For uptake, see below.") == [
+        "It boosts immunity (Figure 2a,b).[ \u2078\u2079 ]", "For uptake, see below."]
+    assert split_sentences("It was shown (21). miRNAs regulate it.\u00b9\u00b2 The next one.") == [
+        "It was shown (21).", "miRNAs regulate it.\u00b9\u00b2", "The next one."]
+    assert split_sentences("See e.g. mRNA levels and vs. pH 7 here.") == ["See e.g. mRNA levels and vs. pH 7 here."]
+
+
 def test_caption_fitting_cuts_at_the_splitters_boundaries():
     fitter = CaptionFitter(words, max_tokens=30)  # "tokens" = words: the first two sentences fit
     (fitted,), cut = fitter([TEXT])
