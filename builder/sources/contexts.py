@@ -73,7 +73,8 @@ def printed_number(label: str) -> str:
     m = _LABEL.fullmatch(label or "")
     if not m:
         return ""
-    return _series(m) + m.group("num").upper().lstrip("S") if _series(m) else m.group("num").upper()
+    series, number = _series(m), m.group("num").upper()
+    return series + number.lstrip("S") if series else number
 
 
 def _series(m: re.Match) -> str:

@@ -113,7 +113,7 @@ def _graphic(el: Element) -> Optional[Element]:
 
 def _fig_elements(scope: Element) -> Iterator[tuple[Element, Optional[Element]]]:
     """The ``<fig>`` of ``scope`` (an article or sub-article; nested sub-articles are scopes of their
-    own), each with the graphic its ``<fig-group>`` shares when the fig has none: SciELO's bilingual
+    own), each with its graphic: its own, else the one its ``<fig-group>`` shares. SciELO's bilingual
     groups hold one figure's label and caption in each language beside one graphic, so the group is
     one figure (its first caption); the other graphic-less figs of the group are that same figure."""
     stack = [scope]
@@ -123,19 +123,20 @@ def _fig_elements(scope: Element) -> Iterator[tuple[Element, Optional[Element]]]
         if node is not scope and name == "sub-article":
             continue
         if name == "fig":
-            yield node, None
+            yield node, _graphic(node)
             continue
         if name == "fig-group":
-            figs = [c for c in node if _local(c.tag) == "fig"]
-            shared = next((g for c in node if _local(c.tag) != "fig" for g in [_graphic(c)] if g is not None), None)
+            others = [c for c in node if _local(c.tag) != "fig"]
+            shared = next((g for c in others for g in [_graphic(c)] if g is not None), None)
             taken = False
-            for fig in figs:
-                if _graphic(fig) is not None or shared is None:
-                    yield fig, None
+            for fig in (c for c in node if _local(c.tag) == "fig"):
+                own = _graphic(fig)
+                if own is not None or shared is None:
+                    yield fig, own
                 elif not taken:
                     taken = True
                     yield fig, shared
-            stack.extend(reversed([c for c in node if _local(c.tag) != "fig"]))
+            stack.extend(reversed(others))
             continue
         stack.extend(reversed(node))
 
@@ -148,7 +149,7 @@ def _scopes(root: Element) -> list[Element]:
 
 def _figures(scope: Element, start: int = 0) -> list[_Figure]:
     out: list[_Figure] = []
-    for i, (fig, shared) in enumerate(_fig_elements(scope), start):
+    for i, (fig, graphic) in enumerate(_fig_elements(scope), start):
         label_el = next((c for c in fig if _local(c.tag) == "label"), None)
         cap_el = next((c for c in fig if _local(c.tag) == "caption"), None)
         caption = ""
@@ -162,8 +163,6 @@ def _figures(scope: Element, start: int = 0) -> list[_Figure]:
                     t += "."
                 blocks.append(t)
             caption = _norm(" ".join(blocks)) if blocks else element_text(cap_el)
-        graphic = _graphic(fig)
-        graphic = shared if graphic is None else graphic
         out.append(_Figure(
             fid=fig.get("id") or f"fig{i + 1}",
             label=element_text(label_el) if label_el is not None else "",

@@ -36,6 +36,7 @@ def _norm(text: str) -> str:
 # gathered, then written with Unicode's script characters where every character has one
 # ("10<sup>-8</sup>": "10\u207b\u2078", not "10-8"; "CO<sub>2</sub>": "CO\u2082"), else left inline.
 _SUP, _SUB, _END_SUP, _END_SUB = "\ue010", "\ue012", "\ue011", "\ue013"
+_END = {_SUP: _END_SUP, _SUB: _END_SUB}
 _SCRIPT = re.compile("([\ue010\ue012])([^\ue010-\ue013]*)[\ue011\ue013]")
 _SUP_CHARS = dict(zip("0123456789+-\u2212=()ni", "\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079\u207a\u207b\u207b\u207c\u207d\u207e\u207f\u2071"))
 _SUB_CHARS = dict(zip("0123456789+-\u2212=()", "\u2080\u2081\u2082\u2083\u2084\u2085\u2086\u2087\u2088\u2089\u208a\u208b\u208b\u208c\u208d\u208e"))
@@ -101,7 +102,7 @@ def _gather(el: Element, *, marks: bool = False, math: bool = False) -> str:
             if name in _SCRIPTS and len(kids) >= 2:  # base, then each script bracketed
                 seq: list = [kids[0]]
                 for kid, o in zip(kids[1:], _SCRIPTS[name]):
-                    seq += [o, kid, _END_SUP if o == _SUP else _END_SUB]
+                    seq += [o, kid, _END[o]]
                 kids = seq
             stack.extend(reversed(kids))
             continue
@@ -118,7 +119,7 @@ def _gather(el: Element, *, marks: bool = False, math: bool = False) -> str:
             parts.append(" ")
         if name in ("sup", "sub"):
             parts.append(_SCRIPTS[name][0])
-            stack.append(_END_SUP if name == "sup" else _END_SUB)
+            stack.append(_END[_SCRIPTS[name][0]])
         if node.text:
             parts.append(node.text)
         for child in reversed(node):

@@ -184,10 +184,10 @@ def find_main_tex(files: PaperFiles) -> Optional[str]:
     broken by not being a latexdiff output, a conventional name (main, ms, paper, article), the
     number of files it inputs, then size."""
     readme = files.lookup("00README.json")
-    if readme is not None:
-        m = _TOPLEVEL.search(files.text(readme)[:100_000])
-        if m and files.lookup(m.group(1)) is not None:
-            return files.lookup(m.group(1))
+    m = _TOPLEVEL.search(files.text(readme)[:100_000]) if readme is not None else None
+    toplevel = files.lookup(m.group(1)) if m else None
+    if toplevel is not None:
+        return toplevel
     texts: dict[str, str] = {}
     for name in files.names():
         if name.lower().endswith((".tex", ".ltx", ".latex")) or "." not in posixpath.basename(name):
@@ -195,11 +195,15 @@ def find_main_tex(files: PaperFiles) -> Optional[str]:
                 texts[name] = strip_comments(files.text(name))
             except (OSError, KeyError):
                 continue
-    inputs = {name: {t for m in _INPUT.finditer(text) for raw in [m.group(2).strip("{}").strip()] if raw
-                     for t in [_resolve_tex(files, raw, posixpath.dirname(name)) or _resolve_tex(files, raw, "")]
-                     if t is not None and t != name and t in texts}
-              for name, text in texts.items()}
-    inputted = set().union(*inputs.values()) if inputs else set()
+    inputs: dict[str, set[str]] = {}  # file -> the files it inputs (names relative to it, else to the root)
+    for name, text in texts.items():
+        inputs[name] = set()
+        for m in _INPUT.finditer(text):
+            raw = m.group(2).strip("{}").strip()
+            target = (_resolve_tex(files, raw, posixpath.dirname(name)) or _resolve_tex(files, raw, "")) if raw else None
+            if target in texts and target != name:
+                inputs[name].add(target)
+    inputted = set().union(*inputs.values())
 
     def reach(name: str) -> set[str]:  # the files ``name`` inlines, transitively (each once)
         seen, todo = {name}, [name]
