@@ -42,7 +42,9 @@ class Contexts:
 
 # -- finding citations ------------------------------------------------------------------------
 
-_NUM = r"(S?\d+)(?:\s?\(?([a-z])\)?(?![a-z]))?"  # "3", "S2", "3b", "3(b)"
+#: A printed number: "3", "S2", "3.2" (a thesis chapter's), "A1" / "A.1" (an appendix's), "S3.1".
+NUMBER = r"(?:[A-Z]\.?)?\d+(?:\.\d+){0,2}"
+_NUM = r"(" + NUMBER + r")(?:\s?\(?([a-z])\)?(?![a-z]))?"  # "3", "S2", "3b", "3(b)"
 #: What a figure's printed number is counted among: "Supplementary Fig. 2" is S2 and "Extended Data
 #: Fig. 1" ED1, never the paper's Figure 2 or 1 (Nature's papers cite both in plain text).
 _SERIES = r"(?:(?P<supp>Supplementa(?:ry|l)|Suppl\.?|Supporting(?:\s+Information)?|Additional(?:\s+file)?)|(?P<ext>Extended\s+Data))\s+"
@@ -58,7 +60,7 @@ _PART_OF = re.compile(r"\s*[\u2013\u2014-]{1,3}\s*(?:figure\s+supplement|source\
 #: Smith et al.", "Fig. 4 from R10"), or a citation left empty where the reader removed a \\cite.
 _OTHER_PAPER = re.compile(r"\s*(?:of|in|from)\s+(?:Refs?\b\.?|refs?\.|references?\b|\[|\(?[A-Z][A-Za-z'\u2019-]+(?: and [A-Z]"
                           r"[A-Za-z'\u2019-]+)?(?:\s+et\s+al\b|,?\s+\(?(?:19|20)\d\d)|[A-Z]{1,3}\d+\b|\s*[,.;)]|(?:which|that|where)\b)")
-_ITEM = re.compile(r"(S?\d+)(?:\s?\(?[a-z]\)?(?![a-z]))?|(\u2013|\u2014|-{1,3}|\bto\b|\bthrough\b)")
+_ITEM = re.compile(r"(" + NUMBER + r")(?:\s?\(?[a-z]\)?(?![a-z]))?|(\u2013|\u2014|-{1,3}|\bto\b|\bthrough\b)")
 #: A label that prints a figure's own number: "Figure 3", "Fig. S2", "Supplementary Figure 1",
 #: "Extended Data Fig. 4", "3". A part of another figure ("Figure 9\u2014figure supplement 2",
 #: "Appendix 1\u2014figure 2", "Author response image 1", "Figure 2\u2014video 1") has no number of
@@ -81,12 +83,12 @@ def _series(m: re.Match) -> str:
     return "S" if m.group("supp") else "ED" if m.group("ext") else ""
 
 
-def _sort_key(number: str) -> tuple[str, int]:
-    series = number.rstrip("0123456789")
-    try:
-        return (series, int(number[len(series):]))
-    except ValueError:
-        return (series, 1 << 30)
+def _sort_key(number: str) -> tuple[str, tuple[int, ...]]:
+    """("S", (2,)) for "S2", ("", (3, 2)) for "3.2", ("A", (1,)) for "A.1": a range compares within a series."""
+    m = re.fullmatch(r"([A-Z]*)\.?(\d+(?:\.\d+)*)", number)
+    if not m:
+        return (number, (1 << 30,))
+    return (m.group(1), tuple(int(p) for p in m.group(2).split(".")))
 
 
 def _printed_refs(sentence: str, by_number: Mapping[str, str]) -> set[str]:
@@ -123,7 +125,7 @@ def _marked_refs(sentence: str, order: Mapping[str, int], ids: list[str]) -> set
     for a, b in zip(marks, marks[1:]):
         between = strip_marks(sentence[a.end():b.start()])
         # "2--4": the printed number of a, then a dash, then b's marker
-        if re.fullmatch(r"\s*S?\d+[a-z]?\)?\s*(?:\u2013|\u2014|-{1,3}|to|through)\s*", between):
+        if re.fullmatch(r"\s*" + NUMBER + r"[a-z]?\)?\s*(?:\u2013|\u2014|-{1,3}|to|through)\s*", between):
             i, j = order.get(a.group(1)), order.get(b.group(1))
             if i is not None and j is not None and i < j:
                 found.update(ids[i:j + 1])

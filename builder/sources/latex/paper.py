@@ -5,12 +5,13 @@ from __future__ import annotations
 import posixpath
 import re
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Iterator, Optional
 
 from s1mmalign.builder.sources.latex.files import GRAPHIC_EXTS, PaperFiles, expand_inputs, find_main_tex, local_packages
+from s1mmalign.builder.sources.latex.numbering import Counters, has_chapters, numbered_labels
 from s1mmalign.builder.sources.latex.symbols import SYMBOLS
 from s1mmalign.builder.sources.latex.syntax import Unbalanced, find_command, read_args, read_group
-from s1mmalign.builder.sources.latex.text import OWN_COMMANDS, Converter, Macro, clean_text, numbered_labels
+from s1mmalign.builder.sources.latex.text import OWN_COMMANDS, Converter, Macro, clean_text
 
 FIGURE_ENVS = ("figure", "figure*", "teaserfigure", "wrapfigure", "wrapfigure*", "SCfigure", "SCfigure*", "sidewaysfigure", "sidewaysfigure*")
 TABLE_ENVS = ("table", "table*", "wraptable", "sidewaystable", "sidewaystable*")
@@ -18,7 +19,7 @@ TABLE_ENVS = ("table", "table*", "wraptable", "sidewaystable", "sidewaystable*")
 
 @dataclass
 class Figure:
-    index: int  # the printed figure number (1-based); for an unnumbered float, the number before it
+    index: int  # the figure's place among the paper's numbered figures (1-based); unnumbered: the one before it
     env: str
     label: Optional[str] = None
     caption: str = ""
@@ -31,6 +32,7 @@ class Figure:
     #: 0 for a numbered figure; k for the k-th float of the paper without a ``\\caption`` (LaTeX
     #: steps the figure counter in \\caption: such a float takes no number, later ones keep theirs)
     unnumbered: int = 0
+    number: str = ""  # the number the PDF prints ("3", "3.2" in a thesis, "S1", "A.1"); "" when unnumbered
 
     @property
     def id(self) -> str:
@@ -38,7 +40,7 @@ class Figure:
 
     @property
     def display_label(self) -> str:
-        return self.label or (f"unnumbered figure {self.unnumbered}" if self.unnumbered else f"Figure {self.index}")
+        return self.label or (f"unnumbered figure {self.unnumbered}" if self.unnumbered else f"Figure {self.number or self.index}")
 
 
 @dataclass
@@ -52,7 +54,7 @@ class Paper:
 
     def numbers(self) -> dict[str, str]:
         """Figure id -> printed number, in order (what :func:`contexts.find_citations` takes)."""
-        return {f.id: str(f.index) for f in self.figures if not f.is_table and not f.unnumbered}
+        return {f.id: f.number or str(f.index) for f in self.figures if not f.is_table and not f.unnumbered}
 
 
 #: Commands that show an image file: name -> (mandatory arguments, which one is the file).
@@ -235,18 +237,23 @@ _PROGRAMMING = re.compile(r"\\(?:if[A-Za-z@]*|else|fi|csname|expandafter|futurel
 _IFMMODE = re.compile(r"\\ifmmode(?![A-Za-z@]).*?\\else(?![A-Za-z@])(.*?)\\fi(?![A-Za-z@])", re.S)
 
 
+def _definitions(text: str) -> Iterator[tuple[re.Match, str, str, int]]:
+    """Each macro definition in ``text`` (also one inside another's body): (match, name, body, index after it)."""
+    for m in _DEFINITION.finditer(text):
+        try:
+            body, end = read_group(text, m.end())
+        except Unbalanced:
+            continue
+        yield m, m.group("name") or m.group("bare") or m.group("dname"), body, end
+
+
 def _macros(tex: str) -> dict[str, Macro]:
     """The macros ``tex`` defines, with their arguments (``\\newcommand{\\x}[1]{...}``, ``\\def\\x#1{...}``,
     ``\\DeclareSIUnit``, ``\\DeclareMathOperator``); a later definition wins. Left out: bodies that
     program TeX (``\\ifmmode a\\else b\\fi`` is b), what the Converter prints itself, and a symbol it
     knows unless replaced (``\\renewcommand``, ``\\def``)."""
     out = {}
-    for m in _DEFINITION.finditer(tex):
-        name = m.group("name") or m.group("bare") or m.group("dname")
-        try:
-            body, _ = read_group(tex, m.end())
-        except Unbalanced:
-            continue
+    for m, name, body, _ in _definitions(tex):
         body = _IFMMODE.sub(r"\1", body)
         if (len(body) >= 400 or name in OWN_COMMANDS or _PROGRAMMING.search(body)
                 or name in SYMBOLS and m.group("cmd") not in (None, "renewcommand", "DeclareRobustCommand")):
@@ -256,6 +263,29 @@ def _macros(tex: str) -> dict[str, Macro]:
         n_args = int(m.group("n") or 0) if m.group("cmd") else m.group("params").count("#")
         out[name] = Macro(n_args, m.group("default") if n_args else None, body)
     return out
+
+
+def _cut_definitions(text: str) -> str:
+    """``text`` without the macro definitions in it (``\\renewcommand{\\thefigure}{S\\arabic{figure}}``
+    in a supplement's first lines prints nothing)."""
+    out, pos = [], 0
+    for m, _, _, end in _definitions(text):
+        if m.start() >= pos:
+            out.append(text[pos:m.start()])
+            pos = end
+    return "".join(out) + text[pos:]
+
+
+def _counters(chapters: bool, config: str) -> Counters:
+    """:class:`Counters` set up as the class, packages and preamble (``config``) say: their
+    ``\\numberwithin`` and ``\\the<counter>`` definitions outside any group, and what the class's own
+    ``\\appendix`` does where the document says ``\\appendix`` (elsarticle's appendix figures print "A.1")."""
+    hook = None
+    for _, name, body, _ in _definitions(config):
+        hook = body if name == "appendix" else hook
+    counters = Counters(chapters, appendix_hook=hook)
+    counters.scan(config, config_only=True)
+    return counters
 
 
 def _title_abstract(tex: str, conv: Converter) -> tuple[str, str]:
@@ -304,6 +334,9 @@ def parse_paper(files: PaperFiles, main: Optional[str] = None) -> Paper:
     body = tex[body_start + len("\\begin{document}"):] if body_start >= 0 else tex
     end = body.find("\\end{document}")
     body = body[:end] if end >= 0 else body
+    chapters = has_chapters(body)
+    counters = _counters(chapters, packages + "\n" + preamble)  # the float numbers, stepped in document order
+    scanned = 0
 
     # figures and tables, in order; their spans are cut out of the running text
     spans: list[tuple[int, int]] = []
@@ -317,12 +350,14 @@ def parse_paper(files: PaperFiles, main: Optional[str] = None) -> Paper:
         if not m:
             break
         env = m.group(1)
+        counters.scan(body[scanned:m.start()])
         try:
             stop = _env_end(body, env, m.end())
         except Unbalanced as e:
             paper.problems.append(("unbalanced_environment", str(e)))
-            pos = m.end()
+            pos = scanned = m.end()
             continue
+        scanned = stop
         spans.append((m.start(), stop))
         pos = stop
         inner = body[m.end():stop]
@@ -351,7 +386,8 @@ def parse_paper(files: PaperFiles, main: Optional[str] = None) -> Paper:
             tables, number = (tables + 1, number) if is_table else (tables, number + numbered)
             unnumbered += not numbered
             fig = Figure(index=tables if is_table else number, env=env, is_table=is_table, problem=problem,
-                         label=labels[0] if labels else None, unnumbered=0 if numbered else unnumbered)
+                         label=labels[0] if labels else None, unnumbered=0 if numbered else unnumbered,
+                         number=counters.step("table" if is_table else "figure") if numbered else "")
             first_panel, sub_caps = 0, []
             raw_captions.append((fig, cap, sub_caps))
             paper.figures.append(fig)
@@ -365,12 +401,12 @@ def parse_paper(files: PaperFiles, main: Optional[str] = None) -> Paper:
         fig.graphics += graphics
         fig.files += [resolve_graphic(files, g, base, search) for g in graphics]
         if is_table:
-            table_labels.update({l: ("", str(tables), "table") for l in labels})
+            table_labels.update({l: ("", fig.number, "table") for l in labels})
             continue
         for l in labels[:1]:
-            label_of[l] = (fig.id, str(fig.index), "figure")
+            label_of[l] = (fig.id, fig.number, "figure")
         for l, k in panel_of.items():
-            label_of.setdefault(l, (fig.id, f"{fig.index}{chr(ord('a') + k) if k < 26 else ''}", "subfigure"))
+            label_of.setdefault(l, (fig.id, f"{fig.number}{chr(ord('a') + k) if k < 26 else ''}", "subfigure"))
         prev = (fig, first_panel + len(subs), sub_caps)
     owner = {f.label: f for f in paper.figures if f.label and not f.is_table}
     for f in paper.figures:  # a label defined twice: LaTeX's \ref names the last one, and the
@@ -384,7 +420,7 @@ def parse_paper(files: PaperFiles, main: Optional[str] = None) -> Paper:
         last = b
     text_parts.append(body[last:])
     running = "".join(text_parts)
-    label_of = {**numbered_labels(running), **_algorithm_labels(body), **table_labels, **label_of}
+    label_of = {**numbered_labels(running, _counters(chapters, packages + "\n" + preamble)), **_algorithm_labels(body), **table_labels, **label_of}
     plain = Converter(label_of, macros)
     for fig, cap, sub_caps in raw_captions:
         fig.subcaptions = [t for t in (clean_text(plain.convert(c)) for c in sub_caps) if t]  # \subfloat[\label{x}]: none
@@ -402,7 +438,7 @@ def parse_paper(files: PaperFiles, main: Optional[str] = None) -> Paper:
                                           "limit (Limits.macro_expansions, text_chars)")
     conv = Converter(label_of, macros, marks=True)
     paper.title, paper.abstract = _title_abstract(tex, plain)
-    running = re.sub(r"\\begin\{abstract\}.*?\\end\{abstract\}", "\n\n", running, flags=re.S)
+    running = _cut_definitions(re.sub(r"\\begin\{abstract\}.*?\\end\{abstract\}", "\n\n", running, flags=re.S))
     running = re.sub(r"\\(?:sub)*section\*?\s*(\[[^\]]*\])?\s*\{[^{}]*\}|\\(?:paragraph|chapter)\*?\s*\{[^{}]*\}", "\n\n", running)
     running = re.sub(r"\\begin\{(equation|align|eqnarray|gather|multline)\*?\}.*?\\end\{\1\*?\}", " [equation] ", running, flags=re.S)
     for para in re.split(r"\n\s*\n|\\par(?![A-Za-z])", running):

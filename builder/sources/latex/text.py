@@ -25,6 +25,7 @@ _DROP = {
     "newpage": 0, "left": 0, "right": 0, "big": 0, "Big": 0, "bigg": 0, "Bigg": 0, "bigl": 0, "bigr": 0,
     "Bigl": 0, "Bigr": 0, "displaystyle": 0, "textstyle": 0, "scriptstyle": 0, "nonumber": 0, "notag": 0,
     "Description": 1, "setcounter": 2, "addtocounter": 2, "gridline": -1,
+    "numberwithin": 2, "counterwithin": 2, "counterwithout": 2, "stepcounter": 1, "refstepcounter": 1,
     "url": -1, "ensuremath": -1, "caption": -1,
 }
 _TEXTCOLOR = {"textcolor": 1, "colorbox": 1, "fcolorbox": 2, "href": 1}  # leading args dropped, last kept
@@ -339,7 +340,7 @@ class Converter:
 
     _WORDS = {  # (cref, Cref/autoref/fancyref's Fref) words per kind of label
         "figure": ("Fig.", "Figure"), "subfigure": ("Fig.", "Figure"), "table": ("Table", "Table"),
-        "section": ("Section", "Section"), "appendix": ("Appendix", "Appendix"), "equation": ("Eq.", "Equation"),
+        "chapter": ("Chapter", "Chapter"), "section": ("Section", "Section"), "appendix": ("Appendix", "Appendix"), "equation": ("Eq.", "Equation"),
         "algorithm": ("Algorithm", "Algorithm"),
     }
 
@@ -361,7 +362,7 @@ class Converter:
             if kind == "equation" and name in ("eqref", "cref", "Cref", "autoref", "crefrange", "Crefrange", "fref", "Fref"):
                 number = f"({number})"
             if name == "subref" and kind == "subfigure":
-                number = f"({number.lstrip('0123456789S')})"
+                number = f"({number[-1]})"  # the panel's letter
             word = ""
             if name in ("cref", "Cref", "autoref", "crefrange", "Crefrange", "fref", "Fref") and idx == 0:
                 short, long_ = self._WORDS.get(kind, ("", ""))
@@ -373,70 +374,6 @@ class Converter:
         sep = "\u2013" if name.endswith("range") else ", "
         out.append(sep.join(parts))
         return k
-
-
-_NUMBERED = re.compile(
-    r"\\(?P<sec>section|subsection|subsubsection)(?P<star>\*?)(?![A-Za-z@])|\\(?P<app>appendix)(?![A-Za-z@])"
-    r"|\\begin\s*\{(?P<env>equation|align|eqnarray|gather|multline|flalign)(?P<estar>\*?)\}"
-    r"|\\end\s*\{(?P<endenv>equation|align|eqnarray|gather|multline|flalign)\*?\}"
-    r"|(?P<nl>\\\\)|\\(?P<nonum>nonumber|notag)(?![A-Za-z@])|\\label\s*\{(?P<label>[^{}]*)\}")
-
-
-def numbered_labels(text: str) -> dict[str, tuple[str, str, str]]:
-    """Labels of sections and equations -> ("", printed number, kind), counted as LaTeX does
-    (``\\section`` 1, 2, ... and A, B after ``\\appendix``; one number per equation / per line
-    of a multi-line display unless ``\\nonumber``). Floats must already be cut out of ``text``."""
-    out: dict[str, tuple[str, str, str]] = {}
-    sec, sub, subsub, eq, appendix = 0, 0, 0, 0, False
-    current: Optional[tuple[str, str]] = None  # (number, kind) a label would name now
-    env: Optional[str] = None
-    line_numbered = True
-    line_label: Optional[str] = None
-
-    def close_line() -> None:
-        nonlocal eq, line_label
-        if env and line_numbered:
-            eq += 1
-            if line_label:
-                out[line_label] = ("", str(eq), "equation")
-        line_label = None
-
-    for m in _NUMBERED.finditer(text):
-        if m.group("sec"):
-            if m.group("star"):
-                continue
-            level = m.group("sec")
-            if level == "section":
-                sec, sub, subsub = sec + 1, 0, 0
-            elif level == "subsection":
-                sub, subsub = sub + 1, 0
-            else:
-                subsub += 1
-            head = chr(ord("A") + sec - 1) if appendix and 0 < sec <= 26 else str(sec)
-            number = head + (f".{sub}" if level != "section" else "") + (f".{subsub}" if level == "subsubsection" else "")
-            current = (number, "appendix" if appendix and level == "section" else "section")
-        elif m.group("app"):
-            appendix, sec = True, 0
-        elif m.group("env"):
-            if not m.group("estar"):
-                env, line_numbered, line_label = m.group("env"), True, None
-        elif m.group("endenv"):
-            if env:
-                close_line()
-            env = None
-        elif m.group("nl"):
-            if env and env != "equation":
-                close_line()
-                line_numbered = True
-        elif m.group("nonum"):
-            line_numbered = False
-        elif m.group("label") is not None:
-            label = m.group("label").strip()
-            if env:
-                line_label = label
-            elif current:
-                out[label] = ("", current[0], current[1])
-    return out
 
 
 def clean_text(text: str) -> str:

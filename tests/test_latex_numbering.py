@@ -1,0 +1,110 @@
+"""Figure, table, section and equation numbers as the PDF prints them: within chapters (theses),
+``\\numberwithin``/``\\counterwithin``, a supplement's ``S1`` from ``\\renewcommand{\\thefigure}``,
+appendix letters; and plain-text citations of such numbers find their figure."""
+
+from __future__ import annotations
+
+from s1mmalign.builder.records.rejects import Rejects
+from s1mmalign.builder.sources.arxiv import paper_records
+from s1mmalign.builder.sources.contexts import find_citations, strip_marks
+from s1mmalign.builder.sources.latex import PaperFiles, parse_paper
+from s1mmalign.builder.sources.latex.numbering import Counters, numbered_labels, styled
+from tests.test_latex_sources import fig, png
+
+
+def paper(preamble: str, body: str, cls: str = "article", n_images: int = 0):
+    files = {"main.tex": f"\\documentclass{{{cls}}}{preamble}\\begin{{document}}{body}\\end{{document}}".encode()}
+    files.update({f"f{k}.png": png(k) for k in range(n_images)})
+    return files, parse_paper(PaperFiles(files))
+
+
+def test_a_thesis_numbers_figures_tables_sections_and_equations_within_the_chapter():
+    body = ("\\chapter{Intro}" + fig("f0", "fig:a", "First.") + fig("f1", "fig:b", "Second.")
+            + "\\chapter{Method}\\section{Setup}\\label{sec:setup}"
+            + "\\begin{equation}x\\label{eq:x}\\end{equation}" + fig("f2", "fig:c", "Third.")
+            + "\\begin{table}\\caption{T.}\\label{tab:t}\\end{table}"
+            + "As Fig.~\\ref{fig:c}, Table~\\ref{tab:t}, Section~\\ref{sec:setup} and Eq.~\\eqref{eq:x} show.\n\n"
+            + "Figure 2.1 repeats Figures 1.1--1.2.")
+    files, p = paper("", body, "report", 3)
+    assert [f.number for f in p.figures] == ["1.1", "1.2", "2.1", "2.1"]  # the last is the table
+    assert [f.display_label for f in p.figures[:3]] == ["fig:a", "fig:b", "fig:c"]
+    assert "As Fig. 2.1, Table 2.1, Section 2.1 and Eq. (2.1) show." in strip_marks(" ".join(p.paragraphs))
+    cites = find_citations(p.paragraphs, p.numbers())
+    assert [len(cites[i].sentences) for i in ("fig:a", "fig:b", "fig:c")] == [1, 1, 2]
+    recs = list(paper_records("2101.00001", PaperFiles(files), Rejects()))
+    assert [r["citation_contexts"] for r in recs][0] == ["Figure 2.1 repeats Figures 1.1\u20131.2."]
+
+
+def test_frontmatter_chapters_take_no_number_and_the_appendix_chapters_letters():
+    body = ("\\frontmatter\\chapter{Preface}" + fig("f0", "a", "P.") + "\\mainmatter\\chapter{One}" + fig("f1", "b", "B.")
+            + "\\appendix\\chapter{Extra}" + fig("f2", "c", "C.") + "\\section{More}\\label{sec:more}Appendix~\\ref{sec:more}.")
+    _, p = paper("", body, "book", 3)
+    assert [f.number for f in p.figures] == ["1", "1.1", "A.1"]
+    assert "Appendix A.1." in p.paragraphs[-1]
+
+
+def test_numberwithin_section_and_an_article_appendix():
+    body = ("\\section{A}" + fig("f0", "a", "A.") + "\\section{B}" + fig("f1", "b", "B.") + fig("f2", "c", "C.")
+            + "\\appendix\\section{Proofs}" + fig("f3", "d", "D."))
+    _, p = paper("\\usepackage{amsmath}\\numberwithin{figure}{section}", body, n_images=4)
+    assert [f.number for f in p.figures] == ["1.1", "2.1", "2.2", "A.1"]
+    _, p = paper("\\counterwithin*{figure}{section}", body, n_images=4)  # starred: reset, printed plain
+    assert [f.number for f in p.figures] == ["1", "1", "2", "1"]
+
+
+def test_a_supplement_restarts_its_figures_as_S1():
+    body = (fig("f0", "a", "Main one.") + fig("f1", "b", "Main two.") + "\\clearpage\\setcounter{figure}{0}"
+            "\\renewcommand{\\thefigure}{S\\arabic{figure}}" + fig("f2", "s1", "Supplementary one.")
+            + "Fig. S1 extends Fig. 1, and Figs. S1--S1 are all.\n\n Figure 2 is alone.")
+    files, p = paper("", body, n_images=3)
+    assert [f.number for f in p.figures] == ["1", "2", "S1"]
+    assert [f.id for f in p.figures] == ["a", "b", "s1"]
+    cites = find_citations(p.paragraphs, p.numbers())
+    assert cites["s1"].sentences == cites["a"].sentences == ["Fig. S1 extends Fig. 1, and Figs. S1\u2013S1 are all."]
+    assert cites["b"].sentences == ["Figure 2 is alone."]
+    # unlabelled figures keep their keys (the running index): the supplement's first is figure3, not a second figure1
+    files["main.tex"] = files["main.tex"].replace(b"\\label{a}", b"").replace(b"\\label{s1}", b"")
+    keys = [r["key"] for r in paper_records("2101.00002", PaperFiles(files), Rejects())]
+    assert [k.split("_")[3] for k in keys] == ["1", "b", "3"]
+    assert [f.display_label for f in parse_paper(PaperFiles(files)).figures] == ["Figure 1", "b", "Figure S1"]
+
+
+def test_templates_name_other_counters_and_unknown_ones_fall_back():
+    c = Counters(chapters=False)
+    c.scan("\\renewcommand\\thefigure{\\thesection\\arabic{figure}}\\appendix\\section{x}", config_only=False)
+    assert c.step("figure") == "A1"  # MNRAS/AAS appendices
+    c.scan("\\renewcommand{\\thefigure}{\\roman{figure}}")
+    assert c.step("figure") == "ii"
+    c.scan("\\renewcommand{\\thefigure}{\\ifnum\\value{figure}>1 X\\fi}")  # TeX programming: not read
+    assert c.step("figure") == "3"
+    assert [styled(4, s) for s in ("arabic", "Alph", "alph", "Roman", "roman")] == ["4", "D", "d", "IV", "iv"]
+
+
+def test_a_captionof_figure_outside_a_float_takes_a_number():
+    body = ("\\begin{minipage}{5cm}\\includegraphics{f0}\\captionof{figure}{Inline.}\\end{minipage}"
+            + fig("f1", "b", "After it.") + "\\captionof*{figure}{No number.}" + fig("f2", "c", "Last."))
+    _, p = paper("", body, n_images=3)
+    assert [f.number for f in p.figures] == ["2", "3"]
+
+
+def test_numbered_labels_counts_sections_and_equations_as_before():
+    text = ("\\section{One}\\label{s1}\\subsection{Sub}\\label{s11}\\section*{Star}\\label{after-star}"
+            "\\begin{align}a\\label{e1}\\\\b\\nonumber\\\\c\\label{e2}\\end{align}\\appendix\\section{App}\\label{app}")
+    got = numbered_labels(text, Counters())
+    assert got == {"s1": ("", "1", "section"), "s11": ("", "1.1", "section"), "after-star": ("", "1.1", "section"),
+                   "e1": ("", "1", "equation"), "e2": ("", "2", "equation"), "app": ("", "A", "appendix")}
+
+
+def test_the_class_appendix_sets_the_numbers_where_the_document_says_appendix():
+    # elsarticle.cls (abridged): its \appendix letters the figures by section, without resetting them;
+    # a class's environment definition (A&A's appendix) acts only where it is used
+    cls = (b"\\LoadClass{article}\\renewcommand\\appendix{\\par\\setcounter{section}{0}"
+           b"\\gdef\\thefigure{\\@Alph\\c@section.\\arabic{figure}}}"
+           b"\\renewenvironment{appendices}{\\@addtoreset{figure}{section}}{}")
+    body = ("\\section{A}" + fig("f0", "a", "A.") + "\\section{B}" + fig("f1", "b", "B.")
+            + "\\appendix\\section{Proofs}" + fig("f2", "c", "C.") + "See Fig. A.3.")
+    files = {"main.tex": f"\\documentclass{{myels}}\\begin{{document}}{body}\\end{{document}}".encode(), "myels.cls": cls}
+    files.update({f"f{k}.png": png(k) for k in range(3)})
+    p = parse_paper(PaperFiles(files))
+    assert [f.number for f in p.figures] == ["1", "2", "A.3"]
+    assert find_citations(p.paragraphs, p.numbers())["c"].sentences == ["See Fig. A.3."]
