@@ -96,3 +96,12 @@ def test_a_float_without_a_caption_takes_no_number():
     (reject,) = list(rejects)
     assert reject.reason == "no_caption" and "unnumbered figure 1" in reject.detail
     assert reject.key not in {r["key"] for r in recs}
+
+
+def test_an_input_inside_a_macro_definition_is_no_missing_file():
+    # \newcommand{\plotfig}[1]{\input{figs/#1}}: the path is the macro's parameter, not a file of the paper
+    doc = ("\\documentclass{article}\\newcommand{\\plotfig}[1]{\\input{figs/#1}}\\begin{document}"
+           + fig("a", "fig:a", "A plot.") + "\\input{absent}\\end{document}")
+    p = parse_paper(PaperFiles({"main.tex": doc.encode(), "a.png": png(4)}))
+    assert [r for r, _ in p.problems] == ["missing_input"]  # only the real one
+    assert "absent" in p.problems[0][1]

@@ -111,7 +111,7 @@ def expand_inputs(files: PaperFiles, main: str, problems: list, *, _stack: tuple
 
     def repl(m: re.Match) -> str:
         raw = m.group(2).strip("{}").strip()
-        if not raw or raw.startswith("#"):
+        if not raw or "#" in raw:  # a macro's parameter (\newcommand{\fig}[1]{\input{figs/#1}}): no file
             return m.group(0)
         target = _resolve_tex(files, raw, base) or _resolve_tex(files, raw, posixpath.dirname(stack[0]))
         if target is None:
