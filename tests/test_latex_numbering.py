@@ -108,3 +108,19 @@ def test_the_class_appendix_sets_the_numbers_where_the_document_says_appendix():
     p = parse_paper(PaperFiles(files))
     assert [f.number for f in p.figures] == ["1", "2", "A.3"]
     assert find_citations(p.paragraphs, p.numbers())["c"].sentences == ["See Fig. A.3."]
+
+
+def test_a_known_class_without_its_file_letters_its_appendix_figures():
+    # A&A: \begin{appendix} restarts the figures per appendix section (aa.cls 9.x); the class file is not in the source
+    body = (fig("f0", "a", "A.") + "\\begin{appendix}\\section{Data}" + fig("f1", "b", "B.") + fig("f2", "c", "C.")
+            + "\\section{More}" + fig("f3", "d", "D.") + "\\end{appendix}")
+    _, p = paper("", body, "aa", 4)
+    assert [f.number for f in p.figures] == ["1", "A.1", "A.2", "B.1"]
+    _, p = paper("", body.replace("\\begin{appendix}", "\\appendix").replace("\\end{appendix}", ""), "elsarticle", 4)
+    assert [f.number for f in p.figures] == ["1", "A.2", "A.3", "B.4"]
+
+
+def test_a_sectioning_command_being_defined_is_no_section():
+    c = Counters(appendix_hook="\\setcounter{section}{0}\\def\\section{\\@startsection{section}{1}}\\let\\subsection\\relax")
+    c.scan("\\section{Intro}\\appendix\\section{Data}")
+    assert c.printed("section") == "A"

@@ -22,10 +22,11 @@ SECTIONS = ("chapter", "section", "subsection", "subsubsection")
 COUNTERS = SECTIONS + ("figure", "table", "equation")
 _NAMES = "|".join(COUNTERS)
 
-#: Every command that changes a counter or how it prints (one alternation, so a walk sees them in order).
+#: Every command that changes a counter or how it prints (one alternation, so a walk sees them in
+#: order); a sectioning command being defined (``\\def\\section{...}`` in a class's \\appendix) is none.
 _STRUCTURE = (
-    r"\\(?P<sec>chapter|section|subsection|subsubsection)(?P<star>\*?)(?![A-Za-z@])"
-    r"|\\(?P<app>appendix)(?![A-Za-z@])|\\begin\s*\{(?P<apps>appendices|subappendices)\}"
+    r"(?<!def)(?<!let)(?<!command)(?<!command\{)\\(?P<sec>chapter|section|subsection|subsubsection)(?P<star>\*?)(?![A-Za-z@])"
+    r"|\\(?P<app>appendix)(?![A-Za-z@])|\\begin\s*\{(?P<apps>appendices|subappendices|appendix)\}"
     r"|\\(?P<matter>frontmatter|mainmatter|backmatter)(?![A-Za-z@])"
     r"|\\(?P<set>setcounter|addtocounter)\s*\{(?P<setname>" + _NAMES + r")\}\s*\{\s*(?P<value>-?\d+)\s*\}"
     r"|\\(?:ref)?stepcounter\s*\{(?P<step>figure|table|equation)\}|\\captionof\s*\{(?P<captionof>figure|table)\}"
@@ -38,6 +39,20 @@ STRUCTURE = re.compile(_STRUCTURE)
 _FORMAT = re.compile(r"\\(?P<style>arabic|Alph|alph|Roman|roman)\s*\{(?P<name>[a-z]+)\}"
                      r"|\\(?:@(?P<atstyle>arabic|Alph|alph|Roman|roman)|the|number)\s*\\c@(?P<cname>[a-z]+)"
                      r"|\\the(?P<the>[a-z]+)(?![A-Za-z@])|\\relax(?![A-Za-z@])|[{}]")
+
+
+#: What a class's own ``\\appendix`` (or appendix environment) does, for sources that do not ship
+#: the class file (from elsarticle.cls 3.x and aa.cls 9.x): the figures of appendix A print "A.1".
+CLASS_APPENDIX = {
+    "elsarticle": r"\setcounter{section}{0}\gdef\thefigure{\@Alph\c@section.\arabic{figure}}"
+                  r"\gdef\thetable{\@Alph\c@section.\arabic{table}}\@addtoreset{equation}{section}"
+                  r"\gdef\theequation{\@Alph\c@section.\arabic{equation}}",
+    "aa": r"\setcounter{section}{0}\setcounter{figure}{0}\setcounter{table}{0}"
+          r"\renewcommand\theequation{\@Alph\c@section.\@arabic\c@equation}"
+          r"\renewcommand\thefigure{\@Alph\c@section.\@arabic\c@figure}"
+          r"\renewcommand\thetable{\@Alph\c@section.\@arabic\c@table}"
+          r"\@addtoreset{equation}{section}\@addtoreset{figure}{section}\@addtoreset{table}{section}",
+}
 
 
 def _depth(text: str, start: int, stop: int, depth: int) -> int:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Iterator, Optional
 
 from s1mmalign.builder.sources.latex.files import GRAPHIC_EXTS, PaperFiles, expand_inputs, find_main_tex, local_packages
-from s1mmalign.builder.sources.latex.numbering import Counters, has_chapters, numbered_labels
+from s1mmalign.builder.sources.latex.numbering import CLASS_APPENDIX, Counters, has_chapters, numbered_labels
 from s1mmalign.builder.sources.latex.symbols import SYMBOLS
 from s1mmalign.builder.sources.latex.syntax import Unbalanced, find_command, read_args, read_group
 from s1mmalign.builder.sources.latex.text import OWN_COMMANDS, Converter, Macro, clean_text
@@ -276,13 +276,25 @@ def _cut_definitions(text: str) -> str:
     return "".join(out) + text[pos:]
 
 
-def _counters(chapters: bool, config: str) -> Counters:
-    """:class:`Counters` set up as the class, packages and preamble (``config``) say: their
+_APPENDIX_ENV = re.compile(r"\\(?:re)?newenvironment\*?\s*\{appendix\}\s*(?:\[\d\]\s*)?(?=\{)")
+_CLASS = re.compile(r"\\documentclass\s*(?:\[[^\]]*\]\s*)?\{\s*([^{}\s]+)\s*\}")
+
+
+def _counters(chapters: bool, packages: str, preamble: str) -> Counters:
+    """:class:`Counters` set up as the paper's own class and packages and its preamble say: their
     ``\\numberwithin`` and ``\\the<counter>`` definitions outside any group, and what the class's own
-    ``\\appendix`` does where the document says ``\\appendix`` (elsarticle's appendix figures print "A.1")."""
-    hook = None
+    ``\\appendix`` (or appendix environment) does, where the document starts its appendix: as the
+    paper's copy of the class defines it, else :data:`CLASS_APPENDIX` (elsarticle, A&A: "A.1")."""
+    config, hook = packages + "\n" + preamble, None
     for _, name, body, _ in _definitions(config):
         hook = body if name == "appendix" else hook
+    for m in _APPENDIX_ENV.finditer(config):
+        try:
+            hook, _ = read_group(config, m.end())
+        except Unbalanced:
+            pass
+    if hook is None and (cls := _CLASS.search(preamble)):
+        hook = CLASS_APPENDIX.get(cls.group(1))
     counters = Counters(chapters, appendix_hook=hook)
     counters.scan(config, config_only=True)
     return counters
@@ -335,7 +347,7 @@ def parse_paper(files: PaperFiles, main: Optional[str] = None) -> Paper:
     end = body.find("\\end{document}")
     body = body[:end] if end >= 0 else body
     chapters = has_chapters(body)
-    counters = _counters(chapters, packages + "\n" + preamble)  # the float numbers, stepped in document order
+    counters = _counters(chapters, packages, preamble)  # the float numbers, stepped in document order
     scanned = 0
 
     # figures and tables, in order; their spans are cut out of the running text
@@ -420,7 +432,7 @@ def parse_paper(files: PaperFiles, main: Optional[str] = None) -> Paper:
         last = b
     text_parts.append(body[last:])
     running = "".join(text_parts)
-    label_of = {**numbered_labels(running, _counters(chapters, packages + "\n" + preamble)), **_algorithm_labels(body), **table_labels, **label_of}
+    label_of = {**numbered_labels(running, _counters(chapters, packages, preamble)), **_algorithm_labels(body), **table_labels, **label_of}
     plain = Converter(label_of, macros)
     for fig, cap, sub_caps in raw_captions:
         fig.subcaptions = [t for t in (clean_text(plain.convert(c)) for c in sub_caps) if t]  # \subfloat[\label{x}]: none
