@@ -124,3 +124,23 @@ def test_a_sectioning_command_being_defined_is_no_section():
     c = Counters(appendix_hook="\\setcounter{section}{0}\\def\\section{\\@startsection{section}{1}}\\let\\subsection\\relax")
     c.scan("\\section{Intro}\\appendix\\section{Data}")
     assert c.printed("section") == "A"
+
+
+def test_side_by_side_minipages_with_their_own_captions_are_figures_of_their_own():
+    # as in a real arXiv paper: two minipages in one float, each with \caption, image and \label
+    mp = "\\begin{{minipage}}[t]{{0.4\\textwidth}}\\caption{{{cap}}}\\centering\\includegraphics{{{img}}}\\label{{{lab}}}\\end{{minipage}}"
+    body = (fig("f0", "a", "First.") + "\\begin{figure}[H]\\centering" + mp.format(cap="Distances.", img="f1", lab="c1")
+            + "\\hfill" + mp.format(cap="Ratios.", img="f2", lab="c2") + "\\end{figure}" + fig("f3", "d", "Last.")
+            + "See figures \\ref{c1} and \\ref{c2}; Figure 4 follows.")
+    files, p = paper("", body, n_images=4)
+    assert [(f.id, f.number, f.caption, f.files) for f in p.figures] == [
+        ("a", "1", "First.", ["f0.png"]), ("c1", "2", "Distances.", ["f1.png"]), ("c2", "3", "Ratios.", ["f2.png"]),
+        ("d", "4", "Last.", ["f3.png"])]
+    assert strip_marks(p.paragraphs[-1]) == "See figures 2 and 3; Figure 4 follows."
+    recs = list(paper_records("2101.00003", PaperFiles(files), Rejects()))
+    assert [r["figure_label"] for r in recs] == ["a", "c1", "c2", "d"] and not any(r["multi_panel"] for r in recs)
+    # a side caption (the image in one minipage, the caption in the other) stays one figure
+    side = ("\\begin{figure}\\begin{minipage}{.6\\linewidth}\\includegraphics{f0}\\end{minipage}"
+            "\\begin{minipage}{.35\\linewidth}\\caption{Beside.}\\label{s}\\end{minipage}\\end{figure}")
+    _, p = paper("", side, n_images=1)
+    assert [(f.number, f.caption, f.files) for f in p.figures] == [("1", "Beside.", ["f0.png"])]

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from typing import Optional
 
+from s1mmalign.builder.sources.latex.macros import definitions
 from s1mmalign.builder.sources.latex.syntax import Unbalanced, read_group
 
 SECTIONS = ("chapter", "section", "subsection", "subsubsection")
@@ -194,6 +195,30 @@ class Counters:
         out.append(template[pos:])
         text = "".join(out).strip()
         return text if text and "\\" not in text and "#" not in text else None
+
+
+_APPENDIX_ENV = re.compile(r"\\(?:re)?newenvironment\*?\s*\{appendix\}\s*(?:\[\d\]\s*)?(?=\{)")
+_CLASS = re.compile(r"\\documentclass\s*(?:\[[^\]]*\]\s*)?\{\s*([^{}\s]+)\s*\}")
+
+
+def counters_for(chapters: bool, packages: str, preamble: str) -> Counters:
+    """:class:`Counters` set up as the paper's own class and packages and its preamble say: their
+    ``\\numberwithin`` and ``\\the<counter>`` definitions outside any group, and what the class's own
+    ``\\appendix`` (or appendix environment) does, where the document starts its appendix: as the
+    paper's copy of the class defines it, else :data:`CLASS_APPENDIX` (elsarticle, A&A: "A.1")."""
+    config, hook = packages + "\n" + preamble, None
+    for _, name, body, _ in definitions(config):
+        hook = body if name == "appendix" else hook
+    for m in _APPENDIX_ENV.finditer(config):
+        try:
+            hook, _ = read_group(config, m.end())
+        except Unbalanced:
+            pass
+    if hook is None and (cls := _CLASS.search(preamble)):
+        hook = CLASS_APPENDIX.get(cls.group(1))
+    counters = Counters(chapters, appendix_hook=hook)
+    counters.scan(config, config_only=True)
+    return counters
 
 
 def has_chapters(body: str) -> bool:

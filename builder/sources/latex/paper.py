@@ -5,13 +5,13 @@ from __future__ import annotations
 import posixpath
 import re
 from dataclasses import dataclass, field
-from typing import Iterator, Optional
+from typing import Optional
 
 from s1mmalign.builder.sources.latex.files import GRAPHIC_EXTS, PaperFiles, expand_inputs, find_main_tex, local_packages
-from s1mmalign.builder.sources.latex.numbering import CLASS_APPENDIX, Counters, has_chapters, numbered_labels
-from s1mmalign.builder.sources.latex.symbols import SYMBOLS
+from s1mmalign.builder.sources.latex.macros import cut_definitions, paper_macros
+from s1mmalign.builder.sources.latex.numbering import counters_for, has_chapters, numbered_labels
 from s1mmalign.builder.sources.latex.syntax import Unbalanced, find_command, read_args, read_group
-from s1mmalign.builder.sources.latex.text import OWN_COMMANDS, Converter, Macro, clean_text
+from s1mmalign.builder.sources.latex.text import Converter, clean_text
 
 FIGURE_ENVS = ("figure", "figure*", "teaserfigure", "wrapfigure", "wrapfigure*", "SCfigure", "SCfigure*", "sidewaysfigure", "sidewaysfigure*")
 TABLE_ENVS = ("table", "table*", "wraptable", "sidewaystable", "sidewaystable*")
@@ -184,6 +184,45 @@ def _sub_parts(body: str) -> tuple[str, list[tuple[str, str]]]:
     return rest, subs
 
 
+def _minipages(inner: str) -> tuple[list[str], str]:
+    """The top-level ``minipage`` contents of a float body (without their size arguments) and the text around them."""
+    parts, rest, pos = [], [], 0
+    while m := re.compile(r"\\begin\s*\{minipage\}").search(inner, pos):
+        try:
+            end = _env_end(inner, "minipage", m.end())
+            _, _, start = read_args(inner, m.end(), 1, 3)
+        except Unbalanced:
+            break
+        rest.append(inner[pos:m.start()])
+        parts.append(inner[start:inner.rfind("\\end", start, end)])
+        pos = end
+    return parts, "".join(rest) + inner[pos:]
+
+
+def _side_by_side(body: str, graphics_commands: dict) -> str:
+    """``body`` with each figure that holds side-by-side minipages, each with its own ``\\caption``
+    and its own image, split into one figure per minipage: LaTeX numbers each such caption as a
+    figure of its own ("Figure 3" and "Figure 4", each with its ``\\label``), unlike sub-figures.
+    A figure with a caption or an image outside its minipages (a side caption) stays one."""
+    out, pos = [], 0
+    for m in re.finditer(r"\\begin\s*\{(figure\*?)\}", body):
+        if m.start() < pos:
+            continue
+        try:
+            end = _env_end(body, m.group(1), m.end())
+        except Unbalanced:
+            continue
+        parts, around = _minipages(body[m.end():body.rfind("\\end", m.end(), end)])
+        own = [_cut_envs(p, "algorithm")[0] for p in parts]  # an algorithm's caption is no figure's
+        if (not parts or _caption_args(around) is not None or _graphics_in(around, graphics_commands)
+                or not all(_caption_args(p) is not None and _graphics_in(p, graphics_commands) for p in own)
+                or any(re.search(r"\\begin\s*\{subfigure\}|\\sub(?:float|figure|captionbox)(?![A-Za-z@])", p) for p in parts)):
+            continue
+        out.append(body[pos:m.start()] + " ".join(f"\\begin{{{m.group(1)}}}{p}\\end{{{m.group(1)}}}" for p in parts))
+        pos = end
+    return "".join(out) + body[pos:]
+
+
 def _cut_envs(body: str, env: str) -> tuple[str, int]:
     """``body`` without its ``env`` (and ``env*``) environments, and how many there were."""
     count = 0
@@ -228,78 +267,6 @@ def _labels(body: str) -> list[str]:
     return [l.strip() for l in re.findall(r"\\label\s*\{([^{}]*)\}", body) if l.strip()]
 
 
-_DEFINITION = re.compile(
-    r"\\(?P<cmd>(?:(?:re)?new|provide)command|DeclareRobustCommand|DeclareSIUnit|DeclareMathOperator)\*?\s*(?:\[[^\]]*\]\s*)?"
-    r"(?:\{\s*\\(?P<name>[A-Za-z@]+)\s*\}|\\(?P<bare>[A-Za-z@]+))\s*(?:\[(?P<n>\d)\]\s*(?:\[(?P<default>[^\]]*)\]\s*)?)?(?=\{)"
-    r"|\\[gex]?def\s*\\(?P<dname>[A-Za-z@]+)(?P<params>(?:#\d)*)\s*(?=\{)")
-#: TeX programming in a macro's body: what it prints is not its text.
-_PROGRAMMING = re.compile(r"\\(?:if[A-Za-z@]*|else|fi|csname|expandafter|futurelet|let|[gex]?def|(?:re)?newcommand|@ifnextchar|@ifstar)(?![A-Za-z@])")
-_IFMMODE = re.compile(r"\\ifmmode(?![A-Za-z@]).*?\\else(?![A-Za-z@])(.*?)\\fi(?![A-Za-z@])", re.S)
-
-
-def _definitions(text: str) -> Iterator[tuple[re.Match, str, str, int]]:
-    """Each macro definition in ``text`` (also one inside another's body): (match, name, body, index after it)."""
-    for m in _DEFINITION.finditer(text):
-        try:
-            body, end = read_group(text, m.end())
-        except Unbalanced:
-            continue
-        yield m, m.group("name") or m.group("bare") or m.group("dname"), body, end
-
-
-def _macros(tex: str) -> dict[str, Macro]:
-    """The macros ``tex`` defines, with their arguments (``\\newcommand{\\x}[1]{...}``, ``\\def\\x#1{...}``,
-    ``\\DeclareSIUnit``, ``\\DeclareMathOperator``); a later definition wins. Left out: bodies that
-    program TeX (``\\ifmmode a\\else b\\fi`` is b), what the Converter prints itself, and a symbol it
-    knows unless replaced (``\\renewcommand``, ``\\def``)."""
-    out = {}
-    for m, name, body, _ in _definitions(tex):
-        body = _IFMMODE.sub(r"\1", body)
-        if (len(body) >= 400 or name in OWN_COMMANDS or _PROGRAMMING.search(body)
-                or name in SYMBOLS and m.group("cmd") not in (None, "renewcommand", "DeclareRobustCommand")):
-            continue
-        if m.group("cmd") == "DeclareSIUnit":
-            body = f"\\si{{{body}}}"
-        n_args = int(m.group("n") or 0) if m.group("cmd") else m.group("params").count("#")
-        out[name] = Macro(n_args, m.group("default") if n_args else None, body)
-    return out
-
-
-def _cut_definitions(text: str) -> str:
-    """``text`` without the macro definitions in it (``\\renewcommand{\\thefigure}{S\\arabic{figure}}``
-    in a supplement's first lines prints nothing)."""
-    out, pos = [], 0
-    for m, _, _, end in _definitions(text):
-        if m.start() >= pos:
-            out.append(text[pos:m.start()])
-            pos = end
-    return "".join(out) + text[pos:]
-
-
-_APPENDIX_ENV = re.compile(r"\\(?:re)?newenvironment\*?\s*\{appendix\}\s*(?:\[\d\]\s*)?(?=\{)")
-_CLASS = re.compile(r"\\documentclass\s*(?:\[[^\]]*\]\s*)?\{\s*([^{}\s]+)\s*\}")
-
-
-def _counters(chapters: bool, packages: str, preamble: str) -> Counters:
-    """:class:`Counters` set up as the paper's own class and packages and its preamble say: their
-    ``\\numberwithin`` and ``\\the<counter>`` definitions outside any group, and what the class's own
-    ``\\appendix`` (or appendix environment) does, where the document starts its appendix: as the
-    paper's copy of the class defines it, else :data:`CLASS_APPENDIX` (elsarticle, A&A: "A.1")."""
-    config, hook = packages + "\n" + preamble, None
-    for _, name, body, _ in _definitions(config):
-        hook = body if name == "appendix" else hook
-    for m in _APPENDIX_ENV.finditer(config):
-        try:
-            hook, _ = read_group(config, m.end())
-        except Unbalanced:
-            pass
-    if hook is None and (cls := _CLASS.search(preamble)):
-        hook = CLASS_APPENDIX.get(cls.group(1))
-    counters = Counters(chapters, appendix_hook=hook)
-    counters.scan(config, config_only=True)
-    return counters
-
-
 def _title_abstract(tex: str, conv: Converter) -> tuple[str, str]:
     title = abstract = ""
     m = re.search(r"\\title(?![A-Za-z@])\*?", tex)
@@ -339,15 +306,16 @@ def parse_paper(files: PaperFiles, main: Optional[str] = None) -> Paper:
     base = posixpath.dirname(main)
     preamble = tex[: tex.find("\\begin{document}")] if "\\begin{document}" in tex else tex
     packages = local_packages(files, preamble, base)
-    macros = _macros(packages + "\n" + preamble)
+    macros = paper_macros(packages + "\n" + preamble)
     search = _graphicspath(packages + "\n" + tex)  # a thesis class may set it (hi-thesis.cls)
     graphics_commands = {**GRAPHICS_COMMANDS, **_graphics_macros(packages + "\n" + tex)}
     body_start = tex.find("\\begin{document}")
     body = tex[body_start + len("\\begin{document}"):] if body_start >= 0 else tex
     end = body.find("\\end{document}")
     body = body[:end] if end >= 0 else body
+    body = _side_by_side(body, graphics_commands)
     chapters = has_chapters(body)
-    counters = _counters(chapters, packages, preamble)  # the float numbers, stepped in document order
+    counters = counters_for(chapters, packages, preamble)  # the float numbers, stepped in document order
     scanned = 0
 
     # figures and tables, in order; their spans are cut out of the running text
@@ -432,7 +400,7 @@ def parse_paper(files: PaperFiles, main: Optional[str] = None) -> Paper:
         last = b
     text_parts.append(body[last:])
     running = "".join(text_parts)
-    label_of = {**numbered_labels(running, _counters(chapters, packages, preamble)), **_algorithm_labels(body), **table_labels, **label_of}
+    label_of = {**numbered_labels(running, counters_for(chapters, packages, preamble)), **_algorithm_labels(body), **table_labels, **label_of}
     plain = Converter(label_of, macros)
     for fig, cap, sub_caps in raw_captions:
         fig.subcaptions = [t for t in (clean_text(plain.convert(c)) for c in sub_caps) if t]  # \subfloat[\label{x}]: none
@@ -450,7 +418,7 @@ def parse_paper(files: PaperFiles, main: Optional[str] = None) -> Paper:
                                           "limit (Limits.macro_expansions, text_chars)")
     conv = Converter(label_of, macros, marks=True)
     paper.title, paper.abstract = _title_abstract(tex, plain)
-    running = _cut_definitions(re.sub(r"\\begin\{abstract\}.*?\\end\{abstract\}", "\n\n", running, flags=re.S))
+    running = cut_definitions(re.sub(r"\\begin\{abstract\}.*?\\end\{abstract\}", "\n\n", running, flags=re.S))
     running = re.sub(r"\\(?:sub)*section\*?\s*(\[[^\]]*\])?\s*\{[^{}]*\}|\\(?:paragraph|chapter)\*?\s*\{[^{}]*\}", "\n\n", running)
     running = re.sub(r"\\begin\{(equation|align|eqnarray|gather|multline)\*?\}.*?\\end\{\1\*?\}", " [equation] ", running, flags=re.S)
     for para in re.split(r"\n\s*\n|\\par(?![A-Za-z])", running):
