@@ -144,3 +144,12 @@ def test_side_by_side_minipages_with_their_own_captions_are_figures_of_their_own
             "\\begin{minipage}{.35\\linewidth}\\caption{Beside.}\\label{s}\\end{minipage}\\end{figure}")
     _, p = paper("", side, n_images=1)
     assert [(f.number, f.caption, f.files) for f in p.figures] == [("1", "Beside.", ["f0.png"])]
+
+
+def test_a_starred_caption_takes_no_number():
+    body = (fig("f0", "a", "One.") + "\\begin{figure}\\includegraphics{f1}\\caption*{A photo, unnumbered.}\\end{figure}"
+            + fig("f2", "b", "Two.") + "Fig. 2 is the last.")
+    files, p = paper("", body, n_images=3)
+    assert [(f.number, f.caption) for f in p.figures] == [("1", "One."), ("", "A photo, unnumbered."), ("2", "Two.")]
+    assert [r["figure_label"] for r in paper_records("2101.00004", PaperFiles(files), Rejects())] == ["a", "unnumbered figure 1", "b"]
+    assert find_citations(p.paragraphs, p.numbers())["b"].sentences == ["Fig. 2 is the last."]

@@ -362,7 +362,9 @@ def parse_paper(files: PaperFiles, main: Optional[str] = None) -> Paper:
         if not is_table and prev and re.search(r"\\ContinuedFloat(?![A-Za-z@])", main_body):
             fig, first_panel, sub_caps = prev  # the same figure, its panels go on (b, c, ...); its caption is the first's
         else:
-            numbered = is_table or cap is not None or problem is not None or any(c for _, c in subs)
+            # \caption* (caption package) prints no number and steps no counter
+            starred = cap is not None and not re.search(r"\\caption(?![A-Za-z@*])|\\captionof(?!\*)", main_body)
+            numbered = not starred and (is_table or cap is not None or problem is not None or any(c for _, c in subs))
             tables, number = (tables + 1, number) if is_table else (tables, number + numbered)
             unnumbered += not numbered
             fig = Figure(index=tables if is_table else number, env=env, is_table=is_table, problem=problem,
