@@ -116,7 +116,9 @@ def _graphicspath(tex: str) -> list[str]:
 def resolve_graphic(files: PaperFiles, name: str, base: str, search: list[str]) -> Optional[str]:
     """The paper file ``\\includegraphics{name}`` shows: tried under the main file's folder and
     every ``\\graphicspath`` entry, as written and with each known extension. Braces group a name
-    with dots (``{{fig.v2}}``, ``{plot.final}.pdf``): they are no part of it."""
+    with dots (``{{fig.v2}}``, ``{plot.final}.pdf``): they are no part of it. TeX joins a
+    ``\\graphicspath`` entry and the name as strings, so ``{figures/}`` and ``/ch2/a.jpg`` is
+    ``figures//ch2/a.jpg``, a file in the paper (the name alone, absolute, is never looked up)."""
     name = name.replace("{", "").replace("}", "").strip().strip('"')
     stem, ext = posixpath.splitext(name)
     tries = [name] if ext.lower() in GRAPHIC_EXTS else []
@@ -126,7 +128,7 @@ def resolve_graphic(files: PaperFiles, name: str, base: str, search: list[str]) 
     for d in [""] + search:
         for t in tries:
             for b in {base, ""}:
-                cand = posixpath.join(b, d, t) if (b or d) else t
+                cand = posixpath.join(b, d, t.lstrip("/") if d else t) if (b or d) else t
                 found = files.lookup(cand)
                 if found:
                     return found
