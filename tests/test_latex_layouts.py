@@ -1,8 +1,11 @@
 """The LaTeX reader on layouts found by a second sweep over 20 real papers and theses
-(2026-12-07): graphics named from the root of a \\graphicspath folder."""
+(2026-12-07): graphics named from the root of a \\graphicspath folder, labels and hidden
+figures in user macros."""
 
 from __future__ import annotations
 
+from s1mmalign.builder.records.rejects import Rejects
+from s1mmalign.builder.sources.arxiv import paper_records
 from s1mmalign.builder.sources.latex import PaperFiles, parse_paper
 from tests.test_latex_sources import png
 
@@ -19,3 +22,20 @@ def test_a_graphics_name_with_a_leading_slash_is_read_under_the_graphicspath():
     assert [f.files for f in parse_paper(PaperFiles(files)).figures] == [["figures/ch2/Fig1.png"]]
     files = {"thesis.tex": doc("", body), "ch2/Fig1.png": png(1)}
     assert [f.files for f in parse_paper(PaperFiles(files)).figures] == [[None]]
+
+
+def test_a_label_in_a_user_macro_names_its_figure_and_a_macro_that_prints_nothing_hides_one():
+    # dfm/celerite: \figurelabel{sho} is \label{fig:sho}, cited as \Figure{sho}; no figure had its label or a
+    # citing sentence. MAYHEM-Lab/STOIC_SOCC_Paper: two draft figures inside \ignore{...} are not in the PDF.
+    preamble = ("\\newcommand{\\figurelabel}[1]{\\label{fig:#1}}\\newcommand{\\Figure}[1]{Figure~\\ref{fig:#1}}"
+                "\\newcommand{\\ignore}[1]{}")
+    body = ("\\begin{figure}\\includegraphics{a}\\caption{The power spectrum.\\figurelabel{sho}}\\end{figure}\n"
+            "\\ignore{\\begin{figure}\\includegraphics{b}\\caption{A draft.\\label{fig:draft}}\\end{figure}}\n"
+            "\\begin{figure}\\includegraphics{c}\\caption{The error.\\figurelabel{error}}\\end{figure}\n"
+            "\\Figure{sho} shows the spectrum. \\Figure{error} shows the error.")
+    files = {"ms.tex": doc(preamble, body), "a.png": png(1), "b.png": png(2), "c.png": png(3)}
+    p = parse_paper(PaperFiles(files))
+    assert [(f.index, f.label, f.caption) for f in p.figures] == [(1, "fig:sho", "The power spectrum."),
+                                                                  (2, "fig:error", "The error.")]
+    recs = list(paper_records("2401.00004", PaperFiles(files), Rejects()))
+    assert [r["citation_contexts"] for r in recs] == [["Figure 1 shows the spectrum."], ["Figure 2 shows the error."]]

@@ -1,0 +1,41 @@
+"""User macros that change which floats and labels a paper has, applied before they are read:
+one that wraps ``\\label`` or ``\\caption`` (``\\newcommand{\\figurelabel}[1]{\\label{fig:#1}}``)
+is expanded, one that prints nothing (``\\newcommand{\\ignore}[1]{}`` around a draft figure,
+``\\newcommand{\\note}[1]{}``) is dropped with its arguments, as LaTeX does."""
+
+from __future__ import annotations
+
+import re
+
+from s1mmalign.builder.sources.latex.syntax import Unbalanced, read_args
+from s1mmalign.builder.sources.latex.text import Macro
+from s1mmalign.core.limits import limits
+
+
+def expand_structural_macros(tex: str, macros: dict[str, Macro]) -> str:
+    """``tex`` with the invocations of such macros replaced by their bodies (arguments put in),
+    at most ``Limits.macro_expansions`` of them (one pass: a body is not expanded again)."""
+    wanted = {name: m for name, m in macros.items() if m.n_args >= 1 and m.default is None
+              and (not m.body.strip() or re.search(r"\\(?:label|caption)(?![A-Za-z@])", m.body))}
+    if not wanted:
+        return tex
+    pattern = re.compile(r"\\(" + "|".join(sorted(map(re.escape, wanted), key=len, reverse=True)) + r")(?![A-Za-z@])")
+    out, pos, budget = [], 0, limits().macro_expansions
+    for m in pattern.finditer(tex):
+        if m.start() < pos:
+            continue  # inside the arguments of the one just replaced
+        macro = wanted[m.group(1)]
+        try:
+            _, args, end = read_args(tex, m.end(), macro.n_args, 0)
+        except Unbalanced:
+            continue
+        budget -= 1
+        if budget < 0:
+            break
+        body = macro.body
+        for k, arg in enumerate(args, 1):
+            body = body.replace(f"#{k}", arg)
+        out += [tex[pos:m.start()], body]
+        pos = end
+    out.append(tex[pos:])
+    return "".join(out)
