@@ -39,3 +39,17 @@ def test_a_label_in_a_user_macro_names_its_figure_and_a_macro_that_prints_nothin
                                                                   (2, "fig:error", "The error.")]
     recs = list(paper_records("2401.00004", PaperFiles(files), Rejects()))
     assert [r["citation_contexts"] for r in recs] == [["Figure 1 shows the spectrum."], ["Figure 2 shows the error."]]
+
+
+def test_the_journal_of_statistical_software_markup_reads_as_its_words():
+    # eggplantbren/DNest4 (jss.cls): \code sets catcodes then reads its argument, \pkg selects a bold
+    # series; captions read "`_@makeother$RJObject'" and "b Daft"
+    cls = ("\\newcommand\\code{\\bgroup\\@makeother\\_\\@makeother\\~\\@makeother\\$\\@codex}"
+           "\\def\\@codex#1{{\\normalfont\\ttfamily\\hyphenchar\\font=-1 #1}\\egroup}"
+           "\\newcommand{\\pkg}[1]{{\\fontseries{b}\\selectfont #1}}")
+    body = ("\\begin{figure}\\includegraphics{a}\\caption{The prior the `\\code{RJObject}' class expresses. "
+            "Figure created using \\pkg{Daft}.}\\end{figure}")
+    files = {"ms.tex": "\\documentclass{jss}\\begin{document}" + body + "\\end{document}", "jss.cls": cls}
+    files = {k: v.encode() for k, v in files.items()} | {"a.png": png(1)}
+    (f,) = parse_paper(PaperFiles(files)).figures
+    assert f.caption == "The prior the `RJObject' class expresses. Figure created using Daft."

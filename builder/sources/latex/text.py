@@ -26,7 +26,7 @@ _DROP = {
     "Bigl": 0, "Bigr": 0, "displaystyle": 0, "textstyle": 0, "scriptstyle": 0, "nonumber": 0, "notag": 0,
     "Description": 1, "setcounter": 2, "addtocounter": 2, "gridline": -1,
     "numberwithin": 2, "counterwithin": 2, "counterwithout": 2, "stepcounter": 1, "refstepcounter": 1,
-    "url": -1, "ensuremath": -1, "caption": -1,
+    "url": -1, "ensuremath": -1, "caption": -1, "fontseries": 1, "fontshape": 1, "fontfamily": 1, "fontsize": 2, "usefont": 4,
 }
 _TEXTCOLOR = {"textcolor": 1, "colorbox": 1, "fcolorbox": 2, "href": 1}  # leading args dropped, last kept
 #: Reference commands (fancyref's \fref/\Fref print "figure 3"/"Figure 3", as \cref/\Cref do).
