@@ -53,3 +53,16 @@ def test_the_journal_of_statistical_software_markup_reads_as_its_words():
     files = {k: v.encode() for k, v in files.items()} | {"a.png": png(1)}
     (f,) = parse_paper(PaperFiles(files)).figures
     assert f.caption == "The prior the `RJObject' class expresses. Figure created using Daft."
+
+
+def test_a_heading_with_markup_in_its_title_is_no_part_of_the_text():
+    # eggplantbren/DNest4 (jss.cls: \section is \secdef\jsssec\jsssecnn): "\section[Finite mixture models with the
+    # `RJObject' class]{... `\code{RJObject}' class}" ran into the paragraph as "defaultSection..default section.
+    # [Finite ...]Finite ..."; elsarticle.cls and llncs.cls (\@startsection) gave "section1 18 6 3 12.2 The X model"
+    cls = ("\\def\\section{\\@startsection{section}{1}{\\z@}{18pt}{6pt}{\\bfseries}}"
+           "\\newcommand{\\jsssec}[2][default]{\\pdfbookmark[1]{#1}{Section.\\thesection.#1}\\textbf{#2}}"
+           "\\renewcommand{\\subsection}{\\secdef \\jsssec \\jsssec}")
+    body = ("\\section{The \\emph{X} model}\\label{s}The model rises. "
+            "\\subsection[Using the class]{Using the `\\code{RJObject}' class} It has parts.")
+    files = {"ms.tex": ("\\documentclass{jss}\\begin{document}" + body + "\\end{document}").encode(), "jss.cls": cls.encode()}
+    assert parse_paper(PaperFiles(files)).paragraphs == ["The model rises.", "It has parts."]

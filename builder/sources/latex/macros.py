@@ -15,7 +15,8 @@ _DEFINITION = re.compile(
     r"(?:\{\s*\\(?P<name>[A-Za-z@]+)\s*\}|\\(?P<bare>[A-Za-z@]+))\s*(?:\[(?P<n>\d)\]\s*(?:\[(?P<default>[^\]]*)\]\s*)?)?(?=\{)"
     r"|\\[gex]?def\s*\\(?P<dname>[A-Za-z@]+)(?P<params>(?:#\d)*)\s*(?=\{)")
 #: TeX programming in a macro's body: what it prints is not its text.
-_PROGRAMMING = re.compile(r"\\(?:if[A-Za-z@]*|else|fi|[be]group|begingroup|endgroup|catcode|@makeother|csname|expandafter|futurelet|let|[gex]?def|(?:re)?newcommand|@ifnextchar|@ifstar)(?![A-Za-z@])")
+_PROGRAMMING = re.compile(r"\\(?:if[A-Za-z@]*|else|fi|[be]group|begingroup|endgroup|catcode|@makeother|secdef|@startsection|csname|"
+                          r"expandafter|futurelet|let|[gex]?def|(?:re)?newcommand|@ifnextchar|@ifstar)(?![A-Za-z@])")
 _IFMMODE = re.compile(r"\\ifmmode(?![A-Za-z@]).*?\\else(?![A-Za-z@])(.*?)\\fi(?![A-Za-z@])", re.S)
 
 

@@ -10,7 +10,7 @@ from typing import Optional
 from s1mmalign.builder.sources.latex.files import GRAPHIC_EXTS, PaperFiles, expand_inputs, find_main_tex, local_packages
 from s1mmalign.builder.sources.latex.macros import cut_definitions, paper_macros
 from s1mmalign.builder.sources.latex.numbering import counters_for, has_chapters, numbered_labels
-from s1mmalign.builder.sources.latex.structure import expand_structural_macros
+from s1mmalign.builder.sources.latex.structure import cut_headings, expand_structural_macros
 from s1mmalign.builder.sources.latex.syntax import Unbalanced, find_command, read_args, read_group
 from s1mmalign.builder.sources.latex.text import Converter, clean_text
 
@@ -425,7 +425,7 @@ def parse_paper(files: PaperFiles, main: Optional[str] = None) -> Paper:
     conv = Converter(label_of, macros, marks=True)
     paper.title, paper.abstract = _title_abstract(tex, plain)
     running = cut_definitions(re.sub(r"\\begin\{abstract\}.*?\\end\{abstract\}", "\n\n", running, flags=re.S))
-    running = re.sub(r"\\(?:sub)*section\*?\s*(\[[^\]]*\])?\s*\{[^{}]*\}|\\(?:paragraph|chapter)\*?\s*\{[^{}]*\}", "\n\n", running)
+    running = cut_headings(running)
     running = re.sub(r"\\begin\{(equation|align|eqnarray|gather|multline)\*?\}.*?\\end\{\1\*?\}", " [equation] ", running, flags=re.S)
     for para in re.split(r"\n\s*\n|\\par(?![A-Za-z])", running):
         text = clean_text(conv.convert(para))

@@ -39,3 +39,23 @@ def expand_structural_macros(tex: str, macros: dict[str, Macro]) -> str:
         pos = end
     out.append(tex[pos:])
     return "".join(out)
+
+
+_HEADING = re.compile(r"\\(?:(?:sub)*section|(?:sub)?paragraph|chapter|part)(?![A-Za-z@])\*?")
+
+
+def cut_headings(tex: str) -> str:
+    """``tex`` with each sectioning command and its arguments (``\\section[short]{The \\emph{X} model}``)
+    turned into a paragraph break: a heading is no sentence of the text around it."""
+    out, pos = [], 0
+    for m in _HEADING.finditer(tex):
+        if m.start() < pos:
+            continue
+        try:
+            _, _, end = read_args(tex, m.end(), 1, 1)
+        except Unbalanced:
+            continue
+        out += [tex[pos:m.start()], "\n\n"]
+        pos = end
+    out.append(tex[pos:])
+    return "".join(out)
