@@ -15,6 +15,8 @@ from s1mmalign.builder.sources.latex.text import Converter, Macro, clean_text
     (r"50\% of \$5 \& more\footnote{dropped} \cite{x}\label{y}.", "50% of $5 & more."),
     (r"\SI{3.5}{\kelvin} and \url{https://x.org/a_b} and \href{https://y.org}{link}", "3.5 K and https://x.org/a_b and link"),
     (r"\textcolor{red}{red} text\\ next~line", "red text next line"),
+    # a line break's star and length (thesis-brueffer's title page, thesis-alice's tables: "[4mm]", "[75mm]")
+    (r"Lund University, Sweden.\\[4mm] Supervisor \\*[1ex] A. Name \\ [.5\baselineskip] end", "Lund University, Sweden. Supervisor A. Name end"),
     # symbols
     (r"$\nicefrac{\pi}{2}$, \sfrac{1}{2} and $\nicefrac[\mathrm]{a+b}{2}$", "π/2, 1/2 and (a+b)/2"),
     (r"$A \subseteq B \supseteq C$, $f \mapsto g$, $\emptyset = \varnothing$, $a \lesssim b \gtrsim c$", "A ⊆ B ⊇ C, f ↦ g, ∅ = ∅, a ≲ b ≳ c"),

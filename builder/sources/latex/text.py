@@ -212,6 +212,11 @@ class Converter:
                 return j
             out.append(self.convert(args[-1], depth + 1))
             return k
+        if name == "\\":  # a line break: \\*[2mm] prints neither its star nor its length
+            j += s.startswith("*", j)
+            k = skip_space(s, j)
+            if s.startswith("[", k) and (end := s.find("]", k)) > 0:
+                j = end + 1
         if name in SYMBOLS or bare in SYMBOLS:
             out.append(SYMBOLS.get(name, SYMBOLS.get(bare, "")))
             return skip_space(s, j) if bare in GLUED else j
