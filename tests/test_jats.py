@@ -275,3 +275,24 @@ def test_plos_doi_hrefs_jats_1_1_dates_and_scripts(tmp_path):
     # any other scheme is still a URL, never followed
     (paper / "a.nxml").write_text(article(fig("f1", "info:ark/x/journal.pone.0000217.g001")), encoding="utf-8")
     assert list(read_jats_article(paper, rejects)) == [] and reasons(rejects)[-1] == "unsafe_href"
+
+
+def test_a_label_printed_in_the_caption_is_the_label_when_there_is_no_label_element(tmp_path):
+    # older OUP XML (Chemical Senses 2004): no <label>, the caption opens with "<bold>Figure 1</bold>";
+    # the text cites it in plain text only
+    paper = tmp_path / "paper"
+    png(paper / "a.png")
+    png(paper / "b.png", seed=1)
+    png(paper / "c.png", seed=2)
+    figs = ('<fig id="BJH047F1"><caption><p><bold>Figure 1</bold> Means of the indices.</p></caption>'
+            '<graphic xlink:href="a"/></fig>'
+            '<fig id="X2"><caption><title>Fig. 2.</title><p>Hits and misses.</p></caption><graphic xlink:href="b"/></fig>'
+            '<fig id="X3"><caption><p>Figures of merit per site.</p></caption><graphic xlink:href="c"/></fig>')
+    body = "<p>The indices were high (Figure 1). Misses were rare, see Fig. 2 and Figure 3.</p>"
+    (paper / "paper.nxml").write_text(article(figs, body), encoding="utf-8")
+    recs = list(read_jats_article(paper, Rejects()))
+    assert [(r["figure_label"], r["caption"]) for r in recs] == [
+        ("Figure 1", "Means of the indices."), ("Fig. 2", "Hits and misses."),
+        ("X3", "Figures of merit per site.")]  # no number: the id, and the caption unchanged
+    assert recs[0]["citation_contexts"] == ["The indices were high (Figure 1)."]
+    assert recs[1]["citation_contexts"] == ["Misses were rare, see Fig. 2 and Figure 3."]

@@ -147,6 +147,18 @@ def _scopes(root: Element) -> list[Element]:
     return [root] + [el for el in root.iter() if _local(el.tag) == "sub-article" and el is not root]
 
 
+#: A figure without ``<label>`` whose caption opens with it (older OUP and Springer XML: "<bold>Figure 3</bold>
+#: Means and ..."): the words up to the number are the label, the rest the caption.
+_CAPTION_LABEL = re.compile(r"((?:Supplementa(?:ry|l)\s+)?(?:Fig(?:ure)?s?\.?|FIG(?:URE)?S?\.?|Scheme|Plate)"
+                            r"\s?S?\d+[A-Za-z]?)(?:\s*[.:|\u2013\u2014-])?\s+(?=\S)")
+
+
+def _label_from_caption(caption: str) -> tuple[str, str]:
+    """(label, caption without it) when ``caption`` opens with a figure label; else ("", caption)."""
+    m = _CAPTION_LABEL.match(caption)
+    return (m.group(1), caption[m.end():]) if m else ("", caption)
+
+
 def _figures(scope: Element, start: int = 0) -> list[_Figure]:
     out: list[_Figure] = []
     for i, (fig, graphic) in enumerate(_fig_elements(scope), start):
@@ -163,9 +175,12 @@ def _figures(scope: Element, start: int = 0) -> list[_Figure]:
                     t += "."
                 blocks.append(t)
             caption = _norm(" ".join(blocks)) if blocks else element_text(cap_el)
+        label = element_text(label_el) if label_el is not None else ""
+        if not label:
+            label, caption = _label_from_caption(caption)
         out.append(_Figure(
             fid=fig.get("id") or f"fig{i + 1}",
-            label=element_text(label_el) if label_el is not None else "",
+            label=label,
             caption=caption,
             href=graphic.get(XLINK_HREF).strip() if graphic is not None else None,
         ))
