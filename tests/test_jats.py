@@ -296,3 +296,19 @@ def test_a_label_printed_in_the_caption_is_the_label_when_there_is_no_label_elem
         ("X3", "Figures of merit per site.")]  # no number: the id, and the caption unchanged
     assert recs[0]["citation_contexts"] == ["The indices were high (Figure 1)."]
     assert recs[1]["citation_contexts"] == ["Misses were rare, see Fig. 2 and Figure 3."]
+
+
+def test_a_figure_given_as_pdf_is_rendered_and_a_broken_one_is_a_reject(tmp_path):
+    # Copernicus's XML names each figure's PDF ("asr-12-23-2015-f01.pdf")
+    pytest.importorskip("pypdfium2")
+    paper = tmp_path / "paper"
+    paper.mkdir()
+    Image.new("RGB", (300, 200), "white").save(paper / "f01.pdf")
+    (paper / "f02.pdf").write_bytes(b"%PDF-1.4\n not a pdf at all")
+    figs = fig("f1", "f01.pdf") + fig("f2", "f02.pdf")
+    (paper / "paper.nxml").write_text(article(figs), encoding="utf-8")
+    rejects = Rejects()
+    recs = list(read_jats_article(paper, rejects))
+    assert [r["figure_label"] for r in recs] == ["Figure 1"]
+    assert recs[0]["image"]["bytes"][:4] == b"\x89PNG" and recs[0]["image_path"] == "f01.pdf"
+    assert reasons(rejects) == ["pdf_render_failed"]

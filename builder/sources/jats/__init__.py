@@ -12,13 +12,14 @@ Per figure: label, caption (title + paragraphs as plain text), the media file na
 ``<graphic xlink:href>`` whatever its extension (when several exist, the largest image;
 ties prefer lossless), the sentences citing it (``<xref ref-type="fig" rid=...>`` and printed
 references, via :mod:`s1mmalign.builder.sources.contexts`), and the paper's title, abstract, subjects
-and license. TIFF/GIF become PNG through :func:`s1mmalign.core.images.normalize_image`.
+and license. TIFF/GIF become PNG through :func:`s1mmalign.core.images.normalize_image`; PDF/EPS
+figures are rendered first (:mod:`s1mmalign.builder.sources.rasterize`).
 
 XML is parsed with ``defusedxml`` (no entity expansion, no external resources). Bad input is
 a reject with a reason and the run goes on: ``malformed_xml``, ``no_article_xml``,
 ``unsafe_href`` (``..``, absolute paths, URLs: never followed), ``missing_media``,
 ``no_graphic``, ``no_caption``, ``corrupt_archive``, ``unsafe_member`` and the image reasons
-of :mod:`s1mmalign.core.images`.
+of :mod:`s1mmalign.core.images` and :mod:`s1mmalign.builder.sources.rasterize`.
 """
 
 from s1mmalign.builder.sources.jats.article import find_article_xml, is_jats_source, read_jats_article, resolve_media  # noqa: F401

@@ -36,8 +36,11 @@ from s1mmalign.builder.sources.jats.xml import (
     element_text,
     parse_article,
 )
+from s1mmalign.builder.sources.rasterize import RasterizeError, needs_rasterizing, rasterize
+from s1mmalign.builder.sources.sandbox import RenderBudget
 from s1mmalign.core import contract
 from s1mmalign.core.images import ImageRejected, normalize_image
+from s1mmalign.core.limits import limits
 from s1mmalign.core.years import year_from_id
 
 #: PLOS's own XML names a graphic by its DOI ("info:doi/10.1371/journal.pone.0000217.g001"): the
@@ -301,6 +304,7 @@ def _read_one(xml: Path, root: Path, rejects: Rejects, source: Optional[str], pa
     discipline = contract.discipline_for_tags(subjects, default={"biorxiv": "biology", "medrxiv": "medicine"}.get(src, "other"),
                                               journal=_journal_title(root_el), title=title if pmc else None,
                                               abstract=abstract if pmc else None)
+    budget: Optional[RenderBudget] = None
     for fig in figures:
         key = contract.make_key(src, pid, fig.fid)
 
@@ -324,7 +328,15 @@ def _read_one(xml: Path, root: Path, rejects: Rejects, source: Optional[str], pa
             continue
         media = candidates[0]
         try:
-            stored = normalize_image(media.read_bytes())
+            data = media.read_bytes()
+            if needs_rasterizing(media.name, data):  # Copernicus's XML names its figures' PDFs
+                if budget is None:  # one render time budget for all the paper's figures
+                    budget = RenderBudget(limits().paper_render_seconds, limits().render_seconds)
+                data = rasterize(media.name, data, budget=budget)
+            stored = normalize_image(data)
+        except RasterizeError as e:
+            reject("image", e.reason, f"{media.name}: {e.detail}")
+            continue
         except ImageRejected as e:
             reject("image", e.reason, f"{media.name}: {e.detail}")
             continue
