@@ -84,6 +84,9 @@ JOURNAL_DISCIPLINE: dict[str, Optional[str]] = {
                      "database", "metabolites", "oecologia", "journal of the royal society interface",
                      "interface focus"), "biology"),
     **dict.fromkeys(("medical physics", "physics in medicine and biology"), "medicine"),
+    # health physics: radiation protection and dosimetry (the words read as statistics or chemistry)
+    **dict.fromkeys(("radiation protection dosimetry", "health physics", "journal of radiological protection"), "physics"),
+    **dict.fromkeys(("chemical senses",), "biology"),  # chemosensation: taste and smell, not chemistry
     **dict.fromkeys(("earth and planetary science letters", "chemosphere", "environment international",
                      "environmental research"), "earth_science"),
     **dict.fromkeys(("cognition", "nature human behaviour", "developmental science", "child development", "infancy",

@@ -312,6 +312,7 @@ def test_journal_titles_as_pmc_writes_them(journal, want):
     ("Journal of Cosmology and Astroparticle Physics", "astronomy"), ("Space Weather", "earth_science"),
     ("Lab on a Chip", "engineering"), ("Aerospace", "engineering"), ("Biomaterials", "engineering"),
     ("Kidney International", "medicine"), ("Frontiers in Allergy", "medicine"), ("Dermatopathology", "medicine"),
+    ("Chemical Senses", "biology"), ("Radiation Protection Dosimetry", "physics"),
     ("Children", "medicine"), ("Developmental Science", "other"), ("SoftwareX", "computer_science"), ("Frontiers in Big Data", "computer_science"),
     # SciELO: Portuguese and Spanish titles
     ("Revista de Saúde Pública", "medicine"), ("Cadernos de Saúde Pública", "medicine"), ("Química Nova", "chemistry"),
