@@ -312,3 +312,20 @@ def test_a_figure_given_as_pdf_is_rendered_and_a_broken_one_is_a_reject(tmp_path
     assert [r["figure_label"] for r in recs] == ["Figure 1"]
     assert recs[0]["image"]["bytes"][:4] == b"\x89PNG" and recs[0]["image_path"] == "f01.pdf"
     assert reasons(rejects) == ["pdf_render_failed"]
+
+
+def test_a_license_stated_only_in_an_open_access_note_of_the_back_matter(tmp_path):
+    # Springer Open Choice in PMC (Abdominal Imaging 2008): no <license>, a copyright line, and
+    # <back><ack><title>Open Access</title><p>... Creative Commons Attribution Noncommercial License ...</p></ack>
+    paper = tmp_path / "paper"
+    png(paper / "a.png")
+    note = ("<ack><title>Open Access</title><p>This article is distributed under the terms of the Creative Commons "
+            "Attribution Noncommercial License which permits any noncommercial use.</p></ack>")
+    xml = article(fig("f1", "a")).replace("</body>", f"</body><back>{note}</back>")
+    xml = xml.replace("</abstract>", "</abstract><permissions><copyright-statement>© Springer 2008"
+                                     "</copyright-statement></permissions>")
+    (paper / "paper.nxml").write_text(xml, encoding="utf-8")
+    assert [r["license"] for r in read_jats_article(paper, Rejects())] == ["CC-BY-NC"]
+    # an acknowledgement that only thanks someone names no license
+    (paper / "paper.nxml").write_text(xml.replace("Open Access", "Acknowledgements"), encoding="utf-8")
+    assert [r["license"] for r in read_jats_article(paper, Rejects())] == [""]

@@ -211,12 +211,24 @@ def _license(root: Element) -> str:
             if name in ("ext-link", "uri") and el.get(XLINK_HREF):
                 return el.get(XLINK_HREF).strip()
     prose = " ".join(element_text(el) for el in meta.iter() if _local(el.tag) in ("license", "copyright-statement"))
-    m = _URL_RE.search(prose)
-    if m:
-        return m.group(0).rstrip(".,;")
-    if re.search(r"creative commons attribution", prose, re.I):
-        return "CC-BY-NC" if re.search(r"non-?commercial", prose, re.I) else "CC-BY"
+    for text in (prose, _open_access_note(root) if lic is None else ""):
+        m = _URL_RE.search(text)
+        if m:
+            return m.group(0).rstrip(".,;")
+        if re.search(r"creative commons attribution", text, re.I):
+            return "CC-BY-NC" if re.search(r"non-?commercial", text, re.I) else "CC-BY"
     return (lic.get("license-type") or "").strip() if lic is not None else ""
+
+
+def _open_access_note(root: Element) -> str:
+    """The text of a back-matter note titled "Open Access": Springer's Open Choice articles in PMC
+    (2008-2011) state their Creative Commons license there, with no ``<license>`` element."""
+    back = next((c for c in root if _local(c.tag) == "back"), None)
+    for el in back if back is not None else ():
+        title = next((c for c in el if _local(c.tag) == "title"), None)
+        if title is not None and element_text(title).lower().rstrip(".:") == "open access":
+            return element_text(el)
+    return ""
 
 
 def _article_ids(meta: Element) -> dict[str, str]:
