@@ -153,3 +153,11 @@ def test_a_starred_caption_takes_no_number():
     assert [(f.number, f.caption) for f in p.figures] == [("1", "One."), ("", "A photo, unnumbered."), ("2", "Two.")]
     assert [r["figure_label"] for r in paper_records("2101.00004", PaperFiles(files), Rejects())] == ["a", "unnumbered figure 1", "b"]
     assert find_citations(p.paragraphs, p.numbers())["b"].sentences == ["Fig. 2 is the last."]
+
+
+def test_hostile_counters_end_quickly():
+    c = Counters()
+    c.scan("\\counterwithin{figure}{section}\\counterwithin{section}{figure}"  # a cycle
+           "\\renewcommand{\\thefigure}{\\roman{figure}}\\setcounter{figure}{999999}\\setcounter{table}{" + "9" * 5000 + "}")
+    assert c.step("figure").endswith("1000000")  # no million-letter roman numeral; the cycle cut
+    assert c.step("table") == "1"  # a number past six digits is not read

@@ -29,7 +29,7 @@ _STRUCTURE = (
     r"(?<!def)(?<!let)(?<!command)(?<!command\{)\\(?P<sec>chapter|section|subsection|subsubsection)(?P<star>\*?)(?![A-Za-z@])"
     r"|\\(?P<app>appendix)(?![A-Za-z@])|\\begin\s*\{(?P<apps>appendices|subappendices|appendix)\}"
     r"|\\(?P<matter>frontmatter|mainmatter|backmatter)(?![A-Za-z@])"
-    r"|\\(?P<set>setcounter|addtocounter)\s*\{(?P<setname>" + _NAMES + r")\}\s*\{\s*(?P<value>-?\d+)\s*\}"
+    r"|\\(?P<set>setcounter|addtocounter)\s*\{(?P<setname>" + _NAMES + r")\}\s*\{\s*(?P<value>-?\d{1,6})\s*\}"
     r"|\\(?:ref)?stepcounter\s*\{(?P<step>figure|table|equation)\}|\\captionof\s*\{(?P<captionof>figure|table)\}"
     r"|\\(?P<within>numberwithin|counterwithin|counterwithout|@addtoreset)(?P<wstar>\*?)\s*\{(?P<child>" + _NAMES + r")\}\s*\{(?P<parent>" + _NAMES + r")\}"
     r"|\\(?:(?:re)?newcommand\*?|[gex]?def)\s*(?:\{\s*)?\\the(?P<the>" + _NAMES + r")(?![A-Za-z@])\s*\}?\s*(?=\{)"
@@ -76,7 +76,7 @@ def styled(n: int, style: str) -> str:
     if style in ("Alph", "alph"):
         letter = chr(ord("A") + n - 1) if 0 < n <= 26 else str(n)
         return letter if style == "Alph" else letter.lower()
-    if style in ("Roman", "roman") and n > 0:
+    if style in ("Roman", "roman") and 0 < n < 4000:
         return _roman(n).upper() if style == "Roman" else _roman(n)
     return str(n)
 
@@ -174,7 +174,8 @@ class Counters:
                 return out
         own = styled(self.value[counter], "Alph" if self.appendix and counter == self.top else "arabic")
         parent = self.prefix.get(counter)
-        if parent is None or (parent == "chapter" and self.value["chapter"] == 0):  # report: \ifnum\c@chapter>\z@
+        # report prints no chapter 0 (\ifnum\c@chapter>\z@); \counterwithin both ways round is a cycle, cut
+        if parent is None or (parent == "chapter" and self.value["chapter"] == 0) or depth > len(COUNTERS):
             return own
         return f"{self.printed(parent, depth + 1)}.{own}"
 
