@@ -66,3 +66,13 @@ def test_a_heading_with_markup_in_its_title_is_no_part_of_the_text():
             "\\subsection[Using the class]{Using the `\\code{RJObject}' class} It has parts.")
     files = {"ms.tex": ("\\documentclass{jss}\\begin{document}" + body + "\\end{document}").encode(), "jss.cls": cls.encode()}
     assert parse_paper(PaperFiles(files)).paragraphs == ["The model rises.", "It has parts."]
+
+
+def test_a_macro_that_repeats_its_argument_cannot_blow_up_the_text():
+    from s1mmalign.builder.sources.latex.structure import expand_structural_macros
+    from s1mmalign.builder.sources.latex.text import Macro
+    from s1mmalign.core.limits import limits
+
+    big = "x" * (limits().tex_chars // 8)
+    out = expand_structural_macros("\\m{" + big + "}", {"m": Macro(1, None, "\\label{a}" + "#1" * 100)})
+    assert len(out) <= limits().tex_chars

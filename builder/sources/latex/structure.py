@@ -14,13 +14,15 @@ from s1mmalign.core.limits import limits
 
 def expand_structural_macros(tex: str, macros: dict[str, Macro]) -> str:
     """``tex`` with the invocations of such macros replaced by their bodies (arguments put in),
-    at most ``Limits.macro_expansions`` of them (one pass: a body is not expanded again)."""
+    at most ``Limits.macro_expansions`` of them and while the text stays within ``Limits.tex_chars``
+    (a body that repeats its argument multiplies it; one pass: a body is not expanded again)."""
     wanted = {name: m for name, m in macros.items() if m.n_args >= 1 and m.default is None
               and (not m.body.strip() or re.search(r"\\(?:label|caption)(?![A-Za-z@])", m.body))}
     if not wanted:
         return tex
     pattern = re.compile(r"\\(" + "|".join(sorted(map(re.escape, wanted), key=len, reverse=True)) + r")(?![A-Za-z@])")
-    out, pos, budget = [], 0, limits().macro_expansions
+    lim = limits()
+    out, pos, budget, size = [], 0, lim.macro_expansions, len(tex)
     for m in pattern.finditer(tex):
         if m.start() < pos:
             continue  # inside the arguments of the one just replaced
@@ -35,6 +37,9 @@ def expand_structural_macros(tex: str, macros: dict[str, Macro]) -> str:
         body = macro.body
         for k, arg in enumerate(args, 1):
             body = body.replace(f"#{k}", arg)
+        size += len(body) - (end - m.start())
+        if size > lim.tex_chars:
+            break
         out += [tex[pos:m.start()], body]
         pos = end
     out.append(tex[pos:])
