@@ -329,3 +329,29 @@ def test_a_license_stated_only_in_an_open_access_note_of_the_back_matter(tmp_pat
     # an acknowledgement that only thanks someone names no license
     (paper / "paper.nxml").write_text(xml.replace("Open Access", "Acknowledgements"), encoding="utf-8")
     assert [r["license"] for r in read_jats_article(paper, Rejects())] == [""]
+
+
+def test_unlabelled_figures_cited_by_empty_xrefs_are_numbered_in_order(tmp_path):
+    # Copernicus (XML made from LaTeX by xmltex): no <label>, citations are empty <xref/>, appendix figures A1, ...
+    paper = tmp_path / "paper"
+    for i, name in enumerate(["f01", "f02", "a01"]):
+        png(paper / f"{name}.png", seed=i)
+
+    def cfig(fid: str, href: str) -> str:
+        return f'<fig id="{fid}"><caption><p>Soil temperature {href}.</p></caption><graphic xlink:href="{href}.png"/></fig>'
+
+    body = ('<sec><p>The peak is damped with depth (see Fig. <xref ref-type="fig" rid="Ch1.F1"/>).</p>'
+            + cfig("Ch1.F1", "f01") + cfig("Ch1.F2", "f02")
+            + '<p>Both are shown in Figs. <xref ref-type="fig" rid="Ch1.F1"/> and <xref ref-type="fig" rid="Ch1.F2"/>.</p></sec>')
+    app = '<back><app-group><app id="App1"><title>Extra</title>' + cfig("App1.Ch1.F1", "a01") + '</app></app-group></back>'
+    xml = article("", body).replace("</body>", "</body>" + app)
+    (paper / "paper.nxml").write_text(xml, encoding="utf-8")
+    recs = {r["figure_label"]: r for r in read_jats_article(paper, Rejects())}
+    assert list(recs) == ["Figure 1", "Figure 2", "Figure A1"]
+    assert recs["Figure 1"]["citation_contexts"] == ["The peak is damped with depth (see Fig. 1).",
+                                                     "Both are shown in Figs. 1 and 2."]
+    assert recs["Figure 2"]["citation_contexts"] == ["Both are shown in Figs. 1 and 2."]
+    # one labelled figure: no numbering is invented, the others keep their ids
+    (paper / "paper.nxml").write_text(xml.replace('<caption><p>Soil temperature f02', '<label>Figure 2</label>'
+                                                  '<caption><p>Soil temperature f02'), encoding="utf-8")
+    assert [r["figure_label"] for r in read_jats_article(paper, Rejects())] == ["Ch1.F1", "Figure 2", "App1.Ch1.F1"]

@@ -190,6 +190,22 @@ def _figures(scope: Element, start: int = 0) -> list[_Figure]:
     return out
 
 
+def _number_in_order(scope: Element, figs: list[_Figure]) -> None:
+    """Label the figures of a text none of whose figures has a label as its PDF numbers them: in
+    document order, an appendix's "A1", "A2" (the ``k``-th ``<app>``'s letter). Copernicus's XML
+    (made from LaTeX) prints no ``<label>`` and cites by an empty ``<xref/>``."""
+    if not figs or any(f.label for f in figs):
+        return
+    letter = {}
+    for k, app in enumerate(el for el in scope.iter() if _local(el.tag) == "app"):
+        letter.update({f.get("id"): chr(65 + k % 26) for f in app.iter() if _local(f.tag) == "fig"})
+    counts: dict[str, int] = {}
+    for f in figs:
+        series = letter.get(f.fid, "")
+        counts[series] = counts.get(series, 0) + 1
+        f.label = f"Figure {series}{counts[series]}"
+
+
 def find_article_xml(folder: Path) -> list[Path]:
     """The JATS article files of a folder (``.nxml`` first; ``.xml`` that look like JATS).
 
@@ -292,9 +308,11 @@ def _read_one(xml: Path, root: Path, rejects: Rejects, source: Optional[str], pa
     cites = {}
     for scope in _scopes(root_el):
         figs = _figures(scope, len(figures))
+        _number_in_order(scope, figs)
         if figs:
             numbers = {f.fid: printed_number(f.label) for f in figs}
-            cites.update(find_citations(_paragraphs(scope), numbers, figure_ids=[f.fid for f in figs]))
+            paras = _paragraphs(scope, {fid: n for fid, n in numbers.items() if n})
+            cites.update(find_citations(paras, numbers, figure_ids=[f.fid for f in figs]))
             figures += figs
     if not figures:
         return

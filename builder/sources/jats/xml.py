@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Optional
+from typing import Mapping, Optional
 from xml.etree.ElementTree import Element, ParseError
 
 import defusedxml.ElementTree as SafeET
@@ -69,18 +69,19 @@ def _formula_text(el: Element) -> str:
     return _gather(el, math=True).translate(_INVISIBLE)
 
 
-def element_text(el: Element, *, marks: bool = False) -> str:
+def element_text(el: Element, *, marks: bool = False, numbers: Optional[Mapping[str, str]] = None) -> str:
     """Plain text of ``el`` (tails included inside, floats and footnotes left out).
 
-    With ``marks``, each figure ``<xref>`` is preceded by :func:`contexts.mark` of its ids.
+    With ``marks``, each figure ``<xref>`` is preceded by :func:`contexts.mark` of its ids. An empty
+    figure ``<xref/>`` (Copernicus: the number is generated) prints its figure's number in ``numbers``.
     """
-    return _norm(_with_scripts(_gather(el, marks=marks)))
+    return _norm(_with_scripts(_gather(el, marks=marks, numbers=numbers)))
 
 
 _SCRIPTS = {"sup": [_SUP], "sub": [_SUB], "msup": [_SUP], "msub": [_SUB], "msubsup": [_SUB, _SUP]}
 
 
-def _gather(el: Element, *, marks: bool = False, math: bool = False) -> str:
+def _gather(el: Element, *, marks: bool = False, math: bool = False, numbers: Optional[Mapping[str, str]] = None) -> str:
     """The text under ``el`` with scripts bracketed (see :data:`_SUP`). ``math``: MathML, whose
     characters are in its leaves (no tails, layout whitespace dropped), whose ``<msup>`` scripts
     its second child. Iterative: a hostile nesting depth costs memory in proportion, never a
@@ -113,8 +114,10 @@ def _gather(el: Element, *, marks: bool = False, math: bool = False) -> str:
             parts.append(pad + _formula_text(node) + pad)
             continue
         if marks and name == "xref" and node.get("ref-type") == "fig":
-            for rid in (node.get("rid") or "").split():
-                parts.append(mark(rid))
+            rids = (node.get("rid") or "").split()
+            parts += [mark(rid) for rid in rids]
+            if numbers and not (node.text or "").strip() and not len(node):
+                parts.append(", ".join(numbers[r] for r in rids if r in numbers))
         if name in ("break", "p", "title", "list-item", "label") and parts:
             parts.append(" ")
         if name in ("sup", "sub"):
@@ -129,8 +132,9 @@ def _gather(el: Element, *, marks: bool = False, math: bool = False) -> str:
     return "".join(parts)
 
 
-def _paragraphs(root: Element) -> list[str]:
-    """Body text blocks (outermost ``<p>``), with figure markers, in document order.
+def _paragraphs(root: Element, numbers: Optional[Mapping[str, str]] = None) -> list[str]:
+    """Body text blocks (outermost ``<p>``), with figure markers, in document order (``numbers``:
+    see :func:`element_text`).
 
     Captions, tables, footnotes and nested ``<sub-article>`` are left out; ``<back>`` appendices are kept.
     """
@@ -144,7 +148,7 @@ def _paragraphs(root: Element) -> list[str]:
         if name == "sub-article" and node is not root:  # a text of its own (see article._scopes)
             continue
         if name == "p":
-            text = element_text(node, marks=True)
+            text = element_text(node, marks=True, numbers=numbers)
             if text:
                 out.append(text)
             continue
