@@ -355,3 +355,18 @@ def test_unlabelled_figures_cited_by_empty_xrefs_are_numbered_in_order(tmp_path)
     (paper / "paper.nxml").write_text(xml.replace('<caption><p>Soil temperature f02', '<label>Figure 2</label>'
                                                   '<caption><p>Soil temperature f02'), encoding="utf-8")
     assert [r["figure_label"] for r in read_jats_article(paper, Rejects())] == ["Ch1.F1", "Figure 2", "App1.Ch1.F1"]
+
+
+def test_a_placeholder_doi_is_no_paper_id(tmp_path):
+    # every JOSS draft (openjournals/inara) says <article-id pub-id-type="doi">N/A</article-id>: two drafts
+    # must not share a paper id, nor their figures one key
+    keys = []
+    for name in ("dctmd", "pedon"):
+        paper = tmp_path / name
+        png(paper / "a.png", seed=len(keys))
+        xml = article(fig("f1", "a")).replace("10.5555/t.1", "N/A")
+        (paper / f"{name}.nxml").write_text(xml, encoding="utf-8")
+        (rec,) = read_jats_article(paper, Rejects())
+        assert rec["paper_id"] == name
+        keys.append(rec["key"])
+    assert keys[0] != keys[1]

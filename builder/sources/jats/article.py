@@ -299,6 +299,8 @@ def _read_one(xml: Path, root: Path, rejects: Rejects, source: Optional[str], pa
     meta = _meta(root_el)
     ids = _article_ids(meta)
     doi = ids.get("doi", "")
+    if not re.match(r"(?:https?://(?:dx\.)?doi\.org/|doi:)?10\.\d{4,9}/\S", doi, re.IGNORECASE):
+        doi = ""  # a draft's placeholder ("N/A" in every JOSS draft): never one paper id for many papers
     pid = paper_id or doi or (f"PMC{ids['pmc'].removeprefix('PMC')}" if "pmc" in ids else "") or ids.get("pmid") or xml.stem
     src = source or _source_of(root_el, doi)
     year = _pub_year(meta) or year_from_id(doi)
