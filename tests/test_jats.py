@@ -370,3 +370,18 @@ def test_a_placeholder_doi_is_no_paper_id(tmp_path):
         assert rec["paper_id"] == name
         keys.append(rec["key"])
     assert keys[0] != keys[1]
+
+
+def test_a_caption_title_cut_inside_brackets_runs_on_into_its_paragraph(tmp_path):
+    # Scientific Reports (PMC5000010): <title>... phases (see</title><p><xref>Fig. 3</xref>). For ...</p>
+    paper = tmp_path / "paper"
+    png(paper / "a.png")
+    png(paper / "b.png", seed=1)
+    figs = ('<fig id="f6"><label>Figure 6</label><caption><title>Patterns after decompression (see</title>'
+            '<p><xref ref-type="fig" rid="f3">Fig. 3</xref>). For comparison, HDA.</p></caption><graphic xlink:href="a"/></fig>'
+            '<fig id="f7"><label>Figure 7</label><caption><title>Patterns of ice (VII) at 4 GPa</title>'
+            '<p>Sharp peaks are lead.</p></caption><graphic xlink:href="b"/></fig>')
+    (paper / "paper.nxml").write_text(article(figs), encoding="utf-8")
+    assert [r["caption"] for r in read_jats_article(paper, Rejects())] == [
+        "Patterns after decompression (see Fig. 3). For comparison, HDA.",
+        "Patterns of ice (VII) at 4 GPa. Sharp peaks are lead."]

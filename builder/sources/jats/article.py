@@ -174,7 +174,8 @@ def _figures(scope: Element, start: int = 0) -> list[_Figure]:
                 t = element_text(c)
                 if not t:
                     continue
-                if _local(c.tag) == "title" and not re.search(r"[.!?:]$", t):
+                # a title left open ("... phases (see", Scientific Reports: cut before "Fig. 3).") runs on
+                if _local(c.tag) == "title" and not re.search(r"[.!?:]$", t) and t.count("(") <= t.count(")"):
                     t += "."
                 blocks.append(t)
             caption = _norm(" ".join(blocks)) if blocks else element_text(cap_el)
