@@ -10,6 +10,7 @@ which is what lets every rank yield the same number of batches.
 
 from __future__ import annotations
 
+import functools
 import operator
 from dataclasses import dataclass, field
 from typing import Iterable, Optional
@@ -19,12 +20,29 @@ import pyarrow as pa
 
 from s1mmalign.core import contract
 from s1mmalign.core.layout import SAMPLE_INDEX_SCHEMA
+from s1mmalign.core.licenses import spdx_id
 from s1mmalign.loaders.index import column_chunks, column_valid, column_values, image_ranges, int64_values
 
 CAPTION_MODES = ("recaption", "caption", "both", "mix")
 SHARD_COUNTS = {"modality": "modalities", "source": "sources", "license": "licenses"}  # where= terms the index counts
 OPS = {"==": operator.eq, "=": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt,
        ">=": operator.ge}
+
+
+@functools.lru_cache(maxsize=4096)
+def license_key(text):
+    """A license as filters compare it: its SPDX id when the string names one exactly (``CC BY-NC 4.0``,
+    ``https://creativecommons.org/licenses/by-nc/4.0/`` and ``cc-by-nc-4.0`` are all ``CC-BY-NC-4.0``),
+    else the string as written. Records keep their licenses as the papers spell them, so a filter on
+    the raw strings would let ``CC-BY-NC 4.0`` through ``("license", "not in", ["cc-by-nc-4.0"])``."""
+    return (spdx_id(text) or text) if isinstance(text, str) else text
+
+
+def _canonical(col: str, op: str, want):
+    """``want`` of a term on ``col`` as :func:`_mask` compares it (licenses by :func:`license_key`)."""
+    if col != "license":
+        return want
+    return [license_key(w) for w in want] if op in ("in", "not in") else license_key(want)
 
 
 def normalize_where(where) -> Optional[list[list[tuple]]]:
@@ -68,7 +86,8 @@ def _shard_verdict(dnf, entry: dict) -> Optional[bool]:
                 if not _term_holds(entry["discipline"], op, want):
                     verdict = False
             elif col in SHARD_COUNTS and entry.get(SHARD_COUNTS[col]) is not None:
-                hits = sum(n for v, n in entry[SHARD_COUNTS[col]].items() if _term_holds(v, op, want))
+                key, want = (license_key, _canonical(col, op, want)) if col == "license" else (str, want)
+                hits = sum(n for v, n in entry[SHARD_COUNTS[col]].items() if _term_holds(key(v), op, want))
                 if hits == 0:
                     verdict = False
                 elif hits < entry["num_samples"] and verdict:
@@ -83,10 +102,10 @@ def _shard_verdict(dnf, entry: dict) -> Optional[bool]:
     return None if None in verdicts else False
 
 
-def _mask(column, op: str, want) -> np.ndarray:
+def _mask(column, op: str, want, canon=None) -> np.ndarray:
     """Where one term holds on a sidecar column (a null never holds), computed in numpy: pyarrow's own
     conversions (``pa.scalar``, ``pa.array``, ``to_numpy``) import pandas on first use, ~0.15 s of CPU
-    in every process that filters."""
+    in every process that filters. ``canon``: applied to each distinct string before the comparison."""
     t = column.type
     if pa.types.is_string(t) or pa.types.is_large_string(t):  # not from Source, which reads strings as dictionaries
         column, t = column.dictionary_encode(), pa.dictionary(pa.int32(), t)
@@ -94,6 +113,8 @@ def _mask(column, op: str, want) -> np.ndarray:
         valid, parts, at = column_valid(column), [], 0
         for chunk in column_chunks(column):
             words = chunk.dictionary.to_pylist()
+            if canon is not None:
+                words = [canon(w) for w in words]
             lookup = np.array([w is not None and _term_holds(w, op, want) for w in words] + [False], dtype=bool)
             kind, width = "u" if pa.types.is_unsigned_integer(chunk.indices.type) else "i", chunk.indices.type.bit_width // 8
             idx = np.frombuffer(chunk.indices.buffers()[1], dtype=f"<{kind}{width}", count=len(chunk), offset=width * chunk.offset)
@@ -131,7 +152,7 @@ def where_mask(dnf, table: pa.Table, discipline: str, url: str) -> np.ndarray:
                     raise ValueError(f"where= column {col!r} is not in the sample index of {url} (it has: {has}, "
                                      f"discipline); an index written before it existed gains it with `s1mmalign reindex DATASET`")
                 raise ValueError(f"where= column {col!r} is no column of the sample index; filter on one of: {has}, discipline")
-            mask &= _mask(table[col], op, want)
+            mask &= _mask(table[col], op, _canonical(col, op, want), license_key if col == "license" else None)
         out |= mask
     return out
 
@@ -244,6 +265,7 @@ def select(
     want_m = _as_set("modality", modalities, contract.MODALITIES)
     want_s = _as_set("source", sources)
     want_l = _as_set("license", licenses)
+    want_l = None if want_l is None else {license_key(v) for v in want_l}
     shards = [s for s in index["shards"] if s["format"] == fmt]
 
     candidates, partial = [], []
@@ -254,10 +276,11 @@ def select(
         if verdict is False:
             continue
         full = verdict is True and filter_fn is None
-        for want, counts in ((want_m, s.get("modalities")), (want_s, s.get("sources")), (want_l, s.get("licenses"))):
+        for want, counts, key in ((want_m, s.get("modalities"), str), (want_s, s.get("sources"), str),
+                                  (want_l, s.get("licenses"), license_key)):
             if want is None:
                 continue
-            hit = sum(n for v, n in (counts or {}).items() if v in want)
+            hit = sum(n for v, n in (counts or {}).items() if key(v) in want)
             if hit == 0:
                 break
             full &= hit == s["num_samples"]
@@ -282,7 +305,7 @@ def select(
                 mask[i] = mask[i] and bool(filter_fn({**row, "discipline": entry["discipline"]}))
         for want, col in ((want_m, "modality"), (want_s, "source"), (want_l, "license")):
             if want is not None:
-                mask &= _mask(table[col], "in", list(want))
+                mask &= _mask(table[col], "in", list(want), license_key if col == "license" else None)
         if min_clip_score is not None:
             vals = _floats(table[score_column(caption)])
             if caption != "caption":  # no recaption score: the caption's

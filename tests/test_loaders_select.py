@@ -410,3 +410,33 @@ def test_parquet_slice_reads_its_images_by_range(two, tmp_path):
     pq.write_table(table.replace_schema_metadata(meta), side)
     with pytest.raises(ValueError, match="image ranges out of order, overlapping or past the shard"):
         list(S1MMAlignStream(root, format="parquet", where=where, decode=False))
+
+
+def test_license_filters_compare_licenses_as_spdx_ids_however_spelled(tmp_path):
+    """Records keep licenses as papers write them: a filter that excludes ``cc-by-nc-4.0`` must also
+    exclude ``CC-BY-NC 4.0`` and the license's URL (before: raw strings were compared, and the README's
+    ``("license", "not in", ["cc-by-nc-4.0", ...])`` kept the demo dataset's ``CC-BY-NC 4.0`` figure).
+    Shards of one spelling are decided from the index's counts, mixed shards from the sidecars;
+    a string that names no known license is still compared as written. Also `s1mmalign stream --license`."""
+    spellings = ["CC-BY-NC 4.0", "https://creativecommons.org/licenses/by-nc/4.0/", "cc-by-4.0",
+                 "Creative Commons Attribution 4.0 International", "Custom terms"]
+    recs = []
+    for i, r in enumerate(synthetic_records(60, disciplines=("physics", "biology"))):
+        # physics: every spelling mixed in each shard; biology: one NC spelling only (the index's counts decide)
+        r["license"] = spellings[i % len(spellings)] if r["discipline"] == "physics" else "CC BY-NC 4.0"
+        recs.append(r)
+    root = tmp_path / "licenses"
+    write_dataset(recs, root, options=SMALL)
+    nc = {r["key"] for r in recs if "NC" in r["license"] or "by-nc" in r["license"]}
+    custom = {r["key"] for r in recs if r["license"] == "Custom terms"}
+    every = {r["key"] for r in recs}
+    for fmt in ("wds", "parquet"):
+        open_only = S1MMAlignStream(root, format=fmt, where=[("license", "not in", ["cc-by-nc-4.0", "cc-by-nc-sa-4.0"])])
+        assert set(keys(open_only)) == every - nc and len(open_only) == len(every - nc)
+        assert set(keys(S1MMAlignStream(root, format=fmt, licenses="cc-by-nc-4.0"))) == nc
+        assert set(keys(S1MMAlignStream(root, format=fmt, where=[("license", "!=", "CC BY-NC 4.0")]))) == every - nc
+        assert set(keys(S1MMAlignStream(root, format=fmt, where=[("license", "==", "Custom terms")]))) == custom
+    out = subprocess.run([sys.executable, "-m", "s1mmalign.builder.commands.cli", "stream", str(root),
+                          "--license", "https://creativecommons.org/licenses/by-nc/4.0/legalcode", "--show", "0"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.startswith(f"{len(nc)} samples"), out.stdout + out.stderr
