@@ -13,6 +13,29 @@ from typing import Optional
 from s1mmalign.core.taxonomy import DISCIPLINES, MODALITIES
 
 
+def positive(kind):
+    """An argparse ``type``: a number of ``kind`` above 0 (counts, sizes, batch sizes, workers)."""
+    def parse(text: str):
+        value = kind(text)
+        if not value > 0:
+            raise ValueError
+        return value
+
+    parse.__name__ = f"positive {kind.__name__}"  # argparse: "invalid positive float value: '0'"
+    return parse
+
+
+def percent(text: str) -> float:
+    """An argparse ``type``: a share from 0 to 100."""
+    value = float(text)
+    if not 0 <= value <= 100:  # (NaN included)
+        raise ValueError
+    return value
+
+
+percent.__name__ = "percent (0 to 100)"  # argparse: "invalid percent (0 to 100) value: '150'"
+
+
 class _Names(argparse.Action):
     """Append comma-separated names (``--x a,b --x c`` -> ``[a, b, c]``), checked against ``valid``."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import re
 
-from s1mmalign.core.cli_args import add_filter_arguments
+from s1mmalign.core.cli_args import add_filter_arguments, positive
 
 _TERM = re.compile(r"\s*([A-Za-z_]\w*)\s*(==|!=|<=|>=|=|<|>|\s(?:not\s+in|in)\s)\s*(.*?)\s*\Z", re.DOTALL)
 
@@ -50,7 +50,7 @@ def add_cli(sub) -> None:
                         "'width >= 224', 'year >= 2020', 'license not in cc-by-nc-4.0,cc-by-nc-sa-4.0'")
     p.add_argument("--caption", default="recaption", choices=["recaption", "caption", "both", "mix"])
     p.add_argument("--format", default="auto", choices=["auto", "wds", "parquet"])
-    p.add_argument("--world-size", type=int, default=1, help="show the per-rank split for this many ranks")
+    p.add_argument("--world-size", type=positive(int), default=1, help="show the per-rank split for this many ranks")
     p.add_argument("--show", type=int, default=5, help="samples to print (default 5; 0 for none)")
     p.set_defaults(func=_cli_stream)
 

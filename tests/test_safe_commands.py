@@ -410,3 +410,29 @@ def test_a_run_that_did_work_is_never_abandoned(tmp_path):
     assert not again.fresh and not again.abandon() and (out2 / target_mod.STAGING).is_dir()
     fresh = target_mod.open_target(tmp_path / "out3", "convert", "fp", resumable=True)
     assert fresh.abandon() and not (tmp_path / "out3" / target_mod.STAGING).exists()
+
+
+# -- option mistakes: refused before OUT is touched, or leave nothing that refuses the corrected command --
+
+def test_option_mistakes_leave_no_unfinished_run_behind(tmp_path, manifest):
+    """Before: `write --formats parqet` failed after making OUT/.s1mmalign-staging with a 'writing' marker, and
+    the corrected command was refused as 'an unfinished run ... with other inputs or options'; the same after
+    `recaption DATASET OUT` with a backend that cannot start. Out-of-range numbers were taken as given
+    (`--max-reject-rate -5` wrote the dataset, then failed: '0 of 120 rejected (0.0 %), more than -5 %')."""
+    out = tmp_path / "out"
+    one_line_error(run("write", manifest, out, "--formats", "parqet"), "formats")
+    assert not out.exists()
+    for opt, value in (("--max-reject-rate", "-5"), ("--max-reject-rate", "150"), ("--parquet-shard-mb", "0")):
+        p = run("write", manifest, out, opt, value)
+        assert p.returncode == 2 and "invalid" in p.stderr and "Traceback" not in p.stderr, p.stderr
+    assert not out.exists()
+    run("write", manifest, tmp_path / "ds", "--formats", "parquet", check=0)
+    rc = tmp_path / "rc"
+    one_line_error(run("recaption", tmp_path / "ds", rc, "--backend", "vllm", "--no-cache"), "vllm")
+    assert not (rc / target_mod.STAGING).exists()
+    for opt in ("--limit", "--batch-size"):
+        p = run("recaption", tmp_path / "ds", rc, "--backend", "context", opt, "0")
+        assert p.returncode == 2 and "invalid positive int value: '0'" in p.stderr, p.stderr
+    p = run("stream", tmp_path / "ds", "--world-size", "0")
+    assert p.returncode == 2 and "invalid positive int value: '0'" in p.stderr, p.stderr
+    run("recaption", tmp_path / "ds", rc, "--backend", "context", "--no-cache", check=0)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Optional
 
 from s1mmalign.builder.pipeline.config import BuildConfig, load_config
+from s1mmalign.core.cli_args import positive
 
 
 def prepare(config: Optional[str | dict] = None, *, retry_failed: bool = False, **overrides):
@@ -58,7 +59,7 @@ def add_cli(sub) -> None:
                                     "e.g. ingest,classify,write,card (what convert runs)")
     p.add_argument("--stream", action="store_true", help="run the unit stages in one pass per unit, keeping no "
                                                          "intermediate state (faster; a unit then resumes whole)")
-    p.add_argument("--workers", type=int, help="processes for reading and writing on the local runner (default: one per CPU)")
+    p.add_argument("--workers", type=positive(int), help="processes for reading and writing on the local runner (default: one per CPU)")
     p.add_argument("--retry-failed", action="store_true", help="rerun the items model stages (classify, recaption, score) failed in finished units, only those")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--report-json", action="store_true", help="print the report as JSON instead of the summary")

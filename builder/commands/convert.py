@@ -24,7 +24,7 @@ from s1mmalign.builder.commands.write import add_shard_arguments, shard_options_
 from s1mmalign.builder.shards.write import REPORTS_DIR
 from s1mmalign.builder.shards.writers import MiB, ShardOptions
 from s1mmalign.core.atomic import write_text_atomic
-from s1mmalign.core.cli_args import add_filter_arguments
+from s1mmalign.core.cli_args import add_filter_arguments, positive
 from s1mmalign.core.images import DEFAULT_MAX_PIXELS
 
 WORK_DIR = ".build"  # the pipeline's resume state (builder.pipeline.resume.WorkDir)
@@ -152,7 +152,7 @@ def add_cli(sub) -> None:
     p.add_argument("out", help="output dataset folder")
     add_filter_arguments(p, disciplines=True, sources=True, sources_help="convert this release source, e.g. arxiv (default: all)")
     p.add_argument("--limit", type=int, help="stop after this many joined records (a quick slice; one worker)")
-    p.add_argument("--workers", type=int, help="archives converted at once, one process each (default: one per CPU)")
+    p.add_argument("--workers", type=positive(int), help="archives converted at once, one process each (default: one per CPU)")
     p.add_argument("--classifier", default="rules", help="modality classifier: rules (default), clip, none")
     add_shard_arguments(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

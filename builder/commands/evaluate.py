@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from s1mmalign.core.atomic import write_bytes_atomic
+from s1mmalign.core.cli_args import positive
 
 PAPER = {
     "clip_mean_change_pct": 18.21,
@@ -296,8 +297,8 @@ def add_cli(sub) -> None:
     p.add_argument("--mlm-model", default=DEFAULT_MLM_MODEL, help=f"Hub id or local folder (default {DEFAULT_MLM_MODEL}); '' to skip")
     p.add_argument("--out", help="report folder (default DATASET/eval)")
     p.add_argument("--device", default="auto")
-    p.add_argument("--batch-size", type=int, default=32, help="images/texts per CLIP batch")
-    p.add_argument("--mlm-batch-size", type=int, default=64, help="masked copies per masked-LM batch")
+    p.add_argument("--batch-size", type=positive(int), default=32, help="images/texts per CLIP batch")
+    p.add_argument("--mlm-batch-size", type=positive(int), default=64, help="masked copies per masked-LM batch")
     p.add_argument("--long-text", action="store_true", help="CLIP: average over 77-token sentence chunks instead of truncating")
     p.add_argument("--limit", type=int, help="only the first N records")
     p.add_argument("--no-progress", action="store_true")

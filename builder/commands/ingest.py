@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from s1mmalign.builder.sources.arxiv import ReaderOptions
+from s1mmalign.core.cli_args import positive
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +89,7 @@ def add_cli(sub) -> None:
     p.add_argument("--arxiv-metadata", metavar="FILE", help="arXiv OAI metadata snapshot (JSON Lines) for titles, abstracts, "
                    "categories and licenses")
     p.add_argument("--classifier", default="rules", help="modality classifier: rules (default), clip, none")
-    p.add_argument("--dpi", type=int, default=150, help="resolution for rasterising EPS/PDF figures (default 150)")
+    p.add_argument("--dpi", type=positive(int), default=150, help="resolution for rasterising EPS/PDF figures (default 150)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     from s1mmalign.builder.commands.write import add_outcome_arguments
 

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from s1mmalign.builder.records.rejects import Rejects
+from s1mmalign.core.cli_args import positive
 
 
 def add_cli(sub) -> None:
@@ -32,7 +33,7 @@ def add_cli(sub) -> None:
     p.add_argument("--backend", choices=BACKENDS, default="transformers", help="default: transformers")
     p.add_argument("--model", help="Hub id or local folder (default: the backend's, e.g. Qwen/Qwen2.5-VL-7B-Instruct)")
     p.add_argument("--revision", help="model revision (commit, tag or branch) to load and record")
-    p.add_argument("--batch-size", type=int, default=8, help="items per generate call (default 8)")
+    p.add_argument("--batch-size", type=positive(int), default=8, help="items per generate call (default 8)")
     p.add_argument("--retries", type=int, default=1, help="retries of an item whose output fails validation")
     p.add_argument("--model-max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
                    help=f"images are downscaled to at most this many pixels for the model (default {DEFAULT_MAX_PIXELS})")
@@ -41,13 +42,13 @@ def add_cli(sub) -> None:
     p.add_argument("--dtype", default="auto", help="transformers: bfloat16, float16, float32 (default: bf16 on GPU)")
     p.add_argument("--base-url", help="openai: endpoint, e.g. http://localhost:8000/v1")
     p.add_argument("--api-key-env", default="OPENAI_API_KEY", help="openai: environment variable holding the key")
-    p.add_argument("--concurrency", type=int, default=8, help="openai: requests in flight")
-    p.add_argument("--timeout", type=float, default=120.0, help="openai: seconds per request")
+    p.add_argument("--concurrency", type=positive(int), default=8, help="openai: requests in flight")
+    p.add_argument("--timeout", type=positive(float), default=120.0, help="openai: seconds per request")
     p.add_argument("--cache", help="cache folder (default ~/.cache/s1mmalign/recaption or $S1MMALIGN_RECAPTION_CACHE)")
     p.add_argument("--no-cache", action="store_true")
     p.add_argument("--redo-recaptions", action="store_true", dest="redo",
                    help="recaption records that already have a recaption too (default: keep theirs)")
-    p.add_argument("--limit", type=int, help="only the first N records (a trial run)")
+    p.add_argument("--limit", type=positive(int), help="only the first N records (a trial run)")
     p.add_argument("--no-progress", action="store_true")
     from s1mmalign.builder.commands.write import add_shard_arguments
 
@@ -100,15 +101,23 @@ def run(args) -> int:
             out = out / MANIFEST_NAME
     if src.resolve() == out.resolve():
         raise ValueError("OUT must differ from INPUT (the input is never modified)")
+    from s1mmalign.builder.commands.write import print_report, shard_options_from_args
+
+    options = shard_options_from_args(args) if dataset_in else None  # a mistyped --formats fails before OUT is touched
     fp = args_fingerprint(args, files=[] if dataset_in else [src], paths=["input"])
     target = open_target(out, "recaption", fp, overwrite=args.overwrite) if dataset_in else None
     if not dataset_in:
         open_file_target(out, "recaption", fp, overwrite=args.overwrite)
     cache = None if args.no_cache else (args.cache or default_cache_dir())
     rejects = Rejects()
-    stage = make_recaptioner(args.backend, cache=cache, batch_size=args.batch_size, retries=args.retries,
-                             max_pixels=args.model_max_pixels, overwrite=args.redo, progress=not args.no_progress,
-                             **backend_options(args))
+    try:
+        stage = make_recaptioner(args.backend, cache=cache, batch_size=args.batch_size, retries=args.retries,
+                                 max_pixels=args.model_max_pixels, overwrite=args.redo, progress=not args.no_progress,
+                                 **backend_options(args))
+    except Exception:
+        if target is not None:
+            target.abandon()  # a bad option or model: no unfinished run left to refuse the corrected command
+        raise
     started = time.perf_counter()
 
     def records():
@@ -132,13 +141,16 @@ def run(args) -> int:
 
     try:
         if dataset_in:
-            from s1mmalign.builder.commands.write import print_report, shard_options_from_args
             from s1mmalign.builder.shards.write import write_dataset
 
             total = count_rows(src)
             print(f"recaption {src} ({total} records) -> {out} with {stage.model_string}")
-            report = write_dataset(recaptioned(), target.path, options=shard_options_from_args(args), rejects=rejects,
-                                   max_pixels=args.max_pixels, image_check=args.image_check)
+            try:
+                report = write_dataset(recaptioned(), target.path, options=options, rejects=rejects,
+                                       max_pixels=args.max_pixels, image_check=args.image_check)
+            except Exception:
+                target.abandon()  # failed before any shard was written
+                raise
             written = report["written"]
             target.commit() if written else target.fail()
             print_report(report, out)

@@ -11,27 +11,17 @@ from pathlib import Path
 from s1mmalign.builder.records.rejects import Rejects
 from s1mmalign.builder.shards.write import REPORTS_DIR, write_dataset
 from s1mmalign.builder.shards.writers import ShardOptions
+from s1mmalign.core.cli_args import percent, positive
 from s1mmalign.core.images import CHECKS, DEFAULT_MAX_PIXELS
-
-
-def _positive(kind):
-    def parse(text: str):
-        value = kind(text)
-        if not value > 0:
-            raise ValueError
-        return value
-
-    parse.__name__ = f"positive {kind.__name__}"  # argparse: "invalid positive float value: '0'"
-    return parse
 
 
 def add_shard_arguments(p) -> None:
     """Shard options shared by every command that writes a dataset folder."""
     p.add_argument("--formats", default="parquet,wds", help="comma-separated: parquet, wds (default: both)")
-    p.add_argument("--parquet-shard-mb", type=_positive(float), default=500, help="target Parquet shard size in MB (default 500)")
-    p.add_argument("--tar-shard-mb", type=_positive(float), default=1000, help="target tar shard size in MB (default 1000)")
-    p.add_argument("--row-group-mb", type=_positive(float), default=32, help="target Parquet row group size in MB (default 32)")
-    p.add_argument("--max-pixels", type=_positive(int), default=DEFAULT_MAX_PIXELS, help="decompression-bomb limit in pixels")
+    p.add_argument("--parquet-shard-mb", type=positive(float), default=500, help="target Parquet shard size in MB (default 500)")
+    p.add_argument("--tar-shard-mb", type=positive(float), default=1000, help="target tar shard size in MB (default 1000)")
+    p.add_argument("--row-group-mb", type=positive(float), default=32, help="target Parquet row group size in MB (default 32)")
+    p.add_argument("--max-pixels", type=positive(int), default=DEFAULT_MAX_PIXELS, help="decompression-bomb limit in pixels")
     p.add_argument("--image-check", choices=CHECKS, default="fast",
                    help="fast: PNG chunk CRCs and JPEG at 1/8 scale (catches corrupt and truncated files, ~4x cheaper); "
                         "full: decode every pixel (default: fast)")
@@ -43,7 +33,7 @@ def add_outcome_arguments(p, overwrite: bool = True) -> None:
     if overwrite:
         p.add_argument("--overwrite", action="store_true",
                        help="replace a dataset OUT already holds (it stays readable until the new one is complete)")
-    p.add_argument("--max-reject-rate", type=float, default=100.0, metavar="PERCENT",
+    p.add_argument("--max-reject-rate", type=percent, default=100.0, metavar="PERCENT",
                    help="fail (exit 1) when more than this share of the records is rejected (default 100: only "
                         "a run that writes no record fails)")
 
@@ -100,14 +90,19 @@ def _cli_write(args) -> int:
     check_manifest(args.manifest)
     if args.image_root and not Path(args.image_root).is_dir():
         raise ValueError(f"--image-root {args.image_root} is not a folder")
+    options = shard_options_from_args(args)  # a mistyped --formats fails here, before OUT is touched
     target = open_target(args.out, "write", args_fingerprint(args, files=[args.manifest], paths=["manifest", "image_root"]),
                          overwrite=args.overwrite)
     rejects = Rejects()
     records = read_manifest(args.manifest, rejects, image_root=args.image_root)
-    report = write_dataset(
-        records, target.path, options=shard_options_from_args(args), rejects=rejects,
-        max_pixels=args.max_pixels, image_check=args.image_check, progress=not args.no_progress,
-    )
+    try:
+        report = write_dataset(
+            records, target.path, options=options, rejects=rejects,
+            max_pixels=args.max_pixels, image_check=args.image_check, progress=not args.no_progress,
+        )
+    except Exception:
+        target.abandon()  # failed before any shard: leaves no unfinished run that refuses the corrected command
+        raise
     try:
         check_outcome(report["written"], report["rejected"], args.max_reject_rate,
                       where=str(target.path / REPORTS_DIR / "rejects.jsonl"))
