@@ -91,3 +91,36 @@ def test_transformers_backend_from_a_local_folder_keeps_every_record(tmp_path, c
     rejects = [json.loads(line) for line in (tmp_path / "out" / "manifest.rejects.jsonl").read_text().splitlines()]
     assert len(rejects) == 3 and all(r["stage"] == "recaption" for r in rejects)
     assert not list((tmp_path / "c").rglob("*.json"))  # failures are not cached
+
+
+def test_a_backend_that_never_answers_is_exit_1_not_a_success(tmp_path):
+    """Before: `recaption --backend openai` against an endpoint that refused every request (no --base-url:
+    localhost:8000) exited 0 with 'wrote 12 records' and 12 backend errors among the rejects. Now exit 1 with
+    one line naming the backend's error; the records are kept with their original captions, as documented."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class NotFound(BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.send_response(404)
+            self.end_headers()
+            self.wfile.write(b"model not found")
+
+        def log_message(self, *a):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), NotFound)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        records = make_records(3)
+        for r in records:
+            r["recaption"] = None
+        write_manifest(records, tmp_path / "m.jsonl")
+        p = run("recaption", tmp_path / "m.jsonl", tmp_path / "o.jsonl", "--backend", "openai", "--no-cache",
+                "--base-url", f"http://127.0.0.1:{httpd.server_address[1]}/v1", "--retries", "0")
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert p.returncode == 1 and "Traceback" not in p.stderr, p.stderr
+    assert "every recaption failed (3 records" in p.stderr and "HTTP 404" in p.stderr and "--base-url" in p.stderr
+    assert [r["caption"] for r in read_manifest(tmp_path / "o.jsonl")] == [r["caption"] for r in records]

@@ -169,5 +169,10 @@ def run(args) -> int:
     s = stage.stats
     print(json.dumps({**s, "seconds": round(time.perf_counter() - started, 2), "cache": str(cache) if cache else None,
                       "rejects_by_reason": rejects.by_reason()}))
+    errors = [r for r in rejects if r.reason == "recaption_backend_error"]
+    if errors and len(errors) == s["failed"] and not (s["recaptioned"] or s["cached"]):
+        # not one request answered (an endpoint down or mistyped): a setup error, not a few rejects
+        raise RuntimeError(f"every recaption failed ({s['failed']} records; {out} holds them with their original "
+                           f"captions): {errors[0].detail}; check the backend's options (--base-url, --model) and rerun")
     check_outcome(written, len(rejects), args.max_reject_rate)
     return 0
