@@ -76,3 +76,27 @@ def test_a_macro_that_repeats_its_argument_cannot_blow_up_the_text():
     big = "x" * (limits().tex_chars // 8)
     out = expand_structural_macros("\\m{" + big + "}", {"m": Macro(1, None, "\\label{a}" + "#1" * 100)})
     assert len(out) <= limits().tex_chars
+
+
+def test_a_subfiles_paper_with_its_paths_in_macros():
+    # econ-ark/BufferStockTheory: the main file \subfile's its parts, each a whole document of class subfiles
+    # (one not included, Tables-All.tex, was taken for the main file: 0 figures), and names files through
+    # path macros set in an input: \input{\FigDir/cFuncBounds}, \includegraphics{\FigDir/cFuncBounds}
+    main = ("\\input{./.econtexRoot}\\documentclass{econark}\\input{@local/dir-paths}\\begin{document}"
+            "\\subfile{Introduction}\\subfile{Body}\\end{document}")
+    part = "\\documentclass[BufferStockTheory]{subfiles}\\begin{document}@\\end{document}"
+    files = {"BufferStockTheory.tex": main, ".econtexRoot.tex": "\\providecommand{\\econtexRoot}{}\\renewcommand{\\econtexRoot}{.}",
+             "@local/dir-paths.tex": "\\providecommand{\\FigDir}{}\\renewcommand{\\FigDir}{\\econtexRoot/Figures}",
+             "Introduction.tex": part.replace("@", "We study saving. \\autoref{fig:bounds} shows the bounds."),
+             "Body.tex": part.replace("@", "\\renewcommand{\\figFile}{cFuncBounds}\\input{\\FigDir/\\figFile}"),
+             "Figures/cFuncBounds.tex": "\\begin{figure}\\includegraphics{\\FigDir/cFuncBounds}\\caption{Upper and lower bounds.}"
+                                        "\\label{fig:bounds}\\end{figure}",
+             "Tables-All.tex": "\\documentclass[BufferStockTheory]{subfiles}\\begin{document}\\input{Tables/a}\\input{Tables/b}"
+                               "\\input{Tables/c}\\input{Tables/d}\\input{Tables/e}\\end{document}",
+             **{f"Tables/{t}.tex": "\\begin{table}\\caption{Parameters.}\\end{table}" for t in "abcde"}}
+    files = {k: v.encode() for k, v in files.items()} | {"Figures/cFuncBounds.png": png(1)}
+    p = parse_paper(PaperFiles(files))
+    assert p.main == "BufferStockTheory.tex" and not p.problems
+    assert [(f.label, f.files) for f in p.figures] == [("fig:bounds", ["Figures/cFuncBounds.png"])]
+    (rec,) = paper_records("2401.00005", PaperFiles(files), Rejects())
+    assert rec["citation_contexts"] == ["Figure 1 shows the bounds."]

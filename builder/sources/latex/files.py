@@ -103,14 +103,17 @@ def expand_inputs(files: PaperFiles, main: str, problems: list, *, _stack: tuple
     """
     if _budget is None:
         lim = limits()
-        _budget = [lim.tex_inputs, lim.tex_chars, False]  # inputs left, characters left, reported
+        _budget = [lim.tex_inputs, lim.tex_chars, False, {}]  # inputs left, characters left, reported, path macros
     text = strip_comments(files.text(main))
+    paths, scanned = _budget[3], [0]
     _budget[1] -= len(text)
     base = posixpath.dirname(main)
     stack = _stack + (main,)
 
     def repl(m: re.Match) -> str:
-        raw = m.group(2).strip("{}").strip()
+        read_path_macros(text[scanned[0]:m.start()], paths)  # \newcommand{\FigDir}{figures} before \input{\FigDir/a}
+        scanned[0] = m.end()
+        raw = expand_path(m.group(2).strip("{}").strip(), paths)
         if not raw or "#" in raw:  # a macro's parameter (\newcommand{\fig}[1]{\input{figs/#1}}): no file
             return m.group(0)
         target = _resolve_tex(files, raw, base) or _resolve_tex(files, raw, posixpath.dirname(stack[0]))
@@ -132,9 +135,49 @@ def expand_inputs(files: PaperFiles, main: str, problems: list, *, _stack: tuple
                 problems.append(("tex_too_large", f"\\input of {target} in {main}: over the limit of inlined files "
                                                   "or characters (Limits.tex_inputs, tex_chars); the rest left out"))
             return ""
-        return "\n" + expand_inputs(files, target, problems, _stack=stack, _depth=_depth + 1, _budget=_budget) + "\n"
+        inner = expand_inputs(files, target, problems, _stack=stack, _depth=_depth + 1, _budget=_budget)
+        return "\n" + _document_body(inner) + "\n"
 
-    return _INPUT.sub(repl, text)
+    out = _INPUT.sub(repl, text)
+    read_path_macros(text[scanned[0]:], paths)
+    return out
+
+
+#: an argument-less macro with a plain body: what a file name may be built of (\input{\FigDir/a})
+_PATH_MACRO = re.compile(r"\\(newcommand|renewcommand|providecommand|[gex]?def)\*?\s*\{?\\([A-Za-z@]+)\}?\s*\{([^{}]{0,200})\}")
+MAX_PATH_MACRO_ROUNDS = 8
+
+
+def read_path_macros(tex: str, paths: dict[str, str]) -> dict[str, str]:
+    """Add to ``paths`` the argument-less macros ``tex`` defines with a plain body, in order (a
+    later definition replaces an earlier one, ``\\providecommand`` only a missing one)."""
+    for m in _PATH_MACRO.finditer(tex):
+        if m.group(1) != "providecommand" or m.group(2) not in paths:
+            paths[m.group(2)] = m.group(3).strip()
+    return paths
+
+
+def expand_path(name: str, paths: dict[str, str]) -> str:
+    """A file name with the path macros in it replaced (``\\FigDir/a`` is ``./Figures/a``), at most
+    ``MAX_PATH_MACRO_ROUNDS`` rounds deep; an unknown macro stays."""
+    for _ in range(MAX_PATH_MACRO_ROUNDS):
+        if "\\" not in name:
+            break
+        expanded = re.sub(r"\\([A-Za-z@]+)\s*(?:\{\})?", lambda m: paths.get(m.group(1), m.group(0)), name)
+        if expanded == name:
+            break
+        name = expanded
+    return name
+
+
+def _document_body(tex: str) -> str:
+    """The body of an input that is a whole document itself (a ``subfiles`` chapter, a ``standalone``
+    figure: its ``\\documentclass``, preamble and ``\\begin{document}`` are dropped, as those
+    packages do when it is input); any other input as it is."""
+    if not has_documentclass(tex) or (start := tex.find("\\begin{document}")) < 0:
+        return tex
+    end = tex.find("\\end{document}", start)
+    return tex[start + len("\\begin{document}"):end if end >= 0 else len(tex)]
 
 
 _PACKAGE = re.compile(r"\\(usepackage|RequirePackage|documentclass|LoadClass)\s*(?:\[[^\]]*\]\s*)?\{([^{}]*)\}")
@@ -174,6 +217,7 @@ def has_documentclass(tex: str) -> bool:
 
 
 _TOPLEVEL = re.compile(r'"filename"\s*:\s*"([^"]+)"\s*,\s*"usage"\s*:\s*"toplevel"')
+_SUBDOCUMENT = re.compile(r"\\documentclass\s*(?:\[[^\]]*\]\s*)?\{\s*(?:subfiles|standalone)\s*\}")  # a part of a document
 _LATEXDIFF = re.compile(r"\\DIF(?:add|del)begin|^%DIF PREAMBLE", re.M)
 
 
@@ -220,7 +264,7 @@ def find_main_tex(files: PaperFiles) -> Optional[str]:
         if not any(_DOCCLASS.search(texts[t]) for t in tree):
             continue
         stem = posixpath.splitext(posixpath.basename(name.lower()))[0]
-        score = (name not in inputted, any("\\begin{document}" in texts[t] for t in tree), not _LATEXDIFF.search(head),
+        score = (name not in inputted, not _SUBDOCUMENT.search(head), any("\\begin{document}" in texts[t] for t in tree), not _LATEXDIFF.search(head),
                  stem in ("main", "ms", "paper", "article", "manuscript", "thesis"), len(tree), -name.count("/"), len(head))
         if best_score is None or score > best_score:
             best, best_score = name, score

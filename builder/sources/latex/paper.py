@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Optional
 
-from s1mmalign.builder.sources.latex.files import GRAPHIC_EXTS, PaperFiles, expand_inputs, find_main_tex, local_packages
+from s1mmalign.builder.sources.latex.files import GRAPHIC_EXTS, PaperFiles, expand_inputs, expand_path, find_main_tex, local_packages, read_path_macros
 from s1mmalign.builder.sources.latex.macros import cut_definitions, paper_macros
 from s1mmalign.builder.sources.latex.numbering import counters_for, has_chapters, numbered_labels
 from s1mmalign.builder.sources.latex.structure import cut_headings, expand_structural_macros
@@ -319,8 +319,7 @@ def parse_paper(files: PaperFiles, main: Optional[str] = None) -> Paper:
     body = expand_structural_macros(body, macros)  # \figurelabel{x} is \label{fig:x}; \ignore{<figure>} is nothing
     body = _side_by_side(body, graphics_commands)
     chapters = has_chapters(body)
-    counters = counters_for(chapters, packages, preamble)  # the float numbers, stepped in document order
-    scanned = 0
+    counters, counted = counters_for(chapters, packages, preamble), 0  # the float numbers, stepped in document order
 
     # figures and tables, in order; their spans are cut out of the running text
     spans: list[tuple[int, int]] = []
@@ -329,19 +328,22 @@ def parse_paper(files: PaperFiles, main: Optional[str] = None) -> Paper:
     raw_captions: list[tuple[Figure, Optional[str], list[str]]] = []
     label_of: dict[str, tuple[str, str]] = {}
     prev: Optional[tuple[Figure, int, list[str]]] = None  # the last figure, its panels, its sub-captions
+    paths, scanned = read_path_macros(packages + "\n" + preamble, {}), 0  # \includegraphics{\FigDir/a}
     while True:
         m = _ENV_RE.search(body, pos)
         if not m:
             break
+        read_path_macros(body[scanned:m.start()], paths)
+        scanned = m.start()
         env = m.group(1)
-        counters.scan(body[scanned:m.start()])
+        counters.scan(body[counted:m.start()])  # not what a float holds: its \captionof is its own caption
         try:
             stop = _env_end(body, env, m.end())
         except Unbalanced as e:
             paper.problems.append(("unbalanced_environment", str(e)))
-            pos = scanned = m.end()
+            pos = counted = m.end()
             continue
-        scanned = stop
+        counted = stop
         spans.append((m.start(), stop))
         pos = stop
         inner = body[m.end():stop]
@@ -385,7 +387,7 @@ def parse_paper(files: PaperFiles, main: Optional[str] = None) -> Paper:
                     fig.sublabels.append(l)
                     panel_of[l] = panel
         fig.graphics += graphics
-        fig.files += [resolve_graphic(files, g, base, search) for g in graphics]
+        fig.files += [resolve_graphic(files, expand_path(g, paths), base, search) for g in graphics]
         if is_table:
             table_labels.update({l: ("", fig.number, "table") for l in labels})
             continue
