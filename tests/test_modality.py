@@ -255,3 +255,10 @@ def test_clip_classifier_errors(tiny_clip, tmp_path):
         make_classifier("clip", model=str(tiny_clip), prompts={"chart": ["a chart"]})
     with pytest.raises(RuntimeError, match="cannot load CLIP checkpoint"):
         make_classifier("clip", model=str(tmp_path / "nowhere"))
+
+
+@pytest.mark.parametrize("caption", ["Code Structure of Package", "Package design of PhilDB", "Class structure of the library"])
+def test_a_software_papers_code_structure_is_a_diagram(caption):
+    # a JOSS paper's figure (PolytopeWalk, a rendered PDF of boxes and arrows) read as a plot from its image alone
+    assert classify_caption(caption) == ("diagram", 3)
+    assert classify_caption("The crystal structure of the package")[0] == "molecular_structure"
