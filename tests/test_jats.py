@@ -385,3 +385,17 @@ def test_a_caption_title_cut_inside_brackets_runs_on_into_its_paragraph(tmp_path
     assert [r["caption"] for r in read_jats_article(paper, Rejects())] == [
         "Patterns after decompression (see Fig. 3). For comparison, HDA.",
         "Patterns of ice (VII) at 4 GPa. Sharp peaks are lead."]
+
+
+def test_a_fig_labelled_table_is_a_table_image_reject(tmp_path):
+    # Clinical Infectious Diseases 2003 (OUP): its tables are images in <fig> elements labelled "Table 1" ...
+    paper = tmp_path / "paper"
+    png(paper / "a.png")
+    png(paper / "b.png", seed=1)
+    figs = ('<fig id="fig1"><label>Figure 1</label><caption><p>Survival by CD4 count.</p></caption><graphic xlink:href="a"/></fig>'
+            '<fig id="tab1"><label>Table 1</label><caption><p>Characteristics of 118 patients.</p></caption>'
+            '<graphic xlink:href="b"/></fig>')
+    (paper / "paper.nxml").write_text(article(figs), encoding="utf-8")
+    rejects = Rejects()
+    assert [r["figure_label"] for r in read_jats_article(paper, rejects)] == ["Figure 1"]
+    assert reasons(rejects) == ["table_image"]

@@ -18,7 +18,7 @@ figures are rendered first (:mod:`s1mmalign.builder.sources.rasterize`).
 XML is parsed with ``defusedxml`` (no entity expansion, no external resources). Bad input is
 a reject with a reason and the run goes on: ``malformed_xml``, ``no_article_xml``,
 ``unsafe_href`` (``..``, absolute paths, URLs: never followed), ``missing_media``,
-``no_graphic``, ``no_caption``, ``corrupt_archive``, ``unsafe_member`` and the image reasons
+``no_graphic``, ``no_caption``, ``table_image`` (a ``<fig>`` labelled "Table 2"), ``corrupt_archive``, ``unsafe_member`` and the image reasons
 of :mod:`s1mmalign.core.images` and :mod:`s1mmalign.builder.sources.rasterize`.
 """
 

@@ -156,6 +156,10 @@ _CAPTION_LABEL = re.compile(r"((?:Supplementa(?:ry|l)\s+)?(?:Fig(?:ure)?s?\.?|FI
                             r"\s?S?\d+[A-Za-z]?)(?:\s*[.:|\u2013\u2014-])?\s+(?=\S)")
 
 
+#: A ``<fig>`` labelled "Table 2" is a table set as an image (older OUP XML: Clinical Infectious Diseases).
+_TABLE_LABEL = re.compile(r"\s*(?:table|tab\.)\s*[A-Z]?[\dIVX]+\b", re.IGNORECASE)
+
+
 def _label_from_caption(caption: str) -> tuple[str, str]:
     """(label, caption without it) when ``caption`` opens with a figure label; else ("", caption)."""
     m = _CAPTION_LABEL.match(caption)
@@ -334,6 +338,9 @@ def _read_one(xml: Path, root: Path, rejects: Rejects, source: Optional[str], pa
 
         if not fig.caption:
             reject("caption", "no_caption", "the figure has no caption text")
+            continue
+        if _TABLE_LABEL.match(fig.label):
+            reject("image", "table_image", "a table set as an image in a <fig>")
             continue
         if fig.href is None:
             reject("image", "no_graphic", "the figure has no <graphic xlink:href>")
