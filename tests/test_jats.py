@@ -399,3 +399,18 @@ def test_a_fig_labelled_table_is_a_table_image_reject(tmp_path):
     rejects = Rejects()
     assert [r["figure_label"] for r in read_jats_article(paper, rejects)] == ["Figure 1"]
     assert reasons(rejects) == ["table_image"]
+
+
+def test_a_taxpub_nomenclature_line_cites_the_figures_it_names(tmp_path):
+    # ZooKeys 466 (Pensoft, TaxPub): the habitus plates are cited only in each treatment's nomenclature line
+    paper = tmp_path / "paper"
+    png(paper / "a.png")
+    treatment = ('<sec><tp:taxon-treatment xmlns:tp="http://www.plazi.org/taxpub"><tp:nomenclature><tp:taxon-name>'
+                 '<tp:taxon-name-part taxon-name-part-type="genus">Bruchus</tp:taxon-name-part> '
+                 '<tp:taxon-name-part taxon-name-part-type="species">loti</tp:taxon-name-part></tp:taxon-name> '
+                 '<tp:taxon-authority>Paykull, 1800</tp:taxon-authority> '
+                 '<xref ref-type="fig" rid="F1">Figs 21\u201322</xref></tp:nomenclature></tp:taxon-treatment></sec>')
+    figs = '<fig id="F1"><label>Figures 13\u201326.</label><caption><p>Bruchinae, dorsal view.</p></caption><graphic xlink:href="a"/></fig>'
+    (paper / "paper.nxml").write_text(article(figs, treatment), encoding="utf-8")
+    (rec,) = read_jats_article(paper, Rejects())
+    assert rec["citation_contexts"] == ["Bruchus loti Paykull, 1800 Figs 21\u201322"]

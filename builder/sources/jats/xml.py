@@ -133,7 +133,7 @@ def _gather(el: Element, *, marks: bool = False, math: bool = False, numbers: Op
 
 
 def _paragraphs(root: Element, numbers: Optional[Mapping[str, str]] = None) -> list[str]:
-    """Body text blocks (outermost ``<p>``), with figure markers, in document order (``numbers``:
+    """Body text blocks (outermost ``<p>``, TaxPub ``<tp:nomenclature>``), with figure markers, in document order (``numbers``:
     see :func:`element_text`).
 
     Captions, tables, footnotes and nested ``<sub-article>`` are left out; ``<back>`` appendices are kept.
@@ -147,7 +147,7 @@ def _paragraphs(root: Element, numbers: Optional[Mapping[str, str]] = None) -> l
             continue
         if name == "sub-article" and node is not root:  # a text of its own (see article._scopes)
             continue
-        if name == "p":
+        if name in ("p", "nomenclature"):  # TaxPub's nomenclature line (Pensoft): "Bruchus loti Paykull, 1800 Figs 19-20"
             text = element_text(node, marks=True, numbers=numbers)
             if text:
                 out.append(text)
