@@ -29,6 +29,8 @@ def where_term(text: str) -> tuple:
             f"{text!r} is not 'COLUMN OP VALUE' (ops: == != < <= > >= in, not in), e.g. 'width >= 224' or "
             "'license not in cc-by-nc-4.0,cc-by-nc-sa-4.0'")
     column, op, value = m.group(1), " ".join(m.group(2).split()), m.group(3)
+    if value[0] in "<>=!":  # 'width => 224' read as '=' and '> 224'
+        raise argparse.ArgumentTypeError(f"{text!r}: the operator {op + value[0]!r} is none of == != < <= > >= in, not in")
     if op in ("in", "not in"):
         return column, op, [_value(v.strip()) for v in value.split(",") if v.strip()]
     return column, op, _value(value)

@@ -64,6 +64,12 @@ def normalize_where(where) -> Optional[list[list[tuple]]]:
             if term[1] in ("in", "not in") and isinstance(term[2], (str, bytes)) or \
                     term[1] in ("in", "not in") and not hasattr(term[2], "__iter__"):
                 raise ValueError(f"where= {term[1]!r} needs a list of values, got {term[2]!r:.100}")
+            col, op, want = term
+            if col == "discipline" or col in SAMPLE_INDEX_SCHEMA.names and pa.types.is_string(SAMPLE_INDEX_SCHEMA.field(col).type):
+                if not all(isinstance(w, str) for w in (want if op in ("in", "not in") else [want])):
+                    # (a number never equals a string: == 3 on license silently matched nothing)
+                    raise ValueError(f"where= compares the text column {col!r} with {want!r:.60}: not the same kind "
+                                     "of value; give text")
     return dnf
 
 
@@ -330,9 +336,9 @@ def select(
         asked = {k: v for k, v in (("disciplines", want_d), ("modalities", want_m), ("sources", want_s),
                                    ("licenses", want_l), ("min_clip_score", min_clip_score), ("where", where),
                                    ("filter_fn", filter_fn)) if v is not None}
-        present = ""
-        for want, field in ((want_s, "sources"), (want_l, "licenses")):
-            if want is not None:
+        present, named = "", {c for conj in dnf or [] for c, _, _ in conj}
+        for want, field, col in ((want_s, "sources", "source"), (want_l, "licenses", "license")):
+            if want is not None or col in named:
                 values = sorted({v for sh in shards for v in (sh.get(field) or {})})
                 present += f" {field.capitalize()} present: {', '.join(values[:20]) or 'none'}."
         raise ValueError(

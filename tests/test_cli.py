@@ -91,3 +91,14 @@ def test_stream_where_terms_parse_as_the_loaders_where():
         with pytest.raises(SystemExit) as e:
             parser.parse_args(["stream", "ds", "--where", bad])
         assert e.value.code == 2
+
+
+def test_stream_where_with_a_reversed_operator_is_a_usage_error(capsys):
+    """Before: 'width => 224' parsed as ('width', '=', '> 224') and failed later with 'compares a column of
+    int32 with '> 224': give numbers', naming no operator; now argparse's exit 2 names the operator."""
+    from s1mmalign.builder.commands.cli import build_parser
+
+    for bad, op in (("width => 224", "=>"), ("width =< 224", "=<"), ("license =! cc-by-4.0", "=!")):
+        with pytest.raises(SystemExit) as e:
+            build_parser().parse_args(["stream", "ds", "--where", bad])
+        assert e.value.code == 2 and f"the operator {op!r} is none of" in capsys.readouterr().err

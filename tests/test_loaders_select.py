@@ -440,3 +440,15 @@ def test_license_filters_compare_licenses_as_spdx_ids_however_spelled(tmp_path):
                           "--license", "https://creativecommons.org/licenses/by-nc/4.0/legalcode", "--show", "0"],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.startswith(f"{len(nc)} samples"), out.stdout + out.stderr
+
+
+def test_where_with_a_number_on_a_text_column_is_an_error_not_an_empty_selection(two):
+    """Before: where=[("license", "==", 3)] was decided from the index's counts (no license equals 3) and ended in
+    'no sample ... matches': it looked like a filter that matched nothing, not a mistake. The 'no sample' error of
+    a where= term on license or source now lists the values present, as licenses=/sources= did."""
+    a, _ = two
+    for where in ([("license", "==", 3)], [("source", "in", ["arxiv", 1])], [("discipline", "!=", None)]):
+        with pytest.raises(ValueError, match="compares the text column .* not the same kind of value; give text"):
+            S1MMAlignStream(a, where=where)
+    with pytest.raises(ValueError, match="Licenses present: cc-by-4.0, cc-by-nc-4.0"):
+        S1MMAlignStream(a, where=[("license", "==", "cc0-1.0")])
