@@ -436,3 +436,12 @@ def test_option_mistakes_leave_no_unfinished_run_behind(tmp_path, manifest):
     p = run("stream", tmp_path / "ds", "--world-size", "0")
     assert p.returncode == 2 and "invalid positive int value: '0'" in p.stderr, p.stderr
     run("recaption", tmp_path / "ds", rc, "--backend", "context", "--no-cache", check=0)
+
+
+def test_convert_names_a_mistyped_release_before_looking_at_out(tmp_path, manifest):
+    """Before: 'convert /mistyped OUT' with OUT holding a dataset said 'OUT already holds a dataset ...; pass
+    --overwrite to replace it', sending the user after the wrong argument; now it names the release."""
+    run("write", manifest, tmp_path / "ds", "--formats", "parquet", check=0)
+    before = dataset_files(tmp_path / "ds")
+    one_line_error(run("convert", tmp_path / "no-such-release", tmp_path / "ds"), "no-such-release: not a folder")
+    assert dataset_files(tmp_path / "ds") == before and not (tmp_path / "ds" / target_mod.STAGING).exists()

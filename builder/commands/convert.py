@@ -77,9 +77,7 @@ def convert_release(
     """
     from s1mmalign.builder.commands.build import run_build
 
-    release = str(release)
-    if "://" not in release and not Path(release).is_dir():
-        raise FileNotFoundError(f"{release}: not a folder (give the release's root folder or an hf:// URL)")
+    release = check_release(release)
     started, cpu_started = time.perf_counter(), time.process_time()
     cfg = convert_config(str(Path(release).resolve()) if "://" not in release else release, str(Path(out).resolve()),
                          sources=sources, disciplines=disciplines, limit=limit, options=options,
@@ -159,10 +157,20 @@ def add_cli(sub) -> None:
     p.set_defaults(func=_cli_convert)
 
 
+def check_release(release) -> str:
+    """``release`` as a string; a local one must be a folder (checked before OUT is looked at, so a
+    mistyped release is named as such, not as an OUT that holds another run)."""
+    release = str(release)
+    if "://" not in release and not Path(release).is_dir():
+        raise FileNotFoundError(f"{release}: not a folder (give the release's root folder or an hf:// URL)")
+    return release
+
+
 def _cli_convert(args) -> int:
     from s1mmalign.builder.commands.write import check_outcome
     from s1mmalign.builder.shards.target import args_fingerprint, open_target
 
+    check_release(args.release)
     target = open_target(args.out, "convert", args_fingerprint(args, paths=["release"]), overwrite=args.overwrite, resumable=True)
     try:
         report = convert_release(
