@@ -74,6 +74,9 @@ def main(argv=None) -> dict:
     loader_state = None
     ckpt = ckpt_dir / "checkpoint.pt"
     if args.resume:
+        if not ckpt.is_file():  # (a run stopped before its first save, every --save-every steps, leaves none)
+            raise SystemExit(f"--resume: no checkpoint in {ckpt_dir} yet (one is saved every --save-every "
+                             f"{args.save_every} steps); run without --resume to start")
         state = torch.load(ckpt, weights_only=True)  # tensors, numbers, strings only
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])

@@ -425,6 +425,10 @@ def test_train_clip_example_resumes_exactly(ds, tmp_path):
     a = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=True)["losses"]
     b = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)["losses"]
     assert a == pytest.approx(b, rel=1e-4, abs=1e-5)
+    # stopped before its first save: --resume says so in one line (before: FileNotFoundError traceback of torch.load)
+    train_clip.main([*common, "--ckpt", str(tmp_path / "c"), "--stop-after", "2"])
+    with pytest.raises(SystemExit, match="--resume: no checkpoint in .* run without --resume"):
+        train_clip.main([*common, "--ckpt", str(tmp_path / "c"), "--resume"])
 
 
 def test_resume_with_other_filters_is_refused(ds):
