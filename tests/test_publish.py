@@ -57,6 +57,15 @@ def test_dry_run_lists_the_dataset_not_the_resume_state(built, tmp_path):
     assert f"would upload {len(on_disk)} files" in p.stdout
 
 
+def test_a_malformed_repo_id_is_refused_by_the_dry_run(built, tmp_path):
+    """Before: `publish OUT hf://datasets/org/name --dry-run` (or 'org/na me') printed 'would upload ...', exit 0;
+    only the real upload failed. The repo id is checked first, as the Hub checks it."""
+    for bad in ("hf://datasets/org/name", "org/na me", "datasets/org/name"):
+        p = publish_cli(str(built), bad, "--dry-run", env=clean_env(tmp_path))
+        assert p.returncode == 1 and "Traceback" not in p.stderr, p.stderr
+        assert f"repository {bad!r} is not a Hub repo id" in p.stderr and "write ORG/NAME" in p.stderr
+
+
 def test_limits_are_checked_before_uploading(built, tmp_path):
     plan = plan_upload(built)
     n_data = len([f for f, _ in plan.files if f.startswith("data/")])

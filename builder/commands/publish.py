@@ -120,6 +120,13 @@ def require_token() -> str:
 def publish(out: str | os.PathLike, repo_id: str, *, private: bool = False, dry_run: bool = False,
             revision: Optional[str] = None, num_workers: Optional[int] = None) -> Plan:
     """Check, then upload ``out`` to the dataset repo ``repo_id`` (created if needed)."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:  # a dry run that approves 'hf://datasets/org/name' or 'org/na me' would fail only when it uploads
+        validate_repo_id(repo_id)
+    except HFValidationError as e:
+        raise ValueError(f"repository {repo_id!r} is not a Hub repo id ({' '.join(str(e).split())}); "
+                         "write ORG/NAME, e.g. your-org/S1-MMAlign") from None
     plan = plan_upload(out)
     for w in plan.warnings:
         log.warning(w)
