@@ -82,6 +82,9 @@ class Source:
         self._fs, self.root = resolve(url, storage_options, timeout)
         self._fs_pid = os.getpid()
         self.is_local = is_local(self.fs)
+        if self.is_local and os.path.isfile(self.root):  # (before: '<file>/index/shards.json: not a directory')
+            raise NotADirectoryError(f"{self.url} is a file; name the dataset folder (`s1mmalign write MANIFEST OUT` "
+                                     "makes one from a manifest)")
         self.cache = ShardCache(cache_dir, cache_limit) if cache_dir is not None and not self.is_local else None
         self.local = None if local is None or self.is_local else str(Path(local).expanduser().resolve())
         self.bytes_read = [0]  # shard bytes read in this process (from the source; see cache_bytes_read)

@@ -452,3 +452,10 @@ def test_where_with_a_number_on_a_text_column_is_an_error_not_an_empty_selection
             S1MMAlignStream(a, where=where)
     with pytest.raises(ValueError, match="Licenses present: cc-by-4.0, cc-by-nc-4.0"):
         S1MMAlignStream(a, where=[("license", "==", "cc0-1.0")])
+
+
+def test_a_file_given_as_the_dataset_is_named_as_such(two):
+    """Before: S1MMAlignStream('.../sizes.json') raised NotADirectoryError for '.../sizes.json/index/shards.json'."""
+    a, _ = two
+    with pytest.raises(NotADirectoryError, match=r"sizes.json is a file; name the dataset folder"):
+        S1MMAlignStream(a / "sizes.json")
