@@ -445,3 +445,21 @@ def test_convert_names_a_mistyped_release_before_looking_at_out(tmp_path, manife
     before = dataset_files(tmp_path / "ds")
     one_line_error(run("convert", tmp_path / "no-such-release", tmp_path / "ds"), "no-such-release: not a folder")
     assert dataset_files(tmp_path / "ds") == before and not (tmp_path / "ds" / target_mod.STAGING).exists()
+
+
+def test_ingest_does_not_overwrite_a_manifest_it_did_not_write(tmp_path):
+    """Before: `ingest PAPERS OUT` with OUT/manifest.jsonl of the user's own replaced it silently (exit 0); now the
+    run is refused before any work and the file stays. Rerunning an ingest into its own OUT still resumes."""
+    papers = Path(__file__).parents[1] / "builder" / "sample" / "papers"
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "manifest.jsonl").write_text('{"my": "records"}\n')
+    one_line_error(run("ingest", papers, mine, "--no-progress"), "manifest.jsonl exists", "move the file away")
+    assert (mine / "manifest.jsonl").read_text() == '{"my": "records"}\n' and sorted(os.listdir(mine)) == ["manifest.jsonl"]
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    one_line_error(run("ingest", papers, afile), "is a file, not a folder")
+    out = tmp_path / "out"
+    first = run("ingest", papers, out, "--no-progress", check=0)
+    again = run("ingest", papers, out, "--no-progress", check=0)
+    assert first.stdout.split(" (")[0] == again.stdout.split(" (")[0]  # 'ingested 3 units: 5 figure records -> ...'

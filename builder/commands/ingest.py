@@ -51,11 +51,18 @@ def ingest(
 ) -> dict:
     """Read every source into ``out`` (see the module docstring; rerun to resume); returns the run's report."""
     from s1mmalign.builder.commands.build import run_build
+    from s1mmalign.builder.records.manifest import MANIFEST_NAME
     from s1mmalign.core.atomic import write_text_atomic
 
     for s in sources:
         if not Path(s).exists():
             raise FileNotFoundError(f"no such source: {s}")
+    out_dir = Path(out)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise NotADirectoryError(f"{out} is a file, not a folder; name a new or empty folder for the manifest")
+    if (out_dir / MANIFEST_NAME).exists() and not (out_dir / ".build").is_dir():  # .build: an earlier ingest's state
+        raise FileExistsError(f"{out_dir / MANIFEST_NAME} exists and no earlier `s1mmalign ingest` into {out} wrote it "
+                              f"(there is no {out_dir / '.build'}); choose another folder, or move the file away")
     started = time.perf_counter()
     cfg = ingest_config(sources, out, arxiv_metadata=arxiv_metadata, classifier=classifier, options=options)
     built = run_build(cfg, progress=progress)
