@@ -266,6 +266,8 @@ def select(
     """
     dnf = normalize_where(where)
     index = source.index
+    if not index["shards"]:  # (before: 'no sample matches {} ... Loosen the filters', with no filter given)
+        raise ValueError(f"{source.url} is an empty dataset: its index/shards.json lists no shard")
     fmt = choose_format(index, format)
     want_d = _as_set("discipline", disciplines, contract.DISCIPLINES)
     want_m = _as_set("modality", modalities, contract.MODALITIES)

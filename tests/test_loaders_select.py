@@ -459,3 +459,11 @@ def test_a_file_given_as_the_dataset_is_named_as_such(two):
     a, _ = two
     with pytest.raises(NotADirectoryError, match=r"sizes.json is a file; name the dataset folder"):
         S1MMAlignStream(a / "sizes.json")
+
+
+def test_an_empty_dataset_is_named_empty_not_a_filter_to_loosen(tmp_path):
+    """Before: a dataset whose index lists no shard gave 'no sample of X matches {} ... Loosen the filters'."""
+    (tmp_path / "index").mkdir()
+    (tmp_path / "index" / "shards.json").write_text('{"version": 1, "shards": []}')
+    with pytest.raises(ValueError, match="is an empty dataset: its index/shards.json lists no shard"):
+        S1MMAlignStream(tmp_path)
