@@ -11,6 +11,7 @@ No sample appears twice within an epoch (without ``weights`` that upsample).
 
 from __future__ import annotations
 
+import numbers
 import random
 from typing import Optional
 
@@ -36,6 +37,8 @@ def group_quotas(by_group: dict, weights: Optional[dict], total: Optional[int] =
     bad = sorted(map(str, set(weights) - set(by_group)))
     if bad:
         raise ValueError(f"weights= names groups with no selected sample: {bad}; selected: {sorted(map(str, by_group))}")
+    if any(isinstance(w, bool) or not isinstance(w, numbers.Real) for w in weights.values()):  # ("3" >= 0: TypeError)
+        raise ValueError(f"weights must be numbers, got {weights}")
     if any(not w >= 0 for w in weights.values()) or not sum(weights.values()):
         raise ValueError(f"weights must be >= 0 with a positive sum, got {weights}")
     total = sum(by_group.values()) if total is None else int(total)

@@ -216,6 +216,9 @@ def test_mixing_sources_with_weights_is_exact_and_deterministic(two):
     assert len(keys(both)) == 50 + 30
     with pytest.raises(ValueError, match="2 sources"):
         S1MMAlignStream([a, b], weights=[1, 2, 3])
+    for bad in (["3", 1], [True, 1], {"physics": "1"}):  # before: "'>=' not supported between 'str' and 'int'"
+        with pytest.raises(ValueError, match="weights must be numbers"):
+            S1MMAlignStream([a, b] if isinstance(bad, list) else a, weights=bad)
 
 
 def test_mixed_streams_resume_exactly_with_workers(two):
