@@ -100,3 +100,16 @@ def test_a_subfiles_paper_with_its_paths_in_macros():
     assert [(f.label, f.files) for f in p.figures] == [("fig:bounds", ["Figures/cFuncBounds.png"])]
     (rec,) = paper_records("2401.00005", PaperFiles(files), Rejects())
     assert rec["citation_contexts"] == ["Figure 1 shows the bounds."]
+
+
+def test_a_line_that_is_only_a_comment_does_not_end_the_paragraph():
+    # hkujy/BusBunchingCaspt: "... deviate from the undisturbed trajectories\n% (exceeding the 1 s threshold)\n
+    # as shown in Fig.~\ref{fig:range}." gave the citing sentence "as shown in Fig. 1."; 467 false paragraph
+    # breaks over both sweeps (thesis-153957: 88)
+    body = ("\\begin{figure}\\includegraphics{a}\\caption{Delayed buses.}\\label{fig:range}\\end{figure}\n"
+            "A delay reaches 56 bus arrivals\n  % (exceeding the 1 s threshold value we set).\nas shown in Fig.~\\ref{fig:range}.\n"
+            "% a note\n\nNext paragraph.")
+    files = PaperFiles({"main.tex": doc("", body), "a.png": png(1)})
+    (rec,) = paper_records("2401.00006", files, Rejects())
+    assert rec["citation_contexts"] == ["A delay reaches 56 bus arrivals as shown in Fig. 1."]
+    assert parse_paper(files).paragraphs[-1] == "Next paragraph."

@@ -6,11 +6,14 @@ import re
 from typing import Iterable
 
 _COMMENT = re.compile(r"(?<!\\)((?:\\\\)*)%.*")
+_COMMENT_LINE = re.compile(r"[ \t]*%")
 
 
 def strip_comments(tex: str) -> str:
-    r"""Remove ``%`` comments (not ``\%``), ``\iffalse ... \fi`` and ``comment`` environments."""
-    tex = "\n".join(_COMMENT.sub(r"\1", line) if "%" in line else line for line in tex.split("\n"))
+    r"""Remove ``%`` comments (not ``\%``), ``\iffalse ... \fi`` and ``comment`` environments. A line
+    that is only a comment goes with its line end, as in TeX (``%`` eats it): it does not end a paragraph."""
+    tex = "\n".join(_COMMENT.sub(r"\1", line) if "%" in line else line
+                    for line in tex.split("\n") if not _COMMENT_LINE.match(line))
     tex = re.sub(r"\\begin\{comment\}.*?\\end\{comment\}", "", tex, flags=re.S)
     tex = re.sub(r"\\iffalse\b.*?\\fi\b", "", tex, flags=re.S)
     return tex
