@@ -113,3 +113,18 @@ def test_a_line_that_is_only_a_comment_does_not_end_the_paragraph():
     (rec,) = paper_records("2401.00006", files, Rejects())
     assert rec["citation_contexts"] == ["A delay reaches 56 bus arrivals as shown in Fig. 1."]
     assert parse_paper(files).paragraphs[-1] == "Next paragraph."
+
+
+def test_ifthenelse_on_a_boolean_keeps_the_branch_latex_takes():
+    # econ-ark/BufferStockTheory: each figure file holds \ifthenelse{\boolean{Web}}{<png float>}{<pdf float>} with
+    # \setboolean{Web}{false}; both were read, the second with the label an exact duplicate of the first
+    preamble = "\\usepackage{ifthen}\\provideboolean{Web}\\setboolean{Web}{false}\\newboolean{draft}"
+    flt = "\\begin{{figure}}\\includegraphics{{{0}}}\\caption{{{1}}}{2}\\end{{figure}}"
+    body = ("\\ifthenelse{\\boolean{Web}}{" + flt.format("a", "Web version.", "") + "}{"
+            + flt.format("b", "Print version.", "\\label{fig:target}") + "}\n"
+            "\\ifthenelse{\\not\\boolean{draft}}{" + flt.format("c", "Final.", "") + "}{}\n"
+            "\\ifthenelse{\\equal{\\x}{y}}{" + flt.format("a", "Kept: not a boolean.", "") + "}{}")
+    files = {"ms.tex": doc(preamble, body), "a.png": png(1), "b.png": png(2), "c.png": png(3)}
+    figures = parse_paper(PaperFiles(files)).figures
+    assert [(f.label, f.caption) for f in figures] == [("fig:target", "Print version."), (None, "Final."),
+                                                       (None, "Kept: not a boolean.")]

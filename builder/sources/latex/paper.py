@@ -10,7 +10,7 @@ from typing import Optional
 from s1mmalign.builder.sources.latex.files import GRAPHIC_EXTS, PaperFiles, expand_inputs, expand_path, find_main_tex, local_packages, read_path_macros
 from s1mmalign.builder.sources.latex.macros import cut_definitions, paper_macros
 from s1mmalign.builder.sources.latex.numbering import counters_for, has_chapters, numbered_labels
-from s1mmalign.builder.sources.latex.structure import cut_headings, expand_structural_macros
+from s1mmalign.builder.sources.latex.structure import choose_ifthenelse, cut_headings, expand_structural_macros
 from s1mmalign.builder.sources.latex.syntax import Unbalanced, find_command, read_args, read_group
 from s1mmalign.builder.sources.latex.text import Converter, clean_text
 
@@ -317,6 +317,7 @@ def parse_paper(files: PaperFiles, main: Optional[str] = None) -> Paper:
     end = body.find("\\end{document}")
     body = body[:end] if end >= 0 else body
     body = expand_structural_macros(body, macros)  # \figurelabel{x} is \label{fig:x}; \ignore{<figure>} is nothing
+    body = choose_ifthenelse(body, packages + "\n" + preamble)  # \ifthenelse{\boolean{Web}}{<figure>}{<figure>}: one
     body = _side_by_side(body, graphics_commands)
     chapters = has_chapters(body)
     counters, counted = counters_for(chapters, packages, preamble), 0  # the float numbers, stepped in document order

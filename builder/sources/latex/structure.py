@@ -64,3 +64,35 @@ def cut_headings(tex: str) -> str:
         pos = end
     out.append(tex[pos:])
     return "".join(out)
+
+
+_BOOLEAN_SET = re.compile(r"\\(?:setboolean\s*\{\s*([A-Za-z@]+)\s*\}\s*\{\s*(true|false)\s*\}|(?:new|provide)boolean\s*\{\s*([A-Za-z@]+)\s*\})")
+_IFTHENELSE = re.compile(r"\\ifthenelse(?![A-Za-z@])")
+
+
+def choose_ifthenelse(tex: str, settings: str) -> str:
+    r"""``tex`` with each ``\ifthenelse{\boolean{web}}{A}{B}`` (also ``\not\boolean``) replaced by the
+    branch LaTeX takes, the booleans as ``settings`` leaves them (``\newboolean`` is false,
+    ``\setboolean{web}{true}``); another condition keeps the whole command. At most
+    ``Limits.macro_expansions`` replacements."""
+    booleans: dict[str, bool] = {}
+    for m in _BOOLEAN_SET.finditer(settings):
+        if m.group(1):
+            booleans[m.group(1)] = m.group(2) == "true"
+        else:
+            booleans.setdefault(m.group(3), False)
+    out, pos, budget = [], 0, limits().macro_expansions
+    for m in _IFTHENELSE.finditer(tex):
+        if m.start() < pos:
+            continue
+        try:
+            _, (cond, yes, no), end = read_args(tex, m.end(), 3, 0)
+        except Unbalanced:
+            continue
+        test = re.fullmatch(r"\s*(\\(?:not|NOT)\s*)?\\boolean\s*\{\s*([A-Za-z@]+)\s*\}\s*", cond)
+        if test is None or test.group(2) not in booleans or (budget := budget - 1) < 0:
+            continue
+        out += [tex[pos:m.start()], yes if booleans[test.group(2)] != bool(test.group(1)) else no]
+        pos = end
+    out.append(tex[pos:])
+    return "".join(out)
