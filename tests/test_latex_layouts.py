@@ -128,3 +128,17 @@ def test_ifthenelse_on_a_boolean_keeps_the_branch_latex_takes():
     figures = parse_paper(PaperFiles(files)).figures
     assert [(f.label, f.caption) for f in figures] == [("fig:target", "Print version."), (None, "Final."),
                                                        (None, "Kept: not a boolean.")]
+
+
+def test_a_newif_flag_keeps_the_branch_latex_takes_and_a_cut_line_leaves_no_blank():
+    # asvc (sweep 1): \newif\ifCameraReady, \ifCameraReady\NotCameraReadyfalse\else\NotCameraReadytrue\fi, then
+    # \cref{a\ifNotCameraReady,b\fi} read "see ?, 2, ?" and both versions of each passage were text
+    preamble = ("\\newif\\ifCameraReady\n\\newif\\ifNotCameraReady\n"
+                "\\ifCameraReady\\NotCameraReadyfalse\\else\\NotCameraReadytrue\\fi\n")
+    body = ("\\begin{figure}\\includegraphics{a}\\caption{Sizes.}\\label{fig:a}\\end{figure}\n"
+            "We compare sizes ($a \\iff b$)\n\\ifCameraReady\nin short.\n\\else\n"
+            "in full\\ifNotCameraReady{} (see Figure~\\ref{fig:a})\\fi.\n\\fi\nThen we conclude.")
+    files = PaperFiles({"main.tex": doc(preamble, body), "a.png": png(1)})
+    (rec,) = paper_records("2401.00007", files, Rejects())
+    assert rec["citation_contexts"] == ["We compare sizes (a ⟺ b) in full (see Figure 1)."]
+    assert parse_paper(files).paragraphs[-1].endswith("Then we conclude.")  # one paragraph: no line left blank

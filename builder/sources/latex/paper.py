@@ -10,7 +10,7 @@ from typing import Optional
 from s1mmalign.builder.sources.latex.files import GRAPHIC_EXTS, PaperFiles, expand_inputs, expand_path, find_main_tex, local_packages, read_path_macros
 from s1mmalign.builder.sources.latex.macros import cut_definitions, paper_macros
 from s1mmalign.builder.sources.latex.numbering import counters_for, has_chapters, numbered_labels
-from s1mmalign.builder.sources.latex.structure import choose_ifthenelse, cut_headings, expand_structural_macros
+from s1mmalign.builder.sources.latex.structure import choose_ifthenelse, choose_newif, cut_headings, expand_structural_macros
 from s1mmalign.builder.sources.latex.syntax import Unbalanced, find_command, read_args, read_group
 from s1mmalign.builder.sources.latex.text import Converter, clean_text
 
@@ -302,6 +302,7 @@ def parse_paper(files: PaperFiles, main: Optional[str] = None) -> Paper:
         return paper
     tex = expand_inputs(files, main, paper.problems)
     tex = re.sub(r"\\begin\{(verbatim|lstlisting|minted)\}.*?\\end\{\1\}", " ", tex, flags=re.S)
+    tex = choose_newif(tex)  # \newif\iffinal \finaltrue ... \iffinal <figure> \else <draft> \fi
     unescaped = re.sub(r"\\[\\{}]", "", tex)  # \{ and \} are no group, nor is the } after \\ (a line break)
     opens, closes = unescaped.count("{"), unescaped.count("}")
     if opens != closes:

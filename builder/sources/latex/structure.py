@@ -6,10 +6,20 @@ is expanded, one that prints nothing (``\\newcommand{\\ignore}[1]{}`` around a d
 from __future__ import annotations
 
 import re
+from typing import Optional
 
-from s1mmalign.builder.sources.latex.syntax import Unbalanced, read_args
+from s1mmalign.builder.sources.latex.syntax import Unbalanced, read_args, skip_space
 from s1mmalign.builder.sources.latex.text import Macro
 from s1mmalign.core.limits import limits
+
+_CUT = "\ue010"  # where a command was taken out: a line left with nothing else goes with its line end
+
+
+def _joined(out: list[str]) -> str:
+    """``out`` joined; a line that held only what was taken out is gone, not left blank (a blank
+    line would end the paragraph)."""
+    text = "".join(out)
+    return re.sub(r"\n[ \t]*(?:" + _CUT + r"[ \t]*)+(?=\n)", "", text).replace(_CUT, "")
 
 
 def expand_structural_macros(tex: str, macros: dict[str, Macro]) -> str:
@@ -40,10 +50,10 @@ def expand_structural_macros(tex: str, macros: dict[str, Macro]) -> str:
         size += len(body) - (end - m.start())
         if size > lim.tex_chars:
             break
-        out += [tex[pos:m.start()], body]
+        out += [tex[pos:m.start()], _CUT, body, _CUT]
         pos = end
     out.append(tex[pos:])
-    return "".join(out)
+    return _joined(out)
 
 
 _HEADING = re.compile(r"\\(?:(?:sub)*section|(?:sub)?paragraph|chapter|part)(?![A-Za-z@])\*?")
@@ -92,7 +102,51 @@ def choose_ifthenelse(tex: str, settings: str) -> str:
         test = re.fullmatch(r"\s*(\\(?:not|NOT)\s*)?\\boolean\s*\{\s*([A-Za-z@]+)\s*\}\s*", cond)
         if test is None or test.group(2) not in booleans or (budget := budget - 1) < 0:
             continue
-        out += [tex[pos:m.start()], yes if booleans[test.group(2)] != bool(test.group(1)) else no]
+        out += [tex[pos:m.start()], _CUT, yes if booleans[test.group(2)] != bool(test.group(1)) else no, _CUT]
         pos = end
     out.append(tex[pos:])
-    return "".join(out)
+    return _joined(out)
+
+
+_CONDITIONAL = re.compile(r"\\(?:newif\s*\\if([A-Za-z@]+)|if(?!thenelse|f(?![A-Za-z@]))([A-Za-z@]*)|(else|fi)|([A-Za-z@]+?)(true|false))(?![A-Za-z@])")
+
+
+def choose_newif(tex: str) -> str:
+    r"""``tex`` with each ``\ifX ... \else ... \fi`` of a ``\newif\ifX`` flag cut to the branch LaTeX
+    takes, the flag set as the text goes (false, then ``\Xtrue`` / ``\Xfalse``, also inside a
+    chosen branch). Other conditionals (``\ifmmode``, ``\ifx``, ...) stay as written, their
+    ``\else`` and ``\fi`` matched to them; an ``\ifsomething{...}`` (etoolbox's ``\ifbool{x}``)
+    takes arguments and is no conditional. One pass over the text."""
+    flags: dict[str, bool] = {}
+    frames: list[Optional[list[bool]]] = []  # per open conditional: [flag, in the else branch], or None (not a flag)
+    out, pos = [], 0
+
+    def skipping() -> bool:
+        return any(f is not None and f[0] == f[1] for f in frames)
+
+    for m in _CONDITIONAL.finditer(tex):
+        declared, test, branch, name, value = m.groups()
+        if test is not None and test not in flags:
+            if not tex.startswith(("{", "["), skip_space(tex, m.end())):
+                frames.append(None)
+            continue  # written text: kept (or skipped) with what is around it
+        if (name and name not in flags) or (branch and (not frames or frames[-1] is None)):
+            if branch == "fi" and frames:
+                frames.pop()
+            continue
+        if not skipping():
+            out += [tex[pos:m.start()], _CUT]
+        pos = m.end()
+        if declared:
+            flags[declared] = False
+        elif test:
+            frames.append([flags[test], False])
+        elif branch == "else":
+            frames[-1][1] = True
+        elif branch == "fi":
+            frames.pop()
+        elif not skipping():
+            flags[name] = value == "true"
+    if not skipping():
+        out.append(tex[pos:])
+    return _joined(out)
