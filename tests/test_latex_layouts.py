@@ -142,3 +142,13 @@ def test_a_newif_flag_keeps_the_branch_latex_takes_and_a_cut_line_leaves_no_blan
     (rec,) = paper_records("2401.00007", files, Rejects())
     assert rec["citation_contexts"] == ["We compare sizes (a ⟺ b) in full (see Figure 1)."]
     assert parse_paper(files).paragraphs[-1].endswith("Then we conclude.")  # one paragraph: no line left blank
+
+
+def test_a_code_chunk_of_the_journal_of_statistical_software_is_no_text():
+    # eggplantbren/DNest4: C++ in \begin{CodeChunk}\begin{CodeInput} ... \end{CodeInput} was read as text, its
+    # unmatched braces reported the paper as 'unbalanced_braces' (828 '{' vs 826 '}')
+    body = ("We define the model class.\n\\begin{CodeChunk}\n\\begin{CodeInput}\nclass MyModel {\n  void from_prior(RNG& rng)"
+            " { if (x) {\n\\end{CodeInput}\n\\end{CodeChunk}\nIt has two methods.\n\n\\begin{Sinput}\n> f <- function(x) {\n"
+            "\\end{Sinput}\nDone.")
+    p = parse_paper(PaperFiles({"ms.tex": doc("", body)}))
+    assert p.problems == [] and p.paragraphs == ["We define the model class. It has two methods.", "Done."]

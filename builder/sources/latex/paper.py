@@ -136,6 +136,9 @@ def resolve_graphic(files: PaperFiles, name: str, base: str, search: list[str]) 
     return None
 
 
+#: environments whose body is code printed as is: LaTeX's, fancyvrb's, listings, minted, and the Journal of
+#: Statistical Software's and Sweave's code chunks (an R or C++ listing's braces are no TeX groups); its line end goes with it
+_VERBATIM = re.compile(r"\\begin\{((?:[BL]?V|v)erbatim\*?|lstlisting|minted|Code(?:Input|Output)?|S(?:input|output|code))\}.*?\\end\{\1\}[ \t]*\n?", re.S)
 _ENV_RE = re.compile(r"\\begin\s*\{(" + "|".join(re.escape(e) for e in FIGURE_ENVS + TABLE_ENVS) + r")\}")
 
 
@@ -301,7 +304,7 @@ def parse_paper(files: PaperFiles, main: Optional[str] = None) -> Paper:
         paper.problems.append(("no_main_tex", "no .tex file with \\documentclass"))
         return paper
     tex = expand_inputs(files, main, paper.problems)
-    tex = re.sub(r"\\begin\{(verbatim|lstlisting|minted)\}.*?\\end\{\1\}", " ", tex, flags=re.S)
+    tex = _VERBATIM.sub(" ", tex)
     tex = choose_newif(tex)  # \newif\iffinal \finaltrue ... \iffinal <figure> \else <draft> \fi
     unescaped = re.sub(r"\\[\\{}]", "", tex)  # \{ and \} are no group, nor is the } after \\ (a line break)
     opens, closes = unescaped.count("{"), unescaped.count("}")
