@@ -152,3 +152,14 @@ def test_a_code_chunk_of_the_journal_of_statistical_software_is_no_text():
             "\\end{Sinput}\nDone.")
     p = parse_paper(PaperFiles({"ms.tex": doc("", body)}))
     assert p.problems == [] and p.paragraphs == ["We define the model class. It has two methods.", "Done."]
+
+
+def test_a_paper_that_renews_a_reference_command_is_read_with_its_own():
+    # dfm/celerite: \renewcommand{\eqref}[1]{\ref{eq:#1}} with \Eq{x} = Equation~(\eqref{x}): the Converter's own
+    # \eqref looked up "x" and printed "Equation ((?))" 66 times; a \newcommand of it stays the Converter's
+    preamble = ("\\renewcommand{\\eqref}[1]{\\ref{eq:#1}}\\newcommand{\\Eq}[1]{Equation~(\\eqref{#1})}"
+                "\\newcommand{\\eqlabel}[1]{\\label{eq:#1}}")
+    body = ("\\begin{equation}\\eqlabel{psd} S(\\omega) = S_0\\end{equation}\n"
+            "\\begin{figure}\\includegraphics{a}\\caption{The spectrum of \\Eq{psd}.}\\end{figure}")
+    (f,) = parse_paper(PaperFiles({"ms.tex": doc(preamble, body), "a.png": png(1)})).figures
+    assert f.caption == "The spectrum of Equation (1)."

@@ -38,7 +38,9 @@ def paper_macros(tex: str) -> dict[str, Macro]:
     out = {}
     for m, name, body, _ in definitions(tex):
         body = _IFMMODE.sub(r"\1", body)
-        if (len(body) >= 400 or name in OWN_COMMANDS or _PROGRAMMING.search(body)
+        own = name in OWN_COMMANDS and not (name.endswith("ref") and name != "ref" and m.group("cmd") != "newcommand"
+                                            and re.search(r"\\ref(?![A-Za-z@])", body))  # \renewcommand{\eqref}[1]{\ref{eq:#1}}
+        if (len(body) >= 400 or own or _PROGRAMMING.search(body)
                 or name in SYMBOLS and m.group("cmd") not in (None, "renewcommand", "DeclareRobustCommand")):
             continue
         if m.group("cmd") == "DeclareSIUnit":
