@@ -1,6 +1,8 @@
-"""The LaTeX reader on layouts found by a second sweep over 20 real papers and theses
+"""The LaTeX reader on layouts found by a second sweep over 25 real papers and theses
 (2026-12-07): graphics named from the root of a \\graphicspath folder, labels and hidden
-figures in user macros."""
+figures in user macros, class markup (jss.cls, \\@startsection headings), line breaks,
+subfiles and path macros, conditionals (\\ifthenelse, \\newif), comment lines, code chunks,
+renewed reference commands."""
 
 from __future__ import annotations
 
