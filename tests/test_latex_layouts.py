@@ -165,3 +165,17 @@ def test_a_paper_that_renews_a_reference_command_is_read_with_its_own():
             "\\begin{figure}\\includegraphics{a}\\caption{The spectrum of \\Eq{psd}.}\\end{figure}")
     (f,) = parse_paper(PaperFiles({"ms.tex": doc(preamble, body), "a.png": png(1)})).figures
     assert f.caption == "The spectrum of Equation (1)."
+
+
+def test_a_textual_citation_reads_as_the_bbl_labels_it():
+    # lgbouma/WASP-4b_anomaly (aastex, natbib): "A separate study by \citet{baluev} reported ..." read "A separate
+    # study by reported ..."; \citetalias{b19} (\defcitealias{b19}{B19}) printed its key "bouma_wasp4b_2019"
+    bbl = ("\\begin{thebibliography}{2}\n\\bibitem[{Baluev {et~al.}(2019)Baluev, Sokov, \\& Jones}]{baluev}\nBaluev, R.\n"
+           "\\bibitem[{{Bouma} {et~al.}(2019{\\natexlab{a}})}]{b19}\nBouma, L.\n\\end{thebibliography}")
+    body = ("\\defcitealias{b19}{B19}\\begin{figure}\\includegraphics{a}\\caption{Transit times from \\citet{baluev} and"
+            " \\citetalias{b19}.}\\label{fig:t}\\end{figure}\nA study by \\citet[p.~3]{baluev} shows Figure~\\ref{fig:t} "
+            "\\citep{b19}; \\citeauthor{baluev} agree, as did \\citet{nokey}.")
+    files = PaperFiles({"ms.tex": doc("\\usepackage{natbib}", body), "ms.bbl": bbl.encode(), "a.png": png(1)})
+    (rec,) = paper_records("2401.00008", files, Rejects())
+    assert rec["caption"] == "Transit times from Baluev et al. (2019) and B19."
+    assert rec["citation_contexts"] == ["A study by Baluev et al. (2019, p. 3) shows Figure 1; Baluev et al. agree, as did."]

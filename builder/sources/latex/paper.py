@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Optional
 
+from s1mmalign.builder.sources.latex.citations import expand_textual_citations, natbib_labels
 from s1mmalign.builder.sources.latex.files import GRAPHIC_EXTS, PaperFiles, expand_inputs, expand_path, find_main_tex, local_packages, read_path_macros
 from s1mmalign.builder.sources.latex.macros import cut_definitions, paper_macros
 from s1mmalign.builder.sources.latex.numbering import counters_for, has_chapters, numbered_labels
@@ -322,6 +323,7 @@ def parse_paper(files: PaperFiles, main: Optional[str] = None) -> Paper:
     body = body[:end] if end >= 0 else body
     body = expand_structural_macros(body, macros)  # \figurelabel{x} is \label{fig:x}; \ignore{<figure>} is nothing
     body = choose_ifthenelse(body, packages + "\n" + preamble)  # \ifthenelse{\boolean{Web}}{<figure>}{<figure>}: one
+    body = expand_textual_citations(body, natbib_labels(files, main), tex)  # "as shown by \citet{x}": by Jones et al. (1990)
     body = _side_by_side(body, graphics_commands)
     chapters = has_chapters(body)
     counters, counted = counters_for(chapters, packages, preamble), 0  # the float numbers, stepped in document order
