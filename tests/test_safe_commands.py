@@ -88,8 +88,21 @@ def test_a_folder_of_other_files_is_kept_and_a_dataset_without_marker_is_refused
     (out / "notes.txt").write_text("mine")
     run("write", manifest, out, "--no-progress", check=0)
     assert (out / "notes.txt").read_text() == "mine"
-    (out / target_mod.MARKER).unlink()  # a dataset written by an older version: ours, but from what?
-    one_line_error(run("write", manifest, out, "--no-progress"), "--overwrite")
+    (out / target_mod.MARKER).unlink()  # names of a dataset, but nothing shows s1mmalign wrote them
+    before = dataset_files(out)
+    for extra in ([], ["--overwrite"]):
+        one_line_error(run("write", manifest, out, "--no-progress", *extra), "no .s1mmalign.json")
+        assert dataset_files(out) == before
+
+
+def test_overwrite_never_removes_the_users_own_files_named_like_a_datasets(tmp_path, manifest):
+    out = tmp_path / "out"
+    (out / "data").mkdir(parents=True)
+    (out / "data" / "mine.csv").write_text("a,b\n")
+    (out / "README.md").write_text("my notes")
+    p = run("write", manifest, out, "--no-progress", "--overwrite")
+    one_line_error(p, "no .s1mmalign.json")
+    assert (out / "data" / "mine.csv").read_text() == "a,b\n" and (out / "README.md").read_text() == "my notes"
 
 
 def _start_write(manifest, out, *extra):

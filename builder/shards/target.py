@@ -6,8 +6,10 @@ fingerprint of that command's inputs and options. :func:`open_target` decides, b
 - an empty or new folder, or one whose files are none of ours: a new dataset;
 - the same command (same fingerprint) again: resume (a resumable command continues where it
   stopped; the others start over and give the same bytes);
-- anything else of ours (another command, other options, a dataset without a marker): refused
-  with a one-line error naming ``--overwrite``.
+- anything else of ours (another command, other options): refused with a one-line error naming
+  ``--overwrite``;
+- a dataset's names (``data``, ``README.md``, ...) without a marker: refused even with
+  ``--overwrite``, since nothing shows this program wrote them (the user's own ``data/`` folder).
 
 Every run writes into ``OUT/.s1mmalign-staging/`` and :meth:`Target.commit` moves the result
 into place when it is complete, so a replaced dataset stays readable until then and a killed
@@ -222,8 +224,12 @@ def open_target(out: str | os.PathLike, command: str, fp: str, *, overwrite: boo
         _write_marker(out, command, fp, "writing")
         return Target(out, out, command, fp)
     ours = [n for n in ENTRIES if (out / n).exists()]
+    if ours and current is None:  # named like a dataset's, but no marker says this program wrote them
+        raise TargetError(f"{out} holds {', '.join(ours)} but no {MARKER}, so s1mmalign cannot tell they are its own "
+                          "and will not resume or replace them (not even with --overwrite); choose another folder, "
+                          "or move them out of the way and rerun")
     if ours and not same(current) and not overwrite:
-        what = _describe(current) if current else f"files of a dataset ({', '.join(ours)})"
+        what = _describe(current)
         raise TargetError(f"{out} already holds a dataset ({what}); choose another folder, rerun the command that "
                           "wrote it to resume, or pass --overwrite to replace it (the old one stays readable until "
                           "the new one is complete)")
