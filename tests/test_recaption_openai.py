@@ -245,6 +245,25 @@ def test_unreachable_endpoint_is_a_recorded_error():
     rc.close()
 
 
+def test_an_endpoint_that_answers_nothing_ends_the_run_at_once_but_late_failures_do_not(server):
+    from s1mmalign.builder.stages.recaption.stage import FAIL_FAST_ITEMS, BackendUnavailable
+
+    server.behaviour = lambda n, body: ("status", 503)  # down from the start: no item is ever answered
+    rc = stage(server, max_retries=0, retries=1, batch_size=4)
+    with pytest.raises(BackendUnavailable, match=f"answered none of the first {FAIL_FAST_ITEMS} items.*HTTP 503"):
+        rc(recs(200), Rejects())
+    assert len(server.requests) == FAIL_FAST_ITEMS  # not 200 x 2 attempts
+    rc.close()
+    # once it has answered, later failures are the items' own (recorded, the run goes on)
+    server.requests.clear()
+    server.behaviour = lambda n, body: ("ok", None) if n == 1 else ("status", 503)
+    rc = stage(server, max_retries=0, retries=0, batch_size=1, concurrency=1)
+    rejects = Rejects()
+    out = rc(recs(FAIL_FAST_ITEMS + 4), rejects)
+    assert out[0]["recaption"] and rejects.by_reason() == {"recaption_backend_error": FAIL_FAST_ITEMS + 3}
+    rc.close()
+
+
 def test_cache_makes_a_rerun_send_nothing(server, tmp_path):
     records = recs(4)
     rc = stage(server, cache=tmp_path / "cache")

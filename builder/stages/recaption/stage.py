@@ -5,7 +5,9 @@ prepare the image (RGB, downscaled to the cap), ask the backend in batches, clea
 the output. A new recaption may relabel the record's modality
 (:func:`~s1mmalign.builder.stages.modality.relabel_from_recaption`). Items whose output fails are retried (only those); an item that still fails keeps
 its original caption, gets ``recaption_info = {"error": ...}`` and a counted reject with the
-reason, and the run goes on.
+reason, and the run goes on; except when the backend has answered nothing at all for the first
+:data:`FAIL_FAST_ITEMS` items (an endpoint down or mistyped): then :class:`BackendUnavailable`
+ends the run at once instead of hours of retries item by item.
 """
 
 from __future__ import annotations
@@ -20,6 +22,13 @@ from s1mmalign.builder.stages.recaption.base import DEFAULT_MAX_PIXELS, Backend,
 from s1mmalign.builder.stages.recaption.cache import RecaptionCache, cache_key
 from s1mmalign.builder.stages.recaption.prompt import InvalidOutput, OutputLimits, build_prompt, clean_output, validate_output
 from s1mmalign.core.images import ImageRejected
+
+#: Backend errors in a row, before any item was answered, that end the run (see the module docstring).
+FAIL_FAST_ITEMS = 16
+
+
+class BackendUnavailable(RuntimeError):
+    """The backend answered none of the first :data:`FAIL_FAST_ITEMS` items: a setup error, not bad items."""
 
 
 class Recaptioner:
@@ -49,6 +58,7 @@ class Recaptioner:
         self.batch_size, self.retries, self.max_pixels = batch_size, retries, max_pixels
         self.budgets, self.limits, self.overwrite, self.progress = budgets, limits, overwrite, progress
         self.stats = {"recaptioned": 0, "cached": 0, "failed": 0, "kept": 0}
+        self._errors_in_a_row = 0  # backend errors since the last answer (FAIL_FAST_ITEMS)
 
     @property
     def model_string(self) -> str:
@@ -123,7 +133,14 @@ class Recaptioner:
                     except Exception as e:
                         last_error[it["i"]] = ("backend_error", f"{type(e).__name__}: {e}")
                         failed.append(it)
+                        self._errors_in_a_row += 1
+                        if self._errors_in_a_row >= FAIL_FAST_ITEMS and not self.stats["recaptioned"]:
+                            raise BackendUnavailable(
+                                f"the {self.backend.name} backend answered none of the first {self._errors_in_a_row} items "
+                                f"(last: {type(e).__name__}: {e}); check its options (--base-url, --model) and that it "
+                                "runs, then rerun") from None
                         continue
+                    self._errors_in_a_row = 0
                     info = {"settings": settings, "attempt": attempt, "prompt_version": self.backend.prompt_version}
                     if it["image"] is not None:
                         info["image_size"] = list(it["image"].size)
