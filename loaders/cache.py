@@ -63,6 +63,8 @@ class ShardCache:
 
     def __init__(self, folder: str | os.PathLike, limit=None):
         self.folder = Path(folder).expanduser().resolve()
+        if self.folder.exists() and not self.folder.is_dir():  # (else: one warning per shard, nothing cached)
+            raise NotADirectoryError(f"cache_dir {folder} is a file; name a folder for the shard cache")
         self.limit = parse_size(limit)
         try:
             self.removed = remove_dead_temporaries(self.folder) if self.folder.is_dir() else 0

@@ -76,6 +76,8 @@ class Source:
         if verify not in (None, "sha256"):
             raise ValueError(f"verify must be None (shards kept in the cache are checked) or 'sha256' (every shard), got {verify!r}")
         cache_limit = parse_size(cache_limit)  # checked even where no cache is used: a typo is an error, not ignored
+        if cache_limit is not None and cache_dir is None:
+            raise ValueError("cache_limit= bounds the shard cache in cache_dir=: give cache_dir= too")
         self.url = os.fspath(url)
         self.verify = verify
         self._verified: set[str] = set()  # shards whose bytes hashed right in this process

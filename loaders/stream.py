@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import logging
+import numbers
 import os
 from typing import Any, Iterator, Optional
 
@@ -156,8 +157,8 @@ class S1MMAlignStream(IterableDataset):
             raise ValueError(f"rank {self.rank} is not in [0, {self.world_size})")
         self.caption, self.mix_p, self.seed = caption, mix_p, int(seed)
         self.shuffle, self.shuffle_buffer = shuffle, int(shuffle_buffer) if shuffle else 1
-        if int(shuffle_initial) < 1:
-            raise ValueError(f"shuffle_initial must be >= 1, got {shuffle_initial}")
+        if min(self.shuffle_buffer, int(shuffle_initial)) < 1:
+            raise ValueError(f"shuffle_buffer and shuffle_initial must be >= 1, got {shuffle_buffer}, {shuffle_initial}")
         self.shuffle_initial = min(int(shuffle_initial), self.shuffle_buffer)
         if mix_chunk is not None and int(mix_chunk) < 1:
             raise ValueError(f"mix_chunk must be >= 1 (or None), got {mix_chunk}")
@@ -168,8 +169,7 @@ class S1MMAlignStream(IterableDataset):
         self.read_ahead = int(read_ahead)
         if decode_ahead is not None and int(decode_ahead) < 0:
             raise ValueError(f"decode_ahead must be >= 0 bytes (0: decode in the consumer's thread), got {decode_ahead}")
-        self.decode_ahead = None if decode_ahead is None else int(decode_ahead)
-        self.epoch = 0
+        self.decode_ahead, self.epoch = None if decode_ahead is None else int(decode_ahead), 0
         self.layers: list = []  # elastic resume: the interrupted runs of epoch ``layers_epoch``
         self.layers_epoch: Optional[int] = None
         self._remaining: dict = {}
@@ -221,6 +221,8 @@ class S1MMAlignStream(IterableDataset):
 
     # -- epochs and state -------------------------------------------------------------------------
     def set_epoch(self, epoch: int) -> None:
+        if isinstance(epoch, bool) or not isinstance(epoch, numbers.Integral) or epoch < 0:
+            raise ValueError(f"set_epoch takes an epoch number >= 0, got {epoch!r}")
         self.epoch = int(epoch)
 
     def _fingerprint(self) -> dict:

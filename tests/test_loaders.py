@@ -19,6 +19,7 @@ from s1mmalign.builder.shards.write import write_dataset
 from s1mmalign.builder.shards.writers import ShardOptions
 from s1mmalign.core import contract
 from s1mmalign.loaders import CLIPCollate, IndexMismatchError, S1MMAlignStream, make_dataloader
+from s1mmalign.loaders.cache import ShardCache
 from s1mmalign.loaders.captions import CaptionFitter, choose_caption
 from s1mmalign.loaders.tiny import char_clip_tokenizer, figure_bytes, serve_http, synthetic_records, tiny_clip
 
@@ -120,6 +121,20 @@ def test_weights_rebalance_disciplines(ds):
 def test_unknown_discipline_lists_the_valid_ones(ds):
     with pytest.raises(ValueError, match="unknown discipline 'physic'.*valid: mathematics, physics"):
         S1MMAlignStream(ds, disciplines=["physic"])
+
+
+def test_settings_that_cannot_be_meant_are_errors(ds, tmp_path):
+    s = S1MMAlignStream(ds)
+    for epoch in ("1", 1.5, -1, True):
+        with pytest.raises(ValueError, match="set_epoch takes an epoch number >= 0"):
+            s.set_epoch(epoch)
+    with pytest.raises(ValueError, match="shuffle_buffer and shuffle_initial must be >= 1"):
+        S1MMAlignStream(ds, shuffle_buffer=-1)
+    with pytest.raises(ValueError, match="give cache_dir= too"):
+        S1MMAlignStream(ds, cache_limit="1GB")
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(NotADirectoryError, match="is a file; name a folder for the shard cache"):
+        ShardCache(tmp_path / "a-file")
 
 
 def test_empty_selection_is_a_clear_error(ds):
