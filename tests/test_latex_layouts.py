@@ -179,3 +179,17 @@ def test_a_textual_citation_reads_as_the_bbl_labels_it():
     (rec,) = paper_records("2401.00008", files, Rejects())
     assert rec["caption"] == "Transit times from Baluev et al. (2019) and B19."
     assert rec["citation_contexts"] == ["A study by Baluev et al. (2019, p. 3) shows Figure 1; Baluev et al. agree, as did."]
+
+
+def test_unclosed_groups_after_these_commands_take_linear_time():
+    import time
+
+    from s1mmalign.builder.sources.latex.citations import expand_textual_citations
+    from s1mmalign.builder.sources.latex.structure import choose_ifthenelse, cut_headings, expand_structural_macros
+    from s1mmalign.builder.sources.latex.text import Macro
+    start = time.monotonic()  # each rescanned the rest of the text per unclosed group: 20000 took minutes
+    expand_structural_macros("\\ignore{ x " * 20000, {"ignore": Macro(1, None, "")})
+    cut_headings("\\section{ x " * 20000)
+    expand_textual_citations("\\citet{ x " * 20000, {"x": ("A", "1990")})
+    choose_ifthenelse("\\ifthenelse{ x " * 20000, "\\newboolean{x}")
+    assert time.monotonic() - start < 5

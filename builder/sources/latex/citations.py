@@ -34,7 +34,7 @@ def natbib_labels(files: PaperFiles, main: str) -> dict[str, tuple[str, str]]:
             label, end = read_group(text, m.end(), "[", "]")
             key, _ = read_group(text, skip_space(text, end))
         except Unbalanced:
-            continue
+            break  # a group left open runs to the end of the text: no later one closes (and no quadratic rescans)
         label = label.strip()
         if label.startswith("{") and label.endswith("}"):
             label = label[1:-1]
@@ -60,7 +60,7 @@ def expand_textual_citations(tex: str, labels: dict[str, tuple[str, str]], defs:
         try:
             opts, (keys,), end = read_args(tex, m.end(), 1, 2)
         except Unbalanced:
-            continue
+            break  # a group left open runs to the end of the text: no later one closes (and no quadratic rescans)
         cmd, note = m.group(1).lower(), f", {opts[-1]}" if opts and opts[-1].strip() else ""
         if cmd.endswith("alias"):
             found = [aliases.get(k.strip()) for k in keys.split(",") if k.strip()]

@@ -40,7 +40,7 @@ def expand_structural_macros(tex: str, macros: dict[str, Macro]) -> str:
         try:
             _, args, end = read_args(tex, m.end(), macro.n_args, 0)
         except Unbalanced:
-            continue
+            break  # a group left open runs to the end of the text: no later one closes (and no quadratic rescans)
         budget -= 1
         if budget < 0:
             break
@@ -69,7 +69,7 @@ def cut_headings(tex: str) -> str:
         try:
             _, _, end = read_args(tex, m.end(), 1, 1)
         except Unbalanced:
-            continue
+            break  # a group left open runs to the end of the text: no later one closes (and no quadratic rescans)
         out += [tex[pos:m.start()], "\n\n"]
         pos = end
     out.append(tex[pos:])
@@ -98,7 +98,7 @@ def choose_ifthenelse(tex: str, settings: str) -> str:
         try:
             _, (cond, yes, no), end = read_args(tex, m.end(), 3, 0)
         except Unbalanced:
-            continue
+            break  # a group left open runs to the end of the text: no later one closes (and no quadratic rescans)
         test = re.fullmatch(r"\s*(\\(?:not|NOT)\s*)?\\boolean\s*\{\s*([A-Za-z@]+)\s*\}\s*", cond)
         if test is None or test.group(2) not in booleans or (budget := budget - 1) < 0:
             continue
@@ -119,10 +119,7 @@ def choose_newif(tex: str) -> str:
     takes arguments and is no conditional. One pass over the text."""
     flags: dict[str, bool] = {}
     frames: list[Optional[list[bool]]] = []  # per open conditional: [flag, in the else branch], or None (not a flag)
-    out, pos = [], 0
-
-    def skipping() -> bool:
-        return any(f is not None and f[0] == f[1] for f in frames)
+    out, pos, skipped = [], 0, 0  # skipped: open flag conditionals whose current branch LaTeX does not take
 
     for m in _CONDITIONAL.finditer(tex):
         declared, test, branch, name, value = m.groups()
@@ -134,19 +131,22 @@ def choose_newif(tex: str) -> str:
             if branch == "fi" and frames:
                 frames.pop()
             continue
-        if not skipping():
+        if not skipped:
             out += [tex[pos:m.start()], _CUT]
         pos = m.end()
         if declared:
             flags[declared] = False
         elif test:
             frames.append([flags[test], False])
+            skipped += not flags[test]
         elif branch == "else":
+            skipped += 1 if frames[-1][0] else -1  # the other branch: taken now if the first was not
             frames[-1][1] = True
         elif branch == "fi":
-            frames.pop()
-        elif not skipping():
+            flag, in_else = frames.pop()
+            skipped -= flag == in_else
+        elif not skipped:
             flags[name] = value == "true"
-    if not skipping():
+    if not skipped:
         out.append(tex[pos:])
     return _joined(out)
