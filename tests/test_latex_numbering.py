@@ -161,3 +161,11 @@ def test_hostile_counters_end_quickly():
            "\\renewcommand{\\thefigure}{\\roman{figure}}\\setcounter{figure}{999999}\\setcounter{table}{" + "9" * 5000 + "}")
     assert c.step("figure").endswith("1000000")  # no million-letter roman numeral; the cycle cut
     assert c.step("table") == "1"  # a number past six digits is not read
+
+
+def test_a_sectioning_command_named_as_an_argument_is_no_section():
+    # titlesec in the body of a real thesis (report class): \titleformat{\chapter}... before chapter 1
+    body = ("\\titleformat{\\chapter}[display]{\\bfseries}{\\chaptertitlename\\ \\thechapter}{0pt}{#1}"
+            "\\titlespacing*{\\chapter}{0pt}{0pt}{30pt}\\chapter{One}\\chapter{Two}" + fig("f0", "a", "A."))
+    _, p = paper("\\usepackage{titlesec}", body, "report", 1)
+    assert [f.number for f in p.figures] == ["2.1"]

@@ -24,9 +24,10 @@ COUNTERS = SECTIONS + ("figure", "table", "equation")
 _NAMES = "|".join(COUNTERS)
 
 #: Every command that changes a counter or how it prints (one alternation, so a walk sees them in
-#: order); a sectioning command being defined (``\\def\\section{...}`` in a class's \\appendix) is none.
+#: order); a sectioning command being defined (``\\def\\section{...}`` in a class's \\appendix) or
+#: named as an argument (titlesec's ``\\titleformat{\\chapter}``) is none.
 _STRUCTURE = (
-    r"(?<!def)(?<!let)(?<!command)(?<!command\{)\\(?P<sec>chapter|section|subsection|subsubsection)(?P<star>\*?)(?![A-Za-z@])"
+    r"(?<!def)(?<!let)(?<!command)(?<!\{)\\(?P<sec>chapter|section|subsection|subsubsection)(?P<star>\*?)(?![A-Za-z@])"
     r"|\\(?P<app>appendix)(?![A-Za-z@])|\\begin\s*\{(?P<apps>appendices|subappendices|appendix)\}"
     r"|\\(?P<matter>frontmatter|mainmatter|backmatter)(?![A-Za-z@])"
     r"|\\(?P<set>setcounter|addtocounter)\s*\{(?P<setname>" + _NAMES + r")\}\s*\{\s*(?P<value>-?\d{1,6})\s*\}"
