@@ -6,7 +6,7 @@ CMYK JPEG) is converted once, here. :func:`to_rgb` is what readers use to turn a
 image into RGB (alpha composited onto white, 16-bit scaled, palettes expanded).
 
 Bad images raise :class:`ImageRejected` with a short ``reason`` code for the rejects report:
-``empty``, ``undecodable``, ``truncated``, ``decompression_bomb``, ``too_small``.
+``empty``, ``undecodable``, ``svg_not_rendered``, ``truncated``, ``decompression_bomb``, ``too_small``.
 """
 
 from __future__ import annotations
@@ -78,6 +78,10 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
     except Image.DecompressionBombError as e:
         raise ImageRejected("decompression_bomb", str(e)) from None
     except Exception as e:  # UnidentifiedImageError and friends
+        head = data[:4096].lstrip()
+        if head.startswith((b"<svg", b"<?xml", b"<!")) and re.search(rb"<svg[\s>]", head):
+            raise ImageRejected("svg_not_rendered", "an SVG drawing: no SVG renderer is used (a PDF or PNG copy of the "
+                                                    "figure in the source would be)") from None
         raise ImageRejected("undecodable", f"{type(e).__name__}: {e}") from None
     w, h = img.size
     if max_pixels and w * h > max_pixels:

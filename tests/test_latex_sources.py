@@ -105,3 +105,13 @@ def test_an_input_inside_a_macro_definition_is_no_missing_file():
     p = parse_paper(PaperFiles({"main.tex": doc.encode(), "a.png": png(4)}))
     assert [r for r, _ in p.problems] == ["missing_input"]  # only the real one
     assert "absent" in p.problems[0][1]
+
+
+def test_an_svg_figure_is_named_as_such_and_a_pdf_copy_is_preferred():
+    svg = b'<?xml version="1.0"?>\n<!-- Inkscape -->\n<svg xmlns="http://www.w3.org/2000/svg" width="40" height="30"></svg>'
+    doc = "\\documentclass{article}\\begin{document}" + fig("drawing", "fig:a", "A drawing.") + "\\end{document}"
+    rejects = Rejects()
+    assert list(paper_records("2401.00006", PaperFiles({"main.tex": doc.encode(), "drawing.svg": svg}), rejects)) == []
+    assert [r.reason for r in rejects] == ["svg_not_rendered"]
+    files = {"main.tex": doc.encode(), "drawing.svg": svg, "drawing.png": png(5)}  # a raster copy beside it is used
+    assert [r["image_path"] for r in paper_records("2401.00006", PaperFiles(files), Rejects())] == ["2401.00006/drawing.png"]
