@@ -73,3 +73,9 @@ def test_fancyref_and_unknown_reference_macros():
     conv = Converter(refs, {})
     text = r"\Fref{fig:graph} and \fref{fig:graph}, \Fref{sec:a}, \fref{eq:e}; lost \figsref{fig:graph}, \textbf{kept} \ref{nope}"
     assert clean_text(conv.convert(text)) == "Figure 3 and figure 3, Section 2, equation (4); lost 3, kept?"
+
+
+def test_an_environments_setting_is_no_text_but_a_theorems_name_stays():
+    assert latex_to_text(r"\begin{savequote}[75mm] Nature is simple.\end{savequote}") == "Nature is simple."
+    assert latex_to_text(r"\begin{itemize}[label=-] \item one\end{itemize}") == "one"
+    assert latex_to_text(r"\begin{theorem}[Stokes] Let x.\end{theorem}") == "[Stokes] Let x."

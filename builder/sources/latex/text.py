@@ -28,6 +28,8 @@ _DROP = {
     "numberwithin": 2, "counterwithin": 2, "counterwithout": 2, "stepcounter": 1, "refstepcounter": 1,
     "url": -1, "ensuremath": -1, "caption": -1, "fontseries": 1, "fontshape": 1, "fontfamily": 1, "fontsize": 2, "usefont": 4,
 }
+#: An environment's optional argument that is a setting, not text: a length, float placement, key=value.
+_ENV_OPTION = re.compile(r"\s*\[\s*(?:[-+]?\d*\.?\d+\s*(?:mm|cm|in|pt|em|ex|bp|pc|\\[A-Za-z]+)|[htbpH!]+|[^\[\]{}]*=[^\[\]{}]*)\s*\]")
 _TEXTCOLOR = {"textcolor": 1, "colorbox": 1, "fcolorbox": 2, "href": 1}  # leading args dropped, last kept
 #: Reference commands (fancyref's \fref/\Fref print "figure 3"/"Figure 3", as \cref/\Cref do).
 _REFS = frozenset("ref cref Cref autoref subref eqref pageref vref Vref cpageref crefrange Crefrange nameref figref Figref "
@@ -187,6 +189,8 @@ class Converter:
                     _, _, k = read_args(s, k, 1 if args[0] != "tabular*" else 2, 1)
                 except Unbalanced:
                     pass
+            elif bare == "begin" and (opt := _ENV_OPTION.match(s, k)):  # \begin{savequote}[75mm], \begin{itemize}[label=-]
+                k = opt.end()
             out.append(" ")
             return k
         if bare in _DROP:
