@@ -75,6 +75,20 @@ def test_recaption_never_writes_outside_out(tmp_path):
     assert not (tmp_path / "up.png").exists()
 
 
+def test_a_key_written_twice_keeps_the_first_records_image(tmp_path):
+    # two papers whose ids collide (JOSS drafts all said DOI 'N/A'): the second image replaced the first's
+    first = {**make_record(1), "key": "pmc_N_A_fig1_1e1c1f57", "image": {"bytes": draw_figure(1), "path": "a.png"}}
+    second = {**make_record(2), "key": "pmc_N_A_fig1_1e1c1f57", "image": {"bytes": draw_figure(2), "path": "b.png"}}
+    rejects = Rejects()
+    out = tmp_path / "m" / "manifest.jsonl"
+    assert write_manifest([first, second], out, rejects=rejects) == 1
+    assert [r.reason for r in rejects] == ["duplicate_key"]
+    (rec,) = [json.loads(line) for line in out.read_text().splitlines()]
+    assert (out.parent / rec["image"]).read_bytes() == draw_figure(1)
+    with pytest.raises(ValueError, match="written twice"):
+        write_manifest([first, second], tmp_path / "m2" / "manifest.jsonl")
+
+
 # -- 5. one bad manifest line is one reject ---------------------------------------------------------
 
 

@@ -351,21 +351,22 @@ class Build:
                     modalities[m] = modalities.get(m, 0) + n
             report["modalities"] = dict(sorted(modalities.items(), key=lambda kv: -kv[1]))
         if "manifest" in self.cfg.stages and stages[last]["units_done"]:
-            stages["manifest"] = self._write_manifest(last)
+            stages["manifest"] = self._write_manifest(last, all_rejects)
+            report.update(rejects_by_reason=all_rejects.by_reason(), rejects_by_source=all_rejects.by_source_and_reason())
             all_rejects.write_jsonl(self.cfg.out / REJECTS_REPORT)
         report["sources"] = self._per_source(all_rejects)
         report["complete"] = complete
         write_text_atomic(self.cfg.out / BUILD_REPORT, json.dumps(report, indent=1, sort_keys=True))
         return report
 
-    def _write_manifest(self, last: str) -> dict:
+    def _write_manifest(self, last: str, rejects: Rejects) -> dict:
         """``OUT/manifest.jsonl`` (images under ``OUT/images/``): every finished unit's records, in unit order."""
         from s1mmalign.builder.records.manifest import MANIFEST_NAME, write_manifest
 
         t = time.perf_counter()
         done = [u.id for u in self.units if self.is_done(last, u.id)]
         records = (r for uid in done for r in self.work.read_records(last, uid, base=self.unit_stages[0]))
-        n = write_manifest(records, self.cfg.out / MANIFEST_NAME)
+        n = write_manifest(records, self.cfg.out / MANIFEST_NAME, rejects=rejects)  # (a key twice: duplicate_key)
         return {"units": len(self.units), "units_done": len(done), "records_out": n,
                 "seconds": round(time.perf_counter() - t, 3)}
 

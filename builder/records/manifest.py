@@ -9,6 +9,7 @@ write); any other is rejected.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import posixpath
@@ -165,12 +166,13 @@ def write_manifest(records: Iterable[dict], path: str | os.PathLike, *, images_d
 
     Returns the number of records written. The manifest appears only when complete. A record
     whose key breaks the key rule (it names a file) is a ``bad_key`` reject, or a ValueError
-    without ``rejects``: no path is ever derived from it.
+    without ``rejects``: no path is ever derived from it. A key already written is a
+    ``duplicate_key`` reject (or a ValueError): its image would replace the first record's.
     """
     from s1mmalign.core.images import sniff_ext
 
     path = Path(path)
-    n = 0
+    n, seen = 0, set()
     with atomic_file(path, "w") as f:
         for rec in records:
             rec = dict(rec)
@@ -180,6 +182,14 @@ def write_manifest(records: Iterable[dict], path: str | os.PathLike, *, images_d
                     raise ValueError(f"record key {key!r:.80} {KEY_RULE}")
                 rejects.add(None, "key", "bad_key", f"key {key!r:.80} {KEY_RULE}", stage="manifest")
                 continue
+            digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
+            if digest in seen:
+                if rejects is None:
+                    raise ValueError(f"record key {key!r:.80} is written twice")
+                rejects.add(key, "key", "duplicate_key", "key already written (its image would replace the first "
+                            "record's)", stage="manifest", source=str(rec.get("source") or ""))
+                continue
+            seen.add(digest)
             img = rec.get("image")
             if isinstance(img, dict) and img.get("bytes") is not None:
                 data = img["bytes"]
