@@ -169,3 +169,14 @@ def test_a_sectioning_command_named_as_an_argument_is_no_section():
             "\\titlespacing*{\\chapter}{0pt}{0pt}{30pt}\\chapter{One}\\chapter{Two}" + fig("f0", "a", "A."))
     _, p = paper("\\usepackage{titlesec}", body, "report", 1)
     assert [f.number for f in p.figures] == ["2.1"]
+
+
+def test_revtex_appendix_equations_and_aastex_boxed_templates():
+    body = ("\\section{Model}\\begin{equation}x\\label{e1}\\end{equation}\\appendix\\section{Proof}"
+            "\\begin{equation}y\\label{ea}\\end{equation}\\section{More}\\begin{equation}z\\label{eb}\\end{equation}"
+            "By Eqs.~(\\ref{e1}), (\\ref{ea}) and (\\ref{eb}).")
+    _, p = paper("", body, "revtex4-1")
+    assert "By Eqs. (1), (A1) and (B1)." in strip_marks(p.paragraphs[-1])
+    c = Counters()
+    c.scan("\\def\\theequation{\\hbox{\\Alph{section}\\arabic{equation}}}\\appendix\\section{A}")
+    assert c.step("equation") == "A1"

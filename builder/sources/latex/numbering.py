@@ -37,18 +37,22 @@ _STRUCTURE = (
 )
 STRUCTURE = re.compile(_STRUCTURE)
 #: What a ``\\the<counter>`` template may hold: a counter's value in a style, another counter's
-#: printed number, grouping and ``\\relax``; plain characters print as they are.
+#: printed number, grouping, ``\\relax`` and boxes (AASTeX's ``\\hbox{\\Alph{section}\\arabic{equation}}``);
+#: plain characters print as they are.
 _FORMAT = re.compile(r"\\(?P<style>arabic|Alph|alph|Roman|roman)\s*\{(?P<name>[a-z]+)\}"
                      r"|\\(?:@(?P<atstyle>arabic|Alph|alph|Roman|roman)|the|number)\s*\\c@(?P<cname>[a-z]+)"
-                     r"|\\the(?P<the>[a-z]+)(?![A-Za-z@])|\\relax(?![A-Za-z@])|[{}]")
+                     r"|\\the(?P<the>[a-z]+)(?![A-Za-z@])|\\(?:relax|hbox|mbox|textup|textrm|normalfont)(?![A-Za-z@])|[{}]")
 
 
 #: What a class's own ``\\appendix`` (or appendix environment) does, for sources that do not ship
-#: the class file (from elsarticle.cls 3.x and aa.cls 9.x): the figures of appendix A print "A.1".
+#: the class file (read from elsarticle.cls 3.x, aa.cls 9.x, revtex4-1.cls): appendix A's figures print "A.1".
 CLASS_APPENDIX = {
     "elsarticle": r"\setcounter{section}{0}\gdef\thefigure{\@Alph\c@section.\arabic{figure}}"
                   r"\gdef\thetable{\@Alph\c@section.\arabic{table}}\@addtoreset{equation}{section}"
                   r"\gdef\theequation{\@Alph\c@section.\arabic{equation}}",
+    # REVTeX 4.x (revtex4-1.cls \appendix): equations (A1), (A2), ... restarting per appendix; figures go on
+    **dict.fromkeys(("revtex4", "revtex4-1", "revtex4-2"), r"\renewcommand\theequation{\thesection\arabic{equation}}"
+                                                         r"\@addtoreset{equation}{section}\setcounter{equation}{0}"),
     "aa": r"\setcounter{section}{0}\setcounter{figure}{0}\setcounter{table}{0}"
           r"\renewcommand\theequation{\@Alph\c@section.\@arabic\c@equation}"
           r"\renewcommand\thefigure{\@Alph\c@section.\@arabic\c@figure}"
