@@ -87,6 +87,11 @@ def is_valid_key(key: Any) -> bool:
     return isinstance(key, str) and KEY_RE.match(key) is not None
 
 
+def key_digest(key: str) -> bytes:
+    """8 bytes that stand for a key in a set of keys already written (a writer's duplicate check)."""
+    return hashlib.blake2b(key.encode(), digest_size=8).digest()
+
+
 def make_key(*parts: Any) -> str:
     """A stable key from identifying parts (source, paper id, figure), with no dots.
 

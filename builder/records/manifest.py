@@ -9,7 +9,6 @@ write); any other is rejected.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import posixpath
@@ -20,7 +19,7 @@ from typing import Any, Iterable, Iterator, Optional
 from s1mmalign.builder.records.rejects import Rejects
 from s1mmalign.core.atomic import atomic_file
 from s1mmalign.core.limits import limits
-from s1mmalign.core.schema import KEY_RULE, is_valid_key
+from s1mmalign.core.schema import KEY_RULE, is_valid_key, key_digest
 
 MANIFEST_NAME = "manifest.jsonl"
 
@@ -182,7 +181,7 @@ def write_manifest(records: Iterable[dict], path: str | os.PathLike, *, images_d
                     raise ValueError(f"record key {key!r:.80} {KEY_RULE}")
                 rejects.add(None, "key", "bad_key", f"key {key!r:.80} {KEY_RULE}", stage="manifest")
                 continue
-            digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
+            digest = key_digest(key)
             if digest in seen:
                 if rejects is None:
                     raise ValueError(f"record key {key!r:.80} is written twice")

@@ -7,7 +7,6 @@ written is never touched.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
@@ -67,7 +66,7 @@ def write_dataset(
                 rejects.add(e.key, e.field, reason_of(e), e.reason, stage="write", source=str(rec.get("source") or ""))
                 continue
             if check_duplicates:
-                digest = hashlib.blake2b(clean["key"].encode(), digest_size=8).digest()
+                digest = contract.key_digest(clean["key"])
                 if digest in seen:
                     rejects.add(clean["key"], "key", "duplicate_key", "key already written", stage="write", source=clean["source"])
                     continue

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import posixpath
 import re
 from dataclasses import dataclass, field
@@ -191,10 +192,13 @@ def _sub_parts(body: str) -> tuple[str, list[tuple[str, str]]]:
     return rest, subs
 
 
+_MINIPAGE = re.compile(r"\\begin\s*\{minipage\}")
+
+
 def _minipages(inner: str) -> tuple[list[str], str]:
     """The top-level ``minipage`` contents of a float body (without their size arguments) and the text around them."""
     parts, rest, pos = [], [], 0
-    while m := re.compile(r"\\begin\s*\{minipage\}").search(inner, pos):
+    while m := _MINIPAGE.search(inner, pos):
         try:
             end = _env_end(inner, "minipage", m.end())
             _, _, start = read_args(inner, m.end(), 1, 3)
@@ -327,6 +331,7 @@ def parse_paper(files: PaperFiles, main: Optional[str] = None) -> Paper:
     body = _side_by_side(body, graphics_commands)
     chapters = has_chapters(body)
     counters, counted = counters_for(chapters, packages, preamble), 0  # the float numbers, stepped in document order
+    sections = copy.deepcopy(counters)  # the same setup, stepped over the running text by numbered_labels
 
     # figures and tables, in order; their spans are cut out of the running text
     spans: list[tuple[int, int]] = []
@@ -415,7 +420,7 @@ def parse_paper(files: PaperFiles, main: Optional[str] = None) -> Paper:
         last = b
     text_parts.append(body[last:])
     running = "".join(text_parts)
-    label_of = {**numbered_labels(running, counters_for(chapters, packages, preamble)), **_algorithm_labels(body), **table_labels, **label_of}
+    label_of = {**numbered_labels(running, sections), **_algorithm_labels(body), **table_labels, **label_of}
     plain = Converter(label_of, macros)
     for fig, cap, sub_caps in raw_captions:
         fig.subcaptions = [t for t in (clean_text(plain.convert(c)) for c in sub_caps) if t]  # \subfloat[\label{x}]: none
