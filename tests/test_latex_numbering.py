@@ -180,3 +180,10 @@ def test_revtex_appendix_equations_and_aastex_boxed_templates():
     c = Counters()
     c.scan("\\def\\theequation{\\hbox{\\Alph{section}\\arabic{equation}}}\\appendix\\section{A}")
     assert c.step("equation") == "A1"
+
+
+def test_a_broken_caption_in_a_minipage_is_that_figures_reject_not_the_papers():
+    body = ("\\begin{figure}\\begin{minipage}{3cm}\\includegraphics{f0}\\caption{Broken \\end{minipage}\\end{figure}"
+            + fig("f1", "b", "Fine."))
+    _, p = paper("", body, n_images=2)
+    assert [(f.caption, f.problem and f.problem[0]) for f in p.figures] == [("", "unbalanced_braces"), ("Fine.", None)]

@@ -225,9 +225,13 @@ def _side_by_side(body: str, graphics_commands: dict) -> str:
             continue
         parts, around = _minipages(body[m.end():body.rfind("\\end", m.end(), end)])
         own = [_cut_envs(p, "algorithm")[0] for p in parts]  # an algorithm's caption is no figure's
-        if (not parts or _caption_args(around) is not None or _graphics_in(around, graphics_commands)
-                or not all(_caption_args(p) is not None and _graphics_in(p, graphics_commands) for p in own)
-                or any(re.search(r"\\begin\s*\{subfigure\}|\\sub(?:float|figure|captionbox)(?![A-Za-z@])", p) for p in parts)):
+        try:
+            split = (parts and _caption_args(around) is None and not _graphics_in(around, graphics_commands)
+                     and all(_caption_args(p) is not None and _graphics_in(p, graphics_commands) for p in own)
+                     and not any(re.search(r"\\begin\s*\{subfigure\}|\\sub(?:float|figure|captionbox)(?![A-Za-z@])", p) for p in parts))
+        except Unbalanced:  # a broken \caption: the float stays whole, and the float reader rejects it with its reason
+            split = False
+        if not split:
             continue
         out.append(body[pos:m.start()] + " ".join(f"\\begin{{{m.group(1)}}}{p}\\end{{{m.group(1)}}}" for p in parts))
         pos = end
@@ -367,13 +371,12 @@ def parse_paper(files: PaperFiles, main: Optional[str] = None) -> Paper:
                 inner = inner[k:]
             except Unbalanced:
                 pass
-        main_body, subs = _sub_parts(inner)
         graphics = _graphics_in(inner, graphics_commands)
-        problem = None
-        try:
-            cap = _caption_args(main_body)
+        try:  # a broken \caption, of the float or of a sub-figure, is this figure's reject, not the paper's
+            main_body, subs = _sub_parts(inner)
+            cap, problem = _caption_args(main_body), None
         except Unbalanced as e:
-            cap, problem = None, ("unbalanced_braces", str(e))
+            main_body, subs, cap, problem = inner, [], None, ("unbalanced_braces", str(e))
         if algorithms and cap is None and not subs and not graphics:
             continue  # an algorithm float in a figure: numbered as an algorithm, not a figure
         labels = _labels(main_body)
