@@ -82,9 +82,11 @@ TERMS: dict[str, tuple[tuple[int, str], ...]] = {
             r"|organic chemistry|inorganic|ligands?|solvents?|polymer\w*|crystal structures?|electrochem\w*|chemistry|cheminformatic\w*"
             r"|force fields?|torsions?|quantum chemi\w+|molecular mechanics|spectromet\w+|chemists?"
             r"|(?:chemical|ionic|mobile|reactive|charged|adsorbed|intermediate|radical|oxygen|nitrogen|volatile|diffusing"
-            r"|solute|redox|transient) species|unit cells?|electrochemical cells?|qu[íi]mica\w*"),
+            r"|solute|redox|transient) species|unit cells?|electrochemical cells?|qu[íi]mica\w*"
+            r"|natural products?|produtos naturais|productos naturales|(?:phyto|fito)(?:chemi|qu[íi]mi)\w*|chemoinformatic\w*"),
         (2, r"molecules?|molecular|compounds?|reactions?|chemical\w*|materials? (?:science|properties)|spectra\b|nmr\b|yield"
-            r"|bond orders?|conformer\w*|crystals?\b|crystallograph\w*|chromatograph\w*|nano\w*|alloys?"),
+            r"|bond orders?|conformer\w*|crystals?\b|crystallograph\w*|chromatograph\w*|nano\w*|alloys?"
+            r"|antioxidan\w+|free radicals?|radicais livres|radicales libres"),
         (1, r"atoms?|bonds?|ions?\b|solutions?\b|surfaces?|materials?"),
     ),
     "biology": (
@@ -138,11 +140,12 @@ TERMS: dict[str, tuple[tuple[int, str], ...]] = {
             r"|medicina\b|sa[úu]de (?:p[úu]blica|coletiva)|salud p[úu]blica|pacientes|enfermagem|enfermer[íi]a|odontolog\w+"),
         (2, r"health\w*|cohorts?|treatments?|randomi[sz]ed|trials?\b|symptoms?|prevalence|risk factors?|dose\w*|medic\w+"
             r"|pain|inflammat\w+|cardiovascular|diabet\w+|obesity|blood|arter\w+|vessels?|microvascul\w+|angiograph\w+|contrast agents?"
-            r"|tomograph\w+|mri\b|ct\b|micro-?ct|x-ray(?! (?:scattering|diffraction|crystallograph|photoelectron|absorption|reflectivity|spectr))"
+            r"|mri\b|ct\b"
             r"|ultrasound|bones?\b|hemodynamic\w*|haemodynamic\w*|electromyograph\w*|heart\w*"
             r"|magnetic resonance|veterinar\w+|eeg\b|electroencephalogra\w+|wearables?|digital health"
             r"|nutrition\w*|pregnan\w+|childbirth|dental|rehabilitat\w+|antibiotic\w*|antimicrobial\w*|sa[úu]de\b|salud\b"),
-        (1, r"outcomes?|injur\w+|chronic|adverse|anatom\w+|physician\w*|care\b"),
+        (1, r"outcomes?|injur\w+|chronic|adverse|anatom\w+|physician\w*|care\b|tomograph\w+|micro-?ct"
+            r"|x-ray(?! (?:scattering|diffraction|crystallograph|photoelectron|absorption|reflectivity|spectr))"),
     ),
     "engineering": (
         (3, r"engineering|photovoltai\w+|solar (?:energy|power|panels?|cells?|irradiance)|power (?:systems?|grids?|plants?|electronics)"

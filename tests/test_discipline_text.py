@@ -156,3 +156,16 @@ def test_a_method_field_yields_to_the_field_it_is_applied_to():
 ])
 def test_field_terms_of_the_fresh5_and_fresh6_papers(title, want):
     assert discipline_from_text(title)[0] == want
+
+
+@pytest.mark.parametrize("title,tags,want", [
+    ("Open knowledge management in natural products research", (), "chemistry"),
+    ("Prospecção química e atividade antioxidante de extratos de espécies nativas",
+     ("fitoquímica", "produtos naturais", "radicais livres"), "chemistry"),
+    # tomography, micro-CT and X-ray are imaging methods of every field: a fish's skull is biology
+    ("Micro-CT morphology of fish skulls across species", ("fish morphology", "x-ray micro-tomography"), "biology"),
+    # ... and with patients they still name medicine
+    ("Computed tomography of patients with pulmonary embolism", (), "medicine"),
+])
+def test_field_terms_of_the_fresh7_papers(title, tags, want):
+    assert discipline_from_text(title, tags=tags)[0] == want
