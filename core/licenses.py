@@ -9,6 +9,7 @@ looked up whole. Anything not in the table is unrecognised (``None``): the card 
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Optional
 
@@ -99,6 +100,19 @@ def _lookup(words: list[str]) -> Optional[str]:
                "gpl-2.0-only": "gpl-2.0", "lgpl-3.0": "lgpl-3.0", "mpl-2.0": "mpl-2.0", "odc-by-1.0": "odc-by-1.0",
                "odbl-1.0": "odbl-1.0", "pddl-1.0": "pddl-1.0", "unlicense": "unlicense"}
     return SPDX.get(aliases[key]) if key in aliases else None
+
+
+@functools.lru_cache(maxsize=4096)
+def license_key(text):
+    """A license as records store it and filters compare it: its SPDX id in lower case when the string
+    names one exactly (``CC BY-NC 4.0``, ``https://creativecommons.org/licenses/by-nc/4.0/`` and
+    ``CC-BY-NC-4.0`` are all ``cc-by-nc-4.0``, the release's spelling), else the string as written
+    (a non-string as it is). Sources spell licenses every way, so a filter on the raw strings would let
+    ``CC-BY-NC 4.0`` through ``("license", "not in", ["cc-by-nc-4.0"])``."""
+    if not isinstance(text, str):
+        return text
+    spdx = spdx_id(text)
+    return spdx.lower() if spdx else text
 
 
 def hub_license(text: Optional[str]) -> Optional[str]:

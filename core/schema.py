@@ -14,6 +14,7 @@ from typing import Any, Mapping, Optional
 
 import pyarrow as pa
 
+from s1mmalign.core.licenses import license_key
 from s1mmalign.core.limits import DEFAULTS
 from s1mmalign.core.taxonomy import DISCIPLINES, MODALITIES
 from s1mmalign.core.years import plausible as plausible_year
@@ -41,7 +42,8 @@ FIELDS: tuple[tuple[str, pa.DataType, bool, str], ...] = (
     ("modality", pa.string(), False, "one of MODALITIES"),
     ("modality_method", pa.string(), True, "what labelled the modality (e.g. 'caption-rules', 'clip:<model>')"),
     ("multi_panel", pa.bool_(), True, "figure made of several panels"),
-    ("license", pa.string(), False, "license of the paper (URL or SPDX id), '' when unknown"),
+    ("license", pa.string(), False, "license of the paper: its SPDX id in lower case ('cc-by-nc-4.0') when the "
+                                    "source's string names one exactly, else that string; '' when unknown"),
     ("width", pa.int32(), False, "image width in pixels"),
     ("height", pa.int32(), False, "image height in pixels"),
     ("image_sha256", pa.string(), False, "sha256 of the stored image bytes"),
@@ -213,6 +215,9 @@ def validate_record(record: Mapping[str, Any], *, max_text_chars: int = DEFAULTS
         out[name] = value
     if not is_valid_key(out["key"]):
         raise RecordError(key_repr, "key", KEY_RULE)
+    # one spelling per license, so that a plain filter (HF ``filters=``, a query on the Parquet files)
+    # drops "CC BY-NC 4.0" and ".../licenses/by-nc/4.0/" with "cc-by-nc-4.0" (the release's spelling)
+    out["license"] = license_key(out["license"])
     if out["discipline"] not in DISCIPLINES:
         raise RecordError(key_repr, "discipline", f"unknown discipline {out['discipline']!r}; valid: {', '.join(DISCIPLINES)}")
     if out["modality"] not in MODALITIES:

@@ -10,7 +10,6 @@ which is what lets every rank yield the same number of batches.
 
 from __future__ import annotations
 
-import functools
 import operator
 from dataclasses import dataclass, field
 from typing import Iterable, Optional
@@ -20,22 +19,13 @@ import pyarrow as pa
 
 from s1mmalign.core import contract
 from s1mmalign.core.layout import SAMPLE_INDEX_SCHEMA
-from s1mmalign.core.licenses import spdx_id
+from s1mmalign.core.licenses import license_key
 from s1mmalign.loaders.index import column_chunks, column_valid, column_values, image_ranges, int64_values
 
 CAPTION_MODES = ("recaption", "caption", "both", "mix")
 SHARD_COUNTS = {"modality": "modalities", "source": "sources", "license": "licenses"}  # where= terms the index counts
 OPS = {"==": operator.eq, "=": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt,
        ">=": operator.ge}
-
-
-@functools.lru_cache(maxsize=4096)
-def license_key(text):
-    """A license as filters compare it: its SPDX id when the string names one exactly (``CC BY-NC 4.0``,
-    ``https://creativecommons.org/licenses/by-nc/4.0/`` and ``cc-by-nc-4.0`` are all ``CC-BY-NC-4.0``),
-    else the string as written. Records keep their licenses as the papers spell them, so a filter on
-    the raw strings would let ``CC-BY-NC 4.0`` through ``("license", "not in", ["cc-by-nc-4.0"])``."""
-    return (spdx_id(text) or text) if isinstance(text, str) else text
 
 
 def _canonical(col: str, op: str, want):

@@ -5,6 +5,7 @@ import pytest
 import yaml
 
 from s1mmalign.builder.shards.write import write_dataset
+from s1mmalign.core import contract
 from s1mmalign.core.licenses import HUB, hub_license, spdx_id
 from tests.conftest import make_records
 
@@ -78,7 +79,29 @@ def test_card_of_one_license_and_of_mixed_licenses(tmp_path):
     head, text = _card(tmp_path / "mixed")
     assert head["license"] == "other"
     details = head["license_details"]
-    assert "CC-BY-4.0: 1" in details and "CC-BY-NC-SA-4.0: 1" in details and "CC0-1.0: 1" in details
+    # records store one spelling per license: "cc-by-4.0" and "CC BY 4.0" are one license, "CC0" is cc0-1.0
+    assert "CC-BY-4.0: 2" in details and "CC-BY-NC-SA-4.0: 1" in details and "CC0-1.0: 1" in details
     assert "'arXiv nonexclusive' (not recognised): 2" in details
     assert "| CC-BY-NC-SA-4.0 | cc-by-nc-sa-4.0 | 1 |" in text
     assert "| not recognised | arXiv nonexclusive | 2 |" in text
+
+
+def test_records_store_one_spelling_per_license_so_plain_filters_work(tmp_path):
+    """A license named exactly is stored as its lower-case SPDX id (the release's spelling), so a plain
+    filter of HF datasets or pyarrow on the Parquet files drops every spelling of a non-commercial
+    license; a string that names no known license is kept as written."""
+    import pyarrow.dataset as pads
+
+    spellings = ["CC BY-NC 4.0", "https://creativecommons.org/licenses/by-nc/4.0/legalcode",
+                 "Creative Commons Attribution-NonCommercial 4.0 International", "cc-by-4.0",
+                 "http://creativecommons.org/licenses/by/4.0/", "arXiv nonexclusive"]
+    recs = make_records(len(spellings))
+    for r, lic in zip(recs, spellings):
+        r["license"] = lic
+    write_dataset(recs, tmp_path / "ds")
+    data = pads.dataset(str(tmp_path / "ds" / contract.PARQUET_DIR), format="parquet")
+    table = data.to_table(columns=["license"])
+    assert sorted(table.column("license").to_pylist()) == sorted(
+        ["cc-by-nc-4.0"] * 3 + ["cc-by-4.0"] * 2 + ["arXiv nonexclusive"])
+    kept = data.to_table(columns=["license"], filter=~pads.field("license").isin(["cc-by-nc-4.0"]))
+    assert kept.num_rows == 3
