@@ -105,3 +105,9 @@ def test_records_store_one_spelling_per_license_so_plain_filters_work(tmp_path):
         ["cc-by-nc-4.0"] * 3 + ["cc-by-4.0"] * 2 + ["arXiv nonexclusive"])
     kept = data.to_table(columns=["license"], filter=~pads.field("license").isin(["cc-by-nc-4.0"]))
     assert kept.num_rows == 3
+    # and HF datasets' own Parquet filters, as a user of the Hub copy writes them
+    import datasets
+
+    hf = datasets.load_dataset(str(tmp_path / "ds"), split="train", cache_dir=str(tmp_path / "hf"),
+                               filters=[("license", "not in", ["cc-by-nc-4.0"])])
+    assert sorted(hf["license"]) == ["arXiv nonexclusive", "cc-by-4.0", "cc-by-4.0"]
