@@ -175,6 +175,40 @@ def test_resume_after_real_kills_gives_the_same_bytes(tmp_path):
     assert sorted(_started(out)[n_before:]) == sorted({"arxiv-images_2010", "arxiv-images_2011", "arxiv-images_2012"} - done_units)
 
 
+def test_sigterm_to_the_whole_job_ends_it_at_once_with_one_line_and_the_rerun_finishes(tmp_path):
+    """A scheduler's preemption (SIGTERM to every process of the job): the driver and its worker
+    processes end within seconds (workers do not finish their units), exit 143 with one line that says
+    how to go on, leave no process behind, and the rerun gives the uninterrupted bytes."""
+    rel = make_release(tmp_path / "rel", {10: 60, 11: 60, 12: 60})
+    ref, out = tmp_path / "ref", tmp_path / "out"
+    p = subprocess.run(_convert_cmd(rel, ref) + ["--workers", "2"], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    cmd = _convert_cmd(rel, out) + ["--workers", "2"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (_temporaries(out) and len(_markers(out)) == 0) and time.monotonic() < deadline:
+            assert proc.poll() is None, "finished before it could be stopped; make the release larger"
+            time.sleep(0.005)
+        os.killpg(proc.pid, signal.SIGTERM)
+        t0 = time.monotonic()
+        err = proc.communicate(timeout=60)[1]
+        took = time.monotonic() - t0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 143 and took < 15, (proc.returncode, took, err)
+    assert err.strip() == "s1mmalign convert: terminated (SIGTERM); rerun the same command to resume or start again"
+    deadline = time.monotonic() + 10  # the fork server and resource tracker end when their pipes close
+    while (left := subprocess.run(["pgrep", "-a", "-g", str(proc.pid)], capture_output=True, text=True).stdout.strip()):
+        assert time.monotonic() < deadline, left
+        time.sleep(0.1)
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    assert _files(out) == _files(ref)
+
+
 def test_parallel_units_give_the_same_shards(tmp_path):
     rel = make_release(tmp_path / "rel", {10: 8, 11: 8, 12: 8})
     opts = dict(progress=False)

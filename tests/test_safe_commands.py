@@ -121,7 +121,7 @@ def _wait_for_shards(out: Path, n: int, proc, timeout=60.0) -> None:
     raise AssertionError("no shards appeared")
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
 def test_write_interrupted_at_several_points_then_rerun_is_byte_identical(tmp_path, manifest, sig):
     ref = tmp_path / "ref"
     run("write", manifest, ref, "--no-progress", "--tar-shard-mb", "0.05", "--parquet-shard-mb", "0.05", check=0)
@@ -133,7 +133,11 @@ def test_write_interrupted_at_several_points_then_rerun_is_byte_identical(tmp_pa
         _wait_for_shards(out, point, proc)
         proc.send_signal(sig)
         rc = proc.wait(timeout=60)
-        assert rc == (130 if sig == signal.SIGINT else -9), proc.stderr.read()
+        err = proc.stderr.read()
+        assert rc == {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGKILL: -9}[sig], err
+        if sig != signal.SIGKILL:  # one line that says what happened and how to go on
+            assert err.strip().count("\n") == 0 and "rerun the same command to resume" in err, err
+            assert ("terminated (SIGTERM)" in err) == (sig == signal.SIGTERM), err
         assert not (out / "index").exists()  # nothing under the final names yet
         run("write", manifest, out, "--no-progress", "--tar-shard-mb", "0.05", "--parquet-shard-mb", "0.05", check=0)
         assert dataset_files(out) == expected, point

@@ -14,7 +14,9 @@ import errno
 import importlib
 import logging
 import os
+import signal
 import sys
+import threading
 from typing import Optional, Sequence
 
 #: Subcommand modules, in the order ``--help`` lists them.
@@ -38,6 +40,21 @@ def _add_common(parser: argparse.ArgumentParser, default) -> None:
     parser.add_argument("-q", "--quiet", action="store_true", default=default,
                         help="only warnings and errors: no progress, no summary")
     parser.add_argument("--debug", action="store_true", default=default, help="show the traceback of an error")
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a scheduler's preemption, ``kill``), unwound like Ctrl-C: staging folders and locks
+    are let go by the same ``finally`` blocks, and the user is told how to resume."""
+
+
+def _terminate_handler(owner: int):
+    def handler(signum, frame):
+        if os.getpid() != owner:  # a forked worker: die as a worker does (its pool is being shut down)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
+        raise Terminated()
+    return handler
 
 
 def _version() -> str:
@@ -77,12 +94,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     set_quiet(args.quiet)
     try:
         with contextlib.ExitStack() as stack:
+            if threading.current_thread() is threading.main_thread():
+                previous = signal.signal(signal.SIGTERM, _terminate_handler(os.getpid()))
+                stack.callback(signal.signal, signal.SIGTERM, previous)
             if args.quiet:
                 stack.enter_context(contextlib.redirect_stdout(stack.enter_context(open(os.devnull, "w"))))
             return int(args.func(args) or 0)
-    except KeyboardInterrupt:
-        print(f"s1mmalign {args.command}: interrupted; rerun the same command to resume or start again", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        what, rc = ("terminated (SIGTERM)", 143) if isinstance(e, Terminated) else ("interrupted", 130)
+        print(f"s1mmalign {args.command}: {what}; rerun the same command to resume or start again", file=sys.stderr)
+        return rc
     except Exception as e:  # one line; --debug shows the traceback
         if args.debug:
             raise

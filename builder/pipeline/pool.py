@@ -4,13 +4,15 @@ A unit is GIL-bound Python work (inflate, join, image checks, shard writing), so
 not threads, are what scale it. This process runs units in a thread (it has everything
 imported, so it starts at once) while ``workers - 1`` fork-server processes take the others,
 largest unit first (the last to finish is a small one). A worker ends itself when the driver is
-gone (killed, OOM): an orphan finishing its unit would race the rerun that redoes it. Progress
+gone (killed, OOM) or stopping (Ctrl-C, SIGTERM): an orphan finishing its unit would race the
+rerun that redoes it, and a driver waiting for its workers' units would not stop. Progress
 (bytes read) travels back on a queue.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import os
 import threading
 import time
@@ -29,15 +31,17 @@ def default_workers(units: int) -> int:
 _progress_queue = None  # set in each worker process by _init_worker
 
 
-def _init_worker(progress_queue, driver_pid: int) -> None:
+def _init_worker(progress_queue, driver_pid: int, stop) -> None:
     global _progress_queue
     _progress_queue = progress_queue
-    threading.Thread(target=_exit_with_driver, args=(driver_pid,), name="driver-watch", daemon=True).start()
+    threading.Thread(target=_exit_with_driver, args=(driver_pid, stop), name="driver-watch", daemon=True).start()
 
 
-def _exit_with_driver(driver_pid: int, every: float = 0.2) -> None:
+def _exit_with_driver(driver_pid: int, stop, every: float = 0.2) -> None:
     while True:
         time.sleep(every)
+        if stop.value:
+            os._exit(1)
         try:
             os.kill(driver_pid, 0)
         except ProcessLookupError:
@@ -62,6 +66,17 @@ def _worker_context(preload: list[str]):
     return ctx
 
 
+@contextlib.contextmanager
+def _stop_on_interrupt(stop):
+    """Set ``stop`` when a KeyboardInterrupt (SIGTERM is one, see the CLI) leaves the block; the pool's
+    own exit then waits for workers that are already ending, not for their units."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        stop.value = 1
+        raise
+
+
 def run_parallel(fn: UnitFn, args: Any, units: list[tuple[Any, int]], workers: int, *,
                  on_bytes: Optional[Callable[[int], None]] = None, preload: Optional[list[str]] = None,
                  on_done: Optional[Callable[[str, dict], None]] = None,
@@ -73,6 +88,9 @@ def run_parallel(fn: UnitFn, args: Any, units: list[tuple[Any, int]], workers: i
     finish, and no new unit starts)."""
     ctx = _worker_context(preload or [fn.__module__])
     progress = ctx.SimpleQueue()
+    # set when the driver stops (Ctrl-C, SIGTERM): the workers end at once. A lock-free flag: a worker
+    # killed inside an Event's wait() leaves its Condition such that the driver's set() never returns
+    stop = ctx.RawValue("b", 0)
     todo = [u for u, _ in sorted(units, key=lambda u: -u[1])]
     lock = threading.Lock()
     done: dict[str, dict] = {}
@@ -114,7 +132,7 @@ def run_parallel(fn: UnitFn, args: Any, units: list[tuple[Any, int]], workers: i
     driver = threading.Thread(target=convert_here, name="units-here", daemon=True)
     driver.start()  # before the pool: starting the fork server takes a while, and blocks submit()
     with cf.ProcessPoolExecutor(max_workers=workers - 1, mp_context=ctx, initializer=_init_worker,
-                                initargs=(progress, os.getpid())) as pool:
+                                initargs=(progress, os.getpid(), stop)) as pool, _stop_on_interrupt(stop):
         futures: dict = {}
         for _ in range(workers - 1):
             if (unit := take()) is not None:
