@@ -357,6 +357,40 @@ def test_unlabelled_figures_cited_by_empty_xrefs_are_numbered_in_order(tmp_path)
     assert [r["figure_label"] for r in read_jats_article(paper, Rejects())] == ["Ch1.F1", "Figure 2", "App1.Ch1.F1"]
 
 
+def test_empty_xrefs_to_unlabelled_tables_equations_and_sections_print_their_numbers(tmp_path):
+    # Copernicus again: tables, numbered equations and sections carry no <label> either; a sentence
+    # citing a figure read "Table ." and "Eq. ()" before
+    paper = tmp_path / "paper"
+    png(paper / "f01.png", seed=1)
+    tab = '<table-wrap id="Ch1.T{n}"><caption><p>Stations {n}.</p></caption><table><tr><td>x</td></tr></table></table-wrap>'
+    eq = '<disp-formula id="Ch1.E{n}" content-type="numbered"><tex-math>a={n}</tex-math></disp-formula>'
+    body = ('<sec id="Ch1.S1"><title>Intro</title><p>Data.</p>' + tab.format(n=1) + eq.format(n=1)
+            + '<disp-formula id="Ch1.Ex1"><tex-math>b=0</tex-math></disp-formula></sec>'
+            '<sec id="Ch1.S2"><title>Method</title><sec id="Ch1.S2.SS1"><title>QC</title><p>'
+            + eq.format(n=2) + tab.format(n=2) + '</p><p>With the stations of Table <xref ref-type="table" rid="Ch1.T2"/> '
+            'and Eq. (<xref ref-type="disp-formula" rid="Ch1.E2"/>), the envelope of Sect. <xref ref-type="sec" '
+            'rid="Ch1.S2.SS1"/> is drawn in Fig. <xref ref-type="fig" rid="Ch1.F1"/>.</p>'
+            '<fig id="Ch1.F1"><caption><p>Envelope.</p></caption><graphic xlink:href="f01.png"/></fig></sec></sec>')
+    app = ('<back><app-group><app id="App1"><title>Extra</title><p>See Table <xref ref-type="table" rid="App1.Ch1.T1"/> '
+           'and Fig. <xref ref-type="fig" rid="Ch1.F1"/>.</p>'
+           '<table-wrap id="App1.Ch1.T1"><caption><p>More.</p></caption><table><tr><td>y</td></tr></table></table-wrap>'
+           '</app></app-group></back>')
+    (paper / "paper.nxml").write_text(article("", body).replace("</body>", "</body>" + app), encoding="utf-8")
+    [rec] = read_jats_article(paper, Rejects())
+    assert rec["citation_contexts"] == [
+        "With the stations of Table 2 and Eq. (2), the envelope of Sect. 2.1 is drawn in Fig. 1.",
+        "See Table A1 and Fig. 1."]
+    # a kind the text labels anywhere is left alone: its numbers are not known
+    xml = (paper / "paper.nxml").read_text().replace('<caption><p>Stations 1.', '<label>Table 7</label><caption><p>Stations 1.')
+    (paper / "paper.nxml").write_text(xml, encoding="utf-8")
+    [rec] = read_jats_article(paper, Rejects())
+    assert rec["citation_contexts"][0] == "With the stations of Table and Eq. (2), the envelope of Sect. 2.1 is drawn in Fig. 1."
+    # sections nested 20,000 deep (hostile) are numbered without recursion
+    deep = '<sec id="s">' * 20000 + "<p>x</p>" + "</sec>" * 20000
+    (paper / "paper.nxml").write_text(article("", deep + body), encoding="utf-8")
+    assert len(list(read_jats_article(paper, Rejects()))) == 1
+
+
 def test_a_placeholder_doi_is_no_paper_id(tmp_path):
     # every JOSS draft (openjournals/inara) says <article-id pub-id-type="doi">N/A</article-id>: two drafts
     # must not share a paper id, nor their figures one key

@@ -211,6 +211,52 @@ def _number_in_order(scope: Element, figs: list[_Figure]) -> None:
         f.label = f"Figure {series}{counts[series]}"
 
 
+def _unlabelled_numbers(scope: Element) -> dict[str, str]:
+    """The numbers a PDF prints for the tables, numbered equations and sections of a text that labels
+    none of them (Copernicus: empty ``<xref/>`` to "Ch1.T2", "Ch1.E3", "Ch1.S3.SS2"), by id: "2", "3",
+    "3.2"; in an appendix "A2" (the ``k``-th ``<app>``'s letter; its sections "A", "A1"). A kind of
+    which any element has a ``<label>`` is left out: its numbers are not known."""
+    def has_label(el: Element) -> bool:
+        return any(_local(c.tag) == "label" for c in el)
+
+    out: dict[str, str] = {}
+    apps = [el for el in scope.iter() if _local(el.tag) == "app"]
+    letter = {id(el): chr(65 + k % 26) for k, app in enumerate(apps) for el in app.iter()}
+    for kind, counted in (("table-wrap", lambda el: True),
+                          ("disp-formula", lambda el: el.get("content-type") in (None, "numbered"))):
+        found = [el for el in scope.iter() if _local(el.tag) == kind and el.get("id")]
+        if any(el.get("content-type") == "numbered" for el in found):  # unnumbered ones say so by omission
+            found = [el for el in found if el.get("content-type") == "numbered"]
+        if not found or any(has_label(el) for el in found):
+            continue
+        counts: dict[str, int] = {}
+        for el in found:
+            if counted(el):
+                series = letter.get(id(el), "")
+                counts[series] = counts.get(series, 0) + 1
+                out[el.get("id")] = f"{series}{counts[series]}"
+    secs = [el for el in scope.iter() if _local(el.tag) in ("sec", "app")]
+    if secs and not any(has_label(el) for el in secs):
+        # (parent, its number, separator before its sections' numbers); a stack, not recursion: a
+        # hostile nesting depth costs memory, never a RecursionError
+        stack = [(body, "", ".") for body in scope if _local(body.tag) == "body"]
+        for app in apps:
+            if app.get("id"):
+                out[app.get("id")] = letter[id(app)]
+            stack.append((app, letter[id(app)], ""))
+        while stack:
+            parent, prefix, sep = stack.pop()
+            n = 0
+            for child in parent:
+                if _local(child.tag) == "sec":
+                    n += 1
+                    number = f"{prefix}{sep}{n}" if prefix else str(n)
+                    if child.get("id"):
+                        out[child.get("id")] = number
+                    stack.append((child, number, "."))
+    return out
+
+
 def find_article_xml(folder: Path) -> list[Path]:
     """The JATS article files of a folder (``.nxml`` first; ``.xml`` that look like JATS).
 
@@ -318,7 +364,7 @@ def _read_one(xml: Path, root: Path, rejects: Rejects, source: Optional[str], pa
         _number_in_order(scope, figs)
         if figs:
             numbers = {f.fid: printed_number(f.label) for f in figs}
-            paras = _paragraphs(scope, {fid: n for fid, n in numbers.items() if n})
+            paras = _paragraphs(scope, {**_unlabelled_numbers(scope), **{fid: n for fid, n in numbers.items() if n}})
             cites.update(find_citations(paras, numbers, figure_ids=[f.fid for f in figs]))
             figures += figs
     if not figures:

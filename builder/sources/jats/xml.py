@@ -73,7 +73,8 @@ def element_text(el: Element, *, marks: bool = False, numbers: Optional[Mapping[
     """Plain text of ``el`` (tails included inside, floats and footnotes left out).
 
     With ``marks``, each figure ``<xref>`` is preceded by :func:`contexts.mark` of its ids. An empty
-    figure ``<xref/>`` (Copernicus: the number is generated) prints its figure's number in ``numbers``.
+    ``<xref/>`` (Copernicus: the number is generated) prints its target's number in ``numbers`` (a
+    figure's, a table's, an equation's, a section's).
     """
     return _norm(_with_scripts(_gather(el, marks=marks, numbers=numbers)))
 
@@ -113,10 +114,11 @@ def _gather(el: Element, *, marks: bool = False, math: bool = False, numbers: Op
             pad = " " if name == "disp-formula" else ""
             parts.append(pad + _formula_text(node) + pad)
             continue
-        if marks and name == "xref" and node.get("ref-type") == "fig":
+        if name == "xref":
             rids = (node.get("rid") or "").split()
-            parts += [mark(rid) for rid in rids]
-            if numbers and not (node.text or "").strip() and not len(node):
+            if marks and node.get("ref-type") == "fig":
+                parts += [mark(rid) for rid in rids]
+            if numbers and not (node.text or "").strip() and not len(node):  # a generated number
                 parts.append(", ".join(numbers[r] for r in rids if r in numbers))
         if name in ("break", "p", "title", "list-item", "label") and parts:
             parts.append(" ")
