@@ -385,6 +385,16 @@ def test_one_word_does_not_decide_where_a_figure_type_is_named():
         # a mind map is a diagram, a site of a survey on a map a map
         "The figure shows a mind map of the project's concepts.": "diagram",
         "The figure shows a map of the survey sites.": "map",
+        # a filled contour plot is a colour field; contour lines alone are a plot (or, on a map, a map)
+        "The figure shows a filled contour plot of the posterior density.": "heatmap",
+        "The figure shows a contour map of the misfit.": "heatmap",
+        "A contour plot of a joint probability density as concentric circles in u1 and u2 axes.": "plot",
+        "Two contour plots of an objective function with evaluated points.": "plot",
+        "A geological map with coloured units and an anomaly map with contour lines.": "map",
+        # what a colon opens is what the figure holds, not what it is
+        "A vertical flowchart of rounded boxes: input MRI scans, co-registration, segmentation and report.": "diagram",
+        # a rendering of atoms or molecules is a molecular structure, as a rendering of anatomy a medical image
+        "A rendering of an atomistic nanoparticle of yellow atoms in a cloud of water molecules.": "molecular_structure",
     }
     for text, want in cases.items():
         assert signals.recaption_vote(text)[0] == want, (text, signals.recaption_vote(text))

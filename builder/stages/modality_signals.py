@@ -86,7 +86,8 @@ _NOUNS: list[tuple[str, str]] = [
     # a photograph or scan of a document is text: `other` (before "photograph" at one position)
     ("other", r"(?:photo(?:graph)?s?|scans?|images?|pictures?) of (?:a |an |the )?(?:[\w-]+ ){0,2}?(?:documents?|pages?|"
               r"manuscripts?|letters?|notebooks?|receipts?|newspapers?|certificates?|books?|forms)"),
-    ("heatmap", r"heat ?maps?|heat-maps?|contour (?:plots?|maps?|lines?)|colou?r[- ](?:coded|mapped|shaded|scaled)(?: [\w-]+){0,2} "
+    # a filled contour plot is a colour field; a contour plot of lines is a plot, contour lines on a map a map
+    ("heatmap", r"heat ?maps?|heat-maps?|(?:filled|colou?r(?:ed)?|shaded) contour (?:plots?|maps?)|contour maps?|colou?r[- ](?:coded|mapped|shaded|scaled)(?: [\w-]+){0,2} "
                 r"(?:matri(?:x|ces)|grids?|maps?|images?|fields?|plots?)|"
                 r"(?:correlation|confusion|similarity|distance|adjacency|covariance|presence|interaction|contact) matri(?:x|ces)|"
                 r"(?:matrix |nonzero |non-zero )?sparsity (?:patterns?|plots?|structures?)|spy plots?|"
@@ -131,6 +132,8 @@ _NOUNS: list[tuple[str, str]] = [
                             r"(?:reaction|synthetic|synthesis|retrosynthetic|catalytic) (?:schemes?|routes?|mechanisms?|cycles?)|"
                             r"unit cells?|supercells?|crystal (?:lattices?|packings?)|electron density maps?|molecular orbitals?|"
                             r"(?:molecular|atomic|atomistic|md) (?:models?|renderings?|configurations?|snapshots?|visuali[sz]ations?)|"
+                            r"(?:renderings?|rendered (?:models?|images?|views?)) of (?:an? |the )?(?:[\w-]+ ){0,3}?"
+                            r"(?:atoms?|atomistic|molecules?|molecular|proteins?|nanoparticles?|crystals?)\b|"
                             r"(?:protein|enzyme|dna|rna|peptide|ligand|molecule|complex) (?:models?|renderings?)|"
                             r"docking poses?|binding (?:poses?|modes?)|structures? of (?:the )?(?:compounds?|molecules?|ligands?|inhibitors?)"),
     ("astronomical_image", r"(?:astronomical|telescope|sky|hubble|hst|jwst|spitzer|chandra|alma|sdss|galaxy|stellar|lensed|quasar|"
@@ -221,7 +224,7 @@ _PLURAL = re.compile(r"(?:s|ices|ra|series)$")
 _QUANTIFIER = re.compile(r"\b(?:many|several|multiple|numerous|various|two|three|four|five|six|seven|eight|nine|\d+)"
                          r"(?: [\w-]+){0,3} $")
 _COORDINATED = re.compile(r"\b([\w-]+),? (?:and|or) $")
-_ASIDE = re.compile(r"\b(?:with|including|and an? inset|inset)\b")
+_ASIDE = re.compile(r"\b(?:with|including|and an? inset|inset)\b|:")  # after a colon: what the figure holds
 LEAD_CHARS = 60
 
 
