@@ -59,7 +59,7 @@ TERMS: dict[str, tuple[tuple[int, str], ...]] = {
             r"|regressions?|density estimation|statistical (?:models?|inference|methods?|analys[ie]s|tests?)|hypothesis tests?"
             r"|survival analysis|mixed[- ]effects?|likelihood|posterior|markov chains?|monte carlo|triangulations?|meshes|mesh\b"
             r"|observational stud(?:y|ies)|variable (?:importance|selection)|time[- ]series|finite element\w*|solvers?|sampling"
-            r"|statistic\w*|scientific computing"),
+            r"|statistic\w*|scientific computing|pdes?\b|vector calculus|laplacians?|conservation laws?|staggered grids?"),
         (1, r"equations?|convergence|bayesian|numerical (?:scheme|method)s?|optimi[sz]ation|matri(?:x|ces)|inference"
             r"|interpolation|model selection|dynamical systems?"),
     ),
@@ -109,7 +109,8 @@ TERMS: dict[str, tuple[tuple[int, str], ...]] = {
     "astronomy": (
         (3, r"astronomy|galax(?:y|ies)|stars?\b|stellar|exoplanet\w*|cosmolog\w+|telescopes?|supernova\w*|black holes?|quasars?"
             r"|nebula\w*|dark matter|astrophys\w+|astronom\w+|redshifts?|solar (?:physics|corona|flares?|wind)|heliophys\w+"
-            r"|astroparticle(?: physics)?"),
+            r"|astroparticle(?: physics)?|coronagraph\w*|protoplanet\w*|circumstellar|sub-?stellar|exozodi\w*|debris disks?"
+            r"|astrobiolog\w*|biosignatures?|technosignatures?"),
         (2, r"planet\w*|orbits?|solar system|interstellar|gravitational (?:waves?|lens\w*)|luminosit\w+|sky surveys?|sun\b|coronal?"),
         (1, r"spectra\b|photometr\w+|space\b"),
     ),
@@ -153,7 +154,9 @@ TERMS: dict[str, tuple[tuple[int, str], ...]] = {
             r"|biomechanic\w*|heat(?:ing)? demand|district heating|energy systems?|buildings?|hvac|hydropower|power generation"
             r"|neuroengineering|rehabilitation engineering|biomedical engineering|bioengineering|microfluidic\w*"
             r"|aerospace|aeronautic\w*|astronautic\w*|engenharia|ingenier[íi]a"
-            r"|fuel cells?|load cells?|(?:battery|memory|flash) cells?"),
+            r"|fuel cells?|load cells?|(?:battery|memory|flash) cells?"
+            r"|aerodynamic\w*|aeroelastic\w*|airfoils?|aerofoils?|aircraft|wind turbines?|computational fluid dynamics|cfd\b"
+            r"|water (?:distribution|supply) (?:networks?|systems?)|water networks?|hydraulic\w*"),
         (2, r"engineer\w*|control systems?|controllers?|sensors?|circuits?|actuators?|manufactur\w+|batter(?:y|ies)"
             r"|renewable|inverters?|vehicles?|signal processing|antennas?|finite element\w*|phase[- ]field|kinematics?|structural"
             r"|mechanical|electrical|electronics?|heat transfer|thermal|stress\w*|strain\w*|materials? (?:testing|failure)|machining"

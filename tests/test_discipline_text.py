@@ -169,3 +169,14 @@ def test_field_terms_of_the_fresh5_and_fresh6_papers(title, want):
 ])
 def test_field_terms_of_the_fresh7_papers(title, tags, want):
     assert discipline_from_text(title, tags=tags)[0] == want
+
+
+@pytest.mark.parametrize("title,want", [
+    ("A coronagraph for imaging circumstellar disks and protoplanets", "astronomy"),
+    ("Exoplanet biosignature patterns under the UV threshold hypothesis", "astronomy"),
+    ("An unsteady potential flow solver for hovering airfoils and wind turbines", "engineering"),
+    ("Hydraulic simulation of smart water distribution networks", "engineering"),
+    ("Mimetic operators for PDEs: discrete vector calculus on staggered grids", "mathematics"),
+])
+def test_field_terms_of_the_fresh8_papers(title, want):
+    assert discipline_from_text(title)[0] == want
