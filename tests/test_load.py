@@ -118,3 +118,26 @@ def test_rewritten_folder_is_not_served_from_a_stale_cache(tmp_path):
     second = make_records(9, start=500)
     write_dataset(second, out)
     assert sorted(datasets.load_dataset(str(out), split="train", cache_dir=cache)["key"]) == sorted(r["key"] for r in second)
+
+
+def test_the_readmes_examples_run_as_written(out):
+    """The README's `load_dataset` and webdataset examples, run verbatim on a written dataset (only
+    the folder name OUT is replaced): documentation that drifts from the code fails here."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    blocks = [b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if '"OUT' in b and "hf://" not in b]
+    assert len(blocks) >= 2 and any("load_dataset" in b for b in blocks) and any("wds.WebDataset" in b for b in blocks)
+    import warnings
+
+    for block in blocks:
+        scope: dict = {}
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", UserWarning)  # an example that warns its reader is a wrong example
+            exec(compile(block.replace('"OUT', f'"{out}'), "README.md", "exec"), scope)
+        if "load_dataset" in block:  # what each line promises
+            assert sorted(scope["ds"]["key"]) == keys(lambda r: True)
+            assert {r["key"] for r in scope["physics"]} == set(keys(lambda r: r["discipline"] == "physics"))
+            assert sorted(scope["heatmaps"]["key"]) == keys(lambda r: r["modality"] == "heatmap")
+            assert sorted(scope["sliced"]["key"]) == keys(lambda r: r["modality"] == "heatmap" and r["discipline"] == "physics")
