@@ -395,6 +395,18 @@ def test_one_word_does_not_decide_where_a_figure_type_is_named():
         "A vertical flowchart of rounded boxes: input MRI scans, co-registration, segmentation and report.": "diagram",
         # a rendering of atoms or molecules is a molecular structure, as a rendering of anatomy a medical image
         "A rendering of an atomistic nanoparticle of yellow atoms in a cloud of water molecules.": "molecular_structure",
+        "A rainbow-coloured ribbon rendering of a small all-helical protein.": "molecular_structure",
+        # a rendered scene or simulation is a diagram; rendered anatomy, molecules or imaged cells are not
+        "A 3D rendering of a building model with rooms and windows inside a transparent box.": "diagram",
+        "A 2D particle rendering of a splash crater in a blue particle pool.": "diagram",
+        "A 3D rendering of particles in a grey box, coloured by a colour bar into several blocks.": "diagram",
+        "A 3D rendering of a patient-specific carotid artery.": "medical_image",
+        "A 3D rendering of fluorescent cells in a fibre network.": "microscopy",
+        "A geometric construction of rays from a camera centre through image points to a closed curve.": "diagram",
+        "Four triangulated face-shaped meshes with coloured arrows at the vertices.": "diagram",
+        # colour plots and colour-coded densities are colour fields
+        "A colour-coded phase-space density against L* and time, above a line plot of two indices.": "heatmap",
+        "A colour-coded pressure map of a magnetosphere with two polar colour plots and time series below.": "heatmap",
     }
     for text, want in cases.items():
         assert signals.recaption_vote(text)[0] == want, (text, signals.recaption_vote(text))

@@ -82,13 +82,20 @@ _TEXT = (r"table(?<!optical table)(?<!wooden table)(?<!work table)(?<!lab table)
 #: "a 3D rendering of a patient-specific carotid artery": a medical image (the caption rules use it too)
 ANATOMICAL_RENDERING = (rf"(?:renderings?|rendered models?|reconstructions?|models?|meshe?s?|segmentations?|visuali[sz]ations?|views?) "
                         rf"of (?:a |an |the )?(?:[\w-]+ ){{0,3}}?{_ANATOMY}\b")
+#: "a 3D rendering of a building model", "a 2D particle rendering of a splash": a rendered scene or
+#: simulation is a diagram, unless it renders anatomy (a medical image) or atoms and molecules
+_RENDERED_STRUCTURE = (rf"(?:{_ANATOMY}|atoms?|atomistic|molecules?|molecular|proteins?|nanoparticles?|crystals?|"
+                       rf"(?:[\w-]+ )?(?:cells?|nuclei|tissues?|neurons?))\b")  # a rendering of imaged cells: microscopy
+RENDERED_SCENE = (rf"(?:3d|three-dimensional|2d|two-dimensional|particle) renderings?"
+                  rf"(?! of (?:a |an |the )?(?:[\w-]+ ){{0,3}}?{_RENDERED_STRUCTURE})")
 _NOUNS: list[tuple[str, str]] = [
     # a photograph or scan of a document is text: `other` (before "photograph" at one position)
     ("other", r"(?:photo(?:graph)?s?|scans?|images?|pictures?) of (?:a |an |the )?(?:[\w-]+ ){0,2}?(?:documents?|pages?|"
               r"manuscripts?|letters?|notebooks?|receipts?|newspapers?|certificates?|books?|forms)"),
     # a filled contour plot is a colour field; a contour plot of lines is a plot, contour lines on a map a map
     ("heatmap", r"heat ?maps?|heat-maps?|(?:filled|colou?r(?:ed)?|shaded) contour (?:plots?|maps?)|contour maps?|colou?r[- ](?:coded|mapped|shaded|scaled)(?: [\w-]+){0,2} "
-                r"(?:matri(?:x|ces)|grids?|maps?|images?|fields?|plots?)|"
+                r"(?:matri(?:x|ces)|grids?|maps?|images?|fields?|plots?|densit(?:y|ies)|distributions?|slices?|(?:cross-)?sections?)|"
+                r"colou?r plots?|"
                 r"(?:correlation|confusion|similarity|distance|adjacency|covariance|presence|interaction|contact) matri(?:x|ces)|"
                 r"(?:matrix |nonzero |non-zero )?sparsity (?:patterns?|plots?|structures?)|spy plots?|"
                 r"(?:attention|saliency|activation|grad-?cam|feature|contact|hi-c|probability) maps?|matrix plots?|colou?r ?maps?|"
@@ -128,7 +135,7 @@ _NOUNS: list[tuple[str, str]] = [
                             r"secondary|tertiary|quaternary) structures?|(?:structural|skeletal|chemical) formula(?:s|e)?|"
                             r"lewis structures?|ball[- ]and[- ]stick|stick (?:model|representation)s?|space[- ]filling|"
                             r"cpk (?:model|representation)s?|van der waals (?:surface|sphere)s?|"
-                            r"(?:ribbon|cartoon) (?:diagram|representation|model|structure|view)s?|"
+                            r"(?:ribbon|cartoon) (?:diagram|representation|model|structure|view|rendering)s?|"
                             r"(?:reaction|synthetic|synthesis|retrosynthetic|catalytic) (?:schemes?|routes?|mechanisms?|cycles?)|"
                             r"unit cells?|supercells?|crystal (?:lattices?|packings?)|electron density maps?|molecular orbitals?|"
                             r"(?:molecular|atomic|atomistic|md) (?:models?|renderings?|configurations?|snapshots?|visuali[sz]ations?)|"
@@ -173,8 +180,9 @@ _NOUNS: list[tuple[str, str]] = [
                 r"sankey diagrams?|circos|uml|state machines?|petri nets?|cad\b(?: \w+)?|wireframes?|mock-?ups?|"
                 r"(?:engineering|technical|mechanical|line|cad|assembly|architectural|isometric|perspective|cutaway) drawings?|"
                 r"exploded views?|cutaway views?|cross-sectional (?:views?|drawings?|schematics?|illustrations?)|"
-                r"(?:triangular|triangulated|tetrahedral|hexahedral|finite[- ]element|computational) (?:surface |volume )?meshe?s?|"
-                r"(?:finite[- ]element|fe|simulation|cfd) (?:models?|renderings?|meshe?s?)"),
+                r"(?:triangular|triangulated|tetrahedral|hexahedral|finite[- ]element|computational) (?:[\w-]+ )?meshe?s?|"
+                r"(?:finite[- ]element|fe|simulation|cfd) (?:models?|renderings?|meshe?s?)|"
+                r"geometric(?:al)? (?:constructions?|drawings?|sketch\w*|diagrams?)|" + RENDERED_SCENE),
     ("plot", r"(?:line|scatter|bar|column|box|violin|dot|strip|swarm|polar|radar|spider|contour|surface|3d|log-log|semi-log|forest|"
              r"funnel|kaplan-meier|survival|trajectory|density|ridgeline|area|step|stem|pie|donut|doughnut|bubble|q-q|qq|"
              r"manhattan|volcano|bland-altman|roc|precision-recall|calibration|learning|loss|lollipop|waterfall|pareto|corner|pair|"
