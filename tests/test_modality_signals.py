@@ -404,6 +404,9 @@ def test_one_word_does_not_decide_where_a_figure_type_is_named():
         "A 3D rendering of fluorescent cells in a fibre network.": "microscopy",
         "A geometric construction of rays from a camera centre through image points to a closed curve.": "diagram",
         "Four triangulated face-shaped meshes with coloured arrows at the vertices.": "diagram",
+        # a typeset matrix of symbols is text; a matrix of values is a colour field
+        "Five 4x4 matrices of Greek-letter rate symbols labelled K2P, K3P and JC69.": "other",
+        "The figure shows a matrix of correlations between genes.": "heatmap",
         # colour plots and colour-coded densities are colour fields
         "A colour-coded phase-space density against L* and time, above a line plot of two indices.": "heatmap",
         "A colour-coded pressure map of a magnetosphere with two polar colour plots and time series below.": "heatmap",

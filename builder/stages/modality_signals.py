@@ -76,6 +76,7 @@ _TEXT = (r"table(?<!optical table)(?<!wooden table)(?<!work table)(?<!lab table)
          r"plain text|(?:bullet(?:ed)?|numbered|itemi[sz]ed) (?:points?|lists?)|lists? of (?:[\w-]+ ){0,2}?(?:modules|functions|files|"
          r"packages|commands|features|items|steps|methods|classes|parameters|options|keywords|tools|references|names)|"
          r"(?:mathematical |governing |differential )?equations?|formula(?:s|e)?|mathematical (?:expressions?|notation|derivations?)|"
+         r"matri(?:x|ces) of (?:[\w-]+ ){0,3}?(?:symbols|letters|entries|expressions)|"
          r"logos?|logotypes?|wordmarks?|emblems?|badges?|icons?|qr codes?|barcodes?|"
          r"(?:scanned|printed|handwritten) (?:documents?|pages?|manuscripts?|texts?|notes?|forms?|letters?)|documents?|manuscripts?|"
          r"questionnaires?")
