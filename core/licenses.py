@@ -102,15 +102,19 @@ def _lookup(words: list[str]) -> Optional[str]:
     return SPDX.get(aliases[key]) if key in aliases else None
 
 
-@functools.lru_cache(maxsize=4096)
 def license_key(text):
     """A license as records store it and filters compare it: its SPDX id in lower case when the string
     names one exactly (``CC BY-NC 4.0``, ``https://creativecommons.org/licenses/by-nc/4.0/`` and
     ``CC-BY-NC-4.0`` are all ``cc-by-nc-4.0``, the release's spelling), else the string as written
     (a non-string as it is). Sources spell licenses every way, so a filter on the raw strings would let
     ``CC-BY-NC 4.0`` through ``("license", "not in", ["cc-by-nc-4.0"])``."""
-    if not isinstance(text, str):
-        return text
+    if not isinstance(text, str) or len(text) > 500:  # no license name is this long: prose, kept as written
+        return text  # (and never a key of the cache below: a hostile stream of huge strings would fill memory)
+    return _license_key(text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _license_key(text: str) -> str:
     spdx = spdx_id(text)
     return spdx.lower() if spdx else text
 

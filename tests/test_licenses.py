@@ -111,3 +111,14 @@ def test_records_store_one_spelling_per_license_so_plain_filters_work(tmp_path):
     hf = datasets.load_dataset(str(tmp_path / "ds"), split="train", cache_dir=str(tmp_path / "hf"),
                                filters=[("license", "not in", ["cc-by-nc-4.0"])])
     assert sorted(hf["license"]) == ["arXiv nonexclusive", "cc-by-4.0", "cc-by-4.0"]
+
+
+def test_license_key_keeps_prose_and_huge_strings_as_written_and_out_of_its_cache():
+    from s1mmalign.core import licenses
+
+    assert licenses.license_key("Creative Commons Attribution-NonCommercial 4.0 International") == "cc-by-nc-4.0"
+    huge = "CC BY 4.0 " * 100_000  # a hostile license field: 1 MB
+    before = licenses._license_key.cache_info().currsize
+    assert licenses.license_key(huge) is huge
+    assert licenses._license_key.cache_info().currsize == before
+    assert licenses.license_key(None) is None and licenses.license_key("") == ""
