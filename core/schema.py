@@ -153,8 +153,6 @@ def _check_unicode(key: Optional[str], name: str, value: str) -> None:
             value.encode("utf-8")
         except UnicodeEncodeError as e:
             raise RecordError(key, name, f"not valid Unicode text: {value[e.start]!r} at {e.start}") from None
-#: free-text fields bounded by ``Limits.caption_chars`` (a 20 MB caption is hostile, not a figure's)
-TEXT_FIELDS = frozenset({"caption", "recaption", "title", "abstract"})
 
 
 def validate_record(record: Mapping[str, Any], *, max_text_chars: int = DEFAULTS.caption_chars) -> dict[str, Any]:
@@ -162,7 +160,8 @@ def validate_record(record: Mapping[str, Any], *, max_text_chars: int = DEFAULTS
 
     Raises :class:`RecordError` naming the record's key and the first bad field. Missing
     nullable fields become ``None``; unknown fields are an error (a typo would be lost). Integers
-    must fit int32, floats be finite, the ``TEXT_FIELDS`` at most ``max_text_chars`` long.
+    must fit int32, floats be finite, every string (and every list's strings together) at most
+    ``max_text_chars`` long.
     The image is checked for presence and type only (bytes, or {bytes, path}); decoding is
     the image normaliser's job.
     """
@@ -193,6 +192,8 @@ def validate_record(record: Mapping[str, Any], *, max_text_chars: int = DEFAULTS
         if kind == "list":
             if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
                 raise RecordError(key_repr, name, f"expected a list of strings, got {value!r:.80}")
+            if sum(map(len, value)) > max_text_chars:
+                raise RecordError(key_repr, name, f"too large: {sum(map(len, value))} characters > limit {max_text_chars}")
             for v in value:
                 _check_unicode(key_repr, name, v)
             out[name] = list(value)
@@ -209,7 +210,7 @@ def validate_record(record: Mapping[str, Any], *, max_text_chars: int = DEFAULTS
         elif kind == "int32" and not _INT32_MIN <= value <= _INT32_MAX:
             raise RecordError(key_repr, name, f"out of range for int32: {value!r:.40}")
         elif kind == "string":
-            if len(value) > max_text_chars and name in TEXT_FIELDS:
+            if len(value) > max_text_chars:  # every string: a 10 MB license or href would be copied into each figure's record
                 raise RecordError(key_repr, name, f"too large: {len(value)} characters > limit {max_text_chars}")
             _check_unicode(key_repr, name, value)
         out[name] = value

@@ -76,6 +76,11 @@ def test_validation_names_key_and_field():
         ({"clip_score_caption": float("nan")}, "clip_score_caption", "finite"),
         ({"captoin": "typo"}, "captoin", "unknown field"),
         ({"caption": "", "recaption": None}, "caption", "empty"),
+        # any string field, not only the free texts: a hostile 1 MB license or href would be copied into
+        # every figure record of its paper
+        ({"license": "x" * (1 << 20)}, "license", "too large"),
+        ({"image_path": "a/" * (1 << 19)}, "image_path", "too large"),
+        ({"categories": ["physics"] * 20_000}, "categories", "too large"),
     ]
     for change, field, words in cases:
         rec = dict(good)
