@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from s1mmalign.builder.records.rejects import Rejects
 from s1mmalign.builder.sources.arxiv import paper_records
+from s1mmalign.builder.sources.contexts import find_citations
 from s1mmalign.builder.sources.latex import PaperFiles, parse_paper
 from tests.test_latex_sources import png
 
@@ -193,3 +194,18 @@ def test_unclosed_groups_after_these_commands_take_linear_time():
     expand_textual_citations("\\citet{ x " * 20000, {"x": ("A", "1990")})
     choose_ifthenelse("\\ifthenelse{ x " * 20000, "\\newboolean{x}")
     assert time.monotonic() - start < 5
+
+
+def test_a_vgtc_teaser_in_the_preamble_is_figure_one():
+    # IEEE VIS / TVCG (vgtc.cls) and Eurographics (egpubl.cls): \teaser{...} before \begin{document}
+    # is the first figure; a \newcommand defining \teaser is none
+    tex = (r"\documentclass[journal]{vgtc}\newcommand{\teaser}[1]{#1}"
+           r"\teaser{\centering\includegraphics[width=\linewidth]{t.png}"
+           r"\caption{Examples of \textbf{(A)} slabs.}\label{fig:teaser}}"
+           r"\begin{document}\maketitle\section{Intro}As \autoref{fig:teaser} and Figure~\ref{fig:b} show, it works."
+           r"\begin{figure}\includegraphics{b.png}\caption{Second.}\label{fig:b}\end{figure}\end{document}")
+    p = parse_paper(PaperFiles({"main.tex": tex.encode(), "t.png": png(0), "b.png": png(1)}))
+    assert [(f.label, f.number, f.caption) for f in p.figures] == [
+        ("fig:teaser", "1", "Examples of (A) slabs."), ("fig:b", "2", "Second.")]
+    assert p.figures[0].graphics == ["t.png"]
+    assert find_citations(p.paragraphs, p.numbers())["fig:teaser"].sentences == ["As Figure 1 and Figure 2 show, it works."]

@@ -14,6 +14,7 @@ from s1mmalign.builder.sources.latex.macros import cut_definitions, paper_macros
 from s1mmalign.builder.sources.latex.numbering import counters_for, has_chapters, numbered_labels
 from s1mmalign.builder.sources.latex.structure import choose_ifthenelse, choose_newif, cut_headings, expand_structural_macros
 from s1mmalign.builder.sources.latex.syntax import Unbalanced, find_command, read_args, read_group
+from s1mmalign.builder.sources.latex.teaser import teaser_figure
 from s1mmalign.builder.sources.latex.text import Converter, clean_text
 
 FIGURE_ENVS = ("figure", "figure*", "teaserfigure", "wrapfigure", "wrapfigure*", "SCfigure", "SCfigure*", "sidewaysfigure", "sidewaysfigure*")
@@ -328,7 +329,7 @@ def parse_paper(files: PaperFiles, main: Optional[str] = None) -> Paper:
     body_start = tex.find("\\begin{document}")
     body = tex[body_start + len("\\begin{document}"):] if body_start >= 0 else tex
     end = body.find("\\end{document}")
-    body = body[:end] if end >= 0 else body
+    body = teaser_figure(preamble) + (body[:end] if end >= 0 else body)  # vgtc/egpubl: \teaser{...} is Figure 1
     body = expand_structural_macros(body, macros)  # \figurelabel{x} is \label{fig:x}; \ignore{<figure>} is nothing
     body = choose_ifthenelse(body, packages + "\n" + preamble)  # \ifthenelse{\boolean{Web}}{<figure>}{<figure>}: one
     body = expand_textual_citations(body, natbib_labels(files, main), tex)  # "as shown by \citet{x}": by Jones et al. (1990)
