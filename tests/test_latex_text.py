@@ -79,3 +79,10 @@ def test_an_environments_setting_is_no_text_but_a_theorems_name_stays():
     assert latex_to_text(r"\begin{savequote}[75mm] Nature is simple.\end{savequote}") == "Nature is simple."
     assert latex_to_text(r"\begin{itemize}[label=-] \item one\end{itemize}") == "one"
     assert latex_to_text(r"\begin{theorem}[Stokes] Let x.\end{theorem}") == "[Stokes] Let x."
+
+
+def test_a_font_command_around_a_word_that_is_also_a_label_prints_the_word():
+    # \label{nuance} on a section; the title's \texttt{nuance} is the package name, not a lost reference macro
+    conv = Converter({"nuance": ("", "2", "section"), "data": ("", "3", "section")})
+    text = r"\texttt{nuance}: fast; \emph{data} and \textbf{data} in $\mathrm{data}$; lost \secref{nuance}"
+    assert clean_text(conv.convert(text)) == "nuance: fast; data and data in data; lost 2"

@@ -34,6 +34,10 @@ _TEXTCOLOR = {"textcolor": 1, "colorbox": 1, "fcolorbox": 2, "href": 1}  # leadi
 #: Reference commands (fancyref's \fref/\Fref print "figure 3"/"Figure 3", as \cref/\Cref do).
 _REFS = frozenset("ref cref Cref autoref subref eqref pageref vref Vref cpageref crefrange Crefrange nameref figref Figref "
                   "fref Fref".split())
+#: Font and box commands: their group is text to print, never a label key (\texttt{nuance} with a \label{nuance}).
+_FONTS = frozenset("textit textbf texttt textsf textrm textsc textsl textup textmd textnormal emph underline uline "
+                   "mathrm mathit mathbf mathsf mathtt mathcal mathbb mathfrak mathscr boldsymbol bm text mbox hbox "
+                   "makebox fbox path code".split())
 #: siunitx commands: (mandatory arguments, whether the last is a unit).
 _SIUNITX = {"SI": (2, True), "qty": (2, True), "SIrange": (3, True), "qtyrange": (3, True), "si": (1, True),
             "unit": (1, True), "num": (1, False), "numrange": (2, False), "ang": (1, False)}
@@ -233,7 +237,7 @@ class Converter:
                 _, k = read_group(s, k, "[", "]")
             except Unbalanced:
                 break
-        if self.refs and k < len(s) and s[k] == "{":
+        if self.refs and k < len(s) and s[k] == "{" and bare not in _FONTS:
             try:
                 key, after = read_group(s, k)
             except Unbalanced:
