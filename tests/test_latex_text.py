@@ -11,6 +11,8 @@ from s1mmalign.builder.sources.latex.text import Converter, Macro, clean_text
     (r"The \textbf{bold} and \emph{it} {nested {braces}} at $T_{\mathrm{c}} = 3\,\mathrm{K}$.",
      "The bold and it nested braces at T_c = 3 K."),
     (r"$\alpha^{2} \pm \beta_i \times 10^{-3}$, $\frac{a+b}{2}$, $\sqrt{x}$", "α^2 ± β_i × 10^-3, (a+b)/2, √x"),
+    # order relations and big operators print, not vanish ("A B" for a dominance relation)
+    (r"$A \preceq B$, $a \succ b$, $\bigcup_i S_i$, $\Gamma \vdash \phi$", "A ⪯ B, a ≻ b, ⋃_i S_i, Γ ⊢ φ"),
     (r"Schr\"odinger, na\"{\i}ve, Erd\H{o}s, \c{c}a --- and -- ``quoted''", "Schrödinger, naïve, Erdős, ça — and – “quoted”"),
     (r"50\% of \$5 \& more\footnote{dropped} \cite{x}\label{y}.", "50% of $5 & more."),
     (r"\SI{3.5}{\kelvin} and \url{https://x.org/a_b} and \href{https://y.org}{link}", "3.5 K and https://x.org/a_b and link"),

@@ -25,6 +25,13 @@ SYMBOLS = {
     "notin": "∉", "ni": "∋", "forall": "∀", "exists": "∃", "nexists": "∄", "otimes": "⊗", "mid": "|",
     "lfloor": "⌊", "rfloor": "⌋", "lceil": "⌈", "rceil": "⌉", "vert": "|", "Vert": "‖", "|": "‖",
     "arcsec": "″", "arcmin": "′", "aleph": "ℵ", "Re": "ℜ", "Im": "ℑ", "vdots": "⋮", "ddots": "⋱",
+    "prec": "≺", "succ": "≻", "preceq": "⪯", "succeq": "⪰", "preccurlyeq": "≼", "succcurlyeq": "≽", "nmid": "∤",
+    "coloneqq": "≔", "doteq": "≐", "triangleq": "≜", "models": "⊨", "vdash": "⊢", "dashv": "⊣", "top": "⊤",
+    "bot": "⊥", "asymp": "≍", "nsim": "≁", "ncong": "≇", "nleq": "≰", "ngeq": "≱", "lessapprox": "⪅",
+    "gtrapprox": "⪆", "varpropto": "∝", "bigcup": "⋃", "bigcap": "⋂", "sqcup": "⊔", "sqcap": "⊓", "uplus": "⊎",
+    "coprod": "∐", "iint": "∬", "boxplus": "⊞", "boxtimes": "⊠", "circledast": "⊛", "lhd": "⊲", "rhd": "⊳",
+    "unlhd": "⊴", "unrhd": "⊵", "diamond": "⋄", "Box": "□", "square": "□", "blacksquare": "■", "triangle": "△",
+    "checkmark": "✓", "ddagger": "‡", "ddag": "‡", "texttimes": "×", "wp": "℘", "bowtie": "⋈",
     **{f: f for f in "sinh cosh tanh coth arcsin arccos arctan cot sec csc sup inf arg dim ker gcd Pr mod bmod".split()},
     # text
     "&": "&", "%": "%", "_": "_", "#": "#", "$": "$", "{": "{", "}": "}", " ": " ", ",": " ", ";": " ", ":": " ",
