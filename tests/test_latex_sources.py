@@ -74,6 +74,17 @@ def test_a_label_defined_twice_gives_two_figures_their_own_keys_and_images():
     assert second["citation_contexts"] == ["As Figure 2 shows."]
 
 
+def test_a_panel_of_the_earlier_figure_of_a_label_defined_twice_is_that_figures_panel():
+    # the figure's \label is reused later, its sub-figure labels are its own: \ref{fig:za} prints "1a"
+    sub = "\\begin{subfigure}{.5\\textwidth}\\includegraphics{%s}\\caption{}\\label{%s}\\end{subfigure}"
+    body = ("\\begin{figure}" + sub % ("za", "fig:za") + sub % ("zb", "fig:zb") + "\\caption{Landscapes.}\\label{fig:m}"
+            + "\\end{figure}\nMultimodal problems are hard (Figure~\\ref{fig:za}).\n" + fig("zc", "fig:m", "Models."))
+    files = PaperFiles({"main.tex": f"\\documentclass{{article}}\\usepackage{{subcaption}}\\begin{{document}}{body}"
+                        "\\end{document}".encode(), "za.png": png(1), "zb.png": png(2), "zc.png": png(3)})
+    recs = list(paper_records("2401.00002", files, Rejects()))
+    assert [r["citation_contexts"] for r in recs] == [["Multimodal problems are hard (Figure 1a)."], []]
+
+
 def test_a_multi_panel_figure_is_at_most_3072_px_on_its_long_side():
     panels = "".join(f"\\includegraphics{{p{i}}}" for i in range(6))
     body = f"\\begin{{figure}}{panels}\\caption{{Six wide panels.}}\\label{{fig:six}}\\end{{figure}}"

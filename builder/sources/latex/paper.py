@@ -415,7 +415,8 @@ def parse_paper(files: PaperFiles, main: Optional[str] = None) -> Paper:
     owner = {f.label: f for f in paper.figures if f.label and not f.is_table}
     for f in paper.figures:  # a label defined twice: LaTeX's \ref names the last one, and the
         if f.label and not f.is_table and owner[f.label] is not f:  # earlier figure is known by its number
-            f.label = None
+            old, f.label = f.label, None  # and its own panels' \ref (unique labels) name it, not the last one
+            label_of.update({l: (f.id, *label_of[l][1:]) for l in f.sublabels if label_of.get(l, ("",))[0] == old})
 
     text_parts, last = [], 0
     for a, b in spans:
