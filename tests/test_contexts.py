@@ -112,3 +112,19 @@ def test_another_papers_figure_named_in_plain_text_cites_nothing():
     c = find_citations(others + ours, {"f1": "1", "f2": "2", "f3": "3"})
     assert c["f1"].sentences == ["See Figure 1 in the main text."]
     assert c["f2"].sentences == ["Shown in Figure 2 in blue."] and c["f3"].sentences == ["Figure 3 in Section 2 shows the fit."]
+
+
+def test_a_marked_number_that_another_figure_also_prints_cites_only_the_marked_one():
+    # Nature's Extended Data figures restart at 1 under a renamed \figurename: "(Figure~\ref{fig:sed})"
+    # prints "Figure 1" for Extended Data Fig. 1; the paper's own Figure 1 is not cited by it
+    paras = [f"Light curves (Figure {mark('a')}1) matter. Cooler dust (Figure {mark('ed1')}1) too. "
+             f"Extended Data Figure {mark('ed1')}1 and Figure 1 both. Figs. {mark('a')}1--3 show."]
+    cites = find_citations(paras, {"a": "1", "b": "2", "c": "3", "ed1": "1"})
+    assert cites["a"].sentences == ["Light curves (Figure 1) matter.", "Extended Data Figure 1 and Figure 1 both.",
+                                    "Figs. 1--3 show."]
+    assert cites["ed1"].sentences == ["Cooler dust (Figure 1) too.", "Extended Data Figure 1 and Figure 1 both."]
+    assert cites["c"].sentences == ["Figs. 1--3 show."]
+    # JATS: <xref rid="fig13">Appendix Figure 2</xref> is not the paper's Figure 2 (its label prints no plain number)
+    cites = find_citations([f"Transcripts fell (Appendix Figure {mark('app2')}2)."], {"f1": "1", "f2": "2"},
+                           figure_ids=["f1", "f2", "app2"])
+    assert cites["f2"].sentences == [] and cites["app2"].sentences == ["Transcripts fell (Appendix Figure 2)."]

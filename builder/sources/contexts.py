@@ -132,6 +132,27 @@ def _marked_refs(sentence: str, order: Mapping[str, int], ids: list[str]) -> set
     return found
 
 
+_MARKED_NUMBER = re.compile(MARK_RE.pattern + r"((?:[A-Za-z]+\.?[\s\u00a0~]+){0,3})(" + NUMBER + r")")
+
+
+def _unshadowed(sentence: str, by_number: Mapping[str, str]) -> tuple[str, Mapping[str, str]]:
+    """The sentence's plain text for :func:`_printed_refs`, with each marked number that prints
+    another figure's number ("Figure 1" marked for Extended Data Fig. 1, when the paper's own
+    Figure 1 is also "1") replaced by a token of the marked figure: markup says which one it is."""
+    extra: dict[str, str] = {}
+
+    def swap(m: re.Match) -> str:
+        fid, number = m.group(1), m.group(3)
+        if by_number.get(number, fid) == fid:
+            return m.group(2) + number
+        token = f"Z{90000 + len(extra)}"
+        extra[token] = fid
+        return m.group(2) + token
+
+    text = " ".join(MARK_RE.sub("", _MARKED_NUMBER.sub(swap, sentence)).split())
+    return text, ({**by_number, **extra} if extra else by_number)
+
+
 def cap(sentence: str, max_chars: int) -> str:
     """``sentence`` cut to at most ``max_chars`` characters at a word boundary (with an ellipsis)."""
     if len(sentence) <= max_chars:
@@ -171,7 +192,7 @@ def find_citations(
             cited = _marked_refs(sentence, order, ids)
             plain = " ".join(strip_marks(sentence).split())
             if by_number:
-                cited |= _printed_refs(plain, by_number)
+                cited |= _printed_refs(*_unshadowed(sentence, by_number))
             if not plain:
                 continue
             for fid in sorted(cited, key=lambda f: order.get(f, len(order))):
