@@ -88,3 +88,10 @@ def test_a_font_command_around_a_word_that_is_also_a_label_prints_the_word():
     conv = Converter({"nuance": ("", "2", "section"), "data": ("", "3", "section")})
     text = r"\texttt{nuance}: fast; \emph{data} and \textbf{data} in $\mathrm{data}$; lost \secref{nuance}"
     assert clean_text(conv.convert(text)) == "nuance: fast; data and data in data; lost 2"
+
+
+def test_a_citation_note_that_refers_to_a_figure_keeps_the_reference():
+    # natbib prints "(Figure 10, also see Spinelli 2024)": the sentence cites Figure 10; other notes go with the \cite
+    conv = Converter({"fig:c": ("fig:c", "10", "figure")})
+    text = r"early on~\citep[Figure~\ref{fig:c}, also see][]{Spin}, as known \citep[e.g.][p.~3]{a,b}."
+    assert clean_text(conv.convert(text)) == "early on (Figure 10, also see), as known."

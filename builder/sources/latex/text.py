@@ -38,6 +38,7 @@ _REFS = frozenset("ref cref Cref autoref subref eqref pageref vref Vref cpageref
 _FONTS = frozenset("textit textbf texttt textsf textrm textsc textsl textup textmd textnormal emph underline uline "
                    "mathrm mathit mathbf mathsf mathtt mathcal mathbb mathfrak mathscr boldsymbol bm text mbox hbox "
                    "makebox fbox path code".split())
+_CITES_FIGURE = re.compile(r"\\(?:" + "|".join(sorted(_REFS, key=len, reverse=True)) + r")(?![A-Za-z@])")
 #: siunitx commands: (mandatory arguments, whether the last is a unit).
 _SIUNITX = {"SI": (2, True), "qty": (2, True), "SIrange": (3, True), "qtyrange": (3, True), "si": (1, True),
             "unit": (1, True), "num": (1, False), "numrange": (2, False), "ang": (1, False)}
@@ -209,9 +210,12 @@ class Converter:
             if count == 0:  # prints nothing; TeX eats the space after it ({\bf C} is "C")
                 return skip_space(s, j)
             try:
-                _, _, k = read_args(s, j, count)
+                opts, _, k = read_args(s, j, count)
             except Unbalanced:
                 return j
+            notes = [self.convert(o, depth + 1).strip() for o in opts if bare.startswith("cite") and _CITES_FIGURE.search(o)]
+            if notes:  # \citep[Figure~\ref{f}, also see][]{x}: "(Figure 3, also see)"; the reference stays
+                out.append(" (" + ", ".join(n for n in notes if n) + ")")
             return k
         if bare in _TEXTCOLOR:
             try:
