@@ -187,3 +187,21 @@ def test_a_broken_caption_in_a_minipage_is_that_figures_reject_not_the_papers():
             + fig("f1", "b", "Fine."))
     _, p = paper("", body, n_images=2)
     assert [(f.caption, f.problem and f.problem[0]) for f in p.figures] == [("", "unbalanced_braces"), ("Fine.", None)]
+
+
+def test_a_class_brace_trick_in_iffalse_keeps_macro_bodies_grouped():
+    # aastex631.cls (abridged): array.sty's \iffalse{\fi ... `}\fi balances braces for TeX; dropping the
+    # \iffalse{\fi as dead text unbalanced the class, so a \thefigure redefinition inside a macro body
+    # (\apptablenumbers, run only when used) looked global and every figure printed "21", "22", ...
+    cls = (b"\\LoadClass{article}\\def\\@arraycr{\\relax\\iffalse{\\fi\\ifnum 0=`}\\fi\\@xarraycr}\n"
+           b"\\def\\apptablenumbers{\\setcounter{figure}{0}\\def\\thefigure{\\thesection\\the\\c@figure}}\n")
+    body = ("\\section{A}\\section{B}" + fig("f0", "a", "A.") + "\\section{C}" + fig("f1", "b", "B.") + "See Figure 2.")
+    files = {"main.tex": f"\\documentclass{{myaas}}\\begin{{document}}{body}\\end{{document}}".encode(), "myaas.cls": cls}
+    files.update({f"f{k}.png": png(k) for k in range(2)})
+    p = parse_paper(PaperFiles(files))
+    assert [f.number for f in p.figures] == ["1", "2"]
+    assert find_citations(p.paragraphs, p.numbers())["b"].sentences == ["See Figure 2."]
+    # dead text in \iffalse ... \fi still goes
+    body = "\\iffalse" + fig("f0", "a", "Dead.") + "\\fi" + fig("f1", "b", "B.")
+    _, p = paper("", body, "article", 2)
+    assert [f.caption for f in p.figures] == ["B."]

@@ -7,15 +7,18 @@ from typing import Iterable
 
 _COMMENT = re.compile(r"(?<!\\)((?:\\\\)*)%.*")
 _COMMENT_LINE = re.compile(r"[ \t]*%")
+_IFFALSE = re.compile(r"\\iffalse\b(.*?)\\fi\b", re.S)
 
 
 def strip_comments(tex: str) -> str:
     r"""Remove ``%`` comments (not ``\%``), ``\iffalse ... \fi`` and ``comment`` environments. A line
-    that is only a comment goes with its line end, as in TeX (``%`` eats it): it does not end a paragraph."""
+    that is only a comment goes with its line end, as in TeX (``%`` eats it): it does not end a paragraph.
+    ``\iffalse{\fi`` / ``\iffalse}\fi`` stay: a class's brace-balancing trick (``\iffalse{\fi\ifnum0=`}\fi``
+    in aastex631.cls, array.sty), not dead text; without it the braces after it no longer balance."""
     tex = "\n".join(_COMMENT.sub(r"\1", line) if "%" in line else line
                     for line in tex.split("\n") if not _COMMENT_LINE.match(line))
     tex = re.sub(r"\\begin\{comment\}.*?\\end\{comment\}", "", tex, flags=re.S)
-    tex = re.sub(r"\\iffalse\b.*?\\fi\b", "", tex, flags=re.S)
+    tex = _IFFALSE.sub(lambda m: m.group(0) if m.group(1).strip() in ("{", "}") else "", tex)
     return tex
 
 
