@@ -126,3 +126,18 @@ def test_an_svg_figure_is_named_as_such_and_a_pdf_copy_is_preferred():
     assert [r.reason for r in rejects] == ["svg_not_rendered"]
     files = {"main.tex": doc.encode(), "drawing.svg": svg, "drawing.png": png(5)}  # a raster copy beside it is used
     assert [r["image_path"] for r in paper_records("2401.00006", PaperFiles(files), Rejects())] == ["2401.00006/drawing.png"]
+
+
+def test_includegraphics_page_renders_that_page_of_a_multi_page_pdf():
+    # one PDF holds every diagram: \includegraphics[page=N] shows page N (it was always page 1)
+    pages = [Image.new("RGB", (200 + 40 * k, 100), (255, 255, 255)) for k in range(3)]
+    buf = io.BytesIO()
+    pages[0].save(buf, "PDF", save_all=True, append_images=pages[1:], resolution=72)
+    body = "".join(f"\\begin{{figure}}\\includegraphics[{opt}]{{{name}}}\\caption{{Step {k}.}}\\label{{fig:{k}}}\\end{{figure}}\n"
+                   for k, (opt, name) in enumerate([("page=3,width=.9\\linewidth", "diagram.pdf"), ("width=3cm", "diagram"),
+                                                    ("page = 2", "diagram")]))
+    files = PaperFiles({"main.tex": f"\\documentclass{{article}}\\begin{{document}}{body}\\end{{document}}".encode(),
+                        "diagram.pdf": buf.getvalue()})
+    assert parse_paper(files).figures[0].pages == [3]
+    recs = list(paper_records("2401.00003", files, Rejects()))
+    assert [round(r["width"] / r["height"], 1) for r in recs] == [2.8, 2.0, 2.4]

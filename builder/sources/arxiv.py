@@ -289,11 +289,11 @@ def _montage(pngs: list[bytes]) -> bytes:
     return buf.getvalue()
 
 
-def _figure_image(files: PaperFiles, name: str, options: ReaderOptions, budget: RenderBudget) -> StoredImage:
+def _figure_image(files: PaperFiles, name: str, options: ReaderOptions, budget: RenderBudget, page: int = 1) -> StoredImage:
     data = files.read(name)
     if needs_rasterizing(name, data):
         try:
-            data = rasterize(name, data, dpi=options.dpi, budget=budget)
+            data = rasterize(name, data, dpi=options.dpi, budget=budget, page=page)
         except RasterizeError as e:
             raise ImageRejected(e.reason, f"{name}: {e.detail}") from None
     return normalize_image(data)  # raises ImageRejected (undecodable, truncated, bomb, ...)
@@ -360,7 +360,8 @@ def paper_records(
             rej("image", "missing_figure_file", f"not in the source: {', '.join(missing)}")
             continue
         try:
-            panels = [_figure_image(files, f, options, budget) for f in fig.files]
+            pages = fig.pages + [1] * (len(fig.files) - len(fig.pages))
+            panels = [_figure_image(files, f, options, budget, page) for f, page in zip(fig.files, pages)]
             stored = panels[0] if len(panels) == 1 else normalize_image(_montage([p.data for p in panels]))
         except ImageRejected as e:
             rej("image", e.reason, e.detail)

@@ -63,8 +63,9 @@ def gunzip_bounded(data: bytes, limit: int, what: str) -> bytes:
 
 
 def rasterize(name: str, data: bytes, *, dpi: int = DEFAULT_DPI, budget: Optional[RenderBudget] = None,
-              lim: Optional[Limits] = None) -> bytes:
-    """PNG bytes of the figure in ``data`` (EPS, PS, gzipped EPS, or PDF; see the module docstring).
+              lim: Optional[Limits] = None, page: int = 1) -> bytes:
+    """PNG bytes of the figure in ``data`` (EPS, PS, gzipped EPS, or PDF; see the module docstring);
+    ``page``: the PDF page to render (``includegraphics[page=N]``).
 
     ``budget`` is the paper's render budget (a fresh one of ``Limits.render_seconds`` when None).
     """
@@ -77,7 +78,7 @@ def rasterize(name: str, data: bytes, *, dpi: int = DEFAULT_DPI, budget: Optiona
     except SandboxError as e:
         raise RasterizeError(e.reason, f"{name}: {e.detail}") from None
     if data[:4] == b"%PDF" or (name.lower().endswith(".pdf") and b"%PDF" in data[:1024]):
-        return render_pdf(data, dpi=dpi, timeout=timeout, memory=lim.render_memory)
+        return render_pdf(data, dpi=dpi, timeout=timeout, memory=lim.render_memory, page=page)
     return render_eps(data, dpi=dpi, timeout=timeout, memory=lim.render_memory)
 
 
@@ -131,8 +132,8 @@ def _eps_bbox_size(data: bytes) -> tuple[float, float] | None:
 
 
 def render_pdf(data: bytes, *, dpi: int = DEFAULT_DPI, timeout: float = 60.0, memory: int = 2 << 30,
-               renderer: Optional[str] = None) -> bytes:
-    """Render the first page of a PDF in a child process: ``renderer`` ``pdfium`` (pypdfium2) or
+               renderer: Optional[str] = None, page: int = 1) -> bytes:
+    """Render page ``page`` (default the first) of a PDF in a child process: ``renderer`` ``pdfium`` (pypdfium2) or
     ``pdftoppm``; by default pypdfium2 when installed, else ``pdftoppm``."""
     if renderer is None:
         try:
@@ -149,9 +150,10 @@ def render_pdf(data: bytes, *, dpi: int = DEFAULT_DPI, timeout: float = 60.0, me
         src.write_bytes(data)
         try:
             if renderer == "pdfium":
-                proc = render_pdfium(src, dst, dpi=dpi, max_side=MAX_SIDE, tmp=Path(tmp), timeout=timeout, memory=memory)
+                proc = render_pdfium(src, dst, dpi=dpi, max_side=MAX_SIDE, tmp=Path(tmp), timeout=timeout, memory=memory,
+                                     page=page)
             else:
-                cmd = [exe, "-png", "-r", str(dpi), "-f", "1", "-l", "1", "-singlefile", str(src), str(Path(tmp) / "out")]
+                cmd = [exe, "-png", "-r", str(dpi), "-f", str(page), "-l", str(page), "-singlefile", str(src), str(Path(tmp) / "out")]
                 proc = run_limited(cmd, tmp=Path(tmp), timeout=timeout, memory=memory, what=renderer)
         except SandboxError as e:
             raise RasterizeError(e.reason, e.detail) from None

@@ -141,8 +141,8 @@ def _stop_server() -> None:
 
 
 def render_pdfium(src: Path, dst: Path, *, dpi: int, max_side: int, tmp: Path, timeout: float,
-                  memory: int) -> subprocess.CompletedProcess:
-    """Render ``src``'s first page to ``dst`` (PNG) with PDFium in a limited child (see above).
+                  memory: int, page: int = 1) -> subprocess.CompletedProcess:
+    """Render ``src``'s page ``page`` (1-based) to ``dst`` (PNG) with PDFium in a limited child (see above).
 
     Returns the child's exit status and its messages as ``stderr``; raises :class:`SandboxError`
     as :func:`run_limited` does."""
@@ -150,7 +150,7 @@ def render_pdfium(src: Path, dst: Path, *, dpi: int, max_side: int, tmp: Path, t
     private.mkdir(mode=0o700, exist_ok=True)
     err = Path(tmp) / "err.txt"
     request = {"src": str(src), "dst": str(dst), "dpi": dpi, "max_side": max_side, "tmp": str(private),
-               "err": str(err), "timeout": timeout, "memory": memory}
+               "err": str(err), "timeout": timeout, "memory": memory, "page": int(page)}
     with _server_lock:
         server = _pdf_server()
         try:
@@ -188,7 +188,7 @@ def _serve() -> int:
                 fd = os.open(req["err"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
                 os.dup2(fd, 2)
                 sys.stderr = open(2, "w", closefd=False)
-                rc = _pdfium_main([req["src"], req["dst"], req["dpi"], req["max_side"]])
+                rc = _pdfium_main([req["src"], req["dst"], req["dpi"], req["max_side"], req.get("page", 1)])
             except MemoryError:
                 rc = _RC_MEMORY
             except BaseException:  # noqa: BLE001 -- the child must end here, whatever happened
@@ -213,16 +213,21 @@ def _serve() -> int:
 
 
 def _pdfium_main(argv: Sequence) -> int:
-    """Render page 1 with PDFium to PNG. Exit 2 with a message on a bad PDF, ``_RC_MEMORY`` out of memory."""
+    """Render a page (1-based; page 1 when not given) with PDFium to PNG. Exit 2 with a message on a
+    bad PDF or a page it lacks, ``_RC_MEMORY`` out of memory."""
     import pypdfium2 as pdfium
 
-    src, dst, dpi, max_side = argv
+    src, dst, dpi, max_side = argv[:4]
+    number = int(argv[4]) if len(argv) > 4 else 1
     try:
         pdf = pdfium.PdfDocument(src)
         if len(pdf) == 0:
             print("the PDF has no pages", file=sys.stderr)
             return 2
-        page = pdf[0]
+        if not 1 <= number <= len(pdf):
+            print(f"the PDF has {len(pdf)} pages, page {number} asked for", file=sys.stderr, flush=True)
+            return 2
+        page = pdf[number - 1]
         w, h = page.get_size()
         scale = min(int(dpi) / 72.0, int(max_side) / max(w, h, 1e-6))
         image = page.render(scale=scale, fill_color=(255, 255, 255, 255)).to_pil()

@@ -12,6 +12,7 @@ from s1mmalign.builder.sources.latex.citations import expand_textual_citations, 
 from s1mmalign.builder.sources.latex.files import GRAPHIC_EXTS, PaperFiles, expand_inputs, expand_path, find_main_tex, local_packages, read_path_macros
 from s1mmalign.builder.sources.latex.macros import cut_definitions, paper_macros
 from s1mmalign.builder.sources.latex.numbering import counters_for, has_chapters, numbered_labels
+from s1mmalign.builder.sources.latex.pages import graphic_pages
 from s1mmalign.builder.sources.latex.structure import choose_ifthenelse, choose_newif, cut_headings, expand_structural_macros
 from s1mmalign.builder.sources.latex.syntax import Unbalanced, find_command, read_args, read_group
 from s1mmalign.builder.sources.latex.teaser import teaser_figure
@@ -28,6 +29,7 @@ class Figure:
     label: Optional[str] = None
     caption: str = ""
     graphics: list[str] = field(default_factory=list)  # names as written
+    pages: list[int] = field(default_factory=list)  # the PDF page each shows (\includegraphics[page=3])
     files: list[Optional[str]] = field(default_factory=list)  # resolved names in the paper (None: missing)
     sublabels: list[str] = field(default_factory=list)
     subcaptions: list[str] = field(default_factory=list)
@@ -402,7 +404,7 @@ def parse_paper(files: PaperFiles, main: Optional[str] = None) -> Paper:
                 if l not in fig.sublabels:
                     fig.sublabels.append(l)
                     panel_of[l] = panel
-        fig.graphics += graphics
+        fig.graphics, fig.pages = fig.graphics + graphics, fig.pages + graphic_pages(inner, graphics)
         fig.files += [resolve_graphic(files, expand_path(g, paths), base, search) for g in graphics]
         if is_table:
             table_labels.update({l: ("", fig.number, "table") for l in labels})
