@@ -110,7 +110,8 @@ TERMS: dict[str, tuple[tuple[int, str], ...]] = {
         (3, r"astronomy|galax(?:y|ies)|stars?\b|stellar|exoplanet\w*|cosmolog\w+|telescopes?|supernova\w*|black holes?|quasars?"
             r"|nebula\w*|dark matter|astrophys\w+|astronom\w+|redshifts?|solar (?:physics|corona|flares?|wind)|heliophys\w+"
             r"|astroparticle(?: physics)?|coronagraph\w*|protoplanet\w*|circumstellar|sub-?stellar|exozodi\w*|debris disks?"
-            r"|astrobiolog\w*|biosignatures?|technosignatures?"),
+            r"|astrobiolog\w*|biosignatures?|technosignatures?|faraday depths?|rotation measures?|radio telescopes?"
+            r"|radio interferomet\w*|radio astronom\w*"),
         (2, r"planet\w*|orbits?|solar system|interstellar|gravitational (?:waves?|lens\w*)|luminosit\w+|sky surveys?|sun\b|coronal?"),
         (1, r"spectra\b|photometr\w+|space\b"),
     ),
@@ -120,7 +121,7 @@ TERMS: dict[str, tuple[tuple[int, str], ...]] = {
             r"|stratigraph\w+|meteorolog\w+|geostatistic\w*|kriging|semivariogram\w*|geodes\w+|landslides?|streamflow"
             r"|insar|synthetic aperture radar|persistent scatterers?|(?:surface|ground|crustal) deformation|subsidence"
             r"|biogeo\w+|environmental sciences?|water (?:research|resources)|total environment|space weather"
-            r"|geoci[êe]ncias?|geociencias?"),
+            r"|geoci[êe]ncias?|geociencias?|magnetotelluric\w*|geoelectric\w*"),
         (2, r"magnetic anomal\w+|potential[- ]field|gravity (?:data|anomal\w+)|precipitation|rainfall|soils?\b|rocks?\b"
             r"|minerals?|permafrost|sea[- ]level|groundwater|watersheds?|remote sensing|geochem\w+|earth\b|gis\b|geospatial|spatial data"
             r"|rivers?|floods?|droughts?|reservoirs?|land (?:use|cover)|satellite\w*|topograph\w+|terrain|wildfires?|snow|urban\w*"
