@@ -6,7 +6,8 @@ CMYK JPEG) is converted once, here. :func:`to_rgb` is what readers use to turn a
 image into RGB (alpha composited onto white, 16-bit scaled, palettes expanded).
 
 Bad images raise :class:`ImageRejected` with a short ``reason`` code for the rejects report:
-``empty``, ``undecodable``, ``svg_not_rendered``, ``truncated``, ``decompression_bomb``, ``too_small``.
+``empty``, ``undecodable``, ``svg_not_rendered``, ``git_lfs_pointer``, ``truncated``, ``decompression_bomb``,
+``too_small``.
 """
 
 from __future__ import annotations
@@ -67,6 +68,10 @@ class StoredImage:
 CHECKS = ("full", "fast")
 
 
+#: How a Git LFS pointer file starts: the repository holds this small text where the image would be.
+LFS_POINTER = b"version https://git-lfs.github.com/spec/"
+
+
 def _open(data: bytes, max_pixels: int) -> Image.Image:
     """Open ``data`` (header only) with the decompression-bomb guard at ``max_pixels``."""
     if not data:
@@ -79,6 +84,9 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
         raise ImageRejected("decompression_bomb", str(e)) from None
     except Exception as e:  # UnidentifiedImageError and friends
         head = data[:4096].lstrip()
+        if head.startswith(LFS_POINTER):
+            raise ImageRejected("git_lfs_pointer", "a Git LFS pointer, not the image: fetch the files with "
+                                                   "`git lfs pull` in the source repository") from None
         if head.startswith((b"<svg", b"<?xml", b"<!")) and re.search(rb"<svg[\s>]", head):
             raise ImageRejected("svg_not_rendered", "an SVG drawing: no SVG renderer is used (a PDF or PNG copy of the "
                                                     "figure in the source would be)") from None

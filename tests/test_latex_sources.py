@@ -128,6 +128,17 @@ def test_an_svg_figure_is_named_as_such_and_a_pdf_copy_is_preferred():
     assert [r["image_path"] for r in paper_records("2401.00006", PaperFiles(files), Rejects())] == ["2401.00006/drawing.png"]
 
 
+def test_a_git_lfs_pointer_is_named_as_such_whatever_its_file_name():
+    # repositories keep figures in Git LFS: a clone without `git lfs pull` holds 130-byte pointers
+    pointer = (b"version https://git-lfs.github.com/spec/v1\noid sha256:" + b"ab" * 32 + b"\nsize 123456\n")
+    for name in ("plot.png", "plot.pdf"):
+        doc = "\\documentclass{article}\\begin{document}" + fig("plot", "fig:a", "A plot.") + "\\end{document}"
+        rejects = Rejects()
+        assert list(paper_records("2401.00007", PaperFiles({"main.tex": doc.encode(), name: pointer}), rejects)) == []
+        assert [r.reason for r in rejects] == ["git_lfs_pointer"], name
+        assert "git lfs pull" in list(rejects)[0].detail
+
+
 def test_includegraphics_page_renders_that_page_of_a_multi_page_pdf():
     # one PDF holds every diagram: \includegraphics[page=N] shows page N (it was always page 1)
     pages = [Image.new("RGB", (200 + 40 * k, 100), (255, 255, 255)) for k in range(3)]

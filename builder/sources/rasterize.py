@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Optional
 
 from s1mmalign.builder.sources.sandbox import RenderBudget, SandboxError, render_pdfium, run_limited
+from s1mmalign.core.images import LFS_POINTER
 from s1mmalign.core.limits import Limits, limits
 
 DEFAULT_DPI = 150
@@ -43,6 +44,8 @@ class RasterizeError(RuntimeError):
 def needs_rasterizing(name: str, data: bytes) -> bool:
     """True for EPS/PS/PDF content (by magic bytes, else by name)."""
     head = data[:8]
+    if data.startswith(LFS_POINTER):  # a pointer named .pdf is no PDF: the image check says what it is
+        return False
     if head.startswith(b"%PDF") or head.startswith(b"%!PS") or head[:4] == b"\xc5\xd0\xd3\xc6":
         return True
     return name.lower().endswith(VECTOR_EXTS)
