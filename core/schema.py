@@ -192,8 +192,9 @@ def validate_record(record: Mapping[str, Any], *, max_text_chars: int = DEFAULTS
         if kind == "list":
             if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
                 raise RecordError(key_repr, name, f"expected a list of strings, got {value!r:.80}")
-            if sum(map(len, value)) > max_text_chars:
-                raise RecordError(key_repr, name, f"too large: {sum(map(len, value))} characters > limit {max_text_chars}")
+            chars = sum(map(len, value))
+            if chars > max_text_chars:
+                raise RecordError(key_repr, name, f"too large: {chars} characters > limit {max_text_chars}")
             for v in value:
                 _check_unicode(key_repr, name, v)
             out[name] = list(value)

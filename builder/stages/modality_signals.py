@@ -83,10 +83,12 @@ _TEXT = (r"table(?<!optical table)(?<!wooden table)(?<!work table)(?<!lab table)
 #: "a 3D rendering of a patient-specific carotid artery": a medical image (the caption rules use it too)
 ANATOMICAL_RENDERING = (rf"(?:renderings?|rendered models?|reconstructions?|models?|meshe?s?|segmentations?|visuali[sz]ations?|views?) "
                         rf"of (?:a |an |the )?(?:[\w-]+ ){{0,3}}?{_ANATOMY}\b")
+#: what a rendering shows when it is a molecular structure ("a rendering of an atomistic nanoparticle")
+_MOLECULAR_OBJECT = r"(?:atoms?|atomistic|molecules?|molecular|proteins?|nanoparticles?|crystals?)\b"
 #: "a 3D rendering of a building model", "a 2D particle rendering of a splash": a rendered scene or
 #: simulation is a diagram, unless it renders anatomy (a medical image) or atoms and molecules
-_RENDERED_STRUCTURE = (rf"(?:{_ANATOMY}|atoms?|atomistic|molecules?|molecular|proteins?|nanoparticles?|crystals?|"
-                       rf"(?:[\w-]+ )?(?:cells?|nuclei|tissues?|neurons?))\b")  # a rendering of imaged cells: microscopy
+_RENDERED_STRUCTURE = (rf"(?:{_ANATOMY}\b|{_MOLECULAR_OBJECT}|"
+                       rf"(?:[\w-]+ )?(?:cells?|nuclei|tissues?|neurons?)\b)")  # a rendering of imaged cells: microscopy
 RENDERED_SCENE = (rf"(?:3d|three-dimensional|2d|two-dimensional|particle) renderings?"
                   rf"(?! of (?:a |an |the )?(?:[\w-]+ ){{0,3}}?{_RENDERED_STRUCTURE})")
 _NOUNS: list[tuple[str, str]] = [
@@ -141,7 +143,7 @@ _NOUNS: list[tuple[str, str]] = [
                             r"unit cells?|supercells?|crystal (?:lattices?|packings?)|electron density maps?|molecular orbitals?|"
                             r"(?:molecular|atomic|atomistic|md) (?:models?|renderings?|configurations?|snapshots?|visuali[sz]ations?)|"
                             r"(?:renderings?|rendered (?:models?|images?|views?)) of (?:an? |the )?(?:[\w-]+ ){0,3}?"
-                            r"(?:atoms?|atomistic|molecules?|molecular|proteins?|nanoparticles?|crystals?)\b|"
+                            + _MOLECULAR_OBJECT + r"|"
                             r"(?:protein|enzyme|dna|rna|peptide|ligand|molecule|complex) (?:models?|renderings?)|"
                             r"docking poses?|binding (?:poses?|modes?)|structures? of (?:the )?(?:compounds?|molecules?|ligands?|inhibitors?)"),
     ("astronomical_image", r"(?:astronomical|telescope|sky|hubble|hst|jwst|spitzer|chandra|alma|sdss|galaxy|stellar|lensed|quasar|"
