@@ -26,11 +26,11 @@ MIN_SCORE = 4.0
 MIN_SHARE = 0.6
 MIN_LEAD_SHARE = 0.35
 LEAD = 1.5
-#: A method field yields to the fields it is applied to: when computer science leads and a field of
-#: application (not mathematics, not ``other``) scores at least this share of it, computer science
-#: drops out and the fields of application decide by the usual rules ("large language models"
-#: beside "chemists": chemistry; image analysis software for cell biology: biology), as subject
-#: editors file such papers.
+#: A method field yields to the fields it is applied to: when the best field of application (not
+#: mathematics, not ``other``) scores at least this share of computer science, or leads it, computer
+#: science drops out and the fields of application decide by the usual rules ("large language models"
+#: beside "chemists": chemistry; image analysis software for cell biology: biology; an animal
+#: training system's software is no rival of its biology), as subject editors file such papers.
 APPLIED_SHARE = 0.7
 METHOD_FIELD = "computer_science"
 TITLE_FACTOR = 2.0
@@ -108,7 +108,8 @@ TERMS: dict[str, tuple[tuple[int, str], ...]] = {
     ),
     "astronomy": (
         (3, r"astronomy|galax(?:y|ies)|stars?\b|stellar|exoplanet\w*|cosmolog\w+|telescopes?|supernova\w*|black holes?|quasars?"
-            r"|nebula\w*|dark matter|astrophys\w+|astronom\w+|redshifts?|solar (?:physics|corona|flares?|wind)|heliophys\w+"
+            r"|nebula\w*|dark matter|astrophys\w+|astronom\w+|redshifts?|solar (?:physics|corona|flares?|wind|atmosphere|observations?)|heliophys\w+"
+            r"|sun's (?:atmosphere|corona)"
             r"|astroparticle(?: physics)?|coronagraph\w*|protoplanet\w*|circumstellar|sub-?stellar|exozodi\w*|debris disks?"
             r"|astrobiolog\w*|biosignatures?|technosignatures?|faraday depths?|rotation measures?|radio telescopes?"
             r"|radio interferomet\w*|radio astronom\w*"),
@@ -154,7 +155,7 @@ TERMS: dict[str, tuple[tuple[int, str], ...]] = {
             r"|turbines?|engines?|robot\w*|structural (?:engineering|health)|civil engineering|mechanical engineering|fracture\w*|fatigue"
             r"|biomechanic\w*|heat(?:ing)? demand|district heating|energy systems?|buildings?|hvac|hydropower|power generation"
             r"|neuroengineering|rehabilitation engineering|biomedical engineering|bioengineering|microfluidic\w*"
-            r"|aerospace|aeronautic\w*|astronautic\w*|engenharia|ingenier[íi]a"
+            r"|aerospace|aeronautic\w*|astronautic\w*|astrodynamic\w*|spacecraft|space missions?|engenharia|ingenier[íi]a"
             r"|fuel cells?|load cells?|(?:battery|memory|flash) cells?"
             r"|aerodynamic\w*|aeroelastic\w*|airfoils?|aerofoils?|aircraft|wind turbines?|computational fluid dynamics|cfd\b"
             r"|water (?:distribution|supply) (?:networks?|systems?)|water networks?|hydraulic\w*"),
@@ -255,10 +256,9 @@ def decide(scores: dict[str, float], *, lenient: bool = False) -> tuple[Optional
     if not scores:
         return None, 0.0
     scores = dict(scores)  # the caller's scores stay as they were
-    if max(scores, key=scores.get) == METHOD_FIELD:
-        applied = max((d for d in scores if d not in (METHOD_FIELD, "mathematics", "other")), key=scores.get, default=None)
-        if applied is not None and scores[applied] >= APPLIED_SHARE * scores[METHOD_FIELD]:
-            del scores[METHOD_FIELD]  # the method names no field of its own: the fields applied to decide
+    applied = max((d for d in scores if d not in (METHOD_FIELD, "mathematics", "other")), key=scores.get, default=None)
+    if METHOD_FIELD in scores and applied is not None and scores[applied] >= APPLIED_SHARE * scores[METHOD_FIELD]:
+        del scores[METHOD_FIELD]  # the method names no field of its own: the fields applied to decide
     ranked = sorted(scores.values(), reverse=True)
     best = max(scores, key=scores.get)
     share = ranked[0] / sum(ranked)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from s1mmalign.core import contract
-from s1mmalign.core.discipline_text import MIN_SHARE, discipline_from_text, text_scores
+from s1mmalign.core.discipline_text import MIN_SHARE, decide, discipline_from_text, text_scores
 
 PAPERS = {
     "mathematics": ("On the cohomology of moduli spaces of stable curves",
@@ -183,3 +183,19 @@ def test_field_terms_of_the_fresh7_papers(title, tags, want):
 ])
 def test_field_terms_of_the_fresh8_papers(title, want):
     assert discipline_from_text(title)[0] == want
+
+
+@pytest.mark.parametrize("title,tags,want", [
+    ("Temperature diagnostics of the solar atmosphere using SunPy", ("solar", "corona"), "astronomy"),
+    ("Plyades: a Python library for space mission design", ("orbital mechanics", "astrodynamics"), "engineering"),
+])
+def test_field_terms_of_the_fresh10_papers(title, tags, want):
+    assert discipline_from_text(title, tags=tags)[0] == want
+
+
+def test_a_method_field_does_not_compete_with_the_field_it_serves_when_that_leads():
+    # scores of a EuroSciPy paper on an automated animal training system (fresh10): biology leads,
+    # computer science (the software) is no rival field of it
+    assert decide({"biology": 20.0, "computer_science": 15.0, "mathematics": 2.0, "engineering": 2.0})[0] == "biology"
+    # two fields of application near each other stay undecided
+    assert decide({"biology": 20.0, "chemistry": 15.0, "computer_science": 15.0})[0] is None

@@ -28,7 +28,7 @@ def test_every_item_is_complete_and_labelled_from_the_taxonomy():
         assert o["repo"].count("/") == 1 and o["path"] and re.fullmatch(r"[0-9a-f]{40}", o["commit"]), it["id"]
         with Image.open(SET / it["thumbnail"]) as im:
             assert max(im.size) <= 256 and im.format == "JPEG", it["id"]
-    assert sum((SET / "thumbs" / p.name).stat().st_size for p in (SET / "thumbs").iterdir()) < 7_000_000
+    assert sum((SET / "thumbs" / p.name).stat().st_size for p in (SET / "thumbs").iterdir()) < 7_500_000
     assert sorted(p.name for p in (SET / "thumbs").iterdir()) == sorted(Path(it["thumbnail"]).name for it in items)
 
 

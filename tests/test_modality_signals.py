@@ -372,6 +372,13 @@ def test_one_word_does_not_decide_where_a_figure_type_is_named():
         # a screen is what it shows when that is a figure type
         "The image is a screenshot of a software window showing a scatter plot of the data.": "plot",
         "The image is a screenshot of a web application displaying a map of the stations.": "map",
+        "A screenshot of a web dashboard showing a time-series line plot and a side panel of settings.": "plot",
+        # ... but a program's own interface, with no figure type shown, is the program: `other`
+        "A screenshot of a web app with input fields on the left and a grid of numbered plots.": "other",
+        "Screenshot of a segmentation program: an abdominal CT slice beside a panel of settings and buttons.": "other",
+        "A screenshot of a code editor with R code and two image viewer windows of fluorescent cells.": "other",
+        # a screen inside a diagram is a part of it
+        "A software architecture diagram: a browser screenshot, a settings form and a database joined by arrows.": "diagram",
         # "screen" in a screening assay, furniture tables, interfaces between materials
         "The figure shows a bar chart of hits in the screening assay.": "plot",
         "The figure shows a photograph of the setup on a wooden table.": "photograph",

@@ -62,6 +62,16 @@ _SCREEN = (r"screen ?shots?|screen (?:captures?|grabs?|recordings?)|(?:graphical
            r"dialog(?:ue)? (?:box|window)(?:es|s)?|interactive (?:notebooks?|widgets?|viewers?|interfaces?|applications?|apps?)|"
            r"(?:video |computer |arcade |racing )?game (?:frames?|screens?|scenes?|environments?|levels?)|"
            r"frames? (?:of|from) (?:a |an |the )?(?:[\w-]+ ){0,3}?(?:video |computer )?games?")
+_SCREEN_RX = re.compile(_SCREEN)
+# what only a program's own interface has: a screen that shows them is a screenshot of the software,
+# whatever its panes hold ("a web app with input fields and a grid of plots"); without them the
+# screen only frames what it shows ("a screenshot of a software window showing a scatter plot")
+_INTERFACE = re.compile(r"\b(?:menus?|(?:menu|tool|title|side|status|task|scroll) ?bars?|buttons?|sliders?|check ?box(?:es)?|"
+                        r"drop-?downs?|tabs\b|(?:input|text|form|request|search|entry) (?:fields?|box(?:es)?)|forms?\b|"
+                        r"settings|options panels?|(?:control|configuration|parameter|settings|options|log) (?:panels?|windows?|dialog\w*)|"
+                        r"dialog(?:ue)?s?\b|consoles?|(?:text )?logs?\b|(?:code|text|source) editors?|upload\w*|"
+                        r"documentation|file (?:browsers?|lists?|trees?)|lists? of (?:files|images|datasets|options)|text listings?)")
+_FRAMES = re.compile(r"(?: of|.* showing|.* displaying) (?:an? |the |one |two |three |several )?(?:[\w-]+ ){0,3}")
 _TEXT = (r"table(?<!optical table)(?<!wooden table)(?<!work table)(?<!lab table)(?<!laboratory table)(?<!operating table)"
          r"(?<!rotary table)(?<!rotating table)(?<!periodic table)(?<!kitchen table)(?<!dining table)(?<!coffee table)"
          r"(?<!water table)(?<!tilt table)s?(?! of contents)|tabular \w+|spreadsheets?|"
@@ -255,6 +265,18 @@ def _panels(scope: str, hit: re.Match) -> float:
     return n * (0.5 if _ASIDE.search(scope[:hit.start()]) else 1.0)
 
 
+def _program_shown(scope: str, named: list[tuple[str, re.Match]]) -> bool:
+    """Whether a passage shows a program itself: it is about a screen first (a screen inside a
+    diagram is a part of it), the screen is no mere frame of one figure type ("a screenshot of an
+    interactive scatter plot"), and the program's own interface is named (menus, settings, a code
+    editor), whatever its panes hold."""
+    (m, screen), rest = named[0], named[1:]
+    if m != "other" or not _SCREEN_RX.fullmatch(screen.group(0)) or not _INTERFACE.search(scope):
+        return False
+    shown = next((hit for m, hit in rest if m != "other"), None)
+    return not (shown and _FRAMES.fullmatch(scope[screen.end():shown.start()]))
+
+
 def _named(scope: str) -> tuple[Optional[str], bool]:
     """The figure type a passage names: the one most of its mentions stand for (:func:`_panels`;
     ties to the earliest), weak mentions only when nothing else is named (then True). What is no
@@ -297,6 +319,9 @@ def recaption_vote(text: str) -> tuple[str, float]:
         return "other", 0.0
     m = _FIRST_SENTENCE.match(text)
     first = m.group(1) if m else text[:400]
+    shown = [(_GROUP_MODALITY[h.lastgroup], h) for h in _NOUN_RX.finditer(first) if not _WEAK.fullmatch(h.group(0))]
+    if shown and _program_shown(first, shown):  # whatever its panes hold, or a verb says they show
+        return "other", 1.0 if shown[0][1].start() < LEAD_CHARS else 0.7
     verb = _IS_A.search(first)
     for scope, strength in ((first[verb.end():verb.end() + 160] if verb else "", 1.0), (first, 0.7), (text, 0.4)):
         best, weak = _named(scope)
