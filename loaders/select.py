@@ -267,6 +267,7 @@ def select(
     shards = [s for s in index["shards"] if s["format"] == fmt]
 
     candidates, partial = [], []
+    scored = False  # whether any candidate has the score min_clip_score compares (for the error below)
     for s in shards:
         if want_d is not None and s["discipline"] not in want_d:
             continue
@@ -308,6 +309,7 @@ def select(
             vals = _floats(table[score_column(caption)])
             if caption != "caption":  # no recaption score: the caption's
                 vals = np.where(np.isnan(vals), _floats(table["clip_score_caption"]), vals)
+            scored = scored or not np.isnan(vals).all()
             mask &= np.nan_to_num(vals, nan=-np.inf) >= float(min_clip_score)
         rows = np.flatnonzero(mask)
         pick.count = len(rows)
@@ -333,6 +335,9 @@ def select(
             if want is not None or col in named:
                 values = sorted({v for sh in shards for v in (sh.get(field) or {})})
                 present += f" {field.capitalize()} present: {', '.join(values[:20]) or 'none'}."
+        if min_clip_score is not None and partial and not scored:
+            present += (f" No sample has a CLIP score: score the dataset (`s1mmalign evaluate {source.url}`) and join"
+                        f" eval/scores.parquet into its index (`s1mmalign reindex {source.url}`).")
         raise ValueError(
             f"no sample of {source.url} matches {asked} in the {fmt} shards. The dataset holds: "
             f"{summary or f'{len(shards)} shards'}.{present} Loosen the filters."

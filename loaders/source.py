@@ -57,6 +57,17 @@ def _check_digest(rel: str, got: tuple[int, str], entry: dict) -> None:
             f"with sha256 {entry['sha256']}: the copy is corrupt or was tampered with; re-download it")
 
 
+def _unreachable(exc: BaseException) -> Optional[BaseException]:
+    """The connection error behind a "file not found" (refused, no route, unknown host), if any."""
+    seen, c = set(), exc.__cause__ or exc.__context__
+    while c is not None and id(c) not in seen:
+        seen.add(id(c))
+        if isinstance(c, OSError) and not isinstance(c, FileNotFoundError):
+            return c
+        c = c.__cause__ or c.__context__
+    return None
+
+
 class Source:
     """A dataset location with its shard index, resolved once (see the module docstring)."""
 
@@ -104,7 +115,9 @@ class Source:
                     raise IndexFormatError(f"{self.url}: index/shards.json is not JSON ({e}): rebuild it") from None
             self.index = validate_index(index, self.url)
             self.from_index = True
-        except FileNotFoundError:
+        except FileNotFoundError as e:
+            if (cause := _unreachable(e)) is not None:  # fsspec's HTTP file system says "not found" for both
+                raise ConnectionError(f"{self.url}: cannot reach the server ({cause}); check the URL and the network") from None
             if not listing:
                 raise FileNotFoundError(
                     f"{self.url}: no index/shards.json and no shards under {contract.PARQUET_DIR}/ or "

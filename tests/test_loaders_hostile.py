@@ -197,6 +197,32 @@ def test_a_server_without_range_support_is_read_whole(ds, tmp_path):
         server.server_close()
 
 
+def test_a_server_that_cannot_be_reached_is_not_called_a_missing_dataset(tmp_path):
+    """Before: a refused connection read as "no index/shards.json ...: is this an s1mmalign dataset
+    folder?" (fsspec's HTTP file system turns both into FileNotFoundError)."""
+    import functools
+    import http.server
+
+    with socket.socket() as s:  # a loopback port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(ConnectionError, match=rf"http://127.0.0.1:{port}/ds: cannot reach the server"):
+        S1MMAlignStream(f"http://127.0.0.1:{port}/ds")
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(tmp_path)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:  # a server that answers 404: the folder is no dataset
+        with pytest.raises(FileNotFoundError, match="is this an s1mmalign dataset folder"):
+            S1MMAlignStream(f"http://127.0.0.1:{server.server_address[1]}/nothing")
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 @pytest.mark.parametrize("fmt", ["ustar", "gnu", "pax"])
 def test_the_tar_parser_agrees_with_tarfile_and_stops_where_it_does(tmp_path, fmt):
     """The loader's own tar reader (no TarInfo per member) against the standard library, byte for byte."""
