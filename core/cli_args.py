@@ -25,6 +25,18 @@ def positive(kind):
     return parse
 
 
+def at_least_zero(kind):
+    """An argparse ``type``: a number of ``kind`` of 0 or more (how many to show; a score floor's NaN refused)."""
+    def parse(text: str):
+        value = kind(text)
+        if not value >= 0:  # (NaN included)
+            raise ValueError
+        return value
+
+    parse.__name__ = f"non-negative {kind.__name__}"  # argparse: "invalid non-negative int value: '-2'"
+    return parse
+
+
 def percent(text: str) -> float:
     """An argparse ``type``: a share from 0 to 100."""
     value = float(text)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import re
 
-from s1mmalign.core.cli_args import add_filter_arguments, positive
+from s1mmalign.core.cli_args import add_filter_arguments, at_least_zero, positive
 
 _TERM = re.compile(r"\s*([A-Za-z_]\w*)\s*(==|!=|<=|>=|=|<|>|\s(?:not\s+in|in)\s)\s*(.*?)\s*\Z", re.DOTALL)
 
@@ -46,14 +46,17 @@ def add_cli(sub) -> None:
     p.add_argument("source", help="dataset folder, hf://datasets/<org>/<name>, or any fsspec URL")
     add_filter_arguments(p, disciplines=True, modalities=True, sources=True)
     p.add_argument("--license", action="append", dest="licenses", help="keep this license (repeatable)")
-    p.add_argument("--min-clip-score", type=float)
+    p.add_argument("--min-clip-score", type=float, metavar="SCORE",
+                   help="keep samples whose CLIP score (of the caption trained on) is at least SCORE")
     p.add_argument("--where", action="append", type=where_term, metavar="'COLUMN OP VALUE'",
                    help="keep the samples where this holds (repeatable: all must hold), as the loader's where=: "
                         "'width >= 224', 'year >= 2020', 'license not in cc-by-nc-4.0,cc-by-nc-sa-4.0'")
-    p.add_argument("--caption", default="recaption", choices=["recaption", "caption", "both", "mix"])
-    p.add_argument("--format", default="auto", choices=["auto", "wds", "parquet"])
+    p.add_argument("--caption", default="recaption", choices=["recaption", "caption", "both", "mix"],
+                   help="the text trained on (default recaption)")
+    p.add_argument("--format", default="auto", choices=["auto", "wds", "parquet"],
+                   help="shards to read (default auto: the tars when the dataset has them)")
     p.add_argument("--world-size", type=positive(int), default=1, help="show the per-rank split for this many ranks")
-    p.add_argument("--show", type=int, default=5, help="samples to print (default 5; 0 for none)")
+    p.add_argument("--show", type=at_least_zero(int), default=5, help="samples to print (default 5; 0 for none)")
     p.set_defaults(func=_cli_stream)
 
 

@@ -255,6 +255,14 @@ def select(
     ``filter_fn(row) -> bool`` gets each candidate's sidecar row (a dict, with ``discipline``).
     """
     dnf = normalize_where(where)
+    if min_clip_score is not None:  # (before: "0.3" compared as a float, NaN matched nothing silently)
+        given = min_clip_score
+        try:
+            min_clip_score = float(min_clip_score)
+        except (TypeError, ValueError):
+            min_clip_score = float("nan")
+        if min_clip_score != min_clip_score or isinstance(given, bool):
+            raise ValueError(f"min_clip_score must be a number (a CLIP score, e.g. 0.25), got {given!r}")
     index = source.index
     if not index["shards"]:  # (before: 'no sample matches {} ... Loosen the filters', with no filter given)
         raise ValueError(f"{source.url} is an empty dataset: its index/shards.json lists no shard")

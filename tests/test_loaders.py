@@ -144,6 +144,9 @@ def test_empty_selection_is_a_clear_error(ds):
         S1MMAlignStream(ds, disciplines="physics", min_clip_score=5.0)
     with pytest.raises(ValueError, match="Sources present: arxiv, biorxiv"):
         S1MMAlignStream(ds, sources="arXiv")
+    for bad in ("high", float("nan"), None.__class__):  # a word, NaN, a type: one line, not an empty selection
+        with pytest.raises(ValueError, match="min_clip_score must be a number"):
+            S1MMAlignStream(ds, min_clip_score=bad)
 
 
 def test_missing_index_falls_back_to_reading_with_a_warning(ds, tmp_path):
