@@ -332,8 +332,10 @@ def paper_records(
         "year": year_from_id(paper_id),  # the month of first submission is in the identifier
         "source": SOURCE,
         "categories": categories,
-        # without metadata (a folder of source tarballs) the paper's own title and abstract decide
-        "discipline": contract.discipline_for_tags(categories, title=title, abstract=abstract),
+        # without metadata (a folder of source tarballs) the paper's own words decide: its author
+        # keywords, its journal (named, or served by its class: AASTeX, REVTeX's prl, acmart), title, abstract
+        "discipline": contract.discipline_for_tags(categories or paper.front.keywords, title=title, abstract=abstract,
+                                                   journal=None if categories else paper.front.journal),
         "license": meta.get("license") or "",
         "recaption": None,
     }

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from typing import Optional
 
+from s1mmalign.builder.sources.latex.front import document_class
 from s1mmalign.builder.sources.latex.macros import definitions
 from s1mmalign.builder.sources.latex.syntax import Unbalanced, read_group
 
@@ -204,7 +205,6 @@ class Counters:
 
 
 _APPENDIX_ENV = re.compile(r"\\(?:re)?newenvironment\*?\s*\{appendix\}\s*(?:\[\d\]\s*)?(?=\{)")
-_CLASS = re.compile(r"\\documentclass\s*(?:\[[^\]]*\]\s*)?\{\s*([^{}\s]+)\s*\}")
 
 
 def counters_for(chapters: bool, packages: str, preamble: str) -> Counters:
@@ -220,8 +220,8 @@ def counters_for(chapters: bool, packages: str, preamble: str) -> Counters:
             hook, _ = read_group(config, m.end())
         except Unbalanced:
             pass
-    if hook is None and (cls := _CLASS.search(preamble)):
-        hook = CLASS_APPENDIX.get(cls.group(1))
+    if hook is None and (cls := document_class(preamble)[0]):
+        hook = CLASS_APPENDIX.get(cls)
     counters = Counters(chapters, appendix_hook=hook)
     counters.scan(config, config_only=True)
     return counters

@@ -10,6 +10,7 @@ from typing import Optional
 
 from s1mmalign.builder.sources.latex.citations import expand_textual_citations, natbib_labels
 from s1mmalign.builder.sources.latex.files import GRAPHIC_EXTS, PaperFiles, expand_inputs, expand_path, find_main_tex, local_packages, read_path_macros
+from s1mmalign.builder.sources.latex.front import FrontMatter, read_front_matter
 from s1mmalign.builder.sources.latex.macros import cut_definitions, paper_macros
 from s1mmalign.builder.sources.latex.numbering import counters_for, has_chapters, numbered_labels
 from s1mmalign.builder.sources.latex.pages import graphic_pages
@@ -54,6 +55,7 @@ class Paper:
     main: Optional[str]
     title: str = ""
     abstract: str = ""
+    front: FrontMatter = field(default_factory=FrontMatter)  # title, abstract, journal, keywords
     figures: list[Figure] = field(default_factory=list)
     paragraphs: list[str] = field(default_factory=list)  # plain text with contexts markers
     problems: list[tuple[str, str]] = field(default_factory=list)
@@ -285,29 +287,6 @@ def _labels(body: str) -> list[str]:
     return [l.strip() for l in re.findall(r"\\label\s*\{([^{}]*)\}", body) if l.strip()]
 
 
-def _title_abstract(tex: str, conv: Converter) -> tuple[str, str]:
-    title = abstract = ""
-    m = re.search(r"\\title(?![A-Za-z@])\*?", tex)
-    if m:
-        try:
-            _, args, _ = read_args(tex, m.end(), 1, 1)
-            title = clean_text(conv.convert(args[0]))
-        except Unbalanced:
-            pass
-    m = re.search(r"\\begin\{abstract\}(.*?)\\end\{abstract\}", tex, re.S)
-    if m:
-        abstract = m.group(1)
-    else:
-        m = re.search(r"\\abstract(?![A-Za-z@])", tex)
-        if m:
-            try:
-                _, args, _ = read_args(tex, m.end(), 1, 0)
-                abstract = args[0]
-            except Unbalanced:
-                pass
-    return title, clean_text(conv.convert(abstract))
-
-
 def parse_paper(files: PaperFiles, main: Optional[str] = None) -> Paper:
     """Parse one paper (see the module docstring). ``Paper.main`` is None when no main file exists."""
     main = main or find_main_tex(files)
@@ -444,7 +423,8 @@ def parse_paper(files: PaperFiles, main: Optional[str] = None) -> Paper:
             fig.problem = ("macro_limit", f"{fig.env} {fig.display_label}: the caption's macros expand past the "
                                           "limit (Limits.macro_expansions, text_chars)")
     conv = Converter(label_of, macros, marks=True)
-    paper.title, paper.abstract = _title_abstract(tex, plain)
+    paper.front = read_front_matter(tex, plain)
+    paper.title, paper.abstract = paper.front.title, paper.front.abstract
     running = cut_definitions(re.sub(r"\\begin\{abstract\}.*?\\end\{abstract\}", "\n\n", running, flags=re.S))
     running = cut_headings(running)
     running = re.sub(r"\\begin\{(equation|align|eqnarray|gather|multline)\*?\}.*?\\end\{\1\*?\}", " [equation] ", running, flags=re.S)
