@@ -1,6 +1,6 @@
 """The evaluation set of benchmarks/labels_eval is well formed: every item has its thumbnail,
 labels from the taxonomy, an origin (repository, path, commit) and a license; the dev/test split
-is by paper and the held-out splits (fresh, fresh2, ..., fresh11) are new papers only."""
+is by paper and the held-out splits (fresh, fresh2, ..., fresh12) are new papers only."""
 
 from __future__ import annotations
 
@@ -59,7 +59,8 @@ def test_the_dev_test_split_is_fixed_by_paper_and_about_half_each():
                                                    ("fresh4", 60, 20), ("fresh5", 60, 20),
                                                    ("fresh6", 45, 20), ("fresh7", 45, 15),
                                                    ("fresh8", 60, 32), ("fresh9", 47, 19),
-                                                   ("fresh10", 40, 23), ("fresh11", 47, 16)])
+                                                   ("fresh10", 40, 23), ("fresh11", 47, 16),
+                                                   ("fresh12", 46, 18)])
 def test_each_held_out_split_is_new_papers_labelled_blind(held, figures, papers):
     items = [json.loads(line) for line in (SET / "items.jsonl").read_text(encoding="utf-8").splitlines()]
     part = [it for it in items if it.get("split") == held]
