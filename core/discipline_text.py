@@ -90,7 +90,8 @@ TERMS: dict[str, tuple[tuple[int, str], ...]] = {
         (1, r"atoms?|bonds?|ions?\b|solutions?\b|surfaces?|materials?"),
     ),
     "biology": (
-        (3, r"biology|genom\w+|neurons?|neural circuits?|species|neuroscien\w+|zoolog\w+|botan\w+|plants?\b|immunolog\w+"
+        (3, r"biology|genom\w+|neurons?|neural circuits?|neural (?:decoding|coding|recordings?|populations?)|place (?:cells?|fields?)"
+            r"|spike trains?|species|neuroscien\w+|zoolog\w+|botan\w+|plants?\b|immunolog\w+"
             r"|ecolog\w+|evolution(?:ary)? (?:biology|history)|phylogen\w+|organisms?|zebrafish|drosophila|arabidopsis"
             r"|c\. elegans|yeast|bacteri\w+|microb\w+|cell biology|embryo\w*|synap\w+|vesicles?|cryo-?e(?:lectron|m\b|t\b)\w*"
             r"|fisheries|population dynamics|biodiversity|genetics?\b|proteom\w+|transcriptom\w+|sequencing|virus\w*|viral"
@@ -114,7 +115,8 @@ TERMS: dict[str, tuple[tuple[int, str], ...]] = {
             r"|astrobiolog\w*|biosignatures?|technosignatures?|faraday depths?|rotation measures?|radio telescopes?"
             r"|radio interferomet\w*|radio astronom\w*"),
         (2, r"planet\w*|orbits?|solar system|interstellar|gravitational (?:waves?|lens\w*)|luminosit\w+|sky surveys?|sun\b|coronal?"),
-        (1, r"spectra\b|photometr\w+|space\b"),
+        (1, r"spectra\b|photometr\w+|(?<!state-)(?<!state )(?<!phase )(?<!parameter )(?<!latent )(?<!search )(?<!feature )"
+            r"(?<!vector )(?<!design )(?<!hilbert )(?<!banach )(?<!metric )(?<!sample )(?<!solution )space\b"),
     ),
     "earth_science": (
         (3, r"earth sciences?|geoscien\w+|geophysic\w+|geolog\w+|seismi\w+|seismolog\w+|earthquakes?|volcan\w+|tectonic\w*|climate|atmospher\w+|ocean\w*|glaci\w+"
@@ -141,7 +143,7 @@ TERMS: dict[str, tuple[tuple[int, str], ...]] = {
             r"|(?:oto(?:rhino)?|rhino)laryngolog\w+|rheumatolog\w+|obstetric\w*|gyn(?:a)?ecolog\w+|geriatric\w*|an(?:a)?esthe\w+|orthop(?:a)?edic\w*"
             r"|neonat\w+|perinatal|dentistry|allerg\w+|dermat\w+|gerontolog\w+"
             r"|medicina\b|sa[úu]de (?:p[úu]blica|coletiva)|salud p[úu]blica|pacientes|enfermagem|enfermer[íi]a|odontolog\w+"),
-        (2, r"health\w*|cohorts?|treatments?|randomi[sz]ed|trials?\b|symptoms?|prevalence|risk factors?|dose\w*|medic\w+"
+        (2, r"health\w*|cohorts?|treatments?|randomi[sz]ed (?:controlled |clinical )?(?:trials?|studies|study)|trials?\b|symptoms?|prevalence|risk factors?|dose\w*|medic\w+"
             r"|pain|inflammat\w+|cardiovascular|diabet\w+|obesity|blood|arter\w+|vessels?|microvascul\w+|angiograph\w+|contrast agents?"
             r"|mri\b|ct\b"
             r"|ultrasound|bones?\b|hemodynamic\w*|haemodynamic\w*|electromyograph\w*|heart\w*"
@@ -155,7 +157,7 @@ TERMS: dict[str, tuple[tuple[int, str], ...]] = {
             r"|turbines?|engines?|robot\w*|structural (?:engineering|health)|civil engineering|mechanical engineering|fracture\w*|fatigue"
             r"|biomechanic\w*|heat(?:ing)? demand|district heating|energy systems?|buildings?|hvac|hydropower|power generation"
             r"|neuroengineering|rehabilitation engineering|biomedical engineering|bioengineering|microfluidic\w*"
-            r"|aerospace|aeronautic\w*|astronautic\w*|astrodynamic\w*|spacecraft|space missions?|engenharia|ingenier[íi]a"
+            r"|bicycles?|motorcycles?|vehicle dynamics|balance assist\w*|aerospace|aeronautic\w*|astronautic\w*|astrodynamic\w*|spacecraft|space missions?|engenharia|ingenier[íi]a"
             r"|fuel cells?|load cells?|(?:battery|memory|flash) cells?"
             r"|aerodynamic\w*|aeroelastic\w*|airfoils?|aerofoils?|aircraft|wind turbines?|computational fluid dynamics|cfd\b"
             r"|water (?:distribution|supply) (?:networks?|systems?)|water networks?|hydraulic\w*"),
@@ -166,7 +168,7 @@ TERMS: dict[str, tuple[tuple[int, str], ...]] = {
         (1, r"energy|efficiency|design|modules?|devices?|loads?\b|signals?|control\w*|mechanic\w+"),
     ),
     "computer_science": (
-        (3, r"computer science|machine learning|deep learning|neural networks?|algorithms?|compilers?"
+        (3, r"computer science|machine learning|deep learning|neural networks?|self[- ]organi[sz]ing maps?|algorithms?|compilers?"
             r"|operating systems?|databases?|computer vision|natural language processing|image processing|artificial intelligence"
             r"|machine vision|software engineering|distributed systems?|cryptograph\w+|pattern recognition|neural computation|computer graphics"
             r"|reinforcement learning|representation learning|generative models?|adversarial|variational autoencoders?|autoencoders?"
@@ -183,7 +185,8 @@ TERMS: dict[str, tuple[tuple[int, str], ...]] = {
             r"|psycholog\w+|political|elections?|voters?|legal|law\b|linguistic\w*|histor(?:y|ical) of|education(?:al)? polic\w+"
             r"|humanities|philosoph\w+|anthropolog\w+|archaeolog\w+"),
         (2, r"social|societ\w+|policy|policies|market\w*|firms?|employment|gender\w*|survey respondents|participants"
-            r"|welfare|finance|financial|education\w*|teaching|students?"),
+            r"|welfare|finance|financial|education\w*|teaching|students?|consumption (?:rules?|functions?|decisions?|smoothing)"
+            r"|consumers?|spending|wealth|savings?\b|precautionary|risk aversion|asset pricing|inflation"),
         (1, r"public|countr(?:y|ies)|government\w*"),
     ),
 }

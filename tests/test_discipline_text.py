@@ -199,3 +199,21 @@ def test_a_method_field_does_not_compete_with_the_field_it_serves_when_that_lead
     assert decide({"biology": 20.0, "computer_science": 15.0, "mathematics": 2.0, "engineering": 2.0})[0] == "biology"
     # two fields of application near each other stay undecided
     assert decide({"biology": 20.0, "chemistry": 15.0, "computer_science": 15.0})[0] is None
+
+
+@pytest.mark.parametrize("title,tags,want", [
+    ("Local goodness-of-fit measures for neural decoding", ("state-space models", "goodness-of-fit"), "biology"),
+    ("The method of moderation: optimal consumption rules under risk", ("dynamic stochastic optimization",), "other"),
+    ("Randomized self organizing map", (), "computer_science"),
+    ("Automatic bicycle balance assistance reduces fall probability", ("bicycle", "automatic control"), "engineering"),
+])
+def test_field_terms_of_the_fresh11_papers(title, tags, want):
+    assert discipline_from_text(title, tags=tags)[0] == want
+
+
+def test_words_that_only_look_like_a_field():
+    # a state space is no outer space, a randomized algorithm no clinical trial, energy consumption no economics
+    assert "astronomy" not in text_scores("A state-space model of the latent dynamics in parameter space")
+    assert "medicine" not in text_scores("A randomized algorithm for sparse matrices")
+    assert "other" not in text_scores("Energy consumption of data centres")
+    assert "medicine" in text_scores("A randomized controlled trial of exercise")

@@ -377,6 +377,14 @@ def test_one_word_does_not_decide_where_a_figure_type_is_named():
         "A screenshot of a web app with input fields on the left and a grid of numbered plots.": "other",
         "Screenshot of a segmentation program: an abdominal CT slice beside a panel of settings and buttons.": "other",
         "A screenshot of a code editor with R code and two image viewer windows of fluorescent cells.": "other",
+        # stop 30, from fresh11: a named diagram of quantities with a suffix, hyphenated time series,
+        # axes named by "against", a point pattern; a colour bar over axes is a colour field
+        "A Hertzsprung-Russell-type diagram of log luminosity against log effective temperature.": "plot",
+        "Stacked time-series panels of decoded position and a colour-coded summary table.": "plot",
+        "A grid of eight small panels of wind speed against days, two coloured lines per panel.": "plot",
+        "Three square panels of scattered black points filling the square, no axes.": "plot",
+        "A red-blue seismic shot gather of time against receiver number with a colour bar.": "heatmap",
+        "A photograph of a cyclist leaning against a wall.": "photograph",
         # a screen inside a diagram is a part of it
         "A software architecture diagram: a browser screenshot, a settings form and a database joined by arrows.": "diagram",
         # "screen" in a screening assay, furniture tables, interfaces between materials

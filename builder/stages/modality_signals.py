@@ -170,7 +170,7 @@ _NOUNS: list[tuple[str, str]] = [
                 r"(?:device|instrument|setup|apparatus|assembly|prototype|robot|sensor|mechanism|chip|housing|enclosure|"
                 r"vehicle|drone|mount|holder|part|component)s?"),
     ("plot", r"(?:phase|ternary|bifurcation|stability|regime|bode|nyquist|pourbaix|ashby|hertzsprung-russell|h-r|hr|"
-             r"colou?r-magnitude|taylor|bar|pie|line|box|whisker|box-and-whisker|scatter) diagrams?"),
+             r"colou?r-magnitude|taylor|bar|pie|line|box|whisker|box-and-whisker|scatter)(?:[- ](?:type|like|style))? diagrams?"),
     ("map", r"(?:geographic\w*|topographic\w*|bathymetric|world|global|regional|political|geological|geologic|satellite|aerial|relief|"
             r"elevation|land[- ]cover|land[- ]use|choropleth|thematic|location|locator|tectonic|seismicity|hazard|road|street|"
             r"weather|synoptic|nautical) (?:maps?|images?|views?|charts?)|choropleths?|orthophotos?|orthoimages?|orthomosaics?|"
@@ -201,7 +201,7 @@ _NOUNS: list[tuple[str, str]] = [
              r"manhattan|volcano|bland-altman|roc|precision-recall|calibration|learning|loss|lollipop|waterfall|pareto|corner|pair|"
              r"trace|dose-response|light|rotation|growth|stress-strain|current-voltage|i-v) ?(?:plots?|graphs?|charts?|curves?)|"
              r"(?<!sampling )(?<!study )(?<!forest )(?<!permanent )(?<!vegetation )(?<!garden )(?<!quadrat )(?<!grassland )(?<!census )"
-             r"(?<!plant )plots?|graphs?|charts?|histograms?|curves?|spectr(?:um|a)|time series|scatter(?:grams?)?|box ?plots?|"
+             r"(?<!plant )plots?|graphs?|charts?|histograms?|curves?|spectr(?:um|a)|time[- ]series|scatter(?:grams?)?|box ?plots?|"
              r"(?:current[- ]voltage|capacitance[- ]voltage|i[- ]v|c[- ]v|transfer|output) characteristics|"
              r"(?:electronic |phonon )?band structures?|(?:phonon )?dispersion (?:curves?|relations?)|"
              r"stereographic projections?|stereonets?|rose diagrams?|biplots?|ordination (?:plot|diagram)s?|treemaps?|"
@@ -224,9 +224,10 @@ _NOUNS: list[tuple[str, str]] = [
 _WEAK_CUES: list[tuple[str, str]] = [
     ("heatmap", r"colou?r ?bars?|colou?r ?scales?"),
     ("microscopy", r"fluorescen\w+|(?:stained|labell?ed) (?:cells|nuclei|tissue)|scale bars?"),
-    ("plot", r"versus|vs\.?|as a function of"),
+    ("plot", r"versus|vs\.?|as a function of|(?:plotted |shown )?against|scattered (?:[\w-]+ ){0,2}(?:points|dots|markers)"),
 ]
 _NOUNS += _WEAK_CUES
+_WEAK_RANK = ["heatmap", "microscopy", "photograph", "plot"]  # which weak mention wins, wherever it stands
 #: One pass over the text: a named group per entry, earlier entries first at one position.
 _GROUPS = [f"{m}_{i}" for i, (m, _) in enumerate(_NOUNS)]
 #: Every entry starts with a word character, so one ``\b(?=\w)`` in front is the ``\b`` of each
@@ -287,7 +288,7 @@ def _named(scope: str) -> tuple[Optional[str], bool]:
     for hit in _NOUN_RX.finditer(scope):
         m = _GROUP_MODALITY[hit.lastgroup]
         if _WEAK.fullmatch(hit.group(0)):  # a blot beside charts is a panel of a chart figure
-            weak = weak or m
+            weak = min(filter(None, (weak, m)), key=_WEAK_RANK.index)  # a colour bar over axes: a colour field
         else:
             named.append((m, hit))
     if not named:
