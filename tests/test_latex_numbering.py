@@ -189,19 +189,50 @@ def test_a_broken_caption_in_a_minipage_is_that_figures_reject_not_the_papers():
     assert [(f.caption, f.problem and f.problem[0]) for f in p.figures] == [("", "unbalanced_braces"), ("Fine.", None)]
 
 
+def assert_class_keeps_plain_numbers(cls: bytes, options: str = "", body: str = "") -> None:
+    """A paper in class ``cls`` (its file in the paper) with figures in sections 2 and 3 numbers them 1, 2."""
+    body = (body or "\\section{A}\\section{B}" + fig("f0", "a", "A.") + "\\section{C}" + fig("f1", "b", "B.")) + "See Figure 2."
+    files = {"main.tex": f"\\documentclass[{options}]{{mycls}}\\begin{{document}}{body}\\end{{document}}".encode(), "mycls.cls": cls}
+    files.update({f"f{k}.png": png(k) for k in range(2)})
+    p = parse_paper(PaperFiles(files))
+    assert [f.number for f in p.figures] == ["1", "2"]
+    assert find_citations(p.paragraphs, p.numbers())["b"].sentences == ["See Figure 2."]
+
+
 def test_a_class_brace_trick_in_iffalse_keeps_macro_bodies_grouped():
     # aastex631.cls (abridged): array.sty's \iffalse{\fi ... `}\fi balances braces for TeX; dropping the
     # \iffalse{\fi as dead text unbalanced the class, so a \thefigure redefinition inside a macro body
     # (\apptablenumbers, run only when used) looked global and every figure printed "21", "22", ...
     cls = (b"\\LoadClass{article}\\def\\@arraycr{\\relax\\iffalse{\\fi\\ifnum 0=`}\\fi\\@xarraycr}\n"
            b"\\def\\apptablenumbers{\\setcounter{figure}{0}\\def\\thefigure{\\thesection\\the\\c@figure}}\n")
-    body = ("\\section{A}\\section{B}" + fig("f0", "a", "A.") + "\\section{C}" + fig("f1", "b", "B.") + "See Figure 2.")
-    files = {"main.tex": f"\\documentclass{{myaas}}\\begin{{document}}{body}\\end{{document}}".encode(), "myaas.cls": cls}
-    files.update({f"f{k}.png": png(k) for k in range(2)})
-    p = parse_paper(PaperFiles(files))
-    assert [f.number for f in p.figures] == ["1", "2"]
-    assert find_citations(p.paragraphs, p.numbers())["b"].sentences == ["See Figure 2."]
+    assert_class_keeps_plain_numbers(cls)
     # dead text in \iffalse ... \fi still goes
     body = "\\iffalse" + fig("f0", "a", "Dead.") + "\\fi" + fig("f1", "b", "B.")
     _, p = paper("", body, "article", 2)
     assert [f.caption for f in p.figures] == ["B."]
+
+
+def test_iffalse_ends_at_its_own_fi_and_keeps_its_else_branch():
+    # copernicus.cls (abridged): \iffalse \def\appendixfigures{\ifx..\fi ...} \else \def\appendixfigures{...} \fi.
+    # Cutting at the first \fi (the nested \ifx's) unbalanced the class, so the \thefigure inside the
+    # \else branch's macro body looked global and every figure printed its section's letter ("B1", "C2").
+    cls = (b"\\LoadClass{article}\n\\iffalse\n\\def\\appendixfigures{\\ifx\\a\\@undefined\\let\\a\\relax\\fi\n"
+           b"  \\setcounter{figure}{0}\\def\\thefigure{A\\@arabic\\c@figure}}\n"
+           b"\\else\n\\def\\appendixfigures{\\ifx\\a\\@undefined\\def\\thesection{\\Alph{section}}\\fi\n"
+           b"  \\def\\thefigure{\\thesection\\@arabic\\c@figure}}\n\\fi\n")
+    assert_class_keeps_plain_numbers(cls)
+    # in a paper: the dead branch goes, the \else branch is text, a nested conditional stays inside its branch
+    body = ("\\iffalse" + fig("f0", "a", "Dead \\ifdim1pt>0pt one\\else two\\fi.") + "\\else"
+            + fig("f1", "b", "Live.") + "\\fi" + fig("f2", "c", "C."))
+    _, p = paper("", body, "article", 3)
+    assert [f.caption for f in p.figures] == ["Live.", "C."]
+
+
+def test_strip_comments_matches_iffalse_to_its_fi():
+    from s1mmalign.builder.sources.latex import strip_comments
+    assert strip_comments("a \\iffalse dead \\ifx\\x\\y x\\fi dead \\fi b") == "a  b"
+    assert strip_comments("a \\iffalse dead \\newif\\ifdraft \\else live \\fi b") == "a  live  b"
+    assert strip_comments("a \\iffalse dead \\ifthenelse{x}{y}{z} \\fi b") == "a  b"
+    assert strip_comments("\\newif\\ifdraft a \\iffalse dead \\ifdraft x\\fi dead \\fi b") == "\\newif\\ifdraft a  b"
+    assert strip_comments("\\iffalse{\\fi x \\iffalse}\\fi") == "\\iffalse{\\fi x \\iffalse}\\fi"
+    assert strip_comments("a \\iffalse never closed") == "a \\iffalse never closed"

@@ -7,7 +7,13 @@ from typing import Iterable
 
 _COMMENT = re.compile(r"(?<!\\)((?:\\\\)*)%.*")
 _COMMENT_LINE = re.compile(r"[ \t]*%")
-_IFFALSE = re.compile(r"\\iffalse\b(.*?)\\fi\b", re.S)
+_IFFALSE = re.compile(r"\\iffalse(?![A-Za-z@])")
+#: TeX's conditionals, which each end at a \\fi (etoolbox's and ifthen's \\ifthenelse, \\iftoggle, ... take
+#: arguments and have none); a name after \\newif, \\let or \\def is a conditional being made, not one opening
+_CONDITIONAL = re.compile(r"(?P<made>\\(?:newif|let|[gex]?def)\s*)?\\(?P<word>fi|else|if[A-Za-z@]*)(?![A-Za-z@])")
+_PRIMITIVE_IFS = frozenset("if ifx ifnum ifdim ifodd ifcase ifcat iftrue iffalse ifdefined ifcsname ifvmode ifhmode "
+                           "ifmmode ifinner ifvoid ifhbox ifvbox ifeof iffontchar ifincsname".split())
+_NEWIF = re.compile(r"\\newif\s*\\(if[A-Za-z@]+)")
 
 
 def strip_comments(tex: str) -> str:
@@ -18,8 +24,51 @@ def strip_comments(tex: str) -> str:
     tex = "\n".join(_COMMENT.sub(r"\1", line) if "%" in line else line
                     for line in tex.split("\n") if not _COMMENT_LINE.match(line))
     tex = re.sub(r"\\begin\{comment\}.*?\\end\{comment\}", "", tex, flags=re.S)
-    tex = _IFFALSE.sub(lambda m: m.group(0) if m.group(1).strip() in ("{", "}") else "", tex)
-    return tex
+    return _drop_iffalse(tex)
+
+
+def _drop_iffalse(tex: str) -> str:
+    r"""``\iffalse dead \else live \fi`` is ``live``: the dead text ends at the ``\else`` or ``\fi``
+    of this conditional, not of one nested in it (``\ifx ... \fi``, a ``\newif``'s ``\if@draft``).
+    ``\iffalse{\fi`` / ``\iffalse}\fi`` (a class's brace-balancing trick) stays."""
+    return choose_branches(tex, {"iffalse": False}) if "\\iffalse" in tex else tex
+
+
+def choose_branches(tex: str, known: dict[str, bool]) -> str:
+    r"""``tex`` with each conditional whose value is ``known`` (``{"iffalse": False, "if@manuscript": True}``)
+    replaced by the branch TeX takes; others stay as written (the known ones inside them are chosen)."""
+    names = "|".join(re.escape(k) for k in sorted(known, key=len, reverse=True))
+    if not names:
+        return tex
+    opening = re.compile(r"(?<!\\newif)(?<!\\let)(?<!def)\\(" + names + r")(?![A-Za-z@])")
+    made = set(_NEWIF.findall(tex)) if "\\newif" in tex else set()
+    out, pos = [], 0
+    for m in opening.finditer(tex):
+        if m.start() < pos:
+            continue
+        depth, otherwise, end = 0, None, None
+        for c in _CONDITIONAL.finditer(tex, m.end()):
+            word = c.group("word")
+            if c.group("made"):
+                continue
+            if word == "fi":
+                if depth == 0:
+                    end = c
+                    break
+                depth -= 1
+            elif word == "else":
+                if depth == 0 and otherwise is None:
+                    otherwise = c
+            elif word in _PRIMITIVE_IFS or "@" in word or word in made:
+                depth += 1
+        if end is None or (otherwise is None and tex[m.end():end.start()].strip() in ("{", "}")):
+            continue  # never closed; or a class's brace-balancing \iffalse{\fi: no dead text
+        yes, no = tex[m.end():(otherwise or end).start()], tex[otherwise.end():end.start()] if otherwise else ""
+        out.append(tex[pos:m.start()])
+        out.append(choose_branches(yes if known[m.group(1)] else no, known))
+        pos = end.end()
+    out.append(tex[pos:])
+    return "".join(out)
 
 
 class Unbalanced(ValueError):
