@@ -236,3 +236,22 @@ def test_strip_comments_matches_iffalse_to_its_fi():
     assert strip_comments("\\newif\\ifdraft a \\iffalse dead \\ifdraft x\\fi dead \\fi b") == "\\newif\\ifdraft a  b"
     assert strip_comments("\\iffalse{\\fi x \\iffalse}\\fi") == "\\iffalse{\\fi x \\iffalse}\\fi"
     assert strip_comments("a \\iffalse never closed") == "a \\iffalse never closed"
+
+
+def test_a_class_appendix_letters_figures_only_in_the_branch_its_options_take():
+    # copernicus.cls (abridged): \appendix letters figures "A1" in the typeset paper, not in a
+    # manuscript (\documentclass[gmd,manuscript]{copernicus}), whose figures go after the appendix and
+    # the references; both branches were applied, so all of a manuscript's figures printed "B1", "B2", ...
+    cls = (b"\\LoadClass{article}\n\\newif\\if@final \\@finaltrue\n\\newif\\if@manuscript\n"
+           b"\\DeclareOption{manuscript}{\\@manuscripttrue}\n\\InputIfFileExists{mycls.cfg}{}{}\n\\ProcessOptions\n"
+           b"\\def\\appendix{\\par\\setcounter{section}{0}\\def\\thesection{\\@Alph\\c@section}\n"
+           b"  \\if@final\\if@manuscript\\else\\setcounter{figure}{0}\\def\\thefigure{\\thesection\\@arabic\\c@figure}\\fi\\fi}\n")
+    body = "\\section{Intro}\\appendix\\section{More}" + fig("f0", "a", "A.") + fig("f1", "b", "B.")
+    assert_class_keeps_plain_numbers(cls, "manuscript", body)
+    files = {"main.tex": f"\\documentclass{{mycls}}\\begin{{document}}{body}\\end{{document}}".encode(), "mycls.cls": cls}
+    files.update({f"f{k}.png": png(k) for k in range(2)})
+    assert [f.number for f in parse_paper(PaperFiles(files)).figures] == ["A1", "A2"]
+    # a discussion paper's option, declared in the class's .cfg, says it is not the typeset paper
+    files.update({"mycls.cfg": b"\\DeclareOption{gmdd}{\\@finalfalse}\n",
+                  "main.tex": f"\\documentclass[gmdd]{{mycls}}\\begin{{document}}{body}\\end{{document}}".encode()})
+    assert [f.number for f in parse_paper(PaperFiles(files)).figures] == ["1", "2"]

@@ -180,12 +180,13 @@ def _document_body(tex: str) -> str:
     return tex[start + len("\\begin{document}"):end if end >= 0 else len(tex)]
 
 
-_PACKAGE = re.compile(r"\\(usepackage|RequirePackage|documentclass|LoadClass)\s*(?:\[[^\]]*\]\s*)?\{([^{}]*)\}")
+_PACKAGE = re.compile(r"\\(usepackage|RequirePackage|documentclass|LoadClass|InputIfFileExists)\s*(?:\[[^\]]*\]\s*)?\{([^{}]*)\}")
 
 
 def local_packages(files: PaperFiles, preamble: str, base: str) -> str:
     """The text of the packages and class the paper brings along (``\\usepackage{thesis}`` with a
-    ``thesis.sty`` in the paper), and of the local ones they load, for their macro definitions:
+    ``thesis.sty`` in the paper), and of the local ones they load (a class's ``\\InputIfFileExists{x.cfg}``
+    too), for their macro definitions:
     each file once, comments stripped, within ``Limits.tex_inputs`` files and ``tex_chars`` characters."""
     lim = limits()
     texts: list[str] = []
@@ -193,7 +194,7 @@ def local_packages(files: PaperFiles, preamble: str, base: str) -> str:
     chars, todo = 0, [preamble]
     while todo:
         for m in _PACKAGE.finditer(todo.pop(0)):
-            ext = ".cls" if m.group(1) in ("documentclass", "LoadClass") else ".sty"
+            ext = {"documentclass": ".cls", "LoadClass": ".cls", "InputIfFileExists": ""}.get(m.group(1), ".sty")  # a class's .cfg
             for name in m.group(2).split(","):
                 found = _resolve_tex(files, name.strip() + ext, base) if name.strip() else None
                 if found is None or found in seen:

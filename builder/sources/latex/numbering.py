@@ -18,7 +18,7 @@ from typing import Optional
 
 from s1mmalign.builder.sources.latex.front import document_class
 from s1mmalign.builder.sources.latex.macros import definitions
-from s1mmalign.builder.sources.latex.syntax import Unbalanced, read_group
+from s1mmalign.builder.sources.latex.syntax import Unbalanced, choose_branches, read_group
 
 SECTIONS = ("chapter", "section", "subsection", "subsubsection")
 COUNTERS = SECTIONS + ("figure", "table", "equation")
@@ -204,6 +204,34 @@ class Counters:
         return text if text and "\\" not in text and "#" not in text else None
 
 
+_DECLARE_OPTION = re.compile(r"\\DeclareOption\s*\{([^{}]*)\}\s*(?=\{)")
+_FLAG_SET = re.compile(r"\\([A-Za-z@]+)(true|false)(?![A-Za-z@])")
+
+
+def class_flags(packages: str, preamble: str) -> dict[str, bool]:
+    r"""The class's ``\newif`` flags as the document starts, where the source says them: set outside
+    any group before ``\ProcessOptions`` (``\newif\if@final \@finaltrue``), then by the options the
+    ``\documentclass`` line passes (``\DeclareOption{manuscript}{\@manuscripttrue}``); {"if@final": True}."""
+    declared = set(re.findall(r"\\newif\s*\\if([A-Za-z@]+)", packages))
+    flags: dict[str, bool] = {}
+
+    def setting(text: str, top_only: bool) -> None:
+        depth, pos = 0, 0
+        for m in _FLAG_SET.finditer(text):
+            depth, pos = _depth(text, pos, m.start(), depth), m.start()
+            if m.group(1) in declared and not (top_only and depth):
+                flags["if" + m.group(1)] = m.group(2) == "true"
+    setting(packages.split("\\ProcessOptions", 1)[0], True)
+    options = set(document_class(preamble)[1])  # lower case
+    for m in _DECLARE_OPTION.finditer(packages):
+        if m.group(1).strip().lower() in options:
+            try:
+                setting(read_group(packages, m.end())[0], False)
+            except Unbalanced:
+                pass
+    return flags
+
+
 _APPENDIX_ENV = re.compile(r"\\(?:re)?newenvironment\*?\s*\{appendix\}\s*(?:\[\d\]\s*)?(?=\{)")
 
 
@@ -211,7 +239,8 @@ def counters_for(chapters: bool, packages: str, preamble: str) -> Counters:
     """:class:`Counters` set up as the paper's own class and packages and its preamble say: their
     ``\\numberwithin`` and ``\\the<counter>`` definitions outside any group, and what the class's own
     ``\\appendix`` (or appendix environment) does, where the document starts its appendix: as the
-    paper's copy of the class defines it, else :data:`CLASS_APPENDIX` (elsarticle, A&A: "A.1")."""
+    paper's copy of the class defines it (in the branches its options take, :func:`class_flags`), else
+    :data:`CLASS_APPENDIX` (elsarticle, A&A: "A.1")."""
     config, hook = packages + "\n" + preamble, None
     for _, name, body, _ in definitions(config):
         hook = body if name == "appendix" else hook
@@ -222,6 +251,8 @@ def counters_for(chapters: bool, packages: str, preamble: str) -> Counters:
             pass
     if hook is None and (cls := document_class(preamble)[0]):
         hook = CLASS_APPENDIX.get(cls)
+    elif hook:  # copernicus.cls letters appendix figures "\if@stage@final \if@manuscript\else ...": not in a manuscript
+        hook = choose_branches(hook, class_flags(packages, preamble))
     counters = Counters(chapters, appendix_hook=hook)
     counters.scan(config, config_only=True)
     return counters
