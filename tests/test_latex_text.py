@@ -26,6 +26,10 @@ from s1mmalign.builder.sources.latex.text import Converter, Macro, clean_text
      "A ⊈ B, p ⟹ q ⟺ r, x ⇔ y, ∀ x ∃ y ¬ z, a ∉ S"),
     (r"$a \cong b$, $\lfloor x \rfloor \lceil y \rceil$, $p \wedge q \vee r$, $\bullet$ $\angle A$ $\uparrow\downarrow$", "a ≅ b, ⌊ x ⌋ ⌈ y ⌉, p ∧ q ∨ r, • ∠ A ↑↓"),
     (r"Hawai\textquotesingle i and \textquotesingle\={a}kepa", "Hawai'i and 'ākepa"),
+    # math accents mark their letter (an antiquark, a mean, an estimate): they were dropped, "s/s" for s/s̄
+    (r"ratio $s/\bar{s}$, $c\bar c$, $\bar\nu_e$, $\overline{\mathbf{f}}$, $\mathbf{\hat{f}}$, $\tilde{x}$, $\vec{v}$, $\dot{x}$",
+     "ratio s/s\u0304, cc\u0304, \u03bd\u0304_e, f\u0305, f\u0302, x\u0303, v\u20d7, \u1e8b"),
+    (r"$\overline{AB}$ and $\widehat{xyz}$", "A\u0305B\u0305 and xy\u1e91"),
     # siunitx: units print
     (r"\qty{96}{\mebi\byte} of RAM", "96 MiB of RAM"),
     (r"\ang{90} and \ang{1;2;3}", "90° and 1°2′3″"),

@@ -47,6 +47,12 @@ SYMBOLS = {
 ACCENTS = {"'": "\u0301", "`": "\u0300", "^": "\u0302", '"': "\u0308", "~": "\u0303", "=": "\u0304",
             ".": "\u0307", "u": "\u0306", "v": "\u030c", "H": "\u030b", "c": "\u0327", "k": "\u0328", "r": "\u030a"}
 
+#: Math accents: the combining mark printed over the letter (\bar{s} "s̄", \hat{H} "Ĥ"); an \overline or a
+#: \bar over several letters marks each of them, a wide accent the last.
+MATH_ACCENTS = {"bar": "\u0304", "overline": "\u0305", "hat": "\u0302", "widehat": "\u0302", "tilde": "\u0303",
+                "widetilde": "\u0303", "vec": "\u20d7", "dot": "\u0307", "ddot": "\u0308", "check": "\u030c",
+                "breve": "\u0306", "acute": "\u0301", "grave": "\u0300", "mathring": "\u030a"}
+
 #: Letter-like text characters: TeX eats the space after them (``Hawai\textquotesingle i``).
 GLUED = frozenset("textquotesingle ss o O ae AE oe OE aa l L i".split())
 

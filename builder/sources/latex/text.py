@@ -6,7 +6,7 @@ import re
 import unicodedata
 from typing import NamedTuple, Optional
 
-from s1mmalign.builder.sources.latex.symbols import ACCENTS, GLUED, SYMBOLS, UNIT_PREFIXES, UNITS
+from s1mmalign.builder.sources.latex.symbols import ACCENTS, GLUED, MATH_ACCENTS, SYMBOLS, UNIT_PREFIXES, UNITS
 from s1mmalign.builder.sources.latex.syntax import Unbalanced, read_args, read_group, skip_space
 from s1mmalign.core.limits import limits
 from s1mmalign.core.sentences import mark
@@ -164,6 +164,8 @@ class Converter:
             return j
         if bare in self.macros and depth < 8:
             return self._expand(s, j, self.macros[bare], out, depth)
+        if bare in MATH_ACCENTS:
+            return self._math_accent(s, j, bare, out, depth)
         if bare in _REFS:
             return self._ref(s, i, j, bare, out)
         if bare in _SIUNITX:
@@ -248,6 +250,21 @@ class Converter:
                 return k
             if key.strip() in self.refs and not s.startswith("{", skip_space(s, after)):
                 return self._ref(s, i, k, "ref", out)
+        return k
+
+    def _math_accent(self, s: str, j: int, name: str, out: list, depth: int) -> int:
+        r"""``\bar{s}``, ``\bar s``, ``\bar\nu``: the letter with the accent's combining mark."""
+        k = skip_space(s, j)
+        try:
+            _, args, k = read_args(s, k, 1, 0)
+        except Unbalanced:
+            return j
+        base, mark = self.convert(args[0], depth + 1).strip(), MATH_ACCENTS[name]
+        if name in ("bar", "overline"):
+            base = "".join(c + mark if c.isalnum() else c for c in base)
+        elif base:
+            base += mark
+        out.append(unicodedata.normalize("NFC", base))
         return k
 
     def _expand(self, s: str, j: int, macro: "Macro", out: list, depth: int) -> int:
