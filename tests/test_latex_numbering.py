@@ -146,6 +146,25 @@ def test_side_by_side_minipages_with_their_own_captions_are_figures_of_their_own
     assert [(f.number, f.caption, f.files) for f in p.figures] == [("1", "Beside.", ["f0.png"])]
 
 
+def test_side_by_side_minipages_split_also_with_subfigures_or_a_drawing_in_one_of_them():
+    # real paper (srds-2022): minipage 1 holds two subfigures and its own \caption (Figure 2, panels 2a, 2b),
+    # minipage 2 an image and its \caption (Figure 3); another float a TikZ drawing and an image, each
+    # captioned. Both were read as one figure each, so every later figure printed one number too few.
+    sub = "\\begin{{subfigure}}{{.5\\textwidth}}\\includegraphics{{{img}}}\\caption{{{cap}}}\\label{{{lab}}}\\end{{subfigure}}"
+    body = (fig("f0", "a", "First.") + "\\begin{figure*}\\begin{minipage}{.63\\textwidth}" + sub.format(img="f1", cap="Left.", lab="b1")
+            + sub.format(img="f2", cap="Right.", lab="b2") + "\\caption{Pair.}\\label{b}\\end{minipage}\\hfill"
+            + "\\begin{minipage}{.35\\textwidth}\\includegraphics{f3}\\caption{Single.}\\label{c}\\end{minipage}\\end{figure*}"
+            + "\\begin{figure*}\\begin{minipage}{.5\\textwidth}\\begin{tikzpicture}\\draw (0,0) -- (1,1);\\end{tikzpicture}"
+            + "\\caption{Drawn.}\\label{d}\\end{minipage}\\begin{minipage}{.5\\textwidth}\\includegraphics{f4}"
+            + "\\captionof{figure}{Plotted.}\\label{e}\\end{minipage}\\end{figure*}" + fig("f5", "g", "Last.")
+            + "See Figure \\ref{b2}, \\ref{c} and \\ref{e}.")
+    _, p = paper("\\usepackage{subcaption}", body, n_images=6)
+    assert [(f.id, f.number, f.caption, f.files) for f in p.figures] == [
+        ("a", "1", "First.", ["f0.png"]), ("b", "2", "Pair.", ["f1.png", "f2.png"]), ("c", "3", "Single.", ["f3.png"]),
+        ("d", "4", "Drawn.", []), ("e", "5", "Plotted.", ["f4.png"]), ("g", "6", "Last.", ["f5.png"])]
+    assert strip_marks(p.paragraphs[-1]) == "See Figure 2b, 3 and 5."
+
+
 def test_a_starred_caption_takes_no_number():
     body = (fig("f0", "a", "One.") + "\\begin{figure}\\includegraphics{f1}\\caption*{A photo, unnumbered.}\\end{figure}"
             + fig("f2", "b", "Two.") + "Fig. 2 is the last.")

@@ -217,8 +217,9 @@ def _minipages(inner: str) -> tuple[list[str], str]:
 
 def _side_by_side(body: str, graphics_commands: dict) -> str:
     """``body`` with each figure that holds side-by-side minipages, each with its own ``\\caption``
-    and its own image, split into one figure per minipage: LaTeX numbers each such caption as a
-    figure of its own ("Figure 3" and "Figure 4", each with its ``\\label``), unlike sub-figures.
+    (besides any of its sub-figures'; one may hold a drawing, no image), split into one figure per
+    minipage: LaTeX numbers each such caption as a figure of its own ("Figure 3" and "Figure 4",
+    each with its ``\\label``), unlike sub-figures.
     A figure with a caption or an image outside its minipages (a side caption) stays one."""
     out, pos = [], 0
     for m in re.finditer(r"\\begin\s*\{(figure\*?)\}", body):
@@ -231,9 +232,9 @@ def _side_by_side(body: str, graphics_commands: dict) -> str:
         parts, around = _minipages(body[m.end():body.rfind("\\end", m.end(), end)])
         own = [_cut_envs(p, "algorithm")[0] for p in parts]  # an algorithm's caption is no figure's
         try:
-            split = (parts and _caption_args(around) is None and not _graphics_in(around, graphics_commands)
-                     and all(_caption_args(p) is not None and _graphics_in(p, graphics_commands) for p in own)
-                     and not any(re.search(r"\\begin\s*\{subfigure\}|\\sub(?:float|figure|captionbox)(?![A-Za-z@])", p) for p in parts))
+            split = (parts and _caption_args(around) is None and not _graphics_in(around, graphics_commands)  # each its own caption,
+                     and all(_caption_args(_sub_parts(p)[0]) is not None for p in own)  # not only its sub-figures'
+                     and any(_graphics_in(p, graphics_commands) for p in own))
         except Unbalanced:  # a broken \caption: the float stays whole, and the float reader rejects it with its reason
             split = False
         if not split:
