@@ -95,6 +95,21 @@ def test_graphics_resolution_extensions_graphicspath_and_case():
                                             ["figs/legacy.eps"], [None]]
 
 
+def test_import_inlines_a_file_whose_graphics_are_named_from_its_own_folder():
+    # the import package (\import{dir/}{file}, \subimport, \inputfrom): how Inkscape's and xfig's exports
+    # (drawing.pdf_tex, .pspdftex) go in, their \includegraphics naming a file beside them. It was no input:
+    # the figure was a no_graphics reject. A \graphicspath in the text is a setting, never words.
+    body = (r"\begin{figure}\scalebox{.6}{\import{figures/}{octagon.pspdftex}}\caption{Octagon.}\end{figure}"
+            r"\begin{figure}\subimport*{figs/}{drawing.pdf_tex}\caption{Drawing.}\end{figure}"
+            r"Text \graphicspath{{more/}} goes on.")
+    files = {"main.tex": doc(body).encode(), "figures/octagon.pspdftex": rb"\begin{picture}(0,0)\includegraphics{octagon_pspdftex}\end{picture}",
+             "figures/octagon_pspdftex.pdf": PNG, "figs/drawing.pdf_tex": rb"\put(0,0){\includegraphics[width=\unitlength,page=1]{drawing.pdf}}",
+             "figs/drawing.pdf": PNG}
+    p = parse_paper(PaperFiles(files))
+    assert [(f.caption, f.files) for f in p.figures] == [("Octagon.", ["figures/octagon_pspdftex.pdf"]), ("Drawing.", ["figs/drawing.pdf"])]
+    assert p.paragraphs == ["Text goes on."]
+
+
 def test_graphics_macro_defined_by_the_paper():
     tex = doc(r"\begin{figure}\myfig{0.5}{data}\caption{Macro figure.}\end{figure}",
               r"\newcommand{\myfig}[2]{\includegraphics[width=#1\linewidth]{#2}}")

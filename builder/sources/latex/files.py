@@ -83,6 +83,20 @@ def relative_name(name: str) -> Optional[str]:
 _INPUT = re.compile(r"\\(input|include|subfile|subfileinclude)(?![A-Za-z@])\s*(\{[^{}]*\}|[^\s{}\\%]+)")
 
 
+#: the import package: \import{dir/}{file} inputs dir/file with dir searched for its graphics (\sub...: dir is
+#: under the current file's folder); how Inkscape's drawing.pdf_tex and xfig's .pspdftex exports go in
+_IMPORT = re.compile(r"\\(sub)?(?:import|inputfrom|includefrom)(?![A-Za-z@])\*?\s*\{([^{}]*)\}\s*\{([^{}]*)\}")
+
+
+def _imports(text: str, base: str) -> str:
+    """``\\import{dir/}{file}`` as ``\\graphicspath{{dir/}}\\input{dir/file}``."""
+    def repl(m: re.Match) -> str:
+        folder = posixpath.join(base, m.group(2).strip()) if m.group(1) else m.group(2).strip()
+        folder = folder.rstrip("/") + "/" if folder.strip("/") else ""
+        return f"\\graphicspath{{{{{folder}}}}}\\input{{{folder}{m.group(3).strip()}}}" if folder else f"\\input{{{m.group(3).strip()}}}"
+    return _IMPORT.sub(repl, text)
+
+
 def _resolve_tex(files: PaperFiles, name: str, base: str) -> Optional[str]:
     for cand in (name, name + ".tex"):
         for b in ("", base):
@@ -104,7 +118,7 @@ def expand_inputs(files: PaperFiles, main: str, problems: list, *, _stack: tuple
     if _budget is None:
         lim = limits()
         _budget = [lim.tex_inputs, lim.tex_chars, False, {}]  # inputs left, characters left, reported, path macros
-    text = strip_comments(files.text(main))
+    text = _imports(strip_comments(files.text(main)), posixpath.dirname(main))
     paths, scanned = _budget[3], [0]
     _budget[1] -= len(text)
     base = posixpath.dirname(main)
