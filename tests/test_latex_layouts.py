@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from s1mmalign.builder.records.rejects import Rejects
 from s1mmalign.builder.sources.arxiv import paper_records
-from s1mmalign.builder.sources.contexts import find_citations
+from s1mmalign.builder.sources.contexts import find_citations, strip_marks
 from s1mmalign.builder.sources.latex import PaperFiles, parse_paper
 from tests.test_latex_sources import png
 
@@ -209,3 +209,20 @@ def test_a_vgtc_teaser_in_the_preamble_is_figure_one():
         ("fig:teaser", "1", "Examples of (A) slabs."), ("fig:b", "2", "Second.")]
     assert p.figures[0].graphics == ["t.png"]
     assert find_citations(p.paragraphs, p.numbers())["fig:teaser"].sentences == ["As Figure 1 and Figure 2 show, it works."]
+
+
+def test_each_list_item_is_text_of_its_own():
+    # ndaniels/compressive-paper, a thesis's contributions list: items have no full stop, so the sentences of
+    # a list ran together ("... approach is fast The second is shown in Fig. 1 Third") and a citing sentence
+    # took every item with it; an itemized abstract read "in a database Search complexity is bounded"
+    body = ("\\begin{abstract}\\begin{itemize}\\item We search a database \\item Search is bounded\\end{itemize}\\end{abstract}"
+            "Intro text.\n\\begin{itemize}\n\\item The first method is fast\n\\item The second is shown in Fig.~\\ref{f}\n"
+            "\\item[(c)] Third\n\\end{itemize}\n\\begin{description}\\item[Alpha] case one\\end{description}"
+            "\\begin{figure}\\includegraphics{a}\\caption{C.}\\label{f}\\end{figure}")
+    files = PaperFiles({"main.tex": doc("", body), "a.png": png(1)})
+    p = parse_paper(files)
+    assert [strip_marks(t) for t in p.paragraphs] == ["Intro text.", "The first method is fast", "The second is shown in Fig. 1",
+                                                      "(c) Third", "Alpha case one"]
+    assert p.abstract == "• We search a database • Search is bounded"
+    (rec,) = paper_records("2401.00007", files, Rejects())
+    assert rec["citation_contexts"] == ["The second is shown in Fig. 1"]

@@ -83,7 +83,7 @@ def test_fancyref_and_unknown_reference_macros():
 
 def test_an_environments_setting_is_no_text_but_a_theorems_name_stays():
     assert latex_to_text(r"\begin{savequote}[75mm] Nature is simple.\end{savequote}") == "Nature is simple."
-    assert latex_to_text(r"\begin{itemize}[label=-] \item one\end{itemize}") == "one"
+    assert latex_to_text(r"\begin{itemize}[label=-] \item one\end{itemize}") == "• one"  # an item prints its bullet
     assert latex_to_text(r"\begin{theorem}[Stokes] Let x.\end{theorem}") == "[Stokes] Let x."
 
 

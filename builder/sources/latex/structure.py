@@ -61,7 +61,8 @@ _HEADING = re.compile(r"\\(?:(?:sub)*section|(?:sub)?paragraph|chapter|part)(?![
 
 def cut_headings(tex: str) -> str:
     """``tex`` with each sectioning command and its arguments (``\\section[short]{The \\emph{X} model}``)
-    turned into a paragraph break: a heading is no sentence of the text around it."""
+    turned into a paragraph break: a heading is no sentence of the text around it. So is each list
+    ``\\item`` (its label kept): items rarely end with a full stop, and are no sentence of each other."""
     out, pos = [], 0
     for m in _HEADING.finditer(tex):
         if m.start() < pos:
@@ -73,7 +74,11 @@ def cut_headings(tex: str) -> str:
         out += [tex[pos:m.start()], "\n\n"]
         pos = end
     out.append(tex[pos:])
-    return "".join(out)
+    return _ITEM.sub(lambda m: "\n\n" + (m.group(1) or "") + " ", "".join(out))
+
+
+#: a list item, with the label it prints in place of its bullet (\item[(c)], a description's \item[Term])
+_ITEM = re.compile(r"\\item(?![A-Za-z@])\s*(?:\[([^\[\]{}]*)\])?")
 
 
 _BOOLEAN_SET = re.compile(r"\\(?:setboolean\s*\{\s*([A-Za-z@]+)\s*\}\s*\{\s*(true|false)\s*\}|(?:new|provide)boolean\s*\{\s*([A-Za-z@]+)\s*\})")

@@ -38,7 +38,7 @@ SYMBOLS = {
     "!": "", "/": "", "\\": " ", "-": "", "quad": " ", "qquad": " ", "enspace": " ", "thinspace": " ",
     "textendash": "–", "textemdash": "—", "textdegree": "°", "textmu": "µ", "textpm": "±", "copyright": "©",
     "LaTeX": "LaTeX", "TeX": "TeX", "ss": "ß", "o": "ø", "O": "Ø", "ae": "æ", "AE": "Æ", "l": "ł", "L": "Ł",
-    "i": "ı", "textasciitilde": "~", "textbackslash": "\\", "textbar": "|", "S": "§", "P": "¶", "dag": "†",
+    "item": "•", "i": "ı", "textasciitilde": "~", "textbackslash": "\\", "textbar": "|", "S": "§", "P": "¶", "dag": "†",
     "textquotesingle": "'", "textquotedbl": '"', "textquoteleft": "‘", "textquoteright": "’",
     "textquotedblleft": "“", "textquotedblright": "”", "textellipsis": "…", "textbullet": "•", "oe": "œ", "OE": "Œ",
     "aa": "å", "textless": "<", "textgreater": ">", "textunderscore": "_", "textregistered": "®", "texttrademark": "™",
