@@ -51,6 +51,19 @@ def test_the_class_or_the_document_may_sit_in_an_input():
     assert find_main_tex(PaperFiles(files)) == "test.tex"
 
 
+def test_a_makefile_that_inputs_the_paper_is_not_its_main_file():
+    # akshayknarayan/bundler-paper: the Makefile's arxiv target runs pdflatex "\\def\\forArxiv{1} \\input{bundler-main.tex}"
+    # three times; as a file without extension it could be a TeX file, none inputs it, and it inputs the paper,
+    # so it was the main file: the paper three times over (20 figures -> 60, 40 of them without their labels)
+    make = b'arxiv:\n\tpdflatex "\\\\def\\\\forArxiv{1} \\\\input{paper.tex}"\n\tpdflatex "\\\\input{paper.tex}"\n'
+    files = {"Makefile": make, "paper.tex": f"\\documentclass{{article}}\\begin{{document}}{fig('a', 'fig:a', 'A.')}\\end{{document}}".encode(),
+             "a.png": png(1)}
+    assert find_main_tex(PaperFiles(files)) == "paper.tex"
+    assert [f.label for f in parse_paper(PaperFiles(files)).figures] == ["fig:a"]
+    # an arXiv paper that is one file without extension is still read
+    assert find_main_tex(PaperFiles({"paper": files["paper.tex"], "a.png": png(1)})) == "paper"
+
+
 def test_braces_group_a_file_name_with_dots():
     body = fig("{{amr.self-heat}}", "fig:a", "A map.") + fig("{plot.v2}.pdf", "fig:b", "A plot.")
     files = {"main.tex": f"\\documentclass{{article}}\\begin{{document}}{body}\\end{{document}}".encode(),

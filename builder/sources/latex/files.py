@@ -238,7 +238,7 @@ _LATEXDIFF = re.compile(r"\\DIF(?:add|del)begin|^%DIF PREAMBLE", re.M)
 
 def find_main_tex(files: PaperFiles) -> Optional[str]:
     """The main ``.tex``: the ``toplevel`` file arXiv's ``00README.json`` names; else, among the
-    files no other file inputs, the one whose text with its inputs has ``\\documentclass`` and
+    files no other file inputs (a file without extension counts as TeX with its own ``\\documentclass``), the one whose text with its inputs has ``\\documentclass`` and
     ``\\begin{document}`` (a thesis may keep either in an input: ``\\input{preamble}``); ties
     broken by not being a latexdiff output, a conventional name (main, ms, paper, article), the
     number of files it inputs, then size."""
@@ -249,11 +249,14 @@ def find_main_tex(files: PaperFiles) -> Optional[str]:
         return toplevel
     texts: dict[str, str] = {}
     for name in files.names():
-        if name.lower().endswith((".tex", ".ltx", ".latex")) or "." not in posixpath.basename(name):
+        tex_name = name.lower().endswith((".tex", ".ltx", ".latex"))
+        if tex_name or "." not in posixpath.basename(name):
             try:
                 texts[name] = strip_comments(files.text(name))
             except (OSError, KeyError):
                 continue
+            if not tex_name and not _DOCCLASS.search(texts[name]):  # a Makefile, README, LICENSE: no TeX file of
+                del texts[name]  # the paper (a Makefile's "pdflatex '\\input{paper}'" made it the main file)
     inputs: dict[str, set[str]] = {}  # file -> the files it inputs (names relative to it, else to the root)
     for name, text in texts.items():
         inputs[name] = set()
