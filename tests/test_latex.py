@@ -171,6 +171,15 @@ def test_title_and_abstract():
     assert p.title == "A Title with α" and p.abstract == "We study things."
 
 
+def test_the_title_is_the_last_one_given_before_maketitle():
+    # CarstenRobens/Quantum-Speed-Limit: a draft title list, then the title; \title defines, \maketitle prints the
+    # last one (a supplement's \title after \maketitle is not the paper's)
+    tex = doc(r"\title{Draft one\\ Draft two}\title{The Real Title}\maketitle Text.\title{Supplement}\maketitle")
+    assert parse_paper(PaperFiles({"main.tex": tex.encode()})).title == "The Real Title"
+    tex = doc(r"\title{Only}\title{Then this}")  # no \maketitle (a class that prints it itself)
+    assert parse_paper(PaperFiles({"main.tex": tex.encode()})).title == "Then this"
+
+
 def test_read_group_escapes_and_unbalanced():
     assert read_group(r"{a \{ b \} {c}} rest", 0) == (r"a \{ b \} {c}", 15)
     with pytest.raises(Unbalanced):

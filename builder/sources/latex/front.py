@@ -16,6 +16,7 @@ from __future__ import annotations
 import posixpath
 import re
 from dataclasses import dataclass, field
+from typing import Optional
 
 from s1mmalign.builder.sources.latex.macros import cut_definitions
 from s1mmalign.builder.sources.latex.syntax import Unbalanced, read_args
@@ -62,6 +63,7 @@ REVTEX_OPTIONS: dict[str, str] = {
     "cha": "Chaos (physics)", "jmp": "Journal of Mathematical Physics", "aipa": "AIP Advances (physics)",
 }
 
+_TITLE = re.compile(r"\\title(?![A-Za-z@])\*?")
 _LOADS = re.compile(r"\\(documentclass|documentstyle|usepackage)\s*(?:\[([^\]]*)\]\s*)?\{([^{}]*)\}")
 _KEYWORD_CMDS = re.compile(r"\\(?:keywords?|kwd|KEYWORDS?|keyword[sS]?)(?![A-Za-z@])\*?")
 _KEYWORD_ENVS = re.compile(r"\\begin\{(keywords?|IEEEkeywords|keyword[sS]?|kwd-group)\}(.*?)\\end\{\1\}", re.S)
@@ -106,8 +108,16 @@ def venue_journal(preamble: str) -> str:
     return journal
 
 
+def last_title(tex: str) -> Optional[re.Match]:
+    r"""The ``\title`` the paper prints: the last one before ``\maketitle`` (each defines the title anew;
+    drafts keep their old titles above), else the last one."""
+    made = tex.find("\\maketitle")
+    found = [m for m in _TITLE.finditer(tex) if made < 0 or m.start() < made] or list(_TITLE.finditer(tex))
+    return found[-1] if found else None
+
+
 def _argument(tex: str, command: str, conv: Converter, optional: int = 1) -> str:
-    m = re.search(rf"\\{command}(?![A-Za-z@])\*?", tex)
+    m = last_title(tex) if command == "title" else re.search(rf"\\{command}(?![A-Za-z@])\*?", tex)
     if not m:
         return ""
     try:
