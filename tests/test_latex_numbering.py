@@ -274,3 +274,14 @@ def test_a_class_appendix_letters_figures_only_in_the_branch_its_options_take():
     files.update({"mycls.cfg": b"\\DeclareOption{gmdd}{\\@finalfalse}\n",
                   "main.tex": f"\\documentclass[gmdd]{{mycls}}\\begin{{document}}{body}\\end{{document}}".encode()})
     assert [f.number for f in parse_paper(PaperFiles(files)).figures] == ["1", "2"]
+
+
+def test_equations_opened_by_a_shorthand_macro_are_numbered():
+    # sbird/hybrid-neutrino: \newcommand{\barr}{\begin{eqnarray}} ... \earr (physics papers' \be/\ee, \beq/\eeq);
+    # labels in them were read as the section's, so a caption's "Eqs. \eqref{a}, \eqref{b}" printed "Eqs. 2.1, 2.1"
+    pre = "\\newcommand{\\barr}{\\begin{eqnarray}}\\newcommand{\\earr}{\\end{eqnarray}}\\newcommand{\\be}{\\begin{equation}}\\def\\ee{\\end{equation}}"
+    body = ("\\section{A}\\section{B}\\subsection{C}\\barr x &=& y \\nonumber\\\\ y &=& z\\label{eq:a}\\earr"
+            "\\be w\\label{eq:b}\\ee" + fig("f0", "f", "Defined in Eqs.~\\eqref{eq:a}, \\eqref{eq:b}.") + "See Eq.~(\\ref{eq:b}).")
+    _, p = paper(pre, body, n_images=1)
+    assert p.figures[0].caption == "Defined in Eqs. (1), (2)."
+    assert strip_marks(p.paragraphs[-1]).endswith("See Eq. (2).")

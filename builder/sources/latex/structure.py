@@ -1,7 +1,8 @@
 """User macros that change which floats and labels a paper has, applied before they are read:
 one that wraps ``\\label`` or ``\\caption`` (``\\newcommand{\\figurelabel}[1]{\\label{fig:#1}}``)
 is expanded, one that prints nothing (``\\newcommand{\\ignore}[1]{}`` around a draft figure,
-``\\newcommand{\\note}[1]{}``) is dropped with its arguments, as LaTeX does."""
+``\\newcommand{\\note}[1]{}``) is dropped with its arguments, as LaTeX does; one that opens or closes
+an environment (``\\newcommand{\\be}{\\begin{equation}}``) is expanded."""
 
 from __future__ import annotations
 
@@ -22,12 +23,19 @@ def _joined(out: list[str]) -> str:
     return re.sub(r"\n[ \t]*(?:" + _CUT + r"[ \t]*)+(?=\n)", "", text).replace(_CUT, "")
 
 
+#: a macro that opens or closes an environment (\\newcommand{\\be}{\\begin{equation}}, \\barr/\\earr for eqnarray):
+#: the equations and floats it makes are numbered and read as the environment's
+_ENV_SHORTHAND = re.compile(r"\\(?:begin|end)\s*\{[A-Za-z]+\*?\}(?:\s*\[[^\[\]{}]*\])?")
+
+
 def expand_structural_macros(tex: str, macros: dict[str, Macro]) -> str:
     """``tex`` with the invocations of such macros replaced by their bodies (arguments put in),
     at most ``Limits.macro_expansions`` of them and while the text stays within ``Limits.tex_chars``
     (a body that repeats its argument multiplies it; one pass: a body is not expanded again)."""
-    wanted = {name: m for name, m in macros.items() if m.n_args >= 1 and m.default is None
-              and (not m.body.strip() or re.search(r"\\(?:label|caption)(?![A-Za-z@])", m.body))}
+    wanted = {name: m for name, m in macros.items()
+              if (m.n_args >= 1 and m.default is None
+                  and (not m.body.strip() or re.search(r"\\(?:label|caption)(?![A-Za-z@])", m.body)))
+              or (not m.n_args and _ENV_SHORTHAND.fullmatch(m.body.strip()))}
     if not wanted:
         return tex
     pattern = re.compile(r"\\(" + "|".join(sorted(map(re.escape, wanted), key=len, reverse=True)) + r")(?![A-Za-z@])")
