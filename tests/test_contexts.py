@@ -114,6 +114,18 @@ def test_another_papers_figure_named_in_plain_text_cites_nothing():
     assert c["f2"].sentences == ["Shown in Figure 2 in blue."] and c["f3"].sentences == ["Figure 3 in Section 2 shows the fit."]
 
 
+def test_their_figure_and_a_figure_of_paper_i_are_another_papers():
+    # svenbuder/golden_thread_II (mnras): "In Fig. 3 of Paper I we studied ...", "(see their Fig. 3)", "his Figure 14";
+    # each was a citing sentence of this paper's Figure 3 (or 14)
+    others = ["In Fig. 3 of Paper I we studied the birth positions.", "The plane (Fig. 3b of Paper II) shows a path.",
+              "This matches the simulation of a circular galaxy (see their Fig. 3).", "Follow the path (see his Figure 1).",
+              "As in Figure 2 of Jones & Lee (2020), it grows."]
+    ours = ["Their ages are in Fig. 3.", "Our Figure 1 shows the path; their data lie in Figure 2."]
+    c = find_citations(others + ours, {"f1": "1", "f2": "2", "f3": "3"})
+    assert c["f3"].sentences == ["Their ages are in Fig. 3."]
+    assert c["f1"].sentences == c["f2"].sentences == ["Our Figure 1 shows the path; their data lie in Figure 2."]
+
+
 def test_a_marked_number_that_another_figure_also_prints_cites_only_the_marked_one():
     # Nature's Extended Data figures restart at 1 under a renamed \figurename: "(Figure~\ref{fig:sed})"
     # prints "Figure 1" for Extended Data Fig. 1; the paper's own Figure 1 is not cited by it

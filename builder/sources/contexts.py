@@ -57,9 +57,12 @@ _TEXT_REF = re.compile(
 )
 _PART_OF = re.compile(r"\s*[\u2013\u2014-]{1,3}\s*(?:figure\s+supplement|source\s+(?:data|code)|video|animation|movie)", re.IGNORECASE)
 #: After a printed number: another paper's figure ("Fig. 1 of Ref. 12", "Figure 3 in [7]", "Figure 2 of
-#: Smith et al.", "Fig. 4 from R10"), or a citation left empty where the reader removed a \\cite.
-_OTHER_PAPER = re.compile(r"\s*(?:of|in|from)\s+(?:Refs?\b\.?|refs?\.|references?\b|\[|\(?[A-Z][A-Za-z'\u2019-]+(?: and [A-Z]"
-                          r"[A-Za-z'\u2019-]+)?(?:\s+et\s+al\b|,?\s+\(?(?:19|20)\d\d)|[A-Z]{1,3}\d+\b|\s*[,.;)]|(?:which|that|where)\b)")
+#: Smith et al.", "Fig. 4 from R10", "Fig. 3 of Paper I"), or a citation left empty where the reader removed a \\cite.
+_OTHER_PAPER = re.compile(r"\s*(?:of|in|from)\s+(?:Refs?\b\.?|refs?\.|references?\b|\[|[Pp]apers?\s+(?:[IVX]+|\d)\b"
+                          r"|\(?[A-Z][A-Za-z'\u2019-]+(?:\s+(?:and|&)\s+[A-Z][A-Za-z'\u2019-]+)?(?:\s+et\s+al\b|,?\s+\(?(?:19|20)\d\d)"
+                          r"|[A-Z]{1,3}\d+\b|\s*[,.;)]|(?:which|that|where)\b)")
+#: Before the figure word: another author's figure ("see their Fig. 3", "his Figure 14")
+_THEIR = re.compile(r"\b(?:their|his|her)\s+$")
 _ITEM = re.compile(r"(" + NUMBER + r")(?:\s?\(?[a-z]\)?(?![a-z]))?|(\u2013|\u2014|-{1,3}|\bto\b|\bthrough\b)")
 #: A label that prints a figure's own number: "Figure 3", "Fig. S2", "Supplementary Figure 1",
 #: "Extended Data Fig. 4", "3". A part of another figure ("Figure 9\u2014figure supplement 2",
@@ -95,8 +98,8 @@ def _printed_refs(sentence: str, by_number: Mapping[str, str]) -> set[str]:
     """Figure ids named by printed numbers in ``sentence`` (markers already removed)."""
     found: set[str] = set()
     for m in _TEXT_REF.finditer(sentence):
-        if _OTHER_PAPER.match(sentence, m.end()):  # "Fig. 1 of Ref. [4]": another paper's figure
-            continue
+        if _OTHER_PAPER.match(sentence, m.end()) or _THEIR.search(sentence, max(0, m.start() - 8), m.start()):
+            continue  # "Fig. 1 of Ref. [4]", "their Fig. 3": another paper's figure
         items = _ITEM.findall(m.group("items"))
         if _PART_OF.match(sentence, m.end()):  # "Figure 1\u2014figure supplement 2" names the supplement only
             items = items[:-1]
