@@ -184,6 +184,10 @@ def _png_inflates_to_size(data: bytes, idat: list) -> None:
                 buf = d.unconsumed_tail
             if got >= need:
                 return
+        while got < need and (more := d.decompress(b"", 1 << 20)):  # ISA-L may hold output back once it
+            got += len(more)  # has read all the input: ask for the rest
+        if got >= need:
+            return
     except _inflate.error as e:
         raise ImageRejected("undecodable", f"PNG image data does not inflate: {e}") from None
     raise ImageRejected("truncated", f"PNG image data inflates to {got} bytes, its header declares {need}")

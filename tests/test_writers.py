@@ -259,6 +259,23 @@ def test_fast_check_rejects_every_cut_and_accepts_trailing_bytes():
         normalize_image(no_data, check="fast")
 
 
+def test_fast_check_takes_a_png_whose_data_ends_with_output_held_back():
+    """A sound PNG whose pixel rows just pass a whole MiB (1024x1024 RGB: 3 MiB + 1024 filter bytes), its
+    compressed data short: ISA-L reads all of it while handing out 1 MiB at a time and holds the last
+    bytes back; they were never asked for, and the figure was a 'truncated' reject (stop-30 sweep:
+    Alpine-DAV/isav_2018's renders, 1024x1024, lost the paper's only figure)."""
+    from PIL import ImageDraw
+
+    from s1mmalign.core.images import normalize_image
+
+    for size in ((1024, 1024), (1024, 342)):
+        img = Image.new("RGB", size, "white")
+        ImageDraw.Draw(img).text((10, 10), "plot", fill="black")
+        buf = io.BytesIO()
+        img.save(buf, format="PNG")
+        assert normalize_image(buf.getvalue(), check="fast").width == 1024
+
+
 def _image_corpus() -> dict[str, bytes]:
     """PNG and JPEG in every mode a figure archive holds, and the ones that must be converted."""
     import io
