@@ -226,3 +226,14 @@ def test_each_list_item_is_text_of_its_own():
     assert p.abstract == "• We search a database • Search is bounded"
     (rec,) = paper_records("2401.00007", files, Rejects())
     assert rec["citation_contexts"] == ["The second is shown in Fig. 1"]
+
+
+def test_a_thesis_abstract_is_its_unnumbered_abstract_chapter():
+    # ArthurTolley/PhD_Thesis: \chapter*{Abstract}\addcontentsline{toc}{chapter}{Abstract}\input{abstract}; no abstract
+    # environment, so the thesis had no abstract; a contents line is no text
+    body = ("\\chapter*{Declaration}I declare.\\chapter*{Abstract}\\addcontentsline{toc}{chapter}{Abstract}\n"
+            "This thesis presents \\emph{new} searches.\n\nA second paragraph.\n\\chapter*{Acknowledgements}Thanks.\\tableofcontents"
+            "\\chapter{Intro}Text.")
+    p = parse_paper(PaperFiles({"main.tex": doc("", body)}))
+    assert p.abstract == "This thesis presents new searches. A second paragraph."
+    assert "toc" not in " ".join(p.paragraphs)

@@ -64,6 +64,8 @@ REVTEX_OPTIONS: dict[str, str] = {
 }
 
 _TITLE = re.compile(r"\\title(?![A-Za-z@])\*?")
+_ABSTRACT_HEADING = re.compile(r"\\(?:chapter|section)\*\s*(?:\[[^\]]*\]\s*)?\{\s*(?:Abstract|ABSTRACT|Summary)\s*\}")
+_NEXT_PART = re.compile(r"\\(?:chapter|section|part|tableofcontents|listoffigures|maketitle)(?![A-Za-z@])|\\end\{document\}")
 _LOADS = re.compile(r"\\(documentclass|documentstyle|usepackage)\s*(?:\[([^\]]*)\]\s*)?\{([^{}]*)\}")
 _KEYWORD_CMDS = re.compile(r"\\(?:keywords?|kwd|KEYWORDS?|keyword[sS]?)(?![A-Za-z@])\*?")
 _KEYWORD_ENVS = re.compile(r"\\begin\{(keywords?|IEEEkeywords|keyword[sS]?|kwd-group)\}(.*?)\\end\{\1\}", re.S)
@@ -116,12 +118,12 @@ def last_title(tex: str) -> Optional[re.Match]:
     return found[-1] if found else None
 
 
-def _argument(tex: str, command: str, conv: Converter, optional: int = 1) -> str:
+def _argument(tex: str, command: str, conv: Converter) -> str:
     m = last_title(tex) if command == "title" else re.search(rf"\\{command}(?![A-Za-z@])\*?", tex)
     if not m:
         return ""
     try:
-        _, args, _ = read_args(tex, m.end(), 1, optional)
+        _, args, _ = read_args(tex, m.end(), 1, 1)
     except Unbalanced:
         return ""
     return clean_text(conv.convert(args[0]))
@@ -145,14 +147,27 @@ def _keywords(tex: str, conv: Converter) -> list[str]:
     return out[:MAX_KEYWORDS]
 
 
+def abstract_without_environment(tex: str) -> str:
+    r"""The abstract a paper gives without an ``abstract`` environment, as source: ``\abstract{...}`` (a
+    class's command), else a thesis's unnumbered ``\chapter*{Abstract}`` (or ``\section*``) up to the next heading."""
+    m = re.search(r"\\abstract(?![A-Za-z@])", tex)
+    if m:
+        try:
+            return read_args(tex, m.end(), 1, 0)[1][0]
+        except Unbalanced:
+            return ""
+    m = _ABSTRACT_HEADING.search(tex)
+    if not m:
+        return ""
+    end = _NEXT_PART.search(tex, m.end())
+    return tex[m.end():end.start() if end else len(tex)]
+
+
 def read_front_matter(tex: str, conv: Converter) -> FrontMatter:
     """Title, abstract, journal and keywords of a paper's expanded source (the module docstring)."""
     front = FrontMatter(title=_argument(tex, "title", conv))
     m = re.search(r"\\begin\{abstract\}(.*?)\\end\{abstract\}", tex, re.S)
-    if m:
-        front.abstract = clean_text(conv.convert(m.group(1)))
-    else:
-        front.abstract = _argument(tex, "abstract", conv, optional=0)
+    front.abstract = clean_text(conv.convert(m.group(1) if m else abstract_without_environment(tex)))
     start = tex.find("\\begin{document}")
     preamble = tex[:start] if start >= 0 else tex
     used = cut_definitions(tex)  # a class's or preamble's \newcommand{\keywords}[1]{...} names no keyword

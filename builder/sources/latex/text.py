@@ -26,7 +26,7 @@ _DROP = {
     "Bigl": 0, "Bigr": 0, "displaystyle": 0, "textstyle": 0, "scriptstyle": 0, "nonumber": 0, "notag": 0,
     "Description": 1, "setcounter": 2, "addtocounter": 2, "gridline": -1,
     "numberwithin": 2, "counterwithin": 2, "counterwithout": 2, "stepcounter": 1, "refstepcounter": 1,
-    "graphicspath": 1, "url": -1, "ensuremath": -1, "caption": -1, "fontseries": 1, "fontshape": 1, "fontfamily": 1, "fontsize": 2, "usefont": 4,
+    "graphicspath": 1, "addcontentsline": 3, "addtocontents": 2, "url": -1, "ensuremath": -1, "caption": -1, "fontseries": 1, "fontshape": 1, "fontfamily": 1, "fontsize": 2, "usefont": 4,
 }
 #: An environment's optional argument that is a setting, not text: a length, float placement, key=value.
 _ENV_OPTION = re.compile(r"\s*\[\s*(?:[-+]?\d*\.?\d+\s*(?:mm|cm|in|pt|em|ex|bp|pc|\\[A-Za-z]+)|[htbpH!]+|[^\[\]{}]*=[^\[\]{}]*)\s*\]")
