@@ -285,3 +285,14 @@ def test_equations_opened_by_a_shorthand_macro_are_numbered():
     _, p = paper(pre, body, n_images=1)
     assert p.figures[0].caption == "Defined in Eqs. (1), (2)."
     assert strip_marks(p.paragraphs[-1]).endswith("See Eq. (2).")
+
+
+def test_subequations_share_one_number_with_letters():
+    # forgi86/dynonet: \begin{subequations}\label{eq:r}\begin{align} a \\ b \end{align}\end{subequations}; the label
+    # outside the align names the group, "(5)", its lines are (5a), (5b); it printed the section's "4.2"
+    body = ("\\section{A}\\section{B}\\begin{equation}x\\label{eq:x}\\end{equation}\\begin{subequations}\\label{eq:r}"
+            "\\begin{align}a &= 1 \\label{eq:ra}\\\\ b &= 2\\end{align}\\end{subequations}\\begin{equation}y\\label{eq:y}\\end{equation}"
+            + fig("f0", "f", "Through \\eqref{eq:r}.") + "See \\eqref{eq:x}, \\eqref{eq:ra} and \\eqref{eq:y}.")
+    _, p = paper("", body, n_images=1)
+    assert p.figures[0].caption == "Through (2)."
+    assert strip_marks(p.paragraphs[-1]).endswith("See (1), (2a) and (3).")

@@ -267,30 +267,38 @@ _NUMBERED = re.compile(
     _STRUCTURE
     + r"|\\begin\s*\{(?P<env>equation|align|eqnarray|gather|multline|flalign)(?P<estar>\*?)\}"
     r"|\\end\s*\{(?P<endenv>equation|align|eqnarray|gather|multline|flalign)\*?\}"
-    r"|(?P<nl>\\\\)|\\(?P<nonum>nonumber|notag)(?![A-Za-z@])|\\label\s*\{(?P<label>[^{}]*)\}")
+    r"|(?P<nl>\\\\)|\\(?P<nonum>nonumber|notag)(?![A-Za-z@])|\\label\s*\{(?P<label>[^{}]*)\}"
+    r"|(?P<subeq>\\begin\s*\{subequations\})|(?P<endsubeq>\\end\s*\{subequations\})")
 
 
 def numbered_labels(text: str, counters: Counters) -> dict[str, tuple[str, str, str]]:
     """Labels of chapters, sections and equations -> ("", printed number, kind), counted as LaTeX
     does (with :class:`Counters`: A, B after ``\\appendix``; "2.3" within chapters; one number per
-    equation / per line of a multi-line display unless ``\\nonumber``). ``counters`` has read the
-    preamble; floats must already be cut out of ``text``."""
+    equation / per line of a multi-line display unless ``\\nonumber``; amsmath's ``subequations`` one
+    number, "5", its lines "5a", "5b"). ``counters`` has read the preamble; floats must already be cut out of ``text``."""
     out: dict[str, tuple[str, str, str]] = {}
     current: Optional[tuple[str, str]] = None  # (number, kind) a label would name now
     env: Optional[str] = None
     line_numbered = True
     line_label: Optional[str] = None
+    group: Optional[list] = None  # in a subequations group: [its number, lines numbered so far]
 
     def close_line() -> None:
         nonlocal line_label
         if env and line_numbered:
-            number = counters.step("equation")
+            if group is not None:
+                group[1] += 1
+                number = group[0] + styled(group[1], "alph")
+            else:
+                number = counters.step("equation")
             if line_label:
                 out[line_label] = ("", number, "equation")
         line_label = None
 
     for m in _NUMBERED.finditer(text):
-        if m.group("env"):
+        if m.group("subeq") or m.group("endsubeq"):
+            group = [counters.step("equation"), 0] if m.group("subeq") else None
+        elif m.group("env"):
             if not m.group("estar"):
                 env, line_numbered, line_label = m.group("env"), True, None
         elif m.group("endenv"):
@@ -307,6 +315,8 @@ def numbered_labels(text: str, counters: Counters) -> dict[str, tuple[str, str, 
             label = m.group("label").strip()
             if env:
                 line_label = label
+            elif group is not None:
+                out[label] = ("", group[0], "equation")
             elif current:
                 out[label] = ("", current[0], current[1])
         else:
