@@ -1,0 +1,51 @@
+"""The JATS reader on layouts found by a fourth sweep over real articles never seen before
+(2026-12-08: eLife, bioRxiv, PLOS, SciELO, Springer via PMC): translated fig-groups whose graphic
+sits in one of the translations, figure words after an appendix, MathML fractions and labelled
+display equations, figure legends printed as body paragraphs."""
+
+from __future__ import annotations
+
+from s1mmalign.builder.records.rejects import Rejects
+from s1mmalign.builder.sources.jats import read_jats_article
+from tests.test_jats import article, png
+
+
+def test_a_translated_fig_group_with_its_graphic_in_one_language_is_one_figure_cited_by_the_group(tmp_path):
+    # SciELO: <fig-group id="f1"> of a fig per language, the graphic inside the English one, no ids
+    # on the figs; the Portuguese text cites the group's id
+    paper = tmp_path / "p"
+    png(paper / "gf01.tif")
+    figs = ('<fig-group id="f1"><fig xml:lang="pt"><label>Figura 1</label><caption><title>Mapa da area.</title></caption></fig>'
+            '<fig xml:lang="en"><label>Figure 1</label><caption><title>Map of the area.</title></caption>'
+            '<graphic xlink:href="gf01.tif"/></fig></fig-group>')
+    body = '<p>O parque fica no litoral (<xref ref-type="fig" rid="f1">figura 1</xref>).</p>'
+    xml = article(figs, body).replace("<article ", '<article xml:lang="pt" ')
+    (paper / "a.xml").write_text(xml, encoding="utf-8")
+    rejects = Rejects()
+    recs = list(read_jats_article(paper / "a.xml", rejects))
+    assert [(r["figure_label"], r["caption"], r["image"]["path"]) for r in recs] == [("Figura 1", "Mapa da area.", "gf01.tif")]
+    assert recs[0]["citation_contexts"] == ["O parque fica no litoral (figura 1)."]
+    assert recs[0]["key"].split("_")[-2] == "f1" and len(rejects) == 0
+    # an English article takes the English caption; a group of two figures (two graphics) stays two
+    (paper / "a.xml").write_text(article(figs, body), encoding="utf-8")
+    assert [r["caption"] for r in read_jats_article(paper / "a.xml", Rejects())] == ["Mapa da area."]
+    (paper / "a.xml").write_text(xml.replace("<article ", '<article xml:lang="en" ', 1).replace(' xml:lang="pt" ', " ", 1),
+                                 encoding="utf-8")
+    assert [r["caption"] for r in read_jats_article(paper / "a.xml", Rejects())] == ["Map of the area."]
+    png(paper / "gf02.png", seed=3)
+    two = figs.replace('<caption><title>Mapa da area.</title></caption>', '<caption><title>Mapa da area.</title></caption>'
+                       '<graphic xlink:href="gf02.png"/>')
+    (paper / "a.xml").write_text(article(two, body), encoding="utf-8")
+    assert [r["figure_label"] for r in read_jats_article(paper / "a.xml", Rejects())] == ["Figura 1", "Figure 1"]
+
+
+def test_a_translated_fig_group_sharing_the_groups_graphic_is_cited_by_the_groups_id(tmp_path):
+    paper = tmp_path / "p"
+    png(paper / "g.png")
+    figs = ('<fig-group id="f2"><fig xml:lang="pt"><label>Figura 2:</label><caption><title>Esquema.</title></caption></fig>'
+            '<fig xml:lang="en"><label>Figure 2:</label><caption><title>Scheme.</title></caption></fig>'
+            '<alternatives><graphic xlink:href="g.png"/><graphic xlink:href="g-small.jpg"/></alternatives></fig-group>')
+    body = '<p>O aparato (<xref ref-type="fig" rid="f2">Figura 2</xref>) aquece a caixa.</p>'
+    (paper / "a.xml").write_text(article(figs, body), encoding="utf-8")
+    recs = list(read_jats_article(paper / "a.xml", Rejects()))
+    assert [(r["figure_label"], r["citation_contexts"]) for r in recs] == [("Figura 2:", ["O aparato (Figura 2) aquece a caixa."])]
