@@ -49,3 +49,20 @@ def test_a_translated_fig_group_sharing_the_groups_graphic_is_cited_by_the_group
     (paper / "a.xml").write_text(article(figs, body), encoding="utf-8")
     recs = list(read_jats_article(paper / "a.xml", Rejects()))
     assert [(r["figure_label"], r["citation_contexts"]) for r in recs] == [("Figura 2:", ["O aparato (Figura 2) aquece a caixa."])]
+
+
+def test_an_appendix_figure_named_without_a_dash_cites_no_figure_of_the_paper(tmp_path):
+    # "Appendix 1 Figure 1" (eLife's older tagging; other journals' "Appendix Figure 2") is the
+    # appendix's figure, marked or not; only the paper's own "Figure 1" cites Figure 1
+    paper = tmp_path / "p"
+    png(paper / "f1.png")
+    png(paper / "a1.png", seed=1)
+    figs = ('<fig id="f1"><label>Figure 1</label><caption><p>Map.</p></caption><graphic xlink:href="f1.png"/></fig>'
+            '<app><fig id="a1"><label>Appendix 1 Figure 1</label><caption><p>Ramp.</p></caption><graphic xlink:href="a1.png"/></fig></app>')
+    body = ('<p>Target motion was a step ramp (<xref ref-type="fig" rid="a1">Appendix 1 Figure 1</xref>). '
+            'The fits are in Appendix Figure 1 and Box 2 Figure 1. Figure 1 shows the site. '
+            'SI Appendix, Fig. S1 has the rest.</p>')
+    (paper / "a.xml").write_text(article(figs, body), encoding="utf-8")
+    recs = {r["figure_label"]: r["citation_contexts"] for r in read_jats_article(paper / "a.xml", Rejects())}
+    assert recs == {"Figure 1": ["Figure 1 shows the site."],
+                    "Appendix 1 Figure 1": ["Target motion was a step ramp (Appendix 1 Figure 1)."]}

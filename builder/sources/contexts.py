@@ -55,6 +55,9 @@ _RANGE = r"\s*(?:\u2013|\u2014|-{1,3}|to|through)\s*"
 _TEXT_REF = re.compile(
     _FIG_WORD + r"[\s~\u00a0]*" + r"(?P<items>" + _NUM + r"(?:(?:" + _SEP + "|" + _RANGE + r")" + _NUM + r")*)",
 )
+#: Just before a figure word: an appendix's or a box's figure ("Appendix 1 Figure 2", "Appendix Figure 3",
+#: "Box 2 Figure 1"), whose plain number is not the paper's Figure 2 ("SI Appendix, Fig. S2" names S2).
+_IN_APPENDIX = re.compile(r"\b(?:Appendix|Box)(?:\s+(?:[A-Z]?\d+|[A-Z]))?\s*$")
 _PART_OF = re.compile(r"\s*[\u2013\u2014-]{1,3}\s*(?:figure\s+supplement|source\s+(?:data|code)|video|animation|movie)", re.IGNORECASE)
 #: After a printed number: another paper's figure ("Fig. 1 of Ref. 12", "Figure 3 in [7]", "Figure 2 of
 #: Smith et al.", "Fig. 4 from R10", "Fig. 3 of Paper I"), or a citation left empty where the reader removed a \\cite.
@@ -104,6 +107,8 @@ def _printed_refs(sentence: str, by_number: Mapping[str, str]) -> set[str]:
         if _PART_OF.match(sentence, m.end()):  # "Figure 1\u2014figure supplement 2" names the supplement only
             items = items[:-1]
         series = _series(m)
+        if not series and _IN_APPENDIX.search(sentence, max(0, m.start() - 20), m.start()):
+            items = [(num, dash) for num, dash in items if dash or not num.isdigit()]
         prev, pending_range = None, False
         for num, dash in items:
             if dash:
