@@ -66,3 +66,32 @@ def test_an_appendix_figure_named_without_a_dash_cites_no_figure_of_the_paper(tm
     recs = {r["figure_label"]: r["citation_contexts"] for r in read_jats_article(paper / "a.xml", Rejects())}
     assert recs == {"Figure 1": ["Figure 1 shows the site."],
                     "Appendix 1 Figure 1": ["Target motion was a step ramp (Appendix 1 Figure 1)."]}
+
+
+def test_mathml_fractions_roots_and_scripts_read_as_written_and_a_display_formulas_label_is_no_part_of_it(tmp_path):
+    # eLife's MathML: <mfrac> read "12" for a half, an unconvertible script ran into its base
+    # ("\u0393D", "\u0393s/3") and a display formula's <label>(14)</label> was glued before it
+    paper = tmp_path / "p"
+    png(paper / "f1.png")
+    mml = 'xmlns:mml="http://www.w3.org/1998/Math/MathML"'
+
+    def m(x: str) -> str:
+        return f"<inline-formula><mml:math {mml}>{x}</mml:math></inline-formula>"
+
+    half = m("<mml:mfrac><mml:mn>1</mml:mn><mml:mn>2</mml:mn></mml:mfrac>")
+    gamma_d = m("<mml:msub><mml:mi>\u0393</mml:mi><mml:mi>D</mml:mi></mml:msub>")
+    power = m("<mml:msup><mml:mi>\u0393</mml:mi><mml:mrow><mml:mi>s</mml:mi><mml:mo>/</mml:mo><mml:mn>3</mml:mn></mml:mrow></mml:msup>")
+    prime = m("<mml:msup><mml:mi>\u0393</mml:mi><mml:mo>\u2032</mml:mo></mml:msup>")
+    root = m("<mml:msqrt><mml:mi>x</mml:mi><mml:mo>+</mml:mo><mml:mn>1</mml:mn></mml:msqrt>")
+    frac = m("<mml:mfrac><mml:mrow><mml:mi>a</mml:mi><mml:mo>+</mml:mo><mml:mi>b</mml:mi></mml:mrow><mml:msup><mml:mi>c</mml:mi>"
+             "<mml:mn>2</mml:mn></mml:msup></mml:mfrac>")
+    caption = f"A {half} dose; {gamma_d} against {power}, {prime} and {root}, ratio {frac}; 10<sup>th</sup> day, k<sub>cat</sub>."
+    display = (f'<disp-formula id="e14"><label>(14)</label><mml:math {mml}><mml:msub><mml:mi>\u0393</mml:mi><mml:mi>D</mml:mi>'
+               '</mml:msub><mml:mo>=</mml:mo><mml:mn>2</mml:mn></mml:math></disp-formula>')
+    figs = f'<fig id="f1"><label>Figure 1</label><caption><p>{caption}</p></caption><graphic xlink:href="f1.png"/></fig>'
+    body = f"<p>Figure 1 fits it by using{display}as before.</p>"
+    (paper / "a.xml").write_text(article(figs, body), encoding="utf-8")
+    rec = next(read_jats_article(paper / "a.xml", Rejects()))
+    assert rec["caption"] == ("A 1/2 dose; \u0393_D against \u0393^(s/3), \u0393\u2032 and \u221a(x+1), ratio (a+b)/c\u00b2; "
+                              "10th day, kcat.")
+    assert rec["citation_contexts"] == ["Figure 1 fits it by using \u0393_D=2 as before."]

@@ -34,29 +34,53 @@ def _norm(text: str) -> str:
 
 # Superscripts and subscripts (<sup>, MathML <msup> ...) are bracketed by these while text is
 # gathered, then written with Unicode's script characters where every character has one
-# ("10<sup>-8</sup>": "10\u207b\u2078", not "10-8"; "CO<sub>2</sub>": "CO\u2082"), else left inline.
+# ("10<sup>-8</sup>": "10\u207b\u2078", not "10-8"; "CO<sub>2</sub>": "CO\u2082"), else left inline in
+# text ("10<sup>th</sup>") and written "^(s/3)", "_D" in MathML (whose "\u0393_D" is no word "\u0393D").
+# MathML fractions and roots are bracketed too, then written "(a+b)/2" and "\u221a(x+1)": "1/2", never "12".
 _SUP, _SUB, _END_SUP, _END_SUB = "\ue010", "\ue012", "\ue011", "\ue013"
-_END = {_SUP: _END_SUP, _SUB: _END_SUB}
-_SCRIPT = re.compile("([\ue010\ue012])([^\ue010-\ue013]*)[\ue011\ue013]")
+_MSUP, _MSUB, _END_MSUP, _END_MSUB = "\ue014", "\ue016", "\ue015", "\ue017"
+_FRAC, _OVER, _END_FRAC, _ROOT, _END_ROOT = "\ue018", "\ue019", "\ue01a", "\ue01b", "\ue01c"
+_END = {_SUP: _END_SUP, _SUB: _END_SUB, _MSUP: _END_MSUP, _MSUB: _END_MSUB}
+_SCRIPT = re.compile("([\ue010\ue012\ue014\ue016])([^\ue010-\ue01c]*)[\ue011\ue013\ue015\ue017]")
+_FRACTION = re.compile("\ue018([^\ue010-\ue01c]*)\ue019([^\ue010-\ue01c]*)\ue01a")
+_SQRT = re.compile("\ue01b([^\ue010-\ue01c]*)\ue01c")
 _SUP_CHARS = dict(zip("0123456789+-\u2212=()ni", "\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079\u207a\u207b\u207b\u207c\u207d\u207e\u207f\u2071"))
+# primes, stars and daggers are superscripts already (MathML writes "\u0393\u2032" as <msup>); a transpose is "\u1d40"
+_SUP_CHARS.update({c: c for c in "\u2032\u2033\u2034*\u2217\u22c6\u2020\u2021"}, **{"\u22a4": "\u1d40"})
 _SUB_CHARS = dict(zip("0123456789+-\u2212=()", "\u2080\u2081\u2082\u2083\u2084\u2085\u2086\u2087\u2088\u2089\u208a\u208b\u208b\u208c\u208d\u208e"))
 # MathML's invisible times, function application, separator and plus: no character to a reader
 _INVISIBLE = dict.fromkeys(map(ord, "\u2061\u2062\u2063\u2064\u200b"))
 
 
+_OPERAND = re.compile(r"(?:\w+(?:\.\w+)?|\([^()]*\))(?:[\^_](?:\w+|\([^()]*\)))?")
+
+
+def _wrapped(text: str) -> str:
+    """``text`` as one operand: as it is when one word, number, bracket or scripted one, else in brackets."""
+    text = text.strip()
+    return text if _OPERAND.fullmatch(text) else f"({text})"
+
+
 def _script(m: re.Match) -> str:
-    chars = _SUP_CHARS if m.group(1) == _SUP else _SUB_CHARS
+    chars = _SUP_CHARS if m.group(1) in (_SUP, _MSUP) else _SUB_CHARS
     text = m.group(2).strip()
-    return "".join(chars[c] for c in text) if text and all(c in chars for c in text) else m.group(2)
+    if text and all(c in chars for c in text):
+        return "".join(chars[c] for c in text)
+    if m.group(1) in (_MSUP, _MSUB) and text:
+        return ("^" if m.group(1) == _MSUP else "_") + _wrapped(text)
+    return m.group(2)
 
 
 def _with_scripts(text: str) -> str:
-    """``text`` with its bracketed scripts written out (innermost first; a bound on nesting)."""
-    for _ in range(8):
+    """``text`` with its bracketed scripts, fractions and roots written out (innermost first; a
+    bound on nesting)."""
+    for _ in range(12):
         text, n = _SCRIPT.subn(_script, text)
-        if not n:
+        text, k = _FRACTION.subn(lambda m: f"{_wrapped(m.group(1))}/{_wrapped(m.group(2))}", text)
+        text, r = _SQRT.subn(lambda m: "\u221a" + _wrapped(m.group(1)), text)
+        if not n + k + r:
             break
-    return re.sub("[\ue010-\ue013]", "", text)
+    return re.sub("[\ue010-\ue01c]", "", text)
 
 
 def _formula_text(el: Element) -> str:
@@ -79,7 +103,7 @@ def element_text(el: Element, *, marks: bool = False, numbers: Optional[Mapping[
     return _norm(_with_scripts(_gather(el, marks=marks, numbers=numbers)))
 
 
-_SCRIPTS = {"sup": [_SUP], "sub": [_SUB], "msup": [_SUP], "msub": [_SUB], "msubsup": [_SUB, _SUP]}
+_SCRIPTS = {"sup": [_SUP], "sub": [_SUB], "msup": [_MSUP], "msub": [_MSUB], "msubsup": [_MSUB, _MSUP]}
 
 
 def _gather(el: Element, *, marks: bool = False, math: bool = False, numbers: Optional[Mapping[str, str]] = None) -> str:
@@ -96,7 +120,7 @@ def _gather(el: Element, *, marks: bool = False, math: bool = False, numbers: Op
             continue
         name = _local(node.tag)
         if math:
-            if name == "annotation":
+            if name in ("annotation", "label"):  # a display formula's "(14)" is no part of it
                 continue
             if (node.text or "").strip():
                 parts.append(node.text.strip())
@@ -106,6 +130,12 @@ def _gather(el: Element, *, marks: bool = False, math: bool = False, numbers: Op
                 for kid, o in zip(kids[1:], _SCRIPTS[name]):
                     seq += [o, kid, _END[o]]
                 kids = seq
+            elif name == "mfrac" and len(kids) == 2:
+                kids = [_FRAC, kids[0], _OVER, kids[1], _END_FRAC]
+            elif name == "msqrt" and kids:
+                kids = [_ROOT, *kids, _END_ROOT]
+            elif name == "mroot" and len(kids) == 2:  # base, index: "\u00b3\u221ax"
+                kids = [_MSUP, kids[1], _END_MSUP, _ROOT, kids[0], _END_ROOT]
             stack.extend(reversed(kids))
             continue
         if name in _SKIP_IN_TEXT:
