@@ -95,3 +95,17 @@ def test_mathml_fractions_roots_and_scripts_read_as_written_and_a_display_formul
     assert rec["caption"] == ("A 1/2 dose; \u0393_D against \u0393^(s/3), \u0393\u2032 and \u221a(x+1), ratio (a+b)/c\u00b2; "
                               "10th day, kcat.")
     assert rec["citation_contexts"] == ["Figure 1 fits it by using \u0393_D=2 as before."]
+
+
+def test_a_figure_legend_printed_as_a_paragraph_is_no_citing_sentence(tmp_path):
+    # bioRxiv (from Word): the supplementary figures' legends are body paragraphs opening with the
+    # label in bold; they gave the figure "Fig. S1." as a citing sentence
+    paper = tmp_path / "p"
+    png(paper / "s1.png")
+    figs = '<fig id="s1"><label>Figure S1.</label><caption><p>Dot plot.</p></caption><graphic xlink:href="s1.png"/></fig>'
+    body = ('<p>Cells were sorted (<xref ref-type="fig" rid="s1">Fig. S1A</xref>).</p>'
+            '<p><bold>Fig. S1.</bold> Dot plot of the sorting. Cells from each patient.</p>'
+            '<p><bold>Note</bold> that Fig. S1 shows one patient.</p>')
+    (paper / "a.xml").write_text(article(figs, body), encoding="utf-8")
+    rec = next(read_jats_article(paper / "a.xml", Rejects()))
+    assert rec["citation_contexts"] == ["Cells were sorted (Fig. S1A).", "Note that Fig. S1 shows one patient."]

@@ -164,11 +164,24 @@ def _gather(el: Element, *, marks: bool = False, math: bool = False, numbers: Op
     return "".join(parts)
 
 
+#: A figure's label in bold opening a paragraph: a legend printed in the text (bioRxiv's and Word
+#: manuscripts' "<p><bold>Fig. S1.</bold> Dot plot of ...</p>"), which cites no figure.
+_LEGEND_LABEL = re.compile(r"(?:Supplementa(?:ry|l)\s+)?(?:fig(?:ure)?s?\.?|figura)\s*S?\d+[A-Za-z]?\s*[.:|\u2013\u2014-]?",
+                           re.IGNORECASE)
+
+
+def _is_legend(p: Element) -> bool:
+    first = next(iter(p), None)
+    return (first is not None and _local(first.tag) == "bold" and not (p.text or "").strip()
+            and bool(_LEGEND_LABEL.fullmatch(element_text(first))))
+
+
 def _paragraphs(root: Element, numbers: Optional[Mapping[str, str]] = None) -> list[str]:
     """Body text blocks (outermost ``<p>``, TaxPub ``<tp:nomenclature>``), with figure markers, in document order (``numbers``:
     see :func:`element_text`).
 
-    Captions, tables, footnotes and nested ``<sub-article>`` are left out; ``<back>`` appendices are kept.
+    Captions, tables, footnotes, nested ``<sub-article>`` and figure legends printed as paragraphs
+    (:func:`_is_legend`) are left out; ``<back>`` appendices are kept.
     """
     out: list[str] = []
     stack = [root]
@@ -180,6 +193,8 @@ def _paragraphs(root: Element, numbers: Optional[Mapping[str, str]] = None) -> l
         if name == "sub-article" and node is not root:  # a text of its own (see article._scopes)
             continue
         if name in ("p", "nomenclature"):  # TaxPub's nomenclature line (Pensoft): "Bruchus loti Paykull, 1800 Figs 19-20"
+            if _is_legend(node):
+                continue
             text = element_text(node, marks=True, numbers=numbers)
             if text:
                 out.append(text)
