@@ -109,3 +109,15 @@ def test_a_figure_legend_printed_as_a_paragraph_is_no_citing_sentence(tmp_path):
     (paper / "a.xml").write_text(article(figs, body), encoding="utf-8")
     rec = next(read_jats_article(paper / "a.xml", Rejects()))
     assert rec["citation_contexts"] == ["Cells were sorted (Fig. S1A).", "Note that Fig. S1 shows one patient."]
+
+
+def test_a_figure_word_inside_a_web_address_or_file_name_cites_nothing(tmp_path):
+    # PLOS ONE 2010: "... available from http://.../images/fig1data.txt" cited Figure 1
+    paper = tmp_path / "p"
+    png(paper / "f1.png")
+    figs = '<fig id="f1"><label>Figure 1</label><caption><p>Entropy.</p></caption><graphic xlink:href="f1.png"/></fig>'
+    body = ('<p>The data are at http://example.org/prostate/images/fig1data.txt and www.example.org/Fig1.png, '
+            'the code in plot_fig1.py. Figure 1 shows the entropy.</p>')
+    (paper / "a.xml").write_text(article(figs, body), encoding="utf-8")
+    rec = next(read_jats_article(paper / "a.xml", Rejects()))
+    assert rec["citation_contexts"] == ["Figure 1 shows the entropy."]

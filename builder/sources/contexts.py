@@ -58,6 +58,8 @@ _TEXT_REF = re.compile(
 #: Just before a figure word: an appendix's or a box's figure ("Appendix 1 Figure 2", "Appendix Figure 3",
 #: "Box 2 Figure 1"), whose plain number is not the paper's Figure 2 ("SI Appendix, Fig. S2" names S2).
 _IN_APPENDIX = re.compile(r"\b(?:Appendix|Box)(?:\s+(?:[A-Z]?\d+|[A-Z]))?\s*$")
+#: Before a figure word, in the same run of non-space characters: a web address or a file's name.
+_IN_URL = re.compile(r"://|\bwww\.|_")
 _PART_OF = re.compile(r"\s*[\u2013\u2014-]{1,3}\s*(?:figure\s+supplement|source\s+(?:data|code)|video|animation|movie)", re.IGNORECASE)
 #: After a printed number: another paper's figure ("Fig. 1 of Ref. 12", "Figure 3 in [7]", "Figure 2 of
 #: Smith et al.", "Fig. 4 from R10", "Fig. 3 of Paper I"), or a citation left empty where the reader removed a \\cite.
@@ -103,6 +105,8 @@ def _printed_refs(sentence: str, by_number: Mapping[str, str]) -> set[str]:
     for m in _TEXT_REF.finditer(sentence):
         if _OTHER_PAPER.match(sentence, m.end()) or _THEIR.search(sentence, max(0, m.start() - 8), m.start()):
             continue  # "Fig. 1 of Ref. [4]", "their Fig. 3": another paper's figure
+        if _IN_URL.search(sentence, sentence.rfind(" ", 0, m.start()) + 1, m.start()):  # ".../fig1data.txt"
+            continue
         items = _ITEM.findall(m.group("items"))
         if _PART_OF.match(sentence, m.end()):  # "Figure 1\u2014figure supplement 2" names the supplement only
             items = items[:-1]
