@@ -121,3 +121,17 @@ def test_a_figure_word_inside_a_web_address_or_file_name_cites_nothing(tmp_path)
     (paper / "a.xml").write_text(article(figs, body), encoding="utf-8")
     rec = next(read_jats_article(paper / "a.xml", Rejects()))
     assert rec["citation_contexts"] == ["Figure 1 shows the entropy."]
+
+
+def test_a_structured_abstracts_headings_are_set_off_from_their_text(tmp_path):
+    # PLOS: <abstract><sec><title>Background</title><p>Treatment of ...</p></sec>...; it read
+    # "Background Treatment of ... Methods and Findings Three recent ..."
+    paper = tmp_path / "p"
+    png(paper / "f1.png")
+    xml = article('<fig id="f1"><label>Figure 1</label><caption><p>Map.</p></caption><graphic xlink:href="f1.png"/></fig>')
+    structured = ('<abstract abstract-type="toc"><p>Teaser.</p></abstract><abstract><sec><title>Background</title><p>Treatment '
+                  'is long.</p></sec><sec><title>Methods and Findings</title><p>We pooled data.</p></sec><sec><title>Objective:</title>'
+                  '<p>to see.</p></sec></abstract>')
+    (paper / "a.xml").write_text(xml.replace("<abstract><p>A.</p></abstract>", structured), encoding="utf-8")
+    rec = next(read_jats_article(paper / "a.xml", Rejects()))
+    assert rec["abstract"] == "Background: Treatment is long. Methods and Findings: We pooled data. Objective: to see."

@@ -229,8 +229,21 @@ def _abstract(meta: Element) -> str:
     if not plain:
         return ""
     a = plain[0]
-    blocks = [element_text(c) for c in a if _local(c.tag) not in ("title", "label")]
+    blocks = [_abstract_block(c) for c in a if _local(c.tag) not in ("title", "label")]
     return _norm(" ".join(b for b in blocks if b)) or element_text(a)
+
+
+def _abstract_block(el: Element) -> str:
+    """A block of an abstract; a structured abstract's section as "Background: Treatment of ...",
+    its heading set off as printed (it read "Background Treatment of ...")."""
+    title = next((c for c in el if _local(c.tag) == "title"), None) if _local(el.tag) == "sec" else None
+    if title is None:
+        return element_text(el)
+    head = element_text(title)
+    rest = _norm(" ".join(element_text(c) for c in el if c is not title))  # one level: never a recursion
+    if head and rest and not re.search(r"[.:!?\u2014\u2013-]$", head):
+        head += ":"
+    return _norm(f"{head} {rest}")
 
 
 def _subjects(root: Element) -> list[str]:
