@@ -135,3 +135,14 @@ def test_a_structured_abstracts_headings_are_set_off_from_their_text(tmp_path):
     (paper / "a.xml").write_text(xml.replace("<abstract><p>A.</p></abstract>", structured), encoding="utf-8")
     rec = next(read_jats_article(paper / "a.xml", Rejects()))
     assert rec["abstract"] == "Background: Treatment is long. Methods and Findings: We pooled data. Objective: to see."
+
+
+def test_a_translated_fig_group_takes_a_caption_that_is_there(tmp_path):
+    paper = tmp_path / "p"
+    png(paper / "g.png")
+    figs = ('<fig-group id="f1"><fig xml:lang="pt"><label>Figura 1</label></fig><fig xml:lang="en"><label>Figure 1</label>'
+            '<caption><title>Map.</title></caption><graphic xlink:href="g.png"/></fig></fig-group>')
+    xml = article(figs).replace("<article ", '<article xml:lang="pt" ')
+    (paper / "a.xml").write_text(xml, encoding="utf-8")
+    rejects = Rejects()
+    assert [r["caption"] for r in read_jats_article(paper / "a.xml", rejects)] == ["Map."] and len(rejects) == 0

@@ -30,14 +30,16 @@ XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 def _translations(group: Element, figs: list[Element], lang: str) -> Optional[tuple[Element, Optional[Element]]]:
     """A ``<fig-group>`` holding one figure in several languages (SciELO: one ``<fig xml:lang>`` per
     language, one graphic: the group's, or inside one of them) as (the caption's fig, the graphic):
-    the caption in the article's language ``lang`` where there is one, else the first."""
+    the caption in the article's language ``lang`` where there is one, else the first (of those
+    with a caption)."""
     langs = [f.get(XML_LANG) for f in figs]
     if len(figs) < 2 or not all(langs) or len(set(langs)) < 2:
         return None
     graphics = [g for g in [_graphic(c) for c in group if _local(c.tag) != "fig"] + [_graphic(f) for f in figs] if g is not None]
     if len(graphics) > 1:
         return None
-    return next((f for f in figs if f.get(XML_LANG) == lang), figs[0]), (graphics[0] if graphics else None)
+    captioned = [f for f in figs if any(_local(c.tag) == "caption" and element_text(c) for c in f)] or figs
+    return next((f for f in captioned if f.get(XML_LANG) == lang), captioned[0]), (graphics[0] if graphics else None)
 
 
 def _fig_elements(scope: Element, lang: str = "") -> Iterator[tuple[Element, Optional[Element], Optional[str]]]:
