@@ -146,3 +146,16 @@ def test_a_translated_fig_group_takes_a_caption_that_is_there(tmp_path):
     (paper / "a.xml").write_text(xml, encoding="utf-8")
     rejects = Rejects()
     assert [r["caption"] for r in read_jats_article(paper / "a.xml", rejects)] == ["Map."] and len(rejects) == 0
+
+
+def test_the_doi_paragraph_closing_a_caption_or_abstract_is_left_out(tmp_path):
+    # eLife 2012-2016: every caption and the abstract end in "<p><bold>DOI:</bold> <ext-link ...>http://dx.doi.org/...</ext-link></p>"
+    paper = tmp_path / "p"
+    png(paper / "f1.png")
+    doi = '<p><bold>DOI:</bold> <ext-link ext-link-type="doi" xlink:href="10.7554/eLife.1.{n}">http://dx.doi.org/10.7554/eLife.1.{n}</ext-link></p>'
+    figs = (f'<fig id="f1"><label>Figure 1.</label><caption><title>Heights.</title><p>See the DOI of the data.</p>{doi.format(n="003")}'
+            '</caption><graphic xlink:href="f1.png"/></fig>')
+    xml = article(figs).replace("<abstract><p>A.</p></abstract>", f"<abstract><p>People grew.</p>{doi.format(n='001')}</abstract>")
+    (paper / "a.xml").write_text(xml, encoding="utf-8")
+    rec = next(read_jats_article(paper / "a.xml", Rejects()))
+    assert (rec["caption"], rec["abstract"]) == ("Heights. See the DOI of the data.", "People grew.")

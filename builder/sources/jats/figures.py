@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Iterator, Optional
 from xml.etree.ElementTree import Element
 
-from s1mmalign.builder.sources.jats.xml import XLINK_HREF, _local, _norm, element_text
+from s1mmalign.builder.sources.jats.xml import DOI_LINE, XLINK_HREF, _local, _norm, element_text
 
 
 @dataclass
@@ -110,7 +110,7 @@ def _figures(scope: Element, start: int = 0, lang: str = "") -> list[_Figure]:
             blocks = []
             for c in cap_el:
                 t = element_text(c)
-                if not t:
+                if not t or DOI_LINE.fullmatch(t):
                     continue
                 # a title left open ("... phases (see", Scientific Reports: cut before "Fig. 3).") runs on
                 if _local(c.tag) == "title" and not re.search(r"[.!?:]$", t) and t.count("(") <= t.count(")"):

@@ -223,6 +223,11 @@ def _title(meta: Element) -> str:
     return element_text(el) if el is not None else ""
 
 
+#: A paragraph that is only the DOI of the abstract or figure it closes (eLife 2012-2016: "<p><bold>DOI:</bold>
+#: http://dx.doi.org/10.7554/eLife.13410.003</p>" ends every caption and abstract): an identifier, no text of theirs.
+DOI_LINE = re.compile(r"DOI:?\s*(?:https?://(?:dx\.)?doi\.org/|doi:)?10\.\d{4,9}/\S+", re.IGNORECASE)
+
+
 def _abstract(meta: Element) -> str:
     abstracts = [el for el in meta.iter() if _local(el.tag) == "abstract"]
     plain = [a for a in abstracts if not a.get("abstract-type")] or abstracts
@@ -230,7 +235,7 @@ def _abstract(meta: Element) -> str:
         return ""
     a = plain[0]
     blocks = [_abstract_block(c) for c in a if _local(c.tag) not in ("title", "label")]
-    return _norm(" ".join(b for b in blocks if b)) or element_text(a)
+    return _norm(" ".join(b for b in blocks if b and not DOI_LINE.fullmatch(b))) or element_text(a)
 
 
 def _abstract_block(el: Element) -> str:
