@@ -159,3 +159,15 @@ def test_the_doi_paragraph_closing_a_caption_or_abstract_is_left_out(tmp_path):
     (paper / "a.xml").write_text(xml, encoding="utf-8")
     rec = next(read_jats_article(paper / "a.xml", Rejects()))
     assert (rec["caption"], rec["abstract"]) == ("Heights. See the DOI of the data.", "People grew.")
+
+
+def test_a_bracketed_reference_after_a_full_stop_belongs_to_the_sentence_before(tmp_path):
+    # eLife 36409: "... absence of ADPR. (<xref>Figure 2—figure supplement 1</xref> and ...)." read as
+    # a citing sentence of its own, "(Figure 2—figure supplement 1 and Figure 2—figure supplement 2)."
+    paper = tmp_path / "p"
+    png(paper / "f1.png")
+    figs = '<fig id="f1"><label>Figure 1</label><caption><p>Map.</p></caption><graphic xlink:href="f1.png"/></fig>'
+    body = '<p>We imaged the protein without ligand. (<xref ref-type="fig" rid="f1">Figure 1</xref>). The classes were clear.</p>'
+    (paper / "a.xml").write_text(article(figs, body), encoding="utf-8")
+    rec = next(read_jats_article(paper / "a.xml", Rejects()))
+    assert rec["citation_contexts"] == ["We imaged the protein without ligand. (Figure 1)."]

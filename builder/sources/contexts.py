@@ -165,6 +165,22 @@ def _unshadowed(sentence: str, by_number: Mapping[str, str]) -> tuple[str, Mappi
     return text, ({**by_number, **extra} if extra else by_number)
 
 
+#: A sentence that is only a bracketed reference ("(Figure 2\u2014figure supplement 1 and 2)."), the full
+#: stop typed before it ("... absence of ADPR. (Figure 2...)."): it belongs to the sentence before.
+_ONLY_BRACKETED = re.compile(r"\((?:[^()]|\([^()]*\))*\)[.;,]?")
+
+
+def _citing_units(para: str) -> list[str]:
+    """The sentences of ``para``, a bracketed reference standing alone joined to the sentence before it."""
+    out: list[str] = []
+    for sentence in split_sentences(para):
+        if out and _ONLY_BRACKETED.fullmatch(strip_marks(sentence)):
+            out[-1] += " " + sentence
+        else:
+            out.append(sentence)
+    return out
+
+
 def cap(sentence: str, max_chars: int) -> str:
     """``sentence`` cut to at most ``max_chars`` characters at a word boundary (with an ellipsis)."""
     if len(sentence) <= max_chars:
@@ -200,7 +216,7 @@ def find_citations(
     out: dict[str, Contexts] = {fid: Contexts() for fid in (wanted if wanted is not None else ids)}
     seen: dict[str, set[str]] = {}
     for para in paragraphs:
-        for sentence in split_sentences(para):
+        for sentence in _citing_units(para):
             cited = _marked_refs(sentence, order, ids)
             plain = " ".join(strip_marks(sentence).split())
             if by_number:
