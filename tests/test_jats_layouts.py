@@ -171,3 +171,18 @@ def test_a_bracketed_reference_after_a_full_stop_belongs_to_the_sentence_before(
     (paper / "a.xml").write_text(article(figs, body), encoding="utf-8")
     rec = next(read_jats_article(paper / "a.xml", Rejects()))
     assert rec["citation_contexts"] == ["We imaged the protein without ligand. (Figure 1)."]
+
+
+def test_a_captions_panel_list_keeps_its_letters(tmp_path):
+    # bioRxiv: <list list-type="alpha-upper"> of panels, no <label>s; the letters the PDF prints were lost
+    paper = tmp_path / "p"
+    png(paper / "f1.png")
+    panels = ('<p><list list-type="alpha-upper"><list-item><p>Networks.</p></list-item><list-item><p>Degrees.</p></list-item>'
+              '</list></p><p><list list-type="order"><list-item><label>i</label><p>Kept.</p></list-item></list></p>')
+    figs = f'<fig id="f1"><label>Figure 1.</label><caption><title>Clusters.</title>{panels}</caption><graphic xlink:href="f1.png"/></fig>'
+    body = '<p>See <xref ref-type="fig" rid="f1"/> and <list list-type="roman-lower"><list-item><p>one,</p></list-item>' \
+           '<list-item><p>two</p></list-item></list> as in <xref ref-type="fig" rid="f1"/>.</p>'
+    (paper / "a.xml").write_text(article(figs, body), encoding="utf-8")
+    rec = next(read_jats_article(paper / "a.xml", Rejects()))
+    assert rec["caption"] == "Clusters. (A) Networks. (B) Degrees. i Kept."
+    assert rec["citation_contexts"] == ["See 1 and (i) one, (ii) two as in 1."]

@@ -157,11 +157,37 @@ def _gather(el: Element, *, marks: bool = False, math: bool = False, numbers: Op
             stack.append(_END[_SCRIPTS[name][0]])
         if node.text:
             parts.append(node.text)
+        item_numbers = _item_numbers(node) if name == "list" else {}
         for child in reversed(node):
             if child.tail:
                 stack.append(child.tail)
             stack.append(child)
+            if id(child) in item_numbers:
+                stack.append(item_numbers[id(child)])
     return "".join(parts)
+
+
+def _roman(n: int) -> str:
+    out = ""
+    for value, letters in ((1000, "m"), (900, "cm"), (500, "d"), (400, "cd"), (100, "c"), (90, "xc"), (50, "l"),
+                           (40, "xl"), (10, "x"), (9, "ix"), (5, "v"), (4, "iv"), (1, "i")):
+        while n >= value:
+            out, n = out + letters, n - value
+    return out
+
+
+_ITEM_NUMBER = {"order": str, "alpha-lower": lambda n: chr(96 + (n - 1) % 26 + 1), "alpha-upper": lambda n: chr(64 + (n - 1) % 26 + 1),
+                "roman-lower": _roman, "roman-upper": lambda n: _roman(n).upper()}
+
+
+def _item_numbers(lst: Element) -> dict[int, str]:
+    """The numbers an ordered ``<list>`` prints before its items that have no ``<label>`` ("(A) ", "(2) "),
+    by id of the item: a caption's panels listed as ``<list list-type="alpha-upper">`` (bioRxiv) keep their letters."""
+    number = _ITEM_NUMBER.get(lst.get("list-type") or "")
+    if number is None:
+        return {}
+    items = [c for c in lst if _local(c.tag) == "list-item"]
+    return {id(c): f" ({number(k)}) " for k, c in enumerate(items, 1) if not any(_local(g.tag) == "label" for g in c)}
 
 
 #: A figure's label in bold opening a paragraph: a legend printed in the text (bioRxiv's and Word
