@@ -105,10 +105,11 @@ def test_a_figure_legend_printed_as_a_paragraph_is_no_citing_sentence(tmp_path):
     figs = '<fig id="s1"><label>Figure S1.</label><caption><p>Dot plot.</p></caption><graphic xlink:href="s1.png"/></fig>'
     body = ('<p>Cells were sorted (<xref ref-type="fig" rid="s1">Fig. S1A</xref>).</p>'
             '<p><bold>Fig. S1.</bold> Dot plot of the sorting. Cells from each patient.</p>'
-            '<p><bold>Note</bold> that Fig. S1 shows one patient.</p>')
+            '<p><bold>Note</bold> that Fig. S1 shows one patient.</p><p><bold>Figure S1</bold> shows a second.</p>')
     (paper / "a.xml").write_text(article(figs, body), encoding="utf-8")
     rec = next(read_jats_article(paper / "a.xml", Rejects()))
-    assert rec["citation_contexts"] == ["Cells were sorted (Fig. S1A).", "Note that Fig. S1 shows one patient."]
+    assert rec["citation_contexts"] == ["Cells were sorted (Fig. S1A).", "Note that Fig. S1 shows one patient.",
+                                        "Figure S1 shows a second."]
 
 
 def test_a_figure_word_inside_a_web_address_or_file_name_cites_nothing(tmp_path):

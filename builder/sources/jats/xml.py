@@ -197,9 +197,13 @@ _LEGEND_LABEL = re.compile(r"(?:Supplementa(?:ry|l)\s+)?(?:fig(?:ure)?s?\.?|figu
 
 
 def _is_legend(p: Element) -> bool:
+    """``p`` opens with a bold figure label that ends in punctuation or is followed by a capital (a
+    legend's title); "<bold>Figure 1</bold> shows ..." is body text."""
     first = next(iter(p), None)
-    return (first is not None and _local(first.tag) == "bold" and not (p.text or "").strip()
-            and bool(_LEGEND_LABEL.fullmatch(element_text(first))))
+    if first is None or _local(first.tag) != "bold" or (p.text or "").strip():
+        return False
+    label = element_text(first)
+    return bool(_LEGEND_LABEL.fullmatch(label)) and (label[-1] in ".:|\u2013\u2014-" or (first.tail or "").strip()[:1].isupper())
 
 
 def _paragraphs(root: Element, numbers: Optional[Mapping[str, str]] = None) -> list[str]:
