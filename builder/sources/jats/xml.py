@@ -168,6 +168,8 @@ def _gather(el: Element, *, marks: bool = False, math: bool = False, numbers: Op
 
 
 def _roman(n: int) -> str:
+    if n >= 4000:  # no roman numeral; a hostile list of a million items must not print a thousand m's each
+        return str(n)
     out = ""
     for value, letters in ((1000, "m"), (900, "cm"), (500, "d"), (400, "cd"), (100, "c"), (90, "xc"), (50, "l"),
                            (40, "xl"), (10, "x"), (9, "ix"), (5, "v"), (4, "iv"), (1, "i")):
