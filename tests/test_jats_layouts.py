@@ -114,14 +114,18 @@ def test_a_figure_legend_printed_as_a_paragraph_is_no_citing_sentence(tmp_path):
 
 def test_a_figure_word_inside_a_web_address_or_file_name_cites_nothing(tmp_path):
     # PLOS ONE 2010: "... available from http://.../images/fig1data.txt" cited Figure 1
-    paper = tmp_path / "p"
-    png(paper / "f1.png")
-    figs = '<fig id="f1"><label>Figure 1</label><caption><p>Entropy.</p></caption><graphic xlink:href="f1.png"/></fig>'
     body = ('<p>The data are at http://example.org/prostate/images/fig1data.txt and www.example.org/Fig1.png, '
             'the code in plot_fig1.py. Figure 1 shows the entropy.</p>')
+    assert _figure_1_contexts(tmp_path, body) == ["Figure 1 shows the entropy."]
+
+
+def _figure_1_contexts(tmp_path, body: str) -> list[str]:
+    """The citing sentences ``body`` gives the one figure, "Figure 1", of an article."""
+    paper = tmp_path / "p"
+    png(paper / "f1.png")
+    figs = '<fig id="f1"><label>Figure 1</label><caption><p>A plot.</p></caption><graphic xlink:href="f1.png"/></fig>'
     (paper / "a.xml").write_text(article(figs, body), encoding="utf-8")
-    rec = next(read_jats_article(paper / "a.xml", Rejects()))
-    assert rec["citation_contexts"] == ["Figure 1 shows the entropy."]
+    return next(read_jats_article(paper / "a.xml", Rejects()))["citation_contexts"]
 
 
 def test_a_structured_abstracts_headings_are_set_off_from_their_text(tmp_path):
@@ -187,3 +191,10 @@ def test_a_captions_panel_list_keeps_its_letters(tmp_path):
     rec = next(read_jats_article(paper / "a.xml", Rejects()))
     assert rec["caption"] == "Clusters. (A) Networks. (B) Degrees. i Kept."
     assert rec["citation_contexts"] == ["See 1 and (i) one, (ii) two as in 1."]
+
+
+def test_a_panel_of_another_papers_figure_cites_nothing(tmp_path):
+    # eLife's kitchen-sink article: "... is shown in Figure 1A of another article (not linked here)"
+    body = ('<p>A model is shown in Figure 1A of another article (not linked here). Figure 1B in Smith et al. 2010 differs. '
+            'Figure 1 is an example.</p>')
+    assert _figure_1_contexts(tmp_path, body) == ["Figure 1 is an example."]

@@ -61,11 +61,13 @@ _IN_APPENDIX = re.compile(r"\b(?:Appendix|Box)(?:\s+(?:[A-Z]?\d+|[A-Z]))?\s*$")
 #: Before a figure word, in the same run of non-space characters: a web address or a file's name.
 _IN_URL = re.compile(r"://|\bwww\.|_")
 _PART_OF = re.compile(r"\s*[\u2013\u2014-]{1,3}\s*(?:figure\s+supplement|source\s+(?:data|code)|video|animation|movie)", re.IGNORECASE)
-#: After a printed number: another paper's figure ("Fig. 1 of Ref. 12", "Figure 3 in [7]", "Figure 2 of
-#: Smith et al.", "Fig. 4 from R10", "Fig. 3 of Paper I"), or a citation left empty where the reader removed a \\cite.
-_OTHER_PAPER = re.compile(r"\s*(?:of|in|from)\s+(?:Refs?\b\.?|refs?\.|references?\b|\[|[Pp]apers?\s+(?:[IVX]+|\d)\b"
+#: After a printed number: another paper's figure ("Fig. 1 of Ref. 12", "Figure 3 in [7]", "Figure 1A of another
+#: article", "Figure 2 of Smith et al.", "Fig. 4 from R10", "Fig. 3 of Paper I"), or a citation left empty where
+#: the reader removed a \\cite.
+_OTHER_PAPER = re.compile(r"(?:[A-Z](?![A-Za-z]))?\s*(?:of|in|from)\s+(?:Refs?\b\.?|refs?\.|references?\b|\[|[Pp]apers?\s+(?:[IVX]+|\d)\b"
                           r"|\(?[A-Z][A-Za-z'\u2019-]+(?:\s+(?:and|&)\s+[A-Z][A-Za-z'\u2019-]+)?(?:\s+et\s+al\b|,?\s+\(?(?:19|20)\d\d)"
-                          r"|[A-Z]{1,3}\d+\b|\s*[,.;)]|(?:which|that|where)\b)")
+                          r"|[A-Z]{1,3}\d+\b|\s*[,.;)]|(?:which|that|where)\b"
+                          r"|(?:another|an?\s+(?:earlier|previous|prior|companion|separate|different))\s+(?:article|paper|study|publication|report)\b)")
 #: Before the figure word: another author's figure ("see their Fig. 3", "his Figure 14")
 _THEIR = re.compile(r"\b(?:their|his|her)\s+$")
 _ITEM = re.compile(r"(" + NUMBER + r")(?:\s?\(?[a-z]\)?(?![a-z]))?|(\u2013|\u2014|-{1,3}|\bto\b|\bthrough\b)")
