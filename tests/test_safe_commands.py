@@ -134,6 +134,9 @@ def test_write_interrupted_at_several_points_then_rerun_is_byte_identical(tmp_pa
         proc.send_signal(sig)
         rc = proc.wait(timeout=60)
         err = proc.stderr.read()
+        if rc == 0 and point > 1:  # the last shards and the index landed before the signal did (a loaded
+            assert dataset_files(out) == expected, point  # machine): the finished dataset is the whole one
+            continue
         assert rc == {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGKILL: -9}[sig], err
         if sig != signal.SIGKILL:  # one line that says what happened and how to go on
             assert err.strip().count("\n") == 0 and "rerun the same command to resume" in err, err
