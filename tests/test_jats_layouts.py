@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from s1mmalign.builder.records.rejects import Rejects
 from s1mmalign.builder.sources.jats import read_jats_article
-from tests.test_jats import article, png
+from tests.test_jats import article, fig, png
 
 
 def test_a_translated_fig_group_with_its_graphic_in_one_language_is_one_figure_cited_by_the_group(tmp_path):
@@ -198,3 +198,22 @@ def test_a_panel_of_another_papers_figure_cites_nothing(tmp_path):
     body = ('<p>A model is shown in Figure 1A of another article (not linked here). Figure 1B in Smith et al. 2010 differs. '
             'Figure 1 is an example.</p>')
     assert _figure_1_contexts(tmp_path, body) == ["Figure 1 is an example."]
+
+
+def test_author_keywords_decide_when_the_subjects_name_only_an_article_type(tmp_path):
+    # SciELO's Hoehnea (a botany journal): subject "Artigo", keywords of phytochemistry; the
+    # keywords are read (with the title and abstract) before the journal's field. Subjects that name a
+    # field still decide alone.
+    paper = tmp_path / "p"
+    png(paper / "f1.png")
+    kwd = ("<kwd-group xml:lang=\"pt\"><kwd>fitoquímica</kwd><kwd>produtos naturais</kwd><kwd>radicais livres</kwd>"
+           "</kwd-group></article-meta>")
+    xml = article(fig("f1", "f1.png")).replace("</article-meta>", kwd)
+    journal = "<front><journal-meta><journal-title-group><journal-title>Hoehnea</journal-title></journal-title-group></journal-meta>"
+    typed = xml.replace("<subject>Physics</subject>", "<subject>Artigo</subject>").replace("<front>", journal)
+    (paper / "a.xml").write_text(typed, encoding="utf-8")
+    assert {r["discipline"] for r in read_jats_article(paper / "a.xml", Rejects())} == {"chemistry"}
+    (paper / "a.xml").write_text(typed.replace(kwd, "</article-meta>"), encoding="utf-8")  # no keywords: the journal
+    assert {r["discipline"] for r in read_jats_article(paper / "a.xml", Rejects())} == {"biology"}
+    (paper / "a.xml").write_text(xml, encoding="utf-8")
+    assert {r["discipline"] for r in read_jats_article(paper / "a.xml", Rejects())} == {"physics"}

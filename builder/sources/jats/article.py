@@ -31,6 +31,7 @@ from s1mmalign.builder.sources.jats.xml import (
     _abstract,
     _article_ids,
     _journal_title,
+    _keywords,
     _license,
     _meta,
     _paragraphs,
@@ -219,9 +220,12 @@ def _read_one(xml: Path, root: Path, rejects: Rejects, source: Optional[str], pa
     if not figures:
         return
     # bioRxiv is all biology and medRxiv all medicine; PMC spans every field: subjects first, then the
-    # journal's title ("BMC Microbiology"), then (PMC only) the article's title and abstract, then "other"
+    # journal's title ("BMC Microbiology"), then (PMC only) the article's title and abstract, then "other";
+    # subjects that name no field (article types: SciELO's "Artigo", "Original Article") leave the author
+    # keywords to be read with the title and abstract
     pmc = src == "pmc"
-    discipline = contract.discipline_for_tags(subjects, default={"biorxiv": "biology", "medrxiv": "medicine"}.get(src, "other"),
+    tags = subjects if contract.discipline_for_tags(subjects, default=None) else subjects + _keywords(root_el)
+    discipline = contract.discipline_for_tags(tags, default={"biorxiv": "biology", "medrxiv": "medicine"}.get(src, "other"),
                                               journal=_journal_title(root_el), title=title if pmc else None,
                                               abstract=abstract if pmc else None)
     budget: Optional[RenderBudget] = None

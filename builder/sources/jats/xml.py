@@ -294,6 +294,15 @@ def _subjects(root: Element) -> list[str]:
     return out
 
 
+def _keywords(root: Element, limit: int = 30) -> list[str]:
+    """The article's author keywords (``<kwd>`` of every ``<kwd-group>``, every language), in order, once each."""
+    out: list[str] = []
+    for el in _meta(root).iter():
+        if _local(el.tag) == "kwd" and (k := element_text(el).strip(" .;")) and k not in out and len(k) <= 200:
+            out.append(k)
+    return out[:limit]
+
+
 _URL_RE = re.compile(r"https?://[^\s<>\"')]+")
 
 
