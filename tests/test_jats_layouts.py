@@ -200,20 +200,24 @@ def test_a_panel_of_another_papers_figure_cites_nothing(tmp_path):
     assert _figure_1_contexts(tmp_path, body) == ["Figure 1 is an example."]
 
 
-def test_author_keywords_decide_when_the_subjects_name_only_an_article_type(tmp_path):
-    # SciELO's Hoehnea (a botany journal): subject "Artigo", keywords of phytochemistry; the
-    # keywords are read (with the title and abstract) before the journal's field. Subjects that name a
-    # field still decide alone.
+def test_author_keywords_decide_when_neither_subjects_nor_journal_name_a_field(tmp_path):
+    # SciELO: subject "Artigo" (an article type), keywords of phytochemistry. Read with the title and
+    # abstract when the journal names no field either; a journal that names one (the botany journal
+    # Hoehnea; Environmental Health Perspectives in test_jats_real) still comes first, and subjects that
+    # name a field decide alone.
     paper = tmp_path / "p"
     png(paper / "f1.png")
     kwd = ("<kwd-group xml:lang=\"pt\"><kwd>fitoquímica</kwd><kwd>produtos naturais</kwd><kwd>radicais livres</kwd>"
            "</kwd-group></article-meta>")
     xml = article(fig("f1", "f1.png")).replace("</article-meta>", kwd)
+    typed = xml.replace("<subject>Physics</subject>", "<subject>Artigo</subject>")
+
+    def discipline(text: str) -> set[str]:
+        (paper / "a.xml").write_text(text, encoding="utf-8")
+        return {r["discipline"] for r in read_jats_article(paper / "a.xml", Rejects())}
+
+    assert discipline(typed) == {"chemistry"}
+    assert discipline(typed.replace(kwd, "</article-meta>")) == {"other"}  # (before: "other" with keywords too)
     journal = "<front><journal-meta><journal-title-group><journal-title>Hoehnea</journal-title></journal-title-group></journal-meta>"
-    typed = xml.replace("<subject>Physics</subject>", "<subject>Artigo</subject>").replace("<front>", journal)
-    (paper / "a.xml").write_text(typed, encoding="utf-8")
-    assert {r["discipline"] for r in read_jats_article(paper / "a.xml", Rejects())} == {"chemistry"}
-    (paper / "a.xml").write_text(typed.replace(kwd, "</article-meta>"), encoding="utf-8")  # no keywords: the journal
-    assert {r["discipline"] for r in read_jats_article(paper / "a.xml", Rejects())} == {"biology"}
-    (paper / "a.xml").write_text(xml, encoding="utf-8")
-    assert {r["discipline"] for r in read_jats_article(paper / "a.xml", Rejects())} == {"physics"}
+    assert discipline(typed.replace("<front>", journal)) == {"biology"}
+    assert discipline(xml) == {"physics"}

@@ -221,12 +221,13 @@ def _read_one(xml: Path, root: Path, rejects: Rejects, source: Optional[str], pa
         return
     # bioRxiv is all biology and medRxiv all medicine; PMC spans every field: subjects first, then the
     # journal's title ("BMC Microbiology"), then (PMC only) the article's title and abstract, then "other";
-    # subjects that name no field (article types: SciELO's "Artigo", "Original Article") leave the author
-    # keywords to be read with the title and abstract
-    pmc = src == "pmc"
-    tags = subjects if contract.discipline_for_tags(subjects, default=None) else subjects + _keywords(root_el)
+    # where neither subjects nor journal name a field (article types in a journal of every field: SciELO's
+    # "Artigo", PLOS ONE's "Research Article"), the author keywords are read with the title and abstract
+    pmc, journal = src == "pmc", _journal_title(root_el)
+    named = contract.discipline_for_tags(subjects, default=None) or contract.discipline_for_journal(journal)
+    tags = subjects if named else subjects + _keywords(root_el)
     discipline = contract.discipline_for_tags(tags, default={"biorxiv": "biology", "medrxiv": "medicine"}.get(src, "other"),
-                                              journal=_journal_title(root_el), title=title if pmc else None,
+                                              journal=journal, title=title if pmc else None,
                                               abstract=abstract if pmc else None)
     budget: Optional[RenderBudget] = None
     for fig in figures:
