@@ -194,7 +194,12 @@ def _document_body(tex: str) -> str:
     return tex[start + len("\\begin{document}"):end if end >= 0 else len(tex)]
 
 
-_PACKAGE = re.compile(r"\\(usepackage|RequirePackage|documentclass|LoadClass|InputIfFileExists)\s*(?:\[[^\]]*\]\s*)?\{([^{}]*)\}")
+#: what a preamble, a class or a package loads: (command, options, names)
+LOADS = re.compile(r"\\(usepackage|RequirePackage|documentclass|documentstyle|LoadClass|InputIfFileExists)\s*(?:\[([^\]]*)\]\s*)?"
+                   r"\{([^{}]*)\}")
+#: the file a loading command reads (a class's .cfg by its full name); None: none of the paper's
+_LOADED_SUFFIX = {"usepackage": ".sty", "RequirePackage": ".sty", "documentclass": ".cls", "LoadClass": ".cls",
+                  "InputIfFileExists": "", "documentstyle": None}
 
 
 def local_packages(files: PaperFiles, preamble: str, base: str) -> str:
@@ -207,9 +212,10 @@ def local_packages(files: PaperFiles, preamble: str, base: str) -> str:
     seen: set[str] = set()
     chars, todo = 0, [preamble]
     while todo:
-        for m in _PACKAGE.finditer(todo.pop(0)):
-            ext = {"documentclass": ".cls", "LoadClass": ".cls", "InputIfFileExists": ""}.get(m.group(1), ".sty")  # a class's .cfg
-            for name in m.group(2).split(","):
+        for m in LOADS.finditer(todo.pop(0)):
+            if (ext := _LOADED_SUFFIX[m.group(1)]) is None:
+                continue
+            for name in m.group(3).split(","):
                 found = _resolve_tex(files, name.strip() + ext, base) if name.strip() else None
                 if found is None or found in seen:
                     continue

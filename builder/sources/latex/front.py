@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Optional
 
+from s1mmalign.builder.sources.latex.files import LOADS
 from s1mmalign.builder.sources.latex.macros import cut_definitions
 from s1mmalign.builder.sources.latex.syntax import Unbalanced, read_args
 from s1mmalign.builder.sources.latex.text import Converter, clean_text
@@ -66,7 +67,6 @@ REVTEX_OPTIONS: dict[str, str] = {
 _TITLE = re.compile(r"\\title(?![A-Za-z@])\*?")
 _ABSTRACT_HEADING = re.compile(r"\\(?:chapter|section)\*\s*(?:\[[^\]]*\]\s*)?\{\s*(?:Abstract|ABSTRACT|Summary)\s*\}")
 _NEXT_PART = re.compile(r"\\(?:chapter|section|part|tableofcontents|listoffigures|maketitle)(?![A-Za-z@])|\\end\{document\}")
-_LOADS = re.compile(r"\\(documentclass|documentstyle|usepackage)\s*(?:\[([^\]]*)\]\s*)?\{([^{}]*)\}")
 _KEYWORD_CMDS = re.compile(r"\\(?:keywords?|kwd|KEYWORDS?|keyword[sS]?)(?![A-Za-z@])\*?")
 _KEYWORD_ENVS = re.compile(r"\\begin\{(keywords?|IEEEkeywords|keyword[sS]?|kwd-group)\}(.*?)\\end\{\1\}", re.S)
 _SEPARATORS = re.compile(r"\\sep\b|\\and\b|\\kwd\b|\\\\|\s+-{2,3}\s+|[,;·•]|\$\\cdot\$|\\cdot\b")
@@ -83,8 +83,8 @@ class FrontMatter:
 def document_class(preamble: str) -> tuple[str, list[str]]:
     """The class a preamble loads (its file name, lower case: ``../aastex6`` is ``aastex6``) and
     its options; ``("", [])`` when there is none."""
-    for m in _LOADS.finditer(preamble):
-        if m.group(1) != "usepackage":
+    for m in LOADS.finditer(preamble):
+        if m.group(1) in ("documentclass", "documentstyle"):
             return posixpath.basename(m.group(3).strip()).lower(), [o.strip().lower() for o in (m.group(2) or "").split(",")]
     return "", []
 
@@ -104,7 +104,7 @@ def venue_journal(preamble: str) -> str:
     if name == "ieeetran" and "compsoc" in options:
         return "IEEE Transactions on Computers"
     journal = _class_journal(name)
-    for m in _LOADS.finditer(preamble):  # neurips_2023.sty, icml2024.sty: an article in a conference's style
+    for m in LOADS.finditer(preamble):  # neurips_2023.sty, icml2024.sty: an article in a conference's style
         if not journal and m.group(1) == "usepackage":
             journal = next((j for n in m.group(3).split(",") if (j := _class_journal(n.strip().lower()))), "")
     return journal
@@ -118,8 +118,8 @@ def last_title(tex: str) -> Optional[re.Match]:
     return found[-1] if found else None
 
 
-def _argument(tex: str, command: str, conv: Converter) -> str:
-    m = last_title(tex) if command == "title" else re.search(rf"\\{command}(?![A-Za-z@])\*?", tex)
+def _argument(tex: str, m: Optional[re.Match], conv: Converter) -> str:
+    """The text of the argument of the command ``m`` found in ``tex`` ("" for none)."""
     if not m:
         return ""
     try:
@@ -165,13 +165,14 @@ def abstract_without_environment(tex: str) -> str:
 
 def read_front_matter(tex: str, conv: Converter) -> FrontMatter:
     """Title, abstract, journal and keywords of a paper's expanded source (the module docstring)."""
-    front = FrontMatter(title=_argument(tex, "title", conv))
+    front = FrontMatter(title=_argument(tex, last_title(tex), conv))
     m = re.search(r"\\begin\{abstract\}(.*?)\\end\{abstract\}", tex, re.S)
     front.abstract = clean_text(conv.convert(m.group(1) if m else abstract_without_environment(tex)))
     start = tex.find("\\begin{document}")
     preamble = tex[:start] if start >= 0 else tex
     used = cut_definitions(tex)  # a class's or preamble's \newcommand{\keywords}[1]{...} names no keyword
-    front.journal = _argument(used, "journal", conv) or _argument(used, "journalname", conv) or venue_journal(preamble)
+    named = (_argument(used, re.search(rf"\\{c}(?![A-Za-z@])\*?", used), conv) for c in ("journal", "journalname"))
+    front.journal = next(filter(None, named), "") or venue_journal(preamble)  # elsarticle's, svjour's, the class's
     front.keywords = _keywords(used, conv)
     for command, field_name in (("subjclass", "mathematics"), ("pacs", "physics")):
         if re.search(rf"\\{command}(?![A-Za-z@])", used):
