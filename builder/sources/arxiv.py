@@ -362,8 +362,7 @@ def paper_records(
             rej("image", "missing_figure_file", f"not in the source: {', '.join(missing)}")
             continue
         try:
-            pages = fig.pages + [1] * (len(fig.files) - len(fig.pages))
-            panels = [_figure_image(files, f, options, budget, page) for f, page in zip(fig.files, pages)]
+            panels = [_figure_image(files, f, options, budget, page) for f, page in zip(fig.files, fig.pages)]
             stored = panels[0] if len(panels) == 1 else normalize_image(_montage([p.data for p in panels]))
         except ImageRejected as e:
             rej("image", e.reason, e.detail)
