@@ -13,28 +13,26 @@ from typing import Optional
 from s1mmalign.core.taxonomy import DISCIPLINES, MODALITIES
 
 
-def positive(kind):
-    """An argparse ``type``: a number of ``kind`` above 0 (counts, sizes, batch sizes, workers)."""
+def _number(kind, holds, what: str):
+    """An argparse ``type``: a number of ``kind`` for which ``holds`` is true (NaN never is)."""
     def parse(text: str):
         value = kind(text)
-        if not value > 0:
+        if not holds(value):
             raise ValueError
         return value
 
-    parse.__name__ = f"positive {kind.__name__}"  # argparse: "invalid positive float value: '0'"
+    parse.__name__ = f"{what} {kind.__name__}"  # argparse: "invalid positive float value: '0'"
     return parse
+
+
+def positive(kind):
+    """An argparse ``type``: a number of ``kind`` above 0 (counts, sizes, batch sizes, workers)."""
+    return _number(kind, lambda v: v > 0, "positive")
 
 
 def at_least_zero(kind):
-    """An argparse ``type``: a number of ``kind`` of 0 or more (how many to show; a score floor's NaN refused)."""
-    def parse(text: str):
-        value = kind(text)
-        if not value >= 0:  # (NaN included)
-            raise ValueError
-        return value
-
-    parse.__name__ = f"non-negative {kind.__name__}"  # argparse: "invalid non-negative int value: '-2'"
-    return parse
+    """An argparse ``type``: a number of ``kind`` of 0 or more (how many to show)."""
+    return _number(kind, lambda v: v >= 0, "non-negative")  # argparse: "invalid non-negative int value: '-2'"
 
 
 def percent(text: str) -> float:
