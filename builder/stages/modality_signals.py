@@ -320,9 +320,10 @@ def recaption_vote(text: str) -> tuple[str, float]:
         return "other", 0.0
     m = _FIRST_SENTENCE.match(text)
     first = m.group(1) if m else text[:400]
-    shown = [(_GROUP_MODALITY[h.lastgroup], h) for h in _NOUN_RX.finditer(first) if not _WEAK.fullmatch(h.group(0))]
-    if shown and _program_shown(first, shown):  # whatever its panes hold, or a verb says they show
-        return "other", 1.0 if shown[0][1].start() < LEAD_CHARS else 0.7
+    if _INTERFACE.search(first):  # (rare: the whole sentence's figure types are read again only then)
+        shown = [(_GROUP_MODALITY[h.lastgroup], h) for h in _NOUN_RX.finditer(first) if not _WEAK.fullmatch(h.group(0))]
+        if shown and _program_shown(first, shown):  # whatever its panes hold, or a verb says they show
+            return "other", 1.0 if shown[0][1].start() < LEAD_CHARS else 0.7
     verb = _IS_A.search(first)
     for scope, strength in ((first[verb.end():verb.end() + 160] if verb else "", 1.0), (first, 0.7), (text, 0.4)):
         best, weak = _named(scope)
