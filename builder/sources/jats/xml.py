@@ -10,6 +10,7 @@ from xml.etree.ElementTree import Element, ParseError
 import defusedxml.ElementTree as SafeET
 
 from s1mmalign.builder.sources.contexts import mark
+from s1mmalign.builder.sources.numerals import roman
 from s1mmalign.core.years import year_of
 
 STAGE = "jats"
@@ -167,19 +168,8 @@ def _gather(el: Element, *, marks: bool = False, math: bool = False, numbers: Op
     return "".join(parts)
 
 
-def _roman(n: int) -> str:
-    if n >= 4000:  # no roman numeral; a hostile list of a million items must not print a thousand m's each
-        return str(n)
-    out = ""
-    for value, letters in ((1000, "m"), (900, "cm"), (500, "d"), (400, "cd"), (100, "c"), (90, "xc"), (50, "l"),
-                           (40, "xl"), (10, "x"), (9, "ix"), (5, "v"), (4, "iv"), (1, "i")):
-        while n >= value:
-            out, n = out + letters, n - value
-    return out
-
-
 _ITEM_NUMBER = {"order": str, "alpha-lower": lambda n: chr(96 + (n - 1) % 26 + 1), "alpha-upper": lambda n: chr(64 + (n - 1) % 26 + 1),
-                "roman-lower": _roman, "roman-upper": lambda n: _roman(n).upper()}
+                "roman-lower": roman, "roman-upper": lambda n: roman(n).upper()}
 
 
 def _item_numbers(lst: Element) -> dict[int, str]:

@@ -19,6 +19,7 @@ from typing import Optional
 from s1mmalign.builder.sources.latex.front import document_class
 from s1mmalign.builder.sources.latex.macros import definitions
 from s1mmalign.builder.sources.latex.syntax import Unbalanced, choose_branches, read_group
+from s1mmalign.builder.sources.numerals import roman
 
 SECTIONS = ("chapter", "section", "subsection", "subsubsection")
 COUNTERS = SECTIONS + ("figure", "table", "equation")
@@ -68,22 +69,13 @@ def _depth(text: str, start: int, stop: int, depth: int) -> int:
     return depth + chunk.count("{") - chunk.count("}")
 
 
-def _roman(n: int) -> str:
-    out = ""
-    for value, digits in ((1000, "m"), (900, "cm"), (500, "d"), (400, "cd"), (100, "c"), (90, "xc"),
-                          (50, "l"), (40, "xl"), (10, "x"), (9, "ix"), (5, "v"), (4, "iv"), (1, "i")):
-        while n >= value:
-            out, n = out + digits, n - value
-    return out
-
-
 def styled(n: int, style: str) -> str:
     """``n`` as ``\\arabic``, ``\\Alph``, ``\\alph``, ``\\Roman`` or ``\\roman`` prints it."""
     if style in ("Alph", "alph"):
         letter = chr(ord("A") + n - 1) if 0 < n <= 26 else str(n)
         return letter if style == "Alph" else letter.lower()
-    if style in ("Roman", "roman") and 0 < n < 4000:
-        return _roman(n).upper() if style == "Roman" else _roman(n)
+    if style in ("Roman", "roman"):  # (none past 3999: arabic)
+        return roman(n).upper() if style == "Roman" else roman(n)
     return str(n)
 
 
