@@ -18,7 +18,7 @@ from typing import Optional
 
 from s1mmalign.builder.sources.latex.front import document_class
 from s1mmalign.builder.sources.latex.macros import definitions
-from s1mmalign.builder.sources.latex.syntax import Unbalanced, choose_branches, read_group
+from s1mmalign.builder.sources.latex.syntax import NEWIF, Unbalanced, choose_branches, read_group
 from s1mmalign.builder.sources.numerals import roman
 
 SECTIONS = ("chapter", "section", "subsection", "subsubsection")
@@ -204,7 +204,7 @@ def class_flags(packages: str, preamble: str) -> dict[str, bool]:
     r"""The class's ``\newif`` flags as the document starts, where the source says them: set outside
     any group before ``\ProcessOptions`` (``\newif\if@final \@finaltrue``), then by the options the
     ``\documentclass`` line passes (``\DeclareOption{manuscript}{\@manuscripttrue}``); {"if@final": True}."""
-    declared = set(re.findall(r"\\newif\s*\\if([A-Za-z@]+)", packages))
+    declared = {name.removeprefix("if") for name in NEWIF.findall(packages)}
     flags: dict[str, bool] = {}
 
     def setting(text: str, top_only: bool) -> None:

@@ -13,7 +13,8 @@ _IFFALSE = re.compile(r"\\iffalse(?![A-Za-z@])")
 _CONDITIONAL = re.compile(r"(?P<made>\\(?:newif|let|[gex]?def)\s*)?\\(?P<word>fi|else|if[A-Za-z@]*)(?![A-Za-z@])")
 _PRIMITIVE_IFS = frozenset("if ifx ifnum ifdim ifodd ifcase ifcat iftrue iffalse ifdefined ifcsname ifvmode ifhmode "
                            "ifmmode ifinner ifvoid ifhbox ifvbox ifeof iffontchar ifincsname".split())
-_NEWIF = re.compile(r"\\newif\s*\\(if[A-Za-z@]+)")
+#: a conditional made by \\newif: its name ("if@draft")
+NEWIF = re.compile(r"\\newif\s*\\(if[A-Za-z@]+)")
 
 
 def strip_comments(tex: str) -> str:
@@ -41,7 +42,7 @@ def choose_branches(tex: str, known: dict[str, bool]) -> str:
     if not names:
         return tex
     opening = re.compile(r"(?<!\\newif)(?<!\\let)(?<!def)\\(" + names + r")(?![A-Za-z@])")
-    made = set(_NEWIF.findall(tex)) if "\\newif" in tex else set()
+    made = set(NEWIF.findall(tex)) if "\\newif" in tex else set()
     out, pos = [], 0
     for m in opening.finditer(tex):
         if m.start() < pos:
